@@ -1,0 +1,3 @@
+"""fusionrec: multimodal recommendation from raw content."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,260 @@
+"""Train/valid/test splits. A ``Split`` labels every interaction 0/1/2 and is saved to the run
+directory (external ids, so it survives re-indexing) and reloaded, so every model of a study
+is compared on exactly the same interactions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fusionrec.data.dataset import ITEM, LABEL, TIMESTAMP, USER, Dataset
+from fusionrec.errors import DataError
+from fusionrec.io import read_json, write_atomic, write_json
+
+TRAIN, VALID, TEST = 0, 1, 2
+METHODS = ("random", "temporal", "leave-one-out", "predefined", "cold-items")
+
+
+@dataclass
+class Split:
+    """``labels[i]`` is the part (0 train, 1 valid, 2 test) of ``dataset.interactions`` row i.
+
+    ``cold_items`` lists items withheld from training (cold-start split); the evaluator then
+    ranks only among them for valid/test.
+    """
+
+    labels: np.ndarray
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    cold_items: np.ndarray | None = None
+
+    def rows(self, part: int) -> np.ndarray:
+        return np.flatnonzero(self.labels == part)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            name: int((self.labels == code).sum())
+            for name, code in (("train", TRAIN), ("valid", VALID), ("test", TEST))
+        }
+
+    def matrix(self, dataset: Dataset, part: int) -> sp.csr_matrix:
+        return dataset.matrix(dataset.interactions.iloc[self.rows(part)])
+
+    def pairs(self, dataset: Dataset, part: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.rows(part)
+        inter = dataset.interactions
+        return inter[USER].to_numpy()[rows], inter[ITEM].to_numpy()[rows]
+
+    def save(self, directory: str | Path, dataset: Dataset) -> Path:
+        """Write ``split.parquet`` (user_id, item_id, label in external ids) + ``split.json``."""
+        directory = Path(directory)
+        inter = dataset.interactions
+        frame = pd.DataFrame(
+            {
+                "user_id": dataset.user_ids[inter[USER].to_numpy()],
+                "item_id": dataset.item_ids[inter[ITEM].to_numpy()],
+                "label": self.labels.astype(np.int8),
+            }
+        )
+        write_atomic(directory / "split.parquet", lambda p: frame.to_parquet(p, index=False))
+        meta = {"method": self.method, "params": self.params, "counts": self.counts()}
+        if self.cold_items is not None:
+            meta["cold_item_ids"] = dataset.item_ids[self.cold_items].tolist()
+        write_json(directory / "split.json", meta)
+        return directory / "split.parquet"
+
+    @classmethod
+    def load(cls, directory: str | Path, dataset: Dataset) -> Split:
+        directory = Path(directory)
+        path = directory / "split.parquet"
+        if not path.exists():
+            raise DataError("no saved split here", path=path, hint="Run 'fusionrec data split'")
+        frame = pd.read_parquet(path)
+        meta = read_json(directory / "split.json")
+        labels = _labels_from_frame(frame, dataset, path)
+        cold = None
+        if "cold_item_ids" in meta:
+            cold = pd.Index(dataset.item_ids).get_indexer(meta["cold_item_ids"])
+        return cls(labels, meta["method"], meta.get("params", {}), cold)
+
+
+def _labels_from_frame(frame: pd.DataFrame, dataset: Dataset, path: Path) -> np.ndarray:
+    """Match a saved (user_id, item_id, label) table to the dataset's interaction rows."""
+    inter = dataset.interactions
+    bad = ~frame["label"].isin([TRAIN, VALID, TEST]).to_numpy()
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"split label must be 0, 1 or 2, found {frame['label'].iloc[pos]!r}",
+            path=path, line=pos + 2, column="label",
+        )  # fmt: skip
+    u = pd.Index(dataset.user_ids).get_indexer(frame["user_id"])
+    i = pd.Index(dataset.item_ids).get_indexer(frame["item_id"])
+    for codes, col in ((u, "user_id"), (i, "item_id")):
+        if (codes < 0).any():
+            pos = int(np.flatnonzero(codes < 0)[0])
+            raise DataError(
+                f"split refers to unknown {col} {frame[col].iloc[pos]!r}",
+                path=path, line=pos + 2, column=col,
+                hint="The split was made for another dataset or other cleaning settings",
+            )  # fmt: skip
+    key_split = u.astype(np.int64) * dataset.n_items + i
+    key_data = inter[USER].to_numpy() * dataset.n_items + inter[ITEM].to_numpy()
+    lookup = pd.Series(frame["label"].to_numpy(), index=key_split)
+    lookup = lookup[~lookup.index.duplicated(keep="first")]
+    labels = lookup.reindex(key_data).to_numpy()
+    if np.isnan(labels.astype(float)).any():
+        missing = int(np.isnan(labels.astype(float)).sum())
+        raise DataError(
+            f"{missing} interactions of dataset '{dataset.name}' are not in the saved split",
+            path=path,
+            hint="Re-create the split for this dataset",
+        )
+    return labels.astype(np.int8)
+
+
+def _rank_within_user(users: np.ndarray, sort_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank of each row within its user when ordered by ``sort_key``, and the user's count."""
+    order = np.lexsort((sort_key, users))
+    counts = np.bincount(users)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(len(users), dtype=np.int64)
+    rank[order] = np.arange(len(users)) - starts[users[order]]
+    return rank, counts[users]
+
+
+def _label_by_rank(
+    rank: np.ndarray, n: np.ndarray, valid_ratio: float, test_ratio: float, min_train: int = 1
+) -> np.ndarray:
+    """The last ``n_test`` ranks go to test, the ``n_valid`` before them to valid.
+
+    Users with too few interactions to keep ``min_train`` in training stay entirely in train.
+    """
+    n_test = np.maximum(1, np.rint(test_ratio * n)).astype(np.int64) if test_ratio > 0 else 0 * n
+    n_valid = (
+        np.maximum(1, np.rint(valid_ratio * n)).astype(np.int64) if valid_ratio > 0 else 0 * n
+    )
+    enough = n - n_test - n_valid >= min_train
+    labels = np.full(len(rank), TRAIN, dtype=np.int8)
+    labels[enough & (rank >= n - n_test)] = TEST
+    labels[enough & (rank >= n - n_test - n_valid) & (rank < n - n_test)] = VALID
+    return labels
+
+
+def random_split(dataset: Dataset, ratios: tuple[float, float, float], seed: int) -> Split:
+    """Per-user random split with ``max(1, round(ratio * n))`` valid and test items each."""
+    rng = np.random.default_rng(seed)
+    users = dataset.interactions[USER].to_numpy()
+    rank, n = _rank_within_user(users, rng.random(len(users)))
+    labels = _label_by_rank(rank, n, ratios[1], ratios[2])
+    return Split(labels, "random", {"ratios": list(ratios), "seed": seed})
+
+
+def temporal_split(dataset: Dataset, ratios: tuple[float, float, float]) -> Split:
+    """Per-user split by time: each user's latest interactions are test, the ones before valid."""
+    if not dataset.has_timestamps:
+        raise DataError(
+            f"temporal split needs timestamps; dataset '{dataset.name}' has none",
+            hint="Map a timestamp column or use method: random",
+        )
+    inter = dataset.interactions
+    rank, n = _rank_within_user(inter[USER].to_numpy(), inter[TIMESTAMP].to_numpy())
+    return Split(_label_by_rank(rank, n, ratios[1], ratios[2]), "temporal", {"ratios": list(ratios)})
+
+
+def leave_one_out_split(dataset: Dataset, seed: int) -> Split:
+    """Each user's last interaction is test and the one before valid (random order if no time)."""
+    inter = dataset.interactions
+    users = inter[USER].to_numpy()
+    if dataset.has_timestamps:
+        ts = inter[TIMESTAMP].to_numpy().astype(np.float64)
+        key = ts + np.random.default_rng(seed).random(len(users)) * 1e-3  # random tie-break
+    else:
+        key = np.random.default_rng(seed).random(len(users))
+    rank, n = _rank_within_user(users, key)
+    labels = np.full(len(users), TRAIN, dtype=np.int8)
+    enough = n >= 3
+    labels[enough & (rank == n - 1)] = TEST
+    labels[enough & (rank == n - 2)] = VALID
+    return Split(labels, "leave-one-out", {"seed": seed})
+
+
+def predefined_split(dataset: Dataset) -> Split:
+    """Use the ``label`` column read from the source (MMRec ``x_label``)."""
+    if LABEL not in dataset.interactions.columns:
+        raise DataError(
+            f"dataset '{dataset.name}' has no predefined split labels",
+            hint="Use a source with an x_label/label column, or method: random",
+        )
+    return Split(dataset.interactions[LABEL].to_numpy().astype(np.int8), "predefined")
+
+
+def predefined_split_from_file(dataset: Dataset, path: str | Path) -> Split:
+    """Labels from an MMRec atomic file (``userID itemID x_label``, external ids) that lists
+    every interaction of ``dataset``; an unknown user or item is reported by line."""
+    from fusionrec.data.tables import read_table, require_columns
+
+    path = Path(path)
+    frame = read_table(path, "tsv")
+    require_columns(frame, ["userID", "itemID", "x_label"], path)
+    frame = frame.rename(columns={"userID": "user_id", "itemID": "item_id", "x_label": "label"})
+    for col, ids in (("user_id", dataset.user_ids), ("item_id", dataset.item_ids)):
+        if frame[col].dtype != ids.dtype:
+            frame[col] = frame[col].astype(ids.dtype)
+    labels = _labels_from_frame(frame, dataset, path)
+    return Split(labels, "predefined", {"path": str(path)})
+
+
+def cold_item_split(dataset: Dataset, fraction: float, seed: int) -> Split:
+    """Withhold a seeded ``fraction`` of items from training entirely.
+
+    Half of the withheld items form the validation set and half the test set (all their
+    interactions); every other interaction is training data.
+    """
+    if not 0 < fraction < 1:
+        raise DataError(f"cold_fraction must be in (0, 1), got {fraction}")
+    items = dataset.interactions[ITEM].to_numpy()
+    active = np.unique(items)
+    rng = np.random.default_rng(seed)
+    n_cold = max(2, int(round(fraction * len(active))))
+    cold = rng.choice(active, size=n_cold, replace=False)
+    valid_items, test_items = cold[: n_cold // 2], cold[n_cold // 2 :]
+    labels = np.full(len(items), TRAIN, dtype=np.int8)
+    labels[np.isin(items, valid_items)] = VALID
+    labels[np.isin(items, test_items)] = TEST
+    return Split(labels, "cold-items", {"fraction": fraction, "seed": seed}, np.sort(cold))
+
+
+def make_split(
+    dataset: Dataset,
+    method: str = "random",
+    *,
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 2026,
+    cold_fraction: float = 0.2,
+    path: str | Path | None = None,
+) -> Split:
+    """Dispatch to a split method by name and check the result is usable."""
+    if abs(sum(ratios) - 1.0) > 1e-6 or min(ratios) < 0:
+        raise DataError(f"split ratios must be non-negative and sum to 1, got {list(ratios)}")
+    if method == "random":
+        split = random_split(dataset, ratios, seed)
+    elif method == "temporal":
+        split = temporal_split(dataset, ratios)
+    elif method == "leave-one-out":
+        split = leave_one_out_split(dataset, seed)
+    elif method == "predefined":
+        split = predefined_split_from_file(dataset, path) if path else predefined_split(dataset)
+    elif method == "cold-items":
+        split = cold_item_split(dataset, cold_fraction, seed)
+    else:
+        raise DataError(f"unknown split method '{method}'", hint=f"Use one of {list(METHODS)}")
+    counts = split.counts()
+    if counts["train"] == 0:
+        raise DataError(f"split '{method}' left no training interactions")
+    return split

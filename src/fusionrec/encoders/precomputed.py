@@ -1,0 +1,172 @@
+"""Import feature matrices computed elsewhere (.npy, .npz, Parquet), aligned with item ids.
+
+* ``.npy``: row i is item index i (MMRec's ``text_feat.npy`` / ``image_feat.npy``); the row
+  count must equal the number of items.
+* ``.npz``: the matrix in array ``features`` (or ``matrix``, or the only 2-D array), optional
+  ``mask`` (bool per row) and optional id array (``item_id``/``ids`` or ``id_column``).
+* Parquet: an id column (``item_id`` or ``id_column``) plus either one list-valued column or
+  numeric columns, one per dimension.
+
+With ids, rows are aligned by id: catalogue items absent from the file get mask False; ids
+not in the catalogue are an error naming them. NaN/inf values are an error naming the file
+and the first bad row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fusionrec.data.features import ModalityFeatures
+from fusionrec.errors import DataError
+
+_ID_NAMES = ("item_id", "ids", "id")
+_MATRIX_NAMES = ("features", "matrix", "embeddings", "feat")
+
+
+def load_precomputed(
+    name: str,
+    path: str | Path,
+    item_ids: np.ndarray,
+    id_column: str | None = None,
+) -> ModalityFeatures:
+    """Read ``path`` as modality ``name`` aligned with ``item_ids`` (the catalogue order)."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError("pre-computed feature file not found", path=path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        matrix, mask, ids = np.load(path, allow_pickle=False), None, None
+        if id_column is not None:
+            raise DataError(f"a .npy file carries no id column ({id_column!r})", path=path)
+    elif suffix == ".npz":
+        matrix, mask, ids = _read_npz(path, id_column)
+    elif suffix in {".parquet", ".pq"}:
+        matrix, mask, ids = _read_parquet(path, id_column)
+    else:
+        raise DataError(
+            f"unsupported feature file type {suffix!r}", path=path, hint="use .npy, .npz or .parquet"
+        )
+    matrix = _check_matrix(np.asarray(matrix), path)
+    present = np.ones(len(matrix), bool) if mask is None else np.asarray(mask, dtype=bool)
+    if present.shape != (len(matrix),):
+        raise DataError(f"mask has shape {present.shape}, expected ({len(matrix)},)", path=path)
+    if ids is None:
+        if len(matrix) != len(item_ids):
+            raise DataError(
+                f"has {len(matrix)} rows but the catalogue has {len(item_ids)} items",
+                path=path,
+                hint="row i must be item index i, or the file must carry an item id column",
+            )
+        aligned, aligned_mask = matrix, present
+    else:
+        aligned, aligned_mask = _align_by_id(matrix, present, np.asarray(ids), item_ids, path)
+    return ModalityFeatures(name, aligned, aligned_mask, encoder_id=f"precomputed:{path.name}")
+
+
+def _read_npz(path: Path, id_column: str | None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    key = next((k for k in _MATRIX_NAMES if k in arrays), None)
+    if key is None:
+        two_d = [k for k, v in arrays.items() if v.ndim == 2]
+        if len(two_d) != 1:
+            raise DataError(
+                f"cannot tell which array holds the features among {sorted(arrays)}",
+                path=path,
+                hint=f"name it one of {list(_MATRIX_NAMES)}",
+            )
+        key = two_d[0]
+    id_key = id_column or next((k for k in _ID_NAMES if k in arrays), None)
+    if id_column is not None and id_column not in arrays:
+        raise DataError(f"no id array {id_column!r}; arrays: {sorted(arrays)}", path=path)
+    return arrays[key], arrays.get("mask"), None if id_key is None else arrays[id_key]
+
+
+def _read_parquet(path: Path, id_column: str | None) -> tuple[np.ndarray, None, np.ndarray | None]:
+    frame = pd.read_parquet(path)
+    id_key = id_column or next((c for c in _ID_NAMES if c in frame.columns), None)
+    if id_column is not None and id_column not in frame.columns:
+        raise DataError(f"no id column {id_column!r}; columns: {list(frame.columns)}", path=path)
+    ids = None if id_key is None else frame[id_key].to_numpy()
+    values = frame.drop(columns=[id_key]) if id_key else frame
+    if values.shape[1] == 1 and values.dtypes.iloc[0] == object:
+        column = values.columns[0]
+        lengths = values[column].map(len)
+        if lengths.nunique() != 1:
+            bad = int(np.flatnonzero(lengths.to_numpy() != lengths.iloc[0])[0])
+            raise DataError(
+                f"list column {column!r} has vectors of different lengths (first at row {bad})",
+                path=path,
+            )
+        return np.stack(values[column].to_numpy()), None, ids
+    non_numeric = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
+    if non_numeric:
+        raise DataError(
+            f"non-numeric feature columns {non_numeric}",
+            path=path,
+            hint="pass id_column if one of them holds the item ids",
+        )
+    return values.to_numpy(), None, ids
+
+
+def _check_matrix(matrix: np.ndarray, path: Path) -> np.ndarray:
+    if matrix.ndim == 1:
+        matrix = matrix[:, None]
+    if matrix.ndim != 2:
+        raise DataError(f"features must be a 2-D matrix, got shape {matrix.shape}", path=path)
+    if not np.issubdtype(matrix.dtype, np.number):
+        raise DataError(f"features must be numeric, got dtype {matrix.dtype}", path=path)
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise DataError(
+            f"NaN or infinite values in {int((~finite).sum())} rows, first at row {bad}",
+            path=path,
+        )
+    return matrix.astype(np.float32, copy=False)
+
+
+def _align_by_id(
+    matrix: np.ndarray,
+    present: np.ndarray,
+    ids: np.ndarray,
+    item_ids: np.ndarray,
+    path: Path,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reorder rows to the catalogue; missing items get mask False."""
+    file_ids = pd.Index(_comparable(ids, item_ids))
+    if file_ids.has_duplicates:
+        dup = file_ids[file_ids.duplicated()].unique()[:5].tolist()
+        raise DataError(f"duplicate item ids in the file, e.g. {dup}", path=path)
+    catalogue = pd.Index(item_ids)
+    unknown = file_ids.difference(catalogue)
+    if len(unknown):
+        raise DataError(
+            f"{len(unknown)} item ids are not in the catalogue, e.g. {unknown[:10].tolist()}",
+            path=path,
+        )
+    rows = file_ids.get_indexer(catalogue)
+    found = rows >= 0
+    aligned = np.zeros((len(item_ids), matrix.shape[1]), dtype=np.float32)
+    aligned[found] = matrix[rows[found]]
+    mask = np.zeros(len(item_ids), dtype=bool)
+    mask[found] = present[rows[found]]
+    return aligned, mask
+
+
+def _comparable(ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+    """Cast file ids to the catalogue's id kind (ids saved as strings vs ints)."""
+    if np.issubdtype(np.asarray(item_ids).dtype, np.integer) and not np.issubdtype(
+        ids.dtype, np.integer
+    ):
+        try:
+            return ids.astype(np.int64)
+        except (TypeError, ValueError):
+            return ids
+    if np.asarray(item_ids).dtype == object and np.issubdtype(ids.dtype, np.integer):
+        if all(isinstance(i, str) for i in item_ids[:10].tolist()):
+            return ids.astype(str).astype(object)
+    return ids

@@ -1,0 +1,212 @@
+"""On-disk feature cache: one matrix + mask per (modality, encoder id, inputs).
+
+Layout under the cache root (``$FUSIONREC_CACHE`` or ``~/.cache/fusionrec/features``)::
+
+    <modality>/<key>.npz           matrix (float32) and mask (bool)
+    <modality>/<key>.json          encoder id, shape, problems, timing: written last, so its
+                                   presence means the .npz is complete
+    <modality>/<key>.partial/      chunk checkpoints of an unfinished extraction
+
+``key`` hashes the encoder id and a fingerprint of the inputs (rendered texts, or image
+paths with their sizes and modification times). An interrupted extraction resumes from its
+completed chunks; every file is written atomically, so a crash never leaves a torn chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fusionrec.encoders.base import Encoder
+from fusionrec.io import read_json, write_atomic, write_json
+
+_FORMAT_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$FUSIONREC_CACHE`` if set, else ``~/.cache/fusionrec/features``."""
+    env = os.environ.get("FUSIONREC_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "fusionrec" / "features"
+
+
+def fingerprint_texts(texts: Sequence[str]) -> str:
+    """sha256 of the texts in order (an empty text counts: it changes the mask)."""
+    digest = hashlib.sha256()
+    for text in texts:
+        encoded = text.encode("utf-8")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    return digest.hexdigest()
+
+
+def fingerprint_files(paths: Sequence[object], content: bool = False) -> str:
+    """sha256 over each path with its size and mtime (or its content); missing files count."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(f"{path}\0".encode())
+        if not isinstance(path, str | os.PathLike) or not str(path):
+            digest.update(b"-\n")
+            continue
+        try:
+            if content:
+                digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+            else:
+                stat = os.stat(path)
+                digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+        except OSError:
+            digest.update(b"missing")
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+@dataclass
+class CachedFeatures:
+    """A matrix + mask with the problems found while computing it."""
+
+    matrix: np.ndarray
+    mask: np.ndarray
+    problems: dict[int, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    from_cache: bool = False
+
+
+def _save_arrays(path: Path, **arrays: np.ndarray) -> None:
+    def writer(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    write_atomic(path, writer)
+
+
+def _problem_arrays(problems: dict[int, str]) -> dict[str, np.ndarray]:
+    return {
+        "problem_index": np.asarray(list(problems), dtype=np.int64),
+        "problem_reason": np.asarray(list(problems.values()), dtype=str),
+    }
+
+
+class FeatureStore:
+    """Cache of computed features, with resumable chunked extraction."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+
+    @staticmethod
+    def key(encoder_id: str, inputs_fingerprint: str, n_items: int) -> str:
+        payload = f"v{_FORMAT_VERSION}\0{encoder_id}\0{inputs_fingerprint}\0{n_items}"
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+    def paths(self, modality: str, key: str) -> tuple[Path, Path, Path]:
+        base = self.root / modality
+        return base / f"{key}.npz", base / f"{key}.json", base / f"{key}.partial"
+
+    def load(self, modality: str, key: str) -> CachedFeatures | None:
+        """The cached result, or None when absent or unreadable (then it is recomputed)."""
+        data_path, meta_path, _ = self.paths(modality, key)
+        if not meta_path.exists() or not data_path.exists():
+            return None
+        try:
+            meta = read_json(meta_path)
+            with np.load(data_path, allow_pickle=False) as data:
+                matrix, mask = data["matrix"], data["mask"]
+        except (OSError, ValueError, KeyError, json.JSONDecodeError):
+            return None
+        problems = {int(k): v for k, v in meta.get("problems", {}).items()}
+        return CachedFeatures(matrix, mask, problems, meta.get("seconds", 0.0), from_cache=True)
+
+    def save(
+        self, modality: str, key: str, result: CachedFeatures, meta: dict[str, Any]
+    ) -> None:
+        data_path, meta_path, partial = self.paths(modality, key)
+        _save_arrays(data_path, matrix=result.matrix, mask=result.mask)
+        write_json(
+            meta_path,
+            {
+                **meta,
+                "format": _FORMAT_VERSION,
+                "shape": list(result.matrix.shape),
+                "present": int(result.mask.sum()),
+                "seconds": round(result.seconds, 3),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "problems": {str(k): v for k, v in result.problems.items()},
+            },
+        )
+        shutil.rmtree(partial, ignore_errors=True)
+
+    def compute(
+        self,
+        modality: str,
+        encoder: Encoder,
+        inputs: Sequence[Any],
+        inputs_fingerprint: str,
+        *,
+        chunk_size: int,
+        meta: dict[str, Any] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+        use_cache: bool = True,
+    ) -> CachedFeatures:
+        """Cached features for ``inputs``, computing (and checkpointing) what is missing.
+
+        ``on_progress(n)`` is called with the number of items finished so far, counting
+        those restored from checkpoints.
+        """
+        key = self.key(encoder.id, inputs_fingerprint, len(inputs))
+        if use_cache and (hit := self.load(modality, key)) is not None:
+            if on_progress:
+                on_progress(len(inputs))
+            return hit
+        _, _, partial = self.paths(modality, key)
+        step = chunk_size if encoder.chunkable else max(1, len(inputs))
+        start_time = time.perf_counter()
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        problems: dict[int, str] = {}
+        for start in range(0, len(inputs), step):
+            stop = min(start + step, len(inputs))
+            chunk_path = partial / f"{start:09d}-{stop:09d}.npz"
+            chunk = self._load_chunk(chunk_path) if use_cache else None
+            if chunk is None:
+                matrix, mask = encoder.encode(inputs[start:stop])
+                chunk = (matrix, mask, dict(encoder.problems))
+                if use_cache:
+                    _save_arrays(
+                        chunk_path, matrix=matrix, mask=mask, **_problem_arrays(chunk[2])
+                    )
+            parts.append((chunk[0], chunk[1]))
+            problems.update({start + i: reason for i, reason in chunk[2].items()})
+            if on_progress:
+                on_progress(stop)
+        if parts:
+            matrix = np.concatenate([p[0] for p in parts]).astype(np.float32, copy=False)
+            mask = np.concatenate([p[1] for p in parts]).astype(bool, copy=False)
+        else:
+            matrix, mask = np.zeros((0, encoder.dim), np.float32), np.zeros(0, bool)
+        result = CachedFeatures(matrix, mask, problems, time.perf_counter() - start_time)
+        if use_cache:
+            self.save(modality, key, result, {"encoder_id": encoder.id, **(meta or {})})
+        return result
+
+    @staticmethod
+    def _load_chunk(path: Path) -> tuple[np.ndarray, np.ndarray, dict[int, str]] | None:
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                problems = dict(
+                    zip(
+                        data["problem_index"].tolist(),
+                        data["problem_reason"].tolist(),
+                        strict=True,
+                    )
+                )
+                return data["matrix"], data["mask"], problems
+        except (OSError, ValueError, KeyError):
+            return None

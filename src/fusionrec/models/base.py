@@ -1,0 +1,163 @@
+"""The contract every recommender implements, so a new model is one file.
+
+A model gets a ``TrainData`` (sizes, the training matrix, item features, item labels) and
+its validated hyper-parameters. Trainable models implement ``calculate_loss(batch)``; all
+models implement ``score(users, items=None)``. Batching, negative sampling, masking and top-k
+belong to the trainer and the evaluator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pydantic
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from fusionrec.data.features import ItemFeatures
+from fusionrec.errors import ConfigError, ModelError
+
+
+@dataclass
+class TrainData:
+    """Everything a model may look at when it is built: training interactions only.
+
+    ``item_labels`` holds optional per-item targets for auxiliary tasks (for example a
+    multi-hot genre matrix under ``"genres"``), aligned with item indices.
+    """
+
+    n_users: int
+    n_items: int
+    train_matrix: sp.csr_matrix
+    features: ItemFeatures | None = None
+    item_labels: dict[str, np.ndarray] = field(default_factory=dict)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def item_popularity(self) -> np.ndarray:
+        return np.asarray(self.train_matrix.sum(axis=0)).ravel()
+
+
+class Params(pydantic.BaseModel):
+    """Base of every model's hyper-parameter schema; unknown keys are errors."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+
+class Recommender(nn.Module):
+    """Base class. Subclasses set ``name``, a ``Params`` schema and implement ``score``."""
+
+    name: ClassVar[str] = ""
+    ParamsSchema: ClassVar[type[Params]] = Params
+    #: False for models fitted in closed form (``fit``), without gradient steps.
+    trainable: ClassVar[bool] = True
+    #: False for models whose loss needs no sampled negatives (e.g. BM3).
+    needs_negatives: ClassVar[bool] = True
+    #: Modalities the model requires ("any" = at least one); empty for id-only models.
+    requires_features: ClassVar[bool] = False
+
+    def __init__(self, data: TrainData, params: Params) -> None:
+        super().__init__()
+        self.n_users = data.n_users
+        self.n_items = data.n_items
+        self.params = params
+        self._cache: dict[str, Any] = {}
+        if self.requires_features and (data.features is None or len(data.features) == 0):
+            raise ModelError(
+                f"model '{self.name}' needs item features; none were given. "
+                "Add 'features: {modalities: [text, image]}' to the config"
+            )
+
+    # -- contract -------------------------------------------------------------------------
+    def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise ModelError(f"model '{self.name}' is not trained by gradient steps")
+
+    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores [len(users), n_items] (or [len(users), len(items)] when ``items`` given)."""
+        raise NotImplementedError
+
+    def fit(self, data: TrainData) -> None:
+        """Closed-form fitting for models with ``trainable = False``."""
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Hook for per-epoch work (re-sampling graphs, schedules)."""
+
+    def item_embeddings(self) -> torch.Tensor | None:
+        return None
+
+    def user_embeddings(self) -> torch.Tensor | None:
+        return None
+
+    # -- helpers --------------------------------------------------------------------------
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Memoise expensive full-catalogue computations (graph propagation) while in eval
+        mode; every switch back to training clears the cache."""
+        if self.training:
+            return compute()
+        if key not in self._cache:
+            with torch.no_grad():
+                self._cache[key] = compute()
+        return self._cache[key]
+
+    def train(self, mode: bool = True) -> Recommender:
+        self._cache = {}
+        return super().train(mode)
+
+    @staticmethod
+    def dot_scores(
+        user_vec: torch.Tensor, item_vec: torch.Tensor, items: torch.Tensor | None
+    ) -> torch.Tensor:
+        if items is None:
+            return user_vec @ item_vec.T
+        return user_vec @ item_vec[items].T
+
+
+MODELS: dict[str, type[Recommender]] = {}
+
+
+def register(cls: type[Recommender]) -> type[Recommender]:
+    """Class decorator adding a model to the registry under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a name")
+    MODELS[cls.name] = cls
+    return cls
+
+
+def build_model(name: str, data: TrainData, params: dict[str, Any] | None = None) -> Recommender:
+    """Instantiate a registered model with validated hyper-parameters."""
+    from fusionrec import models  # noqa: F401  (registers every built-in model)
+
+    if name not in MODELS:
+        raise ConfigError(f"model.name: unknown model '{name}'; choose from {sorted(MODELS)}")
+    cls = MODELS[name]
+    try:
+        validated = cls.ParamsSchema(**(params or {}))
+    except pydantic.ValidationError as exc:
+        raise ConfigError(_format_validation(exc, prefix=f"model.params ({name})")) from exc
+    model = cls(data, validated)
+    return model.to(data.device)
+
+
+def _format_validation(exc: pydantic.ValidationError, prefix: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        lines.append(f"{prefix}.{key}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """Bayesian personalised ranking: -log sigmoid(pos - neg), averaged (neg may be [B, n])."""
+    if neg.dim() == 2:
+        pos = pos.unsqueeze(1)
+    return nn.functional.softplus(neg - pos).mean()
+
+
+def l2_reg(*tensors: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of the squared L2 norm of the given embedding rows (as MMRec)."""
+    batch = tensors[0].shape[0]
+    return sum(t.pow(2).sum() for t in tensors) / (2 * batch)

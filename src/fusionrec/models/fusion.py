@@ -1,0 +1,116 @@
+"""Fusion operators: how per-modality item vectors become one item vector.
+
+Each operator takes a list of ``[n, d]`` tensors (one per modality, already projected to a
+common size) and a list of ``[n]`` presence masks, and returns ``[n, d]``. Missing modalities
+never contribute: their weight is zero and the remaining weights are renormalised, so an
+item with only text is represented by its text rather than by text averaged with zeros.
+Config picks the operator by name (``concat``, ``sum``, ``gated``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fusionrec.data.features import ItemFeatures
+
+
+class ModalityProjector(nn.Module):
+    """Maps each modality's raw feature matrix to ``dim`` with a linear layer (+ optional MLP).
+
+    Holds the raw features as buffers, so ``forward()`` returns the projected matrices and
+    masks for all items.
+    """
+
+    def __init__(self, features: ItemFeatures, dim: int, hidden: int | None = None) -> None:
+        super().__init__()
+        self.names = features.names
+        self.proj = nn.ModuleDict()
+        for mod in features:
+            x = torch.from_numpy(mod.matrix)
+            self.register_buffer(f"raw_{mod.name}", x, persistent=False)
+            self.register_buffer(f"mask_{mod.name}", torch.from_numpy(mod.mask), persistent=False)
+            if hidden:
+                self.proj[mod.name] = nn.Sequential(
+                    nn.Linear(mod.dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, dim)
+                )
+            else:
+                self.proj[mod.name] = nn.Linear(mod.dim, dim)
+
+    def raw(self, name: str) -> torch.Tensor:
+        return getattr(self, f"raw_{name}")
+
+    def mask(self, name: str) -> torch.Tensor:
+        return getattr(self, f"mask_{name}")
+
+    def forward(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        outs = [self.proj[n](self.raw(n)) for n in self.names]
+        return outs, [self.mask(n) for n in self.names]
+
+
+def _weights(masks: list[torch.Tensor], logits: torch.Tensor | None = None) -> torch.Tensor:
+    """[n, M] weights over modalities: softmax of ``logits`` (uniform if None) restricted to
+    the modalities present for each item; rows with nothing present get all zeros."""
+    present = torch.stack(masks, dim=1)
+    if logits is None:
+        logits = torch.zeros(present.shape, device=present.device)
+    logits = logits.masked_fill(~present, -torch.inf)
+    w = torch.softmax(logits, dim=1)
+    return torch.nan_to_num(w, nan=0.0)
+
+
+class ConcatFusion(nn.Module):
+    """Concatenate modality vectors (missing ones zeroed) and project back to ``dim``."""
+
+    def __init__(self, n_modalities: int, dim: int) -> None:
+        super().__init__()
+        self.out = nn.Linear(n_modalities * dim, dim)
+
+    def forward(self, xs: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+        parts = [x * m.unsqueeze(1).to(x.dtype) for x, m in zip(xs, masks, strict=True)]
+        return self.out(torch.cat(parts, dim=1))
+
+
+class WeightedSumFusion(nn.Module):
+    """A learned global weight per modality (softmax), renormalised over present ones."""
+
+    def __init__(self, n_modalities: int, dim: int) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(n_modalities))
+
+    def forward(self, xs: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+        logits = self.logits.unsqueeze(0).expand(xs[0].shape[0], -1)
+        w = _weights(masks, logits)
+        return torch.einsum("nm,nmd->nd", w, torch.stack(xs, dim=1))
+
+    def modality_weights(self) -> torch.Tensor:
+        return torch.softmax(self.logits.detach(), dim=0)
+
+
+class GatedAttentionFusion(nn.Module):
+    """Per-item attention over modalities: a gate scores each modality vector
+    (tanh(W x) . q), the softmax over present modalities weights the sum."""
+
+    def __init__(self, n_modalities: int, dim: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.key = nn.Linear(dim, hidden)
+        self.query = nn.Linear(hidden, 1, bias=False)
+
+    def forward(self, xs: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+        stacked = torch.stack(xs, dim=1)
+        logits = self.query(torch.tanh(self.key(stacked))).squeeze(-1)
+        w = _weights(masks, logits)
+        return torch.einsum("nm,nmd->nd", w, stacked)
+
+
+FUSIONS: dict[str, type[nn.Module]] = {
+    "concat": ConcatFusion,
+    "sum": WeightedSumFusion,
+    "gated": GatedAttentionFusion,
+}
+
+
+def make_fusion(name: str, n_modalities: int, dim: int) -> nn.Module:
+    if name not in FUSIONS:
+        raise ValueError(f"unknown fusion '{name}'; choose from {sorted(FUSIONS)}")
+    return FUSIONS[name](n_modalities, dim)

@@ -1,0 +1,71 @@
+"""LightGCN: linear propagation of id embeddings over the normalised user-item graph.
+
+He et al., "LightGCN: Simplifying and Powering Graph Convolution Network for
+Recommendation", SIGIR 2020. Final embedding = mean of the layer-0..L embeddings.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fusionrec.models.base import Params, Recommender, TrainData, bpr_loss, l2_reg, register
+from fusionrec.models.graph import normalized_bipartite
+
+
+class LightGCNParams(Params):
+    embedding_size: int = 64
+    n_layers: int = 2
+    reg_weight: float = 1e-4
+
+
+def propagate(adj: torch.Tensor, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
+    """Mean of ``ego`` and its ``n_layers`` successive sparse propagations."""
+    layers = [ego]
+    for _ in range(n_layers):
+        layers.append(torch.sparse.mm(adj, layers[-1]))
+    return torch.stack(layers, dim=0).mean(dim=0)
+
+
+@register
+class LightGCN(Recommender):
+    name = "lightgcn"
+    ParamsSchema = LightGCNParams
+
+    def __init__(self, data: TrainData, params: LightGCNParams) -> None:
+        super().__init__(data, params)
+        self.user_emb = nn.Embedding(data.n_users, params.embedding_size)
+        self.item_emb = nn.Embedding(data.n_items, params.embedding_size)
+        nn.init.xavier_uniform_(self.user_emb.weight)
+        nn.init.xavier_uniform_(self.item_emb.weight)
+        self.register_buffer("adj", normalized_bipartite(data.train_matrix), persistent=False)
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        def compute() -> tuple[torch.Tensor, torch.Tensor]:
+            ego = torch.cat([self.user_emb.weight, self.item_emb.weight], dim=0)
+            out = propagate(self.adj, ego, self.params.n_layers)
+            return out[: self.n_users], out[self.n_users :]
+
+        return self.cached("propagated", compute)
+
+    def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        users, items = self.forward()
+        u, p, n = users[batch["users"]], items[batch["pos_items"]], items[batch["neg_items"]]
+        pos = (u * p).sum(-1)
+        neg = (u.unsqueeze(1) * n).sum(-1) if n.dim() == 3 else (u * n).sum(-1)
+        reg = l2_reg(
+            self.user_emb(batch["users"]),
+            self.item_emb(batch["pos_items"]),
+            self.item_emb(batch["neg_items"]),
+        )
+        return bpr_loss(pos, neg) + self.params.reg_weight * reg
+
+    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        user_vec, item_vec = self.forward()
+        return self.dot_scores(user_vec[users], item_vec, items)
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.forward()[1].detach()
+
+    def user_embeddings(self) -> torch.Tensor:
+        return self.forward()[0].detach()

@@ -1,0 +1,46 @@
+"""MF-BPR: matrix factorisation trained with Bayesian personalised ranking.
+
+Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit Feedback", UAI 2009.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fusionrec.models.base import Params, Recommender, TrainData, bpr_loss, l2_reg, register
+
+
+class MFParams(Params):
+    embedding_size: int = 64
+    reg_weight: float = 1e-4
+
+
+@register
+class MFBPR(Recommender):
+    name = "mf-bpr"
+    ParamsSchema = MFParams
+
+    def __init__(self, data: TrainData, params: MFParams) -> None:
+        super().__init__(data, params)
+        self.user_emb = nn.Embedding(data.n_users, params.embedding_size)
+        self.item_emb = nn.Embedding(data.n_items, params.embedding_size)
+        nn.init.xavier_uniform_(self.user_emb.weight)
+        nn.init.xavier_uniform_(self.item_emb.weight)
+
+    def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        u = self.user_emb(batch["users"])
+        p = self.item_emb(batch["pos_items"])
+        n = self.item_emb(batch["neg_items"])
+        pos = (u * p).sum(-1)
+        neg = (u.unsqueeze(1) * n).sum(-1) if n.dim() == 3 else (u * n).sum(-1)
+        return bpr_loss(pos, neg) + self.params.reg_weight * l2_reg(u, p, n)
+
+    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        return self.dot_scores(self.user_emb(users), self.item_emb.weight, items)
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.item_emb.weight.detach()
+
+    def user_embeddings(self) -> torch.Tensor:
+        return self.user_emb.weight.detach()

@@ -1,0 +1,253 @@
+"""One trainer for every model: seeding, negative sampling, early stopping on validation,
+atomic checkpoints, resume, progress and logging.
+
+Model selection uses the validation evaluator only; the test split is never touched here.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fusionrec.evaluate import Evaluator
+from fusionrec.io import save_torch, write_json
+from fusionrec.models.base import Recommender, TrainData
+from fusionrec.train.config import TrainConfig
+from fusionrec.train.sampling import NegativeSampler
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_valid: dict[str, float]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epochs_run: int = 0
+    seconds_per_epoch: float = 0.0
+    seconds_per_eval: float = 0.0
+    stopped_early: bool = False
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def evaluate_model(model: Recommender, evaluator: Evaluator) -> dict[str, float]:
+    """Evaluate in eval mode (so graph models propagate once), then restore the mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        return evaluator.evaluate(model.score)
+    finally:
+        model.train(was_training)
+
+
+class Trainer:
+    """Trains ``model`` on ``data`` and keeps the weights of the best validation evaluation."""
+
+    def __init__(
+        self,
+        model: Recommender,
+        data: TrainData,
+        valid: Evaluator,
+        config: TrainConfig,
+        *,
+        run_dir: str | Path | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.data = data
+        self.valid = valid
+        self.cfg = config
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.progress = progress
+        self.device = next(iter(model.parameters()), torch.zeros(0)).device
+        coo = data.train_matrix.tocoo()
+        self.train_users = coo.row.astype(np.int64)
+        self.train_items = coo.col.astype(np.int64)
+        self.rng = np.random.default_rng(config.seed)
+        self.sampler = NegativeSampler(data.train_matrix, self.rng)
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = (
+            torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+            if params and model.trainable
+            else None
+        )
+        if config.metric.split("@")[0] not in ("recall", "ndcg", "precision", "hit", "map", "mrr"):
+            raise ValueError(f"train.metric '{config.metric}' is not a ranking metric")
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def _state(self, epoch: int, best: dict[str, Any], history: list[dict[str, Any]]) -> dict:
+        return {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "best": best,
+            "history": history,
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def _resume(self) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
+        path = self.run_dir / CHECKPOINT if self.run_dir else None
+        if path is None or not path.exists():
+            return 0, {"epoch": 0, "value": -np.inf, "metrics": {}, "bad": 0}, []
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        if self.optimizer and state["optimizer"]:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resumed from %s at epoch %d", path, state["epoch"])
+        return state["epoch"], state["best"], state["history"]
+
+    # -- training -------------------------------------------------------------------------
+    def _batches(self):
+        order = self.rng.permutation(len(self.train_users))
+        bs = self.cfg.batch_size
+        for start in range(0, len(order), bs):
+            idx = order[start : start + bs]
+            users = self.train_users[idx]
+            batch = {
+                "users": torch.from_numpy(users).to(self.device),
+                "pos_items": torch.from_numpy(self.train_items[idx]).to(self.device),
+            }
+            if self.model.needs_negatives:
+                neg = self.sampler.sample(users, self.cfg.n_negatives)
+                neg = neg[:, 0] if self.cfg.n_negatives == 1 else neg
+                batch["neg_items"] = torch.from_numpy(neg).to(self.device)
+            yield batch
+
+    def _train_epoch(self, epoch: int) -> float:
+        self.model.train()
+        self.model.on_epoch_start(epoch)
+        total, count = 0.0, 0
+        for batch in self._batches():
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.model.calculate_loss(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss became {loss.item()} at epoch {epoch}; lower train.lr or check inputs"
+                )
+            loss.backward()
+            self.optimizer.step()
+            total += float(loss.detach()) * len(batch["users"])
+            count += len(batch["users"])
+        return total / max(1, count)
+
+    def fit(self, resume: bool = False) -> TrainResult:
+        cfg = self.cfg
+        if not self.model.trainable:
+            self.model.fit(self.data)
+            t0 = time.perf_counter()
+            metrics = evaluate_model(self.model, self.valid)
+            return TrainResult(1, metrics, [{"epoch": 1, **metrics}], 1, 0.0,
+                               time.perf_counter() - t0)  # fmt: skip
+        if self.optimizer is None:
+            raise RuntimeError(f"model '{self.model.name}' has no trainable parameters")
+        start_epoch, best, history = self._resume() if resume else (
+            0, {"epoch": 0, "value": -np.inf, "metrics": {}, "bad": 0}, [])  # fmt: skip
+        train_time, eval_time, n_evals = 0.0, 0.0, 0
+        epochs_run = start_epoch
+        stopped = False
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+            "{task.total} epochs"), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+            disable=not self.progress, transient=False,
+        ) as bar:  # fmt: skip
+            task = bar.add_task(self.model.name, total=cfg.epochs, completed=start_epoch, info="")
+            for epoch in range(start_epoch + 1, cfg.epochs + 1):
+                t0 = time.perf_counter()
+                loss = self._train_epoch(epoch)
+                train_time += time.perf_counter() - t0
+                record: dict[str, Any] = {"epoch": epoch, "loss": loss}
+                if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+                    t0 = time.perf_counter()
+                    metrics = evaluate_model(self.model, self.valid)
+                    eval_time += time.perf_counter() - t0
+                    n_evals += 1
+                    value = metrics[cfg.metric]
+                    record.update({f"valid_{k}": v for k, v in metrics.items()})
+                    if value > best["value"]:
+                        best = {"epoch": epoch, "value": value, "metrics": metrics, "bad": 0}
+                        if self.run_dir:
+                            save_torch(self.run_dir / BEST, self.model.state_dict())
+                        else:
+                            best["state"] = {
+                                k: v.detach().clone() for k, v in self.model.state_dict().items()
+                            }
+                    else:
+                        best["bad"] += 1
+                history.append(record)
+                epochs_run = epoch
+                info = f"loss {loss:.4f}  valid {cfg.metric} {best['value']:.4f} (ep {best['epoch']})"
+                bar.update(task, completed=epoch, info=info)
+                log.info("epoch %d loss %.5f %s", epoch, loss,
+                         f"valid {cfg.metric}={record.get('valid_' + cfg.metric, float('nan')):.5f}")  # fmt: skip
+                if self.run_dir and epoch % cfg.checkpoint_every == 0:
+                    save_torch(self.run_dir / CHECKPOINT, self._state(epoch, best, history))
+                if best["bad"] >= cfg.patience:
+                    stopped = True
+                    log.info("early stop at epoch %d; best epoch %d", epoch, best["epoch"])
+                    break
+        self._restore_best(best)
+        n_epochs = max(1, epochs_run - start_epoch)
+        return TrainResult(
+            best_epoch=best["epoch"],
+            best_valid=best["metrics"],
+            history=history,
+            epochs_run=epochs_run,
+            seconds_per_epoch=train_time / n_epochs,
+            seconds_per_eval=eval_time / max(1, n_evals),
+            stopped_early=stopped,
+        )
+
+    def _restore_best(self, best: dict[str, Any]) -> None:
+        if "state" in best:
+            self.model.load_state_dict(best["state"])
+        elif self.run_dir and (self.run_dir / BEST).exists():
+            state = torch.load(self.run_dir / BEST, map_location=self.device, weights_only=False)
+            self.model.load_state_dict(state)
+
+
+def train_model(
+    model: Recommender,
+    data: TrainData,
+    valid: Evaluator,
+    config: TrainConfig | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+    resume: bool = False,
+) -> TrainResult:
+    """Train with early stopping on ``valid``; the model ends with its best weights."""
+    config = config or TrainConfig()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed)
+    result = Trainer(model, data, valid, config, run_dir=run_dir, progress=progress).fit(resume)
+    if run_dir:
+        write_json(Path(run_dir) / "history.json", result.history)
+    return result
