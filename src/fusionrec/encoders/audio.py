@@ -56,6 +56,11 @@ def read_mono(path: str, sample_rate: int, max_seconds: float | None) -> np.ndar
     return mono
 
 
+#: Dynamic range kept below the loudest mel bin (80 dB): near-silent bands all sit at the
+#: floor instead of at whatever numerical noise a resampler or codec left there.
+TOP_DB = 80.0
+
+
 def log_mel(signal: np.ndarray, config: LogMelAudio) -> np.ndarray:
     """Log-mel spectrogram [frames, n_mels] from Hann-windowed frames (vectorised STFT)."""
     n_fft, hop = config.n_fft, config.hop_length
@@ -64,7 +69,8 @@ def log_mel(signal: np.ndarray, config: LogMelAudio) -> np.ndarray:
     frames = np.lib.stride_tricks.sliding_window_view(signal, n_fft)[::hop]
     power = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)) ** 2
     mel = power @ mel_filterbank(config.sample_rate, n_fft, config.n_mels).T
-    return np.log(mel + 1e-10).astype(np.float32)
+    floor = max(float(mel.max()), 1e-10) * 10.0 ** (-TOP_DB / 10.0)
+    return np.log(np.maximum(mel, floor)).astype(np.float32)
 
 
 def logmel_statistics(signal: np.ndarray, config: LogMelAudio) -> np.ndarray:

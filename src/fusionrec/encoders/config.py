@@ -161,13 +161,13 @@ class FeaturesConfig(_Strict):
     def _paths_as_sources(cls, value: Any) -> Any:
         """Allow the short form ``{name: path}`` next to ``{name: {path: ..., id_column: ...}}``."""
         if isinstance(value, dict):
-            return {
-                k: {"path": v} if isinstance(v, str | Path) else v for k, v in value.items()
-            }
+            return {k: {"path": v} if isinstance(v, str | Path) else v for k, v in value.items()}
         return value
 
 
-def parse_features_config(data: dict[str, Any] | None, *, prefix: str = "features") -> FeaturesConfig:
+def parse_features_config(
+    data: dict[str, Any] | None, *, prefix: str = "features"
+) -> FeaturesConfig:
     """Validate a ``features`` mapping; errors become ``ConfigError`` naming each bad key."""
     try:
         return FeaturesConfig.model_validate(data or {})
@@ -188,7 +188,11 @@ def format_validation_error(exc: ValidationError, prefix: str) -> str:
     return "invalid features config:\n  " + "\n  ".join(lines)
 
 
-_DEFAULT_ENCODERS = {"text": "sentence-transformers", "image": "efficientnet-lite0", "audio": "logmel"}
+_DEFAULT_ENCODERS = {
+    "text": "sentence-transformers",
+    "image": "efficientnet-lite0",
+    "audio": "logmel",
+}
 _ENCODER_TAGS = {"sentence-transformers", "hf", "tfidf", "clip", "efficientnet-lite0", "logmel"}
 
 

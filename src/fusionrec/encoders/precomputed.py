@@ -47,7 +47,9 @@ def load_precomputed(
         matrix, mask, ids = _read_parquet(path, id_column)
     else:
         raise DataError(
-            f"unsupported feature file type {suffix!r}", path=path, hint="use .npy, .npz or .parquet"
+            f"unsupported feature file type {suffix!r}",
+            path=path,
+            hint="use .npy, .npz or .parquet",
         )
     matrix = _check_matrix(np.asarray(matrix), path)
     present = np.ones(len(matrix), bool) if mask is None else np.asarray(mask, dtype=bool)
@@ -66,7 +68,9 @@ def load_precomputed(
     return ModalityFeatures(name, aligned, aligned_mask, encoder_id=f"precomputed:{path.name}")
 
 
-def _read_npz(path: Path, id_column: str | None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+def _read_npz(
+    path: Path, id_column: str | None
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     key = next((k for k in _MATRIX_NAMES if k in arrays), None)
@@ -92,7 +96,7 @@ def _read_parquet(path: Path, id_column: str | None) -> tuple[np.ndarray, None, 
         raise DataError(f"no id column {id_column!r}; columns: {list(frame.columns)}", path=path)
     ids = None if id_key is None else frame[id_key].to_numpy()
     values = frame.drop(columns=[id_key]) if id_key else frame
-    if values.shape[1] == 1 and values.dtypes.iloc[0] == object:
+    if values.shape[1] == 1 and pd.api.types.is_object_dtype(values.dtypes.iloc[0]):
         column = values.columns[0]
         lengths = values[column].map(len)
         if lengths.nunique() != 1:

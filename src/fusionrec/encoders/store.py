@@ -123,9 +123,7 @@ class FeatureStore:
         problems = {int(k): v for k, v in meta.get("problems", {}).items()}
         return CachedFeatures(matrix, mask, problems, meta.get("seconds", 0.0), from_cache=True)
 
-    def save(
-        self, modality: str, key: str, result: CachedFeatures, meta: dict[str, Any]
-    ) -> None:
+    def save(self, modality: str, key: str, result: CachedFeatures, meta: dict[str, Any]) -> None:
         data_path, meta_path, partial = self.paths(modality, key)
         _save_arrays(data_path, matrix=result.matrix, mask=result.mask)
         write_json(
@@ -161,8 +159,6 @@ class FeatureStore:
         """
         key = self.key(encoder.id, inputs_fingerprint, len(inputs))
         if use_cache and (hit := self.load(modality, key)) is not None:
-            if on_progress:
-                on_progress(len(inputs))
             return hit
         _, _, partial = self.paths(modality, key)
         step = chunk_size if encoder.chunkable else max(1, len(inputs))
@@ -177,9 +173,7 @@ class FeatureStore:
                 matrix, mask = encoder.encode(inputs[start:stop])
                 chunk = (matrix, mask, dict(encoder.problems))
                 if use_cache:
-                    _save_arrays(
-                        chunk_path, matrix=matrix, mask=mask, **_problem_arrays(chunk[2])
-                    )
+                    _save_arrays(chunk_path, matrix=matrix, mask=mask, **_problem_arrays(chunk[2]))
             parts.append((chunk[0], chunk[1]))
             problems.update({start + i: reason for i, reason in chunk[2].items()})
             if on_progress:

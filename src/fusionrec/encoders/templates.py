@@ -55,9 +55,7 @@ def _to_text(value: object) -> str:
     return str(value)
 
 
-def render_texts(
-    items: pd.DataFrame, template: str
-) -> tuple[list[str], dict[str, float]]:
+def render_texts(items: pd.DataFrame, template: str) -> tuple[list[str], dict[str, float]]:
     """Rendered text per item ("" when every referenced field is empty) and field coverage.
 
     Coverage is the fraction of items with a non-empty value for each referenced field.

@@ -48,9 +48,7 @@ def tfidf_matrix(texts: list[str], config: TfidfText) -> sp.csr_matrix:
                 rows.append(i)
                 cols.append(j)
                 counts.append(count)
-    tf = sp.csr_matrix(
-        (np.asarray(counts, np.float64), (rows, cols)), shape=(n_docs, len(vocab))
-    )
+    tf = sp.csr_matrix((np.asarray(counts, np.float64), (rows, cols)), shape=(n_docs, len(vocab)))
     tf.data = 1.0 + np.log(tf.data)
     doc_freq = np.asarray([df[t] for t in sorted(vocab)], dtype=np.float64)
     idf = np.log((1.0 + n_docs) / (1.0 + doc_freq)) + 1.0
@@ -95,4 +93,6 @@ class TfidfSvdEncoder(TextEncoder):
         return self.config.dim
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        return l2_normalize(truncated_svd(tfidf_matrix(texts, self.config), self.dim, self.config.seed))
+        return l2_normalize(
+            truncated_svd(tfidf_matrix(texts, self.config), self.dim, self.config.seed)
+        )

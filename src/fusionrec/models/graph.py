@@ -12,7 +12,9 @@ def to_torch_sparse(mat: sp.spmatrix, device: torch.device | str = "cpu") -> tor
     coo = mat.tocoo()
     indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     values = torch.from_numpy(coo.data.astype(np.float32))
-    return torch.sparse_coo_tensor(indices, values, coo.shape, device=device).coalesce()
+    return torch.sparse_coo_tensor(
+        indices, values, coo.shape, device=device, check_invariants=False
+    ).coalesce()
 
 
 def symmetric_normalize(adj: sp.spmatrix) -> sp.csr_matrix:

@@ -1,0 +1,66 @@
+"""``fusionrec train`` and ``fusionrec evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fusionrec.cli.common import console, metrics_table, setup_logging
+
+SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--seeds must be comma-separated integers, got '{text}'")
+
+
+def train(
+    config: Path = typer.Option(None, "--config", "-c", help="experiment YAML (configs/*.yaml)"),
+    overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. train.lr=0.01"),
+    run_dir: Path = typer.Option(None, "--run-dir", help="default: <output_dir>/<run name>"),
+    seeds: str = typer.Option(None, "--seeds", help="e.g. 1,2,3: report mean ± std"),
+    resume: bool = typer.Option(False, "--resume", help="continue from checkpoint.pt"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """Train a model: early stopping on validation, test scored once with the best weights."""
+    setup_logging()
+    from fusionrec.config import load_config
+    from fusionrec.train.experiment import run_experiment
+
+    cfg = load_config(config, overrides or [])
+    seed_list = parse_seeds(seeds)
+    if seed_list:
+        cfg = cfg.model_copy(update={"seeds": seed_list})
+    results = run_experiment(cfg, run_dir, progress=not quiet, resume=resume)
+    rows = {
+        f"{cfg.model.name} (valid)": results["valid"],
+        f"{cfg.model.name} (test)": results["test"],
+    }
+    title = f"{cfg.dataset.name}, seeds {cfg.seeds}"
+    console.print(metrics_table(title, rows, SHOWN))
+
+
+def evaluate(
+    run: Path = typer.Argument(..., help="run directory written by 'fusionrec train'"),
+    part: str = typer.Option("test", "--part", help="test or valid"),
+) -> None:
+    """Re-score a trained run from its saved config, split and best weights."""
+    setup_logging()
+    from fusionrec.train.reload import rescore_run
+
+    if part not in ("test", "valid"):
+        raise typer.BadParameter("--part must be test or valid")
+    per_seed = rescore_run(run, part)
+    rows = {f"seed {seed}": metrics for seed, metrics in per_seed.items()}
+    console.print(metrics_table(f"{run} ({part})", rows, SHOWN))

@@ -1,0 +1,155 @@
+"""Experiment configuration: one YAML file per experiment, layered defaults, validated.
+
+Layers, later wins: built-in defaults < dataset preset (``presets/datasets/<name>.yaml``) <
+model preset (``presets/models/<name>.yaml``) < the experiment file < ``key=value`` overrides
+from the command line. Unknown keys are errors that name the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+import yaml
+
+from fusionrec.errors import ConfigError
+from fusionrec.train.config import TrainConfig
+
+PRESETS = Path(__file__).parent / "presets"
+
+
+class _Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+
+class DatasetConfig(_Strict):
+    """Which data and how to clean it. ``path``/``format``/``columns`` serve custom files."""
+
+    name: str = "movielens-100k-mm"
+    path: str | None = None
+    format: str | None = None
+    columns: dict[str, str] | None = None
+    items_path: str | None = None
+    users_path: str | None = None
+    text_fields: list[str] | None = None
+    image_column: str | None = None
+    audio_column: str | None = None
+    media_dir: str | None = None
+    implicit_threshold: float | None = None
+    dedupe: bool = True
+    kcore_user: int = pydantic.Field(0, ge=0)
+    kcore_item: int = pydantic.Field(0, ge=0)
+
+
+class SplitConfig(_Strict):
+    method: Literal["random", "temporal", "leave-one-out", "predefined", "cold-items"] = "random"
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 2026
+    cold_fraction: float = pydantic.Field(0.2, gt=0, lt=1)
+    path: str | None = pydantic.Field(None, description="predefined labels file (.inter)")
+
+
+class ModelConfig(_Strict):
+    name: str = "lightgcn"
+    params: dict[str, Any] = pydantic.Field(default_factory=dict)
+
+
+class EvaluateConfig(_Strict):
+    ks: list[int] = pydantic.Field(default_factory=lambda: [10, 20, 50])
+    batch_users: int = pydantic.Field(4096, ge=1)
+
+    @pydantic.field_validator("ks")
+    @classmethod
+    def _positive(cls, ks: list[int]) -> list[int]:
+        if not ks or min(ks) < 1:
+            raise ValueError("ks must be a non-empty list of positive integers")
+        return ks
+
+
+class ExperimentConfig(_Strict):
+    name: str | None = None
+    dataset: DatasetConfig = pydantic.Field(default_factory=DatasetConfig)
+    split: SplitConfig = pydantic.Field(default_factory=SplitConfig)
+    model: ModelConfig = pydantic.Field(default_factory=ModelConfig)
+    train: TrainConfig = pydantic.Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = pydantic.Field(default_factory=EvaluateConfig)
+    features: dict[str, Any] | None = pydantic.Field(
+        None, description="encoders settings (see docs/encoders.md); None = no item features"
+    )
+    seeds: list[int] = pydantic.Field(default_factory=lambda: [2026])
+    output_dir: str = "runs"
+    search: dict[str, Any] | None = pydantic.Field(None, description="tuning search space")
+
+    @property
+    def run_name(self) -> str:
+        return self.name or f"{self.dataset.name}-{self.model.name}"
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``train.lr=0.01`` -> ``{"train": {"lr": 0.01}}`` (values parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key.subkey=value")
+    key, raw = text.split("=", 1)
+    if not key.strip():
+        raise ConfigError(f"override '{text}' has an empty key")
+    value: Any = yaml.safe_load(raw) if raw.strip() else None
+    for part in reversed(key.strip().split(".")):
+        value = {part: value}
+    return value
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _preset(kind: str, name: str | None) -> dict[str, Any]:
+    path = PRESETS / kind / f"{name}.yaml"
+    return read_yaml(path) if name and path.exists() else {}
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    base: dict[str, Any] | None = None,
+) -> ExperimentConfig:
+    """Build an ``ExperimentConfig`` from the layers; errors name the offending key."""
+    user = deep_merge(base or {}, read_yaml(path) if path else {})
+    for text in overrides or []:
+        user = deep_merge(user, parse_override(text))
+    dataset_name = user.get("dataset", {}).get("name", DatasetConfig().name)
+    model_name = user.get("model", {}).get("name", ModelConfig().name)
+    layered = deep_merge(_preset("datasets", dataset_name), _preset("models", model_name))
+    layered = deep_merge(layered, user)
+    return validate_config(layered, source=str(path) if path else "config")
+
+
+def validate_config(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data)
+    except pydantic.ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines)) from exc
+
+
+def dump_config(config: ExperimentConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

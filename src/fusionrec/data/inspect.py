@@ -1,0 +1,25 @@
+"""Raw-content coverage: how many items have each kind of content, before any encoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from fusionrec.data.dataset import Dataset
+
+
+def content_coverage(dataset: Dataset) -> dict[str, dict[str, int]]:
+    """Per text field, image and audio column: items with usable content vs missing."""
+    out: dict[str, dict[str, int]] = {}
+    n = dataset.n_items
+    for col in dataset.text_fields:
+        values = dataset.items[col]
+        present = int((values.notna() & (values.astype(str).str.strip() != "")).sum())
+        out[f"text:{col}"] = {"present": present, "missing": n - present, "total": n}
+    for kind, col in (("image", dataset.image_column), ("audio", dataset.audio_column)):
+        if col:
+            paths = dataset.items[col]
+            present = int(sum(1 for p in paths if not pd.isna(p) and Path(str(p)).is_file()))
+            out[kind] = {"present": present, "missing": n - present, "total": n}
+    return out

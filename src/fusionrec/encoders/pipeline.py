@@ -1,0 +1,247 @@
+"""Stage 2 of the pipeline: a ``Dataset``'s item content -> ``ItemFeatures``.
+
+For each requested modality: read it from a pre-computed file if one is configured,
+otherwise render its inputs from the item table (texts from the template, image/audio
+paths from their columns), and encode them through the feature store so an unchanged
+re-run is a cache read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fusionrec.data.dataset import Dataset
+from fusionrec.data.features import ItemFeatures, ModalityFeatures
+from fusionrec.encoders.config import FeaturesConfig
+from fusionrec.encoders.images import missing_path
+from fusionrec.encoders.precomputed import load_precomputed
+from fusionrec.encoders.registry import make_encoder
+from fusionrec.encoders.store import FeatureStore, fingerprint_files, fingerprint_texts
+from fusionrec.encoders.templates import default_template, render_texts
+from fusionrec.errors import ConfigError
+
+log = logging.getLogger("fusionrec.encoders")
+
+ENCODED_MODALITIES = ("text", "image", "audio")
+#: How many problems the log lists one by one; all of them stay in the report.
+_LOGGED_PROBLEMS = 20
+
+
+@dataclass
+class ModalityReport:
+    """What extraction of one modality produced, for logs, tables and run manifests."""
+
+    name: str
+    encoder_id: str
+    dim: int
+    n_items: int
+    present: int
+    seconds: float
+    from_cache: bool
+    problems: dict[int, str] = field(default_factory=dict)
+    #: Fraction of items with a non-empty value per text field the template uses.
+    field_coverage: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def coverage(self) -> float:
+        return self.present / self.n_items if self.n_items else 0.0
+
+    @property
+    def items_per_second(self) -> float | None:
+        if self.from_cache or self.seconds <= 0:
+            return None
+        return self.n_items / self.seconds
+
+
+@dataclass
+class FeatureReport:
+    modalities: list[ModalityReport] = field(default_factory=list)
+
+    def log_summary(self, logger: logging.Logger = log) -> None:
+        for m in self.modalities:
+            source = "cache" if m.from_cache else f"{m.seconds:.1f}s"
+            logger.info(
+                "%s: dim %d, %d/%d items present (%.1f%%), %s, encoder %s",
+                m.name,
+                m.dim,
+                m.present,
+                m.n_items,
+                100 * m.coverage,
+                source,
+                m.encoder_id,
+            )
+            if m.field_coverage:
+                fields = ", ".join(f"{k} {100 * v:.1f}%" for k, v in m.field_coverage.items())
+                logger.info("%s field coverage: %s", m.name, fields)
+            for index, reason in list(m.problems.items())[:_LOGGED_PROBLEMS]:
+                logger.info("%s: item %d missing: %s", m.name, index, reason)
+            if len(m.problems) > _LOGGED_PROBLEMS:
+                logger.info("%s: ... %d more", m.name, len(m.problems) - _LOGGED_PROBLEMS)
+
+
+def default_modalities(dataset: Dataset, config: FeaturesConfig) -> list[str]:
+    """Every modality the dataset has content for, plus every pre-computed one."""
+    names = []
+    if dataset.text_fields or config.text.template:
+        names.append("text")
+    if dataset.image_column:
+        names.append("image")
+    if dataset.audio_column:
+        names.append("audio")
+    return names + [n for n in config.precomputed if n not in names]
+
+
+def modality_inputs(
+    dataset: Dataset, name: str, config: FeaturesConfig
+) -> tuple[list[Any], str, dict[str, float]]:
+    """(inputs, inputs fingerprint, text field coverage) of an encoded modality."""
+    if name == "text":
+        template = config.text.template or (
+            default_template(dataset.text_fields) if dataset.text_fields else None
+        )
+        if template is None:
+            raise ConfigError(
+                f"dataset '{dataset.name}' has no text fields; set features.text.template"
+            )
+        texts, coverage = render_texts(dataset.items, template)
+        return texts, fingerprint_texts(texts), coverage
+    column = dataset.image_column if name == "image" else dataset.audio_column
+    if column is None or column not in dataset.items.columns:
+        raise ConfigError(f"dataset '{dataset.name}' has no {name} column")
+    paths = [None if missing_path(p) else str(p) for p in dataset.items[column].tolist()]
+    section = config.image if name == "image" else config.audio
+    return paths, fingerprint_files(paths, content=section.content_hash), {}
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        yield bar
+
+
+def _encode_modality(
+    dataset: Dataset,
+    name: str,
+    config: FeaturesConfig,
+    store: FeatureStore,
+    bar: Any,
+    use_cache: bool,
+) -> tuple[ModalityFeatures, ModalityReport]:
+    section = getattr(config, name)
+    inputs, fingerprint, coverage = modality_inputs(dataset, name, config)
+    encoder = make_encoder(section)
+    chunk_size = getattr(section, "chunk_size", 256)
+    start = time.perf_counter()
+    task = bar.add_task(f"{name} ({section.encoder})", total=len(inputs), rate="") if bar else None
+
+    def on_progress(done: int) -> None:
+        if bar is not None:
+            elapsed = max(time.perf_counter() - start, 1e-9)
+            bar.update(task, completed=done, rate=f"{done / elapsed:,.1f} items/s")
+
+    result = store.compute(
+        name,
+        encoder,
+        inputs,
+        fingerprint,
+        chunk_size=chunk_size,
+        meta={"dataset": dataset.name, "modality": name, "n_items": len(inputs)},
+        on_progress=on_progress,
+        use_cache=use_cache,
+    )
+    if bar is not None and result.from_cache:
+        bar.update(task, completed=len(inputs), rate="cached")
+    features = ModalityFeatures(name, result.matrix, result.mask, encoder.id, result.problems)
+    report = ModalityReport(
+        name=name,
+        encoder_id=encoder.id,
+        dim=features.dim,
+        n_items=len(inputs),
+        present=int(features.mask.sum()),
+        seconds=time.perf_counter() - start if not result.from_cache else result.seconds,
+        from_cache=result.from_cache,
+        problems=result.problems,
+        field_coverage=coverage,
+    )
+    return features, report
+
+
+def extract_item_features(
+    dataset: Dataset,
+    config: FeaturesConfig | None = None,
+    modalities: list[str] | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    use_cache: bool = True,
+) -> tuple[ItemFeatures, FeatureReport]:
+    """``ItemFeatures`` for ``dataset`` plus a report of dims, coverage, time and problems."""
+    config = config or FeaturesConfig()
+    names = modalities or default_modalities(dataset, config)
+    unknown = [n for n in names if n not in ENCODED_MODALITIES and n not in config.precomputed]
+    if unknown:
+        raise ConfigError(
+            f"unknown modalities {unknown}: encoded ones are {list(ENCODED_MODALITIES)}, "
+            f"pre-computed ones {sorted(config.precomputed)}"
+        )
+    store = FeatureStore(cache_dir)
+    features = ItemFeatures(dataset.n_items)
+    report = FeatureReport()
+    with _progress_bar(progress) as bar:
+        for name in names:
+            if name in config.precomputed:
+                start = time.perf_counter()
+                source = config.precomputed[name]
+                mod = load_precomputed(name, source.path, dataset.item_ids, source.id_column)
+                mod_report = ModalityReport(
+                    name,
+                    mod.encoder_id,
+                    mod.dim,
+                    dataset.n_items,
+                    int(mod.mask.sum()),
+                    time.perf_counter() - start,
+                    False,
+                )
+            else:
+                mod, mod_report = _encode_modality(dataset, name, config, store, bar, use_cache)
+            features.add(mod)
+            report.modalities.append(mod_report)
+    report.log_summary()
+    return features, report
+
+
+def build_item_features(
+    dataset: Dataset,
+    config: FeaturesConfig | None = None,
+    modalities: list[str] | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> ItemFeatures:
+    """The features every model consumes; see ``extract_item_features`` for the report."""
+    features, _ = extract_item_features(dataset, config, modalities, cache_dir, progress)
+    return features

@@ -1,0 +1,287 @@
+"""The experiment runner: config in, run directory out.
+
+A run directory is the hand-off between training and serving::
+
+    <run>/config.yaml      resolved configuration (all layers applied)
+    <run>/split.parquet    the split (external ids + label) and split.json
+    <run>/manifest.json    dataset, split, features reference, model, files, results
+    <run>/seed-<s>/        best.pt, checkpoint.pt, history.json, metrics.json, train.log,
+                           item_embeddings.npy / user_embeddings.npy where the model has them
+    <run>/results.json     valid/test metrics per seed and mean ± std over seeds
+
+Model selection (early stopping) sees only the validation split; test is scored once per
+seed, with the best-validation weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fusionrec.config import ExperimentConfig, dump_config
+from fusionrec.data import Dataset, ItemFeatures, Split, clean, load_dataset, make_split
+from fusionrec.data.split import TEST, TRAIN, VALID
+from fusionrec.evaluate import Evaluator
+from fusionrec.io import write_json, write_npy, write_text
+from fusionrec.models import TrainData, build_model
+from fusionrec.train.trainer import evaluate_model, resolve_device, seed_everything, train_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """Everything shared by the models of one study: same data, split and features."""
+
+    dataset: Dataset
+    split: Split
+    features: ItemFeatures | None
+    features_report: dict[str, Any] | None = None
+
+
+def load_clean_dataset(config: ExperimentConfig) -> Dataset:
+    dc = config.dataset
+    options: dict[str, Any] = {}
+    for key in ("columns", "items_path", "users_path", "text_fields", "image_column",
+                "audio_column", "media_dir"):  # fmt: skip
+        value = getattr(dc, key)
+        if value is not None:
+            options[key] = value
+    dataset = load_dataset(dc.name, path=dc.path, format=dc.format, **options)
+    return clean(
+        dataset,
+        implicit_threshold=dc.implicit_threshold,
+        dedupe=dc.dedupe,
+        kcore_user=dc.kcore_user,
+        kcore_item=dc.kcore_item,
+    )
+
+
+def split_dataset(config: ExperimentConfig, dataset: Dataset, run_dir: Path | None) -> Split:
+    """Reload the run's saved split when there is one, so re-runs compare like with like."""
+    if run_dir is not None and (run_dir / "split.parquet").exists():
+        log.info("reusing the split saved in %s", run_dir)
+        return Split.load(run_dir, dataset)
+    sc = config.split
+    split = make_split(
+        dataset, sc.method, ratios=tuple(sc.ratios), seed=sc.seed,
+        cold_fraction=sc.cold_fraction, path=sc.path,
+    )  # fmt: skip
+    if run_dir is not None:
+        split.save(run_dir, dataset)
+    return split
+
+
+def load_features(
+    config: ExperimentConfig, dataset: Dataset, progress: bool = True
+) -> tuple[ItemFeatures | None, dict[str, Any] | None]:
+    if config.features is None:
+        return None, None
+    from fusionrec.encoders.config import parse_features_config
+    from fusionrec.encoders.pipeline import extract_item_features
+
+    settings = dict(config.features)
+    modalities = settings.pop("modalities", None)
+    cache_dir = settings.pop("cache_dir", None)
+    feats_cfg = parse_features_config(settings)
+    features, report = extract_item_features(dataset, feats_cfg, modalities, cache_dir, progress)
+    return features, {"modalities": features.summary()}
+
+
+def prepare(
+    config: ExperimentConfig, run_dir: Path | None = None, progress: bool = True
+) -> Prepared:
+    dataset = load_clean_dataset(config)
+    split = split_dataset(config, dataset, run_dir)
+    features, report = load_features(config, dataset, progress)
+    return Prepared(dataset, split, features, report)
+
+
+def item_labels(dataset: Dataset) -> dict[str, np.ndarray]:
+    """Per-item auxiliary targets for multi-task models (e.g. the genre multi-hot matrix)."""
+    if not dataset.label_columns:
+        return {}
+    cols = [c for c in dataset.label_columns if c in dataset.items.columns]
+    values = dataset.items[cols].to_numpy(dtype=np.float32, na_value=0.0)
+    return {"genres": values}
+
+
+def _evaluators(
+    prep: Prepared, config: ExperimentConfig, device: torch.device
+) -> tuple[Evaluator, Evaluator, Any]:
+    ds, split = prep.dataset, prep.split
+    train, valid, test = (split.matrix(ds, p) for p in (TRAIN, VALID, TEST))
+    ks, bu = config.evaluate.ks, config.evaluate.batch_users
+    cands = split.cold_items
+    valid_eval = Evaluator(valid, train, ks=ks, batch_users=bu, candidates=cands, device=device)
+    test_eval = Evaluator(test, train + valid, ks=ks, batch_users=bu, candidates=cands,
+                          device=device)  # fmt: skip
+    return valid_eval, test_eval, train
+
+
+def machine_info() -> dict[str, Any]:
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _file_logger(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("fusionrec").addHandler(handler)
+    return handler
+
+
+def run_seed(
+    config: ExperimentConfig,
+    prep: Prepared,
+    seed: int,
+    run_dir: Path | None,
+    *,
+    progress: bool = True,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train one seed, select on validation, score test once."""
+    device = resolve_device(config.train.device)
+    valid_eval, test_eval, train = _evaluators(prep, config, device)
+    seed_dir = run_dir / f"seed-{seed}" if run_dir else None
+    handler = None
+    if seed_dir:
+        seed_dir.mkdir(parents=True, exist_ok=True)
+        handler = _file_logger(seed_dir / "train.log")
+    try:
+        seed_everything(seed)
+        data = TrainData(
+            prep.dataset.n_users, prep.dataset.n_items, train, prep.features,
+            item_labels(prep.dataset), device,
+        )  # fmt: skip
+        model = build_model(config.model.name, data, config.model.params)
+        train_cfg = config.train.model_copy(update={"seed": seed})
+        t0 = time.perf_counter()
+        result = train_model(model, data, valid_eval, train_cfg, run_dir=seed_dir,
+                             progress=progress, resume=resume)  # fmt: skip
+        train_seconds = time.perf_counter() - t0
+        test = evaluate_model(model, test_eval)
+        peak = _peak_memory_mb(device)
+        record = {
+            "seed": seed,
+            "best_epoch": result.best_epoch,
+            "epochs": result.epochs_run,
+            "seconds_per_epoch": result.seconds_per_epoch,
+            "seconds_per_eval": result.seconds_per_eval,
+            "train_seconds": train_seconds,
+            "peak_memory_mb": peak,
+            "valid": result.best_valid,
+            "test": test,
+        }
+        if seed_dir:
+            write_json(seed_dir / "metrics.json", record)
+            _save_embeddings(model, seed_dir)
+        log.info("seed %d: test %s", seed, {k: round(v, 4) for k, v in test.items()})
+        return record
+    finally:
+        if handler:
+            logging.getLogger("fusionrec").removeHandler(handler)
+            handler.close()
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _save_embeddings(model: Any, seed_dir: Path) -> None:
+    model.eval()
+    for name, fn in (("item", model.item_embeddings), ("user", model.user_embeddings)):
+        emb = fn()
+        if emb is not None:
+            write_npy(seed_dir / f"{name}_embeddings.npy", emb.detach().cpu().numpy())
+
+
+def aggregate(records: list[dict[str, Any]], part: str) -> dict[str, dict[str, float]]:
+    """Mean and (population) standard deviation over seeds of every metric of ``part``."""
+    keys = records[0][part].keys()
+    out = {}
+    for key in keys:
+        values = np.array([r[part][key] for r in records], dtype=float)
+        out[key] = {"mean": float(values.mean()), "std": float(values.std())}
+    return out
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    run_dir: str | Path | None = None,
+    *,
+    prepared: Prepared | None = None,
+    progress: bool = True,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train every seed of ``config`` and write the run directory; returns ``results``."""
+    run_dir = Path(run_dir) if run_dir else Path(config.output_dir) / config.run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / "config.yaml", dump_config(config))
+    prep = prepared or prepare(config, run_dir, progress)
+    if prepared is not None and not (run_dir / "split.parquet").exists():
+        prep.split.save(run_dir, prep.dataset)
+    records = []
+    for seed in config.seeds:
+        records.append(run_seed(config, prep, seed, run_dir, progress=progress, resume=resume))
+    results = {
+        "model": config.model.name,
+        "dataset": config.dataset.name,
+        "seeds": config.seeds,
+        "per_seed": records,
+        "valid": aggregate(records, "valid"),
+        "test": aggregate(records, "test"),
+    }
+    write_json(run_dir / "results.json", results)
+    write_manifest(run_dir, config, prep, results)
+    return results
+
+
+def write_manifest(
+    run_dir: Path, config: ExperimentConfig, prep: Prepared, results: dict[str, Any]
+) -> None:
+    files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
+    write_json(
+        run_dir / "manifest.json",
+        {
+            "fusionrec_version": __import__("fusionrec").__version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "dataset": {
+                "name": prep.dataset.name,
+                "users": prep.dataset.n_users,
+                "items": prep.dataset.n_items,
+                "interactions": len(prep.dataset.interactions),
+                "cleaning_log": prep.dataset.log,
+            },
+            "split": {
+                "method": prep.split.method,
+                "counts": prep.split.counts(),
+                "file": "split.parquet",
+            },  # fmt: skip
+            "features": prep.features_report,
+            "model": {"name": config.model.name, "params": config.model.params},
+            "seeds": config.seeds,
+            "test_summary": {k: v["mean"] for k, v in results["test"].items()},
+            "machine": machine_info(),
+            "files": files,
+        },
+    )

@@ -1,0 +1,47 @@
+"""Re-open a run directory: rebuild its model from the saved config, split and weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from fusionrec.config import load_config
+from fusionrec.errors import FusionrecError
+from fusionrec.models import TrainData, build_model
+from fusionrec.models.base import Recommender
+from fusionrec.train.experiment import Prepared, _evaluators, item_labels, prepare
+from fusionrec.train.trainer import BEST, evaluate_model, resolve_device
+
+
+def load_run_model(run_dir: str | Path, seed: int | None = None) -> tuple[Recommender, Prepared]:
+    """The trained model of ``seed`` (default: the first seed) and the run's prepared data."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").exists():
+        raise FusionrecError(f"{run_dir} is not a run directory (no config.yaml)")
+    cfg = load_config(run_dir / "config.yaml")
+    seed = cfg.seeds[0] if seed is None else seed
+    prep = prepare(cfg, run_dir, progress=False)
+    device = resolve_device(cfg.train.device)
+    train = prep.split.matrix(prep.dataset, 0)
+    data = TrainData(prep.dataset.n_users, prep.dataset.n_items, train, prep.features,
+                     item_labels(prep.dataset), device)  # fmt: skip
+    model = build_model(cfg.model.name, data, cfg.model.params)
+    weights = run_dir / f"seed-{seed}" / BEST
+    if model.trainable:
+        if not weights.exists():
+            raise FusionrecError(f"{weights} is missing; train the run first")
+        model.load_state_dict(torch.load(weights, map_location=device, weights_only=False))
+    else:
+        model.fit(data)
+    return model, prep
+
+
+def rescore_run(run_dir: str | Path, part: str = "test") -> dict[int, dict[str, float]]:
+    cfg = load_config(Path(run_dir) / "config.yaml")
+    out = {}
+    for seed in cfg.seeds:
+        model, prep = load_run_model(run_dir, seed)
+        valid_eval, test_eval, _ = _evaluators(prep, cfg, resolve_device(cfg.train.device))
+        out[seed] = evaluate_model(model, test_eval if part == "test" else valid_eval)
+    return out

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fusionrec.encoders.base import TextEncoder
+from fusionrec.encoders.store import (
+    FeatureStore,
+    default_cache_dir,
+    fingerprint_files,
+    fingerprint_texts,
+)
+
+
+class LetterCounts(TextEncoder):
+    """A real (if simple) chunkable encoder: letter frequencies; records its calls."""
+
+    def __init__(self, fail_on_call: int | None = None) -> None:
+        super().__init__()
+        self.id = "letter-counts:v1"
+        self.calls: list[int] = []
+        self.fail_on_call = fail_on_call
+
+    @property
+    def dim(self) -> int:
+        return 26
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(len(texts))
+        if self.fail_on_call is not None and len(self.calls) == self.fail_on_call:
+            raise KeyboardInterrupt("simulated interruption")
+        codes = [np.frombuffer(t.lower().encode(), np.uint8) - ord("a") for t in texts]
+        return np.stack([np.bincount(c[(c >= 0) & (c < 26)], minlength=26) for c in codes]).astype(
+            np.float32
+        )
+
+
+TEXTS = [f"item number {i} " + "x" * (i % 7) for i in range(50)] + ["", "last"]
+
+
+def compute(store: FeatureStore, encoder, texts=TEXTS, **kw):
+    return store.compute("text", encoder, texts, fingerprint_texts(texts), chunk_size=10, **kw)
+
+
+def test_second_run_is_a_cache_hit_without_encoding(tmp_path):
+    store = FeatureStore(tmp_path)
+    first = compute(store, LetterCounts())
+    again_encoder = LetterCounts()
+    second = compute(store, again_encoder)
+    assert not first.from_cache and second.from_cache and again_encoder.calls == []
+    np.testing.assert_array_equal(first.matrix, second.matrix)
+    np.testing.assert_array_equal(first.mask, second.mask)
+    assert second.problems == {50: "empty text"}
+    # exactly one matrix+mask file and its metadata; no checkpoints or temp files left
+    files = sorted(p.suffix for p in (tmp_path / "text").iterdir())
+    assert files == [".json", ".npz"]
+
+
+def test_changed_inputs_or_encoder_id_recompute(tmp_path):
+    store = FeatureStore(tmp_path)
+    compute(store, LetterCounts())
+    changed = LetterCounts()
+    compute(store, changed, texts=TEXTS[:-1] + ["other"])
+    assert changed.calls  # new inputs -> new key
+    renamed = LetterCounts()
+    renamed.id = "letter-counts:v2"
+    compute(store, renamed)
+    assert renamed.calls
+
+
+def test_interrupted_extraction_resumes_from_completed_chunks(tmp_path):
+    store = FeatureStore(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        compute(store, LetterCounts(fail_on_call=4))  # chunks 0-2 done, 3rd chunk dies
+    partial = next((tmp_path / "text").glob("*.partial"))
+    assert len(list(partial.glob("*.npz"))) == 3
+    resumed = LetterCounts()
+    seen: list[int] = []
+    result = compute(store, resumed, on_progress=seen.append)
+    assert len(resumed.calls) == 3  # only chunks 30-39, 40-49, 50-51
+    assert seen == [10, 20, 30, 40, 50, 52]
+    reference = compute(FeatureStore(tmp_path / "fresh"), LetterCounts())
+    np.testing.assert_array_equal(result.matrix, reference.matrix)
+    assert result.problems == reference.problems == {50: "empty text"}
+    assert not partial.exists()  # checkpoints are removed once the result is stored
+
+
+def test_corrupt_cache_file_is_recomputed(tmp_path):
+    store = FeatureStore(tmp_path)
+    compute(store, LetterCounts())
+    next((tmp_path / "text").glob("*.npz")).write_bytes(b"garbage")
+    encoder = LetterCounts()
+    result = compute(store, encoder)
+    assert encoder.calls and not result.from_cache
+
+
+def test_file_fingerprint_follows_size_and_mtime(tmp_path):
+    path = tmp_path / "a.jpg"
+    path.write_bytes(b"12345")
+    before = fingerprint_files([str(path), None])
+    assert fingerprint_files([str(path), None]) == before
+    path.write_bytes(b"123456")
+    assert fingerprint_files([str(path), None]) != before
+    assert fingerprint_files([str(tmp_path / "gone.jpg")]) != fingerprint_files([str(path)])
+    assert fingerprint_files([str(path)], content=True) != fingerprint_files([str(path)])
+
+
+def test_default_cache_dir_honours_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("FUSIONREC_CACHE", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("FUSIONREC_CACHE")
+    assert default_cache_dir() == Path.home() / ".cache" / "fusionrec" / "features"

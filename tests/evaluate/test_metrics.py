@@ -1,0 +1,111 @@
+"""Metrics against hand-computed values and a plain per-user reference implementation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from fusionrec.evaluate import Evaluator
+
+
+def csr(rows, n_users, n_items):
+    r, c = zip(*rows) if rows else ((), ())
+    return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_users, n_items))
+
+
+def test_hand_computed_single_user():
+    # 6 items; user 0 trained on item 0; held-out items {2, 5}.
+    scores = torch.tensor([[9.0, 1.0, 8.0, 7.0, 6.0, 5.0]])
+    ev = Evaluator(csr([(0, 2), (0, 5)], 1, 6), csr([(0, 0)], 1, 6), ks=[1, 3, 5])
+    m = ev.evaluate(lambda users: scores[users])
+    # ranking after masking item 0: 2, 3, 4, 5, 1 -> hits at ranks 1 and 4
+    assert m["recall@1"] == 0.5 and m["recall@3"] == 0.5 and m["recall@5"] == 1.0
+    assert m["precision@3"] == pytest.approx(1 / 3)
+    assert m["hit@1"] == 1.0
+    idcg2 = 1 + 1 / math.log2(3)
+    assert m["ndcg@1"] == pytest.approx(1.0)  # ideal over min(1, 2) = 1 item
+    assert m["ndcg@3"] == pytest.approx(1 / idcg2)
+    assert m["ndcg@5"] == pytest.approx((1 + 1 / math.log2(5)) / idcg2)
+    assert m["mrr@5"] == 1.0
+    assert m["map@5"] == pytest.approx((1 / 1 + 2 / 4) / 2)
+    assert m["map@3"] == pytest.approx(1 / 2)  # (P@1) / min(3, 2)
+    assert m["coverage@1"] == pytest.approx(1 / 6)
+
+
+def test_users_without_heldout_items_are_skipped_and_first_hit_rank():
+    scores = torch.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+    ev = Evaluator(csr([(1, 2)], 2, 3), ks=[3])
+    m = ev.evaluate(lambda users: scores[users])
+    assert m["users"] == 1.0
+    assert m["mrr@3"] == pytest.approx(1 / 3) and m["recall@3"] == 1.0
+
+
+def reference(scores, target, exclude, ks):
+    """Straightforward per-user implementation of the MMRec definitions."""
+    out = {f"{m}@{k}": [] for m in ("recall", "ndcg", "precision", "hit", "map", "mrr") for k in ks}
+    for u in range(scores.shape[0]):
+        truth = set(target[u].indices.tolist())
+        if not truth:
+            continue
+        s = scores[u].copy()
+        s[exclude[u].indices] = -np.inf
+        order = np.argsort(-s, kind="stable")
+        for k in ks:
+            top = order[:k]
+            rel = [1.0 if i in truth else 0.0 for i in top]
+            hits = sum(rel)
+            dcg = sum(r / math.log2(j + 2) for j, r in enumerate(rel))
+            idcg = sum(1 / math.log2(j + 2) for j in range(min(k, len(truth))))
+            precs = [sum(rel[: j + 1]) / (j + 1) * rel[j] for j in range(k)]
+            first = next((j + 1 for j, r in enumerate(rel) if r), None)
+            out[f"recall@{k}"].append(hits / len(truth))
+            out[f"ndcg@{k}"].append(dcg / idcg)
+            out[f"precision@{k}"].append(hits / k)
+            out[f"hit@{k}"].append(float(hits > 0))
+            out[f"map@{k}"].append(sum(precs) / min(k, len(truth)))
+            out[f"mrr@{k}"].append(1 / first if first else 0.0)
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("batch_users", [7, 1000])
+def test_matches_reference_on_random_data(batch_users):
+    rng = np.random.default_rng(0)
+    n_users, n_items = 60, 80
+    inter = sp.random(n_users, n_items, density=0.15, random_state=1, format="csr")
+    inter.data[:] = 1
+    coo = inter.tocoo()
+    is_test = rng.random(coo.nnz) < 0.3
+    target = sp.csr_matrix((coo.data[is_test], (coo.row[is_test], coo.col[is_test])),
+                           shape=inter.shape)  # fmt: skip
+    exclude = sp.csr_matrix((coo.data[~is_test], (coo.row[~is_test], coo.col[~is_test])),
+                            shape=inter.shape)  # fmt: skip
+    scores = rng.standard_normal((n_users, n_items)).astype(np.float32)
+    ks = [1, 5, 10, 20]
+    ev = Evaluator(target, exclude, ks=ks, batch_users=batch_users)
+    got = ev.evaluate(lambda users: torch.from_numpy(scores)[users])
+    want = reference(scores, target, exclude, ks)
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, abs=1e-6), key
+
+
+def test_training_items_are_never_recommended():
+    # scores favour the training item; masking must push it out of the top 1
+    ev = Evaluator(csr([(0, 1)], 1, 3), csr([(0, 0)], 1, 3), ks=[1])
+    m = ev.evaluate(lambda users: torch.tensor([[10.0, 5.0, 1.0]]))
+    assert m["recall@1"] == 1.0
+
+
+def test_candidates_restrict_the_ranking():
+    ev = Evaluator(csr([(0, 2)], 1, 4), ks=[1], candidates=np.array([2, 3]))
+    m = ev.evaluate(lambda users: torch.tensor([[10.0, 9.0, 5.0, 1.0]]))
+    assert m["recall@1"] == 1.0 and m["coverage@1"] == 0.5
+
+
+def test_wrong_score_shape_is_reported():
+    ev = Evaluator(csr([(0, 1)], 1, 3), ks=[1])
+    with pytest.raises(ValueError, match="expected \\(1, 3\\)"):
+        ev.evaluate(lambda users: torch.zeros(1, 2))

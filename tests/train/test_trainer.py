@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from fusionrec.evaluate import Evaluator
+from fusionrec.models import TrainData, build_model
+from fusionrec.train import TrainConfig, seed_everything, train_model
+from fusionrec.train.sampling import NegativeSampler
+
+
+@pytest.fixture(scope="module")
+def world():
+    """Users in two communities that each consume one half of the catalogue."""
+    rng = np.random.default_rng(0)
+    n_users, n_items = 80, 60
+    rows, cols = [], []
+    for u in range(n_users):
+        half = np.arange(30) if u % 2 == 0 else np.arange(30, 60)
+        items = rng.choice(half, 12, replace=False)
+        rows += [u] * 12
+        cols += items.tolist()
+    mat = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_users, n_items))
+    coo = mat.tocoo()
+    held = rng.random(coo.nnz) < 0.2
+    train = sp.csr_matrix((coo.data[~held], (coo.row[~held], coo.col[~held])), shape=mat.shape)
+    valid = sp.csr_matrix((coo.data[held], (coo.row[held], coo.col[held])), shape=mat.shape)
+    return TrainData(n_users, n_items, train), Evaluator(valid, train, ks=[10, 20])
+
+
+def test_negative_sampler_never_returns_positives():
+    train = sp.random(50, 40, density=0.5, random_state=0, format="csr")
+    sampler = NegativeSampler(train, np.random.default_rng(0))
+    users = np.repeat(np.arange(50), 20)
+    neg = sampler.sample(users, 3)
+    assert neg.shape == (1000, 3)
+    assert not np.asarray(train[np.repeat(users, 3), neg.ravel()]).any()
+
+
+@pytest.mark.parametrize("name", ["mf-bpr", "lightgcn"])
+def test_training_learns_the_communities(world, name):
+    data, valid = world
+    seed_everything(0)
+    model = build_model(name, data)
+    before = valid.evaluate(model.eval().score)["recall@10"]
+    result = train_model(model, data, valid, TrainConfig(epochs=40, lr=0.01, batch_size=256,
+                                                         patience=40), progress=False)  # fmt: skip
+    assert result.best_valid["recall@10"] > before + 0.1
+    assert result.best_valid["recall@10"] > 0.3  # random would be ~10/48
+
+
+def test_early_stopping_restores_best_weights(world):
+    data, valid = world
+    seed_everything(0)
+    model = build_model("mf-bpr", data)
+    cfg = TrainConfig(epochs=200, lr=0.05, batch_size=256, patience=3)
+    result = train_model(model, data, valid, cfg, progress=False)
+    assert result.stopped_early and result.epochs_run < 200
+    assert result.epochs_run == result.best_epoch + 3
+    final = valid.evaluate(model.eval().score)
+    assert final["recall@20"] == pytest.approx(result.best_valid["recall@20"])
+
+
+def test_resume_continues_exactly(world, tmp_path):
+    data, valid = world
+    cfg = dict(lr=0.01, batch_size=256, patience=100, seed=3)
+
+    def fresh():
+        seed_everything(3)
+        return build_model("mf-bpr", data)
+
+    full = fresh()
+    train_model(full, data, valid, TrainConfig(epochs=6, **cfg), progress=False)
+
+    part = fresh()
+    run = tmp_path / "run"
+    train_model(part, data, valid, TrainConfig(epochs=3, **cfg), run_dir=run, progress=False)
+    assert (run / "checkpoint.pt").exists() and (run / "best.pt").exists()
+    resumed = fresh()
+    result = train_model(resumed, data, valid, TrainConfig(epochs=6, **cfg), run_dir=run,
+                         progress=False, resume=True)  # fmt: skip
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5, 6]
+    assert json.loads((run / "history.json").read_text())[-1]["epoch"] == 6
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.allclose(a, b)
+
+
+def test_nonfinite_loss_is_reported(world):
+    data, valid = world
+    model = build_model("mf-bpr", data)
+    with torch.no_grad():
+        model.user_emb.weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="lower train.lr"):
+        train_model(model, data, valid, TrainConfig(epochs=1), progress=False)
+
+
+@pytest.mark.parametrize("name", ["most-popular", "itemknn"])
+def test_closed_form_baselines(world, name):
+    data, valid = world
+    model = build_model(name, data)
+    result = train_model(model, data, valid, TrainConfig(), progress=False)
+    expected = 0.3 if name == "itemknn" else 0.0
+    assert result.best_valid["recall@10"] > expected
+    scores = model.eval().score(torch.arange(5), torch.tensor([1, 2, 3]))
+    assert scores.shape == (5, 3)
+
+
+def test_itemknn_scores_neighbours_of_history():
+    # item 0 and 1 always co-occur; item 2 never with them
+    train = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=float))
+    model = build_model("itemknn", TrainData(4, 3, train), {"k": 2})
+    model.fit(TrainData(4, 3, train))
+    s = model.score(torch.tensor([3]))
+    assert s[0, 1] > 0 and s[0, 2] == 0
