@@ -219,13 +219,13 @@ def extract_item_features(
                 source = config.precomputed[name]
                 mod = load_precomputed(name, source.path, dataset.item_ids, source.id_column)
                 mod_report = ModalityReport(
-                    name,
-                    mod.encoder_id,
-                    mod.dim,
-                    dataset.n_items,
-                    int(mod.mask.sum()),
-                    time.perf_counter() - start,
-                    False,
+                    name=name,
+                    encoder_id=mod.encoder_id,
+                    dim=mod.dim,
+                    n_items=dataset.n_items,
+                    present=int(mod.mask.sum()),
+                    seconds=time.perf_counter() - start,
+                    from_cache=False,
                 )
             else:
                 mod, mod_report = _encode_modality(dataset, name, config, store, bar, use_cache)

@@ -19,7 +19,7 @@ class TrainConfig(pydantic.BaseModel):
     n_negatives: int = pydantic.Field(1, ge=1)
     patience: int = pydantic.Field(20, ge=1, description="evaluations without improvement")
     eval_every: int = pydantic.Field(1, ge=1)
-    metric: str = "recall@20"
+    metric: str = pydantic.Field("recall@20", pattern=r"^(recall|ndcg|precision|hit|map|mrr)@\d+$")
     seed: int = 2026
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = pydantic.Field(1, ge=1, description="epochs between checkpoints")

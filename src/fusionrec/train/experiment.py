@@ -121,7 +121,9 @@ def _evaluators(
     train, valid, test = (split.matrix(ds, p) for p in (TRAIN, VALID, TEST))
     ks, bu = config.evaluate.ks, config.evaluate.batch_users
     cands = split.cold_items
-    valid_eval = Evaluator(valid, train, ks=ks, batch_users=bu, candidates=cands, device=device)
+    select_k = int(config.train.metric.split("@")[1])  # early stopping needs its K
+    valid_eval = Evaluator(valid, train, ks=sorted({*ks, select_k}), batch_users=bu,
+                           candidates=cands, device=device)  # fmt: skip
     test_eval = Evaluator(test, train + valid, ks=ks, batch_users=bu, candidates=cands,
                           device=device)  # fmt: skip
     return valid_eval, test_eval, train
@@ -154,8 +156,9 @@ def run_seed(
     *,
     progress: bool = True,
     resume: bool = False,
+    evaluate_test: bool = True,
 ) -> dict[str, Any]:
-    """Train one seed, select on validation, score test once."""
+    """Train one seed, select on validation, score test once (not at all during tuning)."""
     device = resolve_device(config.train.device)
     valid_eval, test_eval, train = _evaluators(prep, config, device)
     seed_dir = run_dir / f"seed-{seed}" if run_dir else None
@@ -175,7 +178,7 @@ def run_seed(
         result = train_model(model, data, valid_eval, train_cfg, run_dir=seed_dir,
                              progress=progress, resume=resume)  # fmt: skip
         train_seconds = time.perf_counter() - t0
-        test = evaluate_model(model, test_eval)
+        test = evaluate_model(model, test_eval) if evaluate_test else None
         peak = _peak_memory_mb(device)
         record = {
             "seed": seed,
@@ -186,12 +189,14 @@ def run_seed(
             "train_seconds": train_seconds,
             "peak_memory_mb": peak,
             "valid": result.best_valid,
-            "test": test,
         }
+        if test is not None:
+            record["test"] = test
         if seed_dir:
             write_json(seed_dir / "metrics.json", record)
             _save_embeddings(model, seed_dir)
-        log.info("seed %d: test %s", seed, {k: round(v, 4) for k, v in test.items()})
+        if test is not None:
+            log.info("seed %d: test %s", seed, {k: round(v, 4) for k, v in test.items()})
         return record
     finally:
         if handler:

@@ -95,8 +95,6 @@ class Trainer:
             if params and model.trainable
             else None
         )
-        if config.metric.split("@")[0] not in ("recall", "ndcg", "precision", "hit", "map", "mrr"):
-            raise ValueError(f"train.metric '{config.metric}' is not a ranking metric")
 
     # -- checkpoints ----------------------------------------------------------------------
     def _state(self, epoch: int, best: dict[str, Any], history: list[dict[str, Any]]) -> dict:
@@ -188,6 +186,11 @@ class Trainer:
                     metrics = evaluate_model(self.model, self.valid)
                     eval_time += time.perf_counter() - t0
                     n_evals += 1
+                    if cfg.metric not in metrics:
+                        raise ValueError(
+                            f"train.metric '{cfg.metric}' is not computed; evaluated: "
+                            f"{sorted(metrics)}"
+                        )
                     value = metrics[cfg.metric]
                     record.update({f"valid_{k}": v for k, v in metrics.items()})
                     if value > best["value"]:

@@ -1,0 +1,38 @@
+"""``fusionrec tune``: Optuna search on validation, one test evaluation of the best."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fusionrec.cli.common import console, metrics_table, setup_logging
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tune")(tune)
+
+
+def tune(
+    config: Path = typer.Option(..., "--config", "-c", help="experiment YAML with 'search'"),
+    overrides: list[str] = typer.Argument(None, help="key=value overrides"),
+    run_dir: Path = typer.Option(None, "--run-dir", help="default: <output_dir>/<name>-tune"),
+    quiet: bool = typer.Option(True, "--quiet/--progress", help="progress bar per trial"),
+) -> None:
+    """Search hyper-parameters on validation; train the best and score test once."""
+    setup_logging()
+    from fusionrec.config import load_config
+    from fusionrec.train.tune import tune as run_tune
+
+    cfg = load_config(config, overrides or [])
+    out = run_dir or Path(cfg.output_dir) / f"{cfg.run_name}-tune"
+    summary = run_tune(cfg, out, progress=not quiet)
+    rows = {f"trial {t['trial']}": {**{k: str(v) for k, v in t["params"].items()},
+                                    summary["metric"]: t[f"valid_{summary['metric']}"]}
+            for t in summary["trials"]}  # fmt: skip
+    keys = list(summary["best_params"])
+    console.print(metrics_table("trials (validation)", rows, [summary["metric"]], extra=keys))
+    console.print(metrics_table("best setting (test, scored once)",
+                                {str(summary["best_params"]): summary["test"]},
+                                ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]))  # fmt: skip
+    console.print(f"best config: {out / 'best_config.yaml'}")

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from toy_data import toy_config
+from typer.testing import CliRunner
+
+from fusionrec.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.mark.parametrize("command", [[], ["data"], ["train"], ["demo"], ["evaluate"], ["tune"]])
+def test_help_everywhere(command):
+    out = invoke(*command, "--help").output
+    assert "Usage" in out
+
+
+def test_train_writes_a_complete_run_and_evaluate_rescores_it(tmp_path):
+    cfg = toy_config(tmp_path)
+    invoke("train", "-c", str(cfg), "train.epochs=4", "--seeds", "1,2", "--quiet")
+    run = tmp_path / "runs" / "toy-mf-bpr"
+    for name in ("config.yaml", "split.parquet", "manifest.json", "results.json",
+                 "seed-1/best.pt", "seed-2/metrics.json", "seed-1/item_embeddings.npy",
+                 "seed-1/train.log"):  # fmt: skip
+        assert (run / name).exists(), name
+    results = json.loads((run / "results.json").read_text())
+    assert results["seeds"] == [1, 2] and set(results["test"]["recall@10"]) == {"mean", "std"}
+    assert "recall@20" not in results["test"]  # test uses the config's ks (5, 10) only
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"] == 4
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["split"]["counts"]["train"] > 0 and "seed-1/best.pt" in manifest["files"]
+    rescored = invoke("evaluate", str(run)).output
+    seed1 = results["per_seed"][0]["test"]["recall@10"]
+    assert f"{seed1:.4f}" in rescored
+
+
+def test_data_inspect_and_split(tmp_path):
+    cfg = toy_config(tmp_path)
+    out = invoke("data", "inspect", "-c", str(cfg)).output
+    assert "interactions" in out and "600" in out and "density" in out
+    out = invoke("data", "split", "-c", str(cfg), "-o", str(tmp_path / "s"),
+                 "split.method=leave-one-out").output  # fmt: skip
+    assert "valid 60" in out and (tmp_path / "s" / "split.parquet").exists()
+
+
+def test_bad_config_key_is_named(tmp_path):
+    cfg = toy_config(tmp_path)
+    result = runner.invoke(app, ["train", "-c", str(cfg), "train.learning_rate=0.1"])
+    assert result.exit_code != 0
+    assert "train.learning_rate" in str(result.exception)
+
+
+def test_console_script_reports_errors_cleanly(tmp_path):
+    exe = [sys.executable, "-c", "from fusionrec.cli import main; main()"]
+    proc = subprocess.run([*exe, "data", "inspect", "-d", str(tmp_path / "missing")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 2
+    assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_tune_selects_on_validation_and_tests_once(tmp_path):
+    search = {"n_trials": 3, "space": {"train.lr": {"type": "float", "low": 1e-3,
+                                                    "high": 5e-2, "log": True}}}  # fmt: skip
+    cfg = toy_config(tmp_path, search=search)
+    invoke("tune", "-c", str(cfg), "train.epochs=3")
+    out = tmp_path / "runs" / "toy-mf-bpr-tune"
+    summary = json.loads((out / "tune.json").read_text())
+    assert len(summary["trials"]) == 3
+    assert all("test" not in json.dumps(t) for t in summary["trials"])
+    best = max(summary["trials"], key=lambda t: t["valid_recall@20"])
+    assert summary["best_params"] == best["params"]
+    chosen = yaml.safe_load((out / "best_config.yaml").read_text())
+    assert chosen["train"]["lr"] == pytest.approx(best["params"]["train.lr"])
+    assert (out / "best" / "results.json").exists()
