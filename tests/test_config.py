@@ -41,3 +41,13 @@ def test_unknown_model_param_is_named():
         build_model("mf-bpr", data, {"layers": 2})
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
         build_model("nope", data)
+
+
+def test_example_configs_are_valid():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "configs"
+    paths = sorted(folder.glob("*.yaml"))
+    assert paths
+    for path in paths:
+        load_config(path)

@@ -36,6 +36,8 @@ class Evaluator:
         device: torch.device | str = "cpu",
     ) -> None:
         self.target = sp.csr_matrix(target)
+        self.target.sum_duplicates()
+        self.target.sort_indices()
         self.n_items = self.target.shape[1]
         self.exclude = (
             sp.csr_matrix(self.target.shape, dtype=np.float32)
@@ -71,6 +73,16 @@ class Evaluator:
             torch.from_numpy(sub.indices.astype(np.int64)).to(self.device),
         )
 
+    def _hits(self, users: np.ndarray, top_idx: torch.Tensor) -> torch.Tensor:
+        """Which ranked items are held-out positives: binary search of (row, item) keys in
+        the block's sorted target keys, without a dense users x items matrix."""
+        r, c = self._dense_rows(self.target, users)
+        truth_keys = r * self.n_items + c  # CSR rows and sorted indices: already ascending
+        rows = torch.arange(len(users), device=self.device).unsqueeze(1)
+        keys = rows * self.n_items + top_idx
+        pos = torch.searchsorted(truth_keys, keys).clamp_(max=max(0, len(truth_keys) - 1))
+        return truth_keys[pos] == keys
+
     @torch.no_grad()
     def evaluate(self, score_fn: ScoreFn) -> dict[str, float]:
         """Mean of every metric over evaluated users, plus item ``coverage@K``."""
@@ -90,10 +102,7 @@ class Evaluator:
             if self.candidate_mask is not None:
                 scores.masked_fill_(~self.candidate_mask, -torch.inf)
             top_val, top_idx = torch.topk(scores, self.max_k, dim=1)
-            truth = torch.zeros(len(users), self.n_items, dtype=torch.bool, device=self.device)
-            r, c = self._dense_rows(self.target, users)
-            truth[r, c] = True
-            hits = truth.gather(1, top_idx) & torch.isfinite(top_val)
+            hits = self._hits(users, top_idx) & (top_val > -torch.inf)
             n_pos = torch.from_numpy(self.n_pos[users]).to(self.device)
             ks = [k for k in self.ks if k <= self.max_k]
             for name, values in block_metrics(hits, n_pos, ks).items():
