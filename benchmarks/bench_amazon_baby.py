@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from common import RESULTS, header
-
 from fusionrec.config import validate_config
 from fusionrec.train.experiment import prepare, run_seed
 
@@ -41,15 +40,22 @@ def main() -> None:
     base = {
         "dataset": {"name": "amazon-baby"},
         "split": {"method": "predefined"},
-        "train": {"epochs": args.epochs, "patience": args.patience, "lr": args.lr,
-                  "batch_size": 2048, "device": args.device},
+        "train": {
+            "epochs": args.epochs,
+            "patience": args.patience,
+            "lr": args.lr,
+            "batch_size": 2048,
+            "device": args.device,
+        },
         "evaluate": {"ks": [10, 20, 50], "batch_users": 8192},
-    }  # fmt: skip
+    }
     prep = prepare(validate_config(base), progress=False)
     lines = [header("Amazon-Baby reproduction: MF-BPR and LightGCN"), ""]
-    lines += ["| model | setting (chosen on valid) | valid R@20 | test R@10 | test R@20 | "
-              "test N@10 | test N@20 | target R@20 | epochs | s/epoch | s/eval | peak MB |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "| model | setting (chosen on valid) | valid R@20 | test R@10 | test R@20 | "
+        "test N@10 | test N@20 | target R@20 | epochs | s/epoch | s/eval | peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     raw = {}
     for name in args.models.split(","):
         grid = GRIDS[name] if args.grid == "full" else GRIDS[name][:1]
@@ -61,8 +67,15 @@ def main() -> None:
             rec["wall_seconds"] = time.perf_counter() - t0
             rec["params"] = params
             trials.append(rec)
-            print(name, params, "valid R@20 %.4f" % rec["valid"]["recall@20"],
-                  "epochs", rec["epochs"], "%.1fs" % rec["wall_seconds"], flush=True)  # fmt: skip
+            print(
+                name,
+                params,
+                "valid R@20 {:.4f}".format(rec["valid"]["recall@20"]),
+                "epochs",
+                rec["epochs"],
+                "{:.1f}s".format(rec["wall_seconds"]),
+                flush=True,
+            )
             raw[name] = {"trials": trials}
             write(args.out, lines, raw)
         best = max(trials, key=lambda r: r["valid"]["recall@20"])
@@ -82,13 +95,18 @@ def main() -> None:
 
 def write(out: Path, lines: list[str], raw: dict) -> None:
     """Rewrite the result files after every trial, so an interrupted run keeps its numbers."""
-    body = lines + ["", "Grid (validation Recall@20 per setting; test is reported only for the "
-                    "chosen one):", ""]  # fmt: skip
+    body = lines + [
+        "",
+        "Grid (validation Recall@20 per setting; test is reported only for the chosen one):",
+        "",
+    ]
     for model, r in raw.items():
         for trial in r["trials"]:
-            body.append(f"- {model} {trial['params']}: valid R@20 "
-                        f"{trial['valid']['recall@20']:.4f}, epochs {trial['epochs']}, "
-                        f"{trial['wall_seconds']:.0f} s")  # fmt: skip
+            body.append(
+                f"- {model} {trial['params']}: valid R@20 "
+                f"{trial['valid']['recall@20']:.4f}, epochs {trial['epochs']}, "
+                f"{trial['wall_seconds']:.0f} s"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(body) + "\n")
     out.with_suffix(".json").write_text(json.dumps(raw, indent=2, default=str))

@@ -14,8 +14,8 @@ import statistics
 import time
 
 import torch
-from common import RESULTS, header
 
+from common import RESULTS, header
 from fusionrec.data import load_dataset, make_split
 from fusionrec.evaluate import Evaluator
 

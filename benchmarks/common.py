@@ -18,8 +18,10 @@ def machine() -> str:
     try:
         model = subprocess.run(
             ["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
-            capture_output=True, text=True, check=False,
-        ).stdout.strip()  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
         cpu = model or cpu
     except OSError:
         pass

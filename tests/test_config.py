@@ -8,7 +8,9 @@ from fusionrec.errors import ConfigError
 
 def test_layers_apply_in_order(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("dataset: {name: amazon-baby}\nmodel: {name: lightgcn, params: {n_layers: 3}}\n")
+    path.write_text(
+        "dataset: {name: amazon-baby}\nmodel: {name: lightgcn, params: {n_layers: 3}}\n"
+    )
     cfg = load_config(path, ["train.lr=0.01"])
     assert cfg.split.method == "predefined"  # dataset preset
     assert cfg.model.params["reg_weight"] == 1e-4  # model preset
@@ -24,17 +26,22 @@ def test_override_parsing():
 
 @pytest.mark.parametrize(
     "override, key",
-    [("train.lr=-1", "train.lr"), ("split.method=sideways", "split.method"),
-     ("evaluate.ks=[]", "evaluate.ks"), ("bogus=1", "bogus")],
-)  # fmt: skip
+    [
+        ("train.lr=-1", "train.lr"),
+        ("split.method=sideways", "split.method"),
+        ("evaluate.ks=[]", "evaluate.ks"),
+        ("bogus=1", "bogus"),
+    ],
+)
 def test_invalid_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(None, [override])
 
 
 def test_unknown_model_param_is_named():
-    from fusionrec.models import TrainData, build_model
     import scipy.sparse as sp
+
+    from fusionrec.models import TrainData, build_model
 
     data = TrainData(2, 2, sp.csr_matrix((2, 2)))
     with pytest.raises(ConfigError, match="model.params \\(mf-bpr\\).layers"):

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 import yaml
-from toy_data import toy_config
 from typer.testing import CliRunner
 
 from fusionrec.cli import app
+from toy_data import toy_config
 
 runner = CliRunner()
 
@@ -30,9 +30,16 @@ def test_train_writes_a_complete_run_and_evaluate_rescores_it(tmp_path):
     cfg = toy_config(tmp_path)
     invoke("train", "-c", str(cfg), "train.epochs=4", "--seeds", "1,2", "--quiet")
     run = tmp_path / "runs" / "toy-mf-bpr"
-    for name in ("config.yaml", "split.parquet", "manifest.json", "results.json",
-                 "seed-1/best.pt", "seed-2/metrics.json", "seed-1/item_embeddings.npy",
-                 "seed-1/train.log"):  # fmt: skip
+    for name in (
+        "config.yaml",
+        "split.parquet",
+        "manifest.json",
+        "results.json",
+        "seed-1/best.pt",
+        "seed-2/metrics.json",
+        "seed-1/item_embeddings.npy",
+        "seed-1/train.log",
+    ):
         assert (run / name).exists(), name
     results = json.loads((run / "results.json").read_text())
     assert results["seeds"] == [1, 2] and set(results["test"]["recall@10"]) == {"mean", "std"}
@@ -49,8 +56,9 @@ def test_data_inspect_and_split(tmp_path):
     cfg = toy_config(tmp_path)
     out = invoke("data", "inspect", "-c", str(cfg)).output
     assert "interactions" in out and "600" in out and "density" in out
-    out = invoke("data", "split", "-c", str(cfg), "-o", str(tmp_path / "s"),
-                 "split.method=leave-one-out").output  # fmt: skip
+    out = invoke(
+        "data", "split", "-c", str(cfg), "-o", str(tmp_path / "s"), "split.method=leave-one-out"
+    ).output
     assert "valid 60" in out and (tmp_path / "s" / "split.parquet").exists()
 
 
@@ -63,15 +71,18 @@ def test_bad_config_key_is_named(tmp_path):
 
 def test_console_script_reports_errors_cleanly(tmp_path):
     exe = [sys.executable, "-c", "from fusionrec.cli import main; main()"]
-    proc = subprocess.run([*exe, "data", "inspect", "-d", str(tmp_path / "missing")],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [*exe, "data", "inspect", "-d", str(tmp_path / "missing")], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "error:" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_tune_selects_on_validation_and_tests_once(tmp_path):
-    search = {"n_trials": 3, "space": {"train.lr": {"type": "float", "low": 1e-3,
-                                                    "high": 5e-2, "log": True}}}  # fmt: skip
+    search = {
+        "n_trials": 3,
+        "space": {"train.lr": {"type": "float", "low": 1e-3, "high": 5e-2, "log": True}},
+    }
     cfg = toy_config(tmp_path, search=search)
     invoke("tune", "-c", str(cfg), "train.epochs=3")
     out = tmp_path / "runs" / "toy-mf-bpr-tune"

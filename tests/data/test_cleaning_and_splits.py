@@ -32,9 +32,13 @@ def test_implicit_threshold_counts_drops():
 
 def test_deduplicate_keeps_latest():
     frame = pd.DataFrame(
-        {"user_id": [1, 1, 2], "item_id": [5, 5, 5], "rating": [1.0, 5.0, 3.0],
-         "timestamp": [10, 20, 5]}
-    )  # fmt: skip
+        {
+            "user_id": [1, 1, 2],
+            "item_id": [5, 5, 5],
+            "rating": [1.0, 5.0, 3.0],
+            "timestamp": [10, 20, 5],
+        }
+    )
     out = deduplicate(build_dataset("d", frame))
     assert len(out.interactions) == 2
     assert out.interactions.loc[out.interactions["user"] == 0, "rating"].item() == 5.0
@@ -43,9 +47,7 @@ def test_deduplicate_keeps_latest():
 
 def test_kcore_is_iterative_and_reindexes():
     # user c has 1 interaction -> dropped; then item z has 1 -> dropped; then user b has 1 ...
-    frame = pd.DataFrame(
-        {"user_id": list("aaabbc"), "item_id": ["x", "y", "z", "x", "y", "z"]}
-    )
+    frame = pd.DataFrame({"user_id": list("aaabbc"), "item_id": ["x", "y", "z", "x", "y", "z"]})
     out = kcore(build_dataset("k", frame), user_k=2, item_k=2)
     assert set(out.user_ids) == {"a", "b"} and set(out.item_ids) == {"x", "y"}
     assert out.interactions["item"].max() == out.n_items - 1
@@ -72,8 +74,12 @@ def test_temporal_split_puts_latest_in_test():
     s = make_split(ds, "temporal")
     inter = ds.interactions.assign(label=s.labels)
     for _, g in inter.groupby("user"):
-        assert g.loc[g.label == TEST, "timestamp"].min() > g.loc[g.label == VALID, "timestamp"].max()
-        assert g.loc[g.label == VALID, "timestamp"].min() > g.loc[g.label == TRAIN, "timestamp"].max()
+        assert (
+            g.loc[g.label == TEST, "timestamp"].min() > g.loc[g.label == VALID, "timestamp"].max()
+        )
+        assert (
+            g.loc[g.label == VALID, "timestamp"].min() > g.loc[g.label == TRAIN, "timestamp"].max()
+        )
 
 
 def test_temporal_needs_timestamps():

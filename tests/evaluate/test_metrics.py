@@ -13,7 +13,7 @@ from fusionrec.evaluate import Evaluator
 
 
 def csr(rows, n_users, n_items):
-    r, c = zip(*rows) if rows else ((), ())
+    r, c = zip(*rows, strict=False) if rows else ((), ())
     return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_users, n_items))
 
 
@@ -79,10 +79,12 @@ def test_matches_reference_on_random_data(batch_users):
     inter.data[:] = 1
     coo = inter.tocoo()
     is_test = rng.random(coo.nnz) < 0.3
-    target = sp.csr_matrix((coo.data[is_test], (coo.row[is_test], coo.col[is_test])),
-                           shape=inter.shape)  # fmt: skip
-    exclude = sp.csr_matrix((coo.data[~is_test], (coo.row[~is_test], coo.col[~is_test])),
-                            shape=inter.shape)  # fmt: skip
+    target = sp.csr_matrix(
+        (coo.data[is_test], (coo.row[is_test], coo.col[is_test])), shape=inter.shape
+    )
+    exclude = sp.csr_matrix(
+        (coo.data[~is_test], (coo.row[~is_test], coo.col[~is_test])), shape=inter.shape
+    )
     scores = rng.standard_normal((n_users, n_items)).astype(np.float32)
     ks = [1, 5, 10, 20]
     ev = Evaluator(target, exclude, ks=ks, batch_users=batch_users)

@@ -47,8 +47,13 @@ def test_training_learns_the_communities(world, name):
     seed_everything(0)
     model = build_model(name, data)
     before = valid.evaluate(model.eval().score)["recall@10"]
-    result = train_model(model, data, valid, TrainConfig(epochs=40, lr=0.01, batch_size=256,
-                                                         patience=40), progress=False)  # fmt: skip
+    result = train_model(
+        model,
+        data,
+        valid,
+        TrainConfig(epochs=40, lr=0.01, batch_size=256, patience=40),
+        progress=False,
+    )
     assert result.best_valid["recall@10"] > before + 0.1
     assert result.best_valid["recall@10"] > 0.3  # random would be ~10/48
 
@@ -81,8 +86,9 @@ def test_resume_continues_exactly(world, tmp_path):
     train_model(part, data, valid, TrainConfig(epochs=3, **cfg), run_dir=run, progress=False)
     assert (run / "checkpoint.pt").exists() and (run / "best.pt").exists()
     resumed = fresh()
-    result = train_model(resumed, data, valid, TrainConfig(epochs=6, **cfg), run_dir=run,
-                         progress=False, resume=True)  # fmt: skip
+    result = train_model(
+        resumed, data, valid, TrainConfig(epochs=6, **cfg), run_dir=run, progress=False, resume=True
+    )
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5, 6]
     assert json.loads((run / "history.json").read_text())[-1]["epoch"] == 6
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):

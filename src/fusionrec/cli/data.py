@@ -57,8 +57,10 @@ def inspect(
         counts = ds.interactions["rating"].value_counts().sort_index()
         table.add_row("ratings", "  ".join(f"{k:g}: {v:,}" for k, v in counts.items()))
     for name, cov in content_coverage(ds).items():
-        table.add_row(f"{name} coverage", f"{cov['present']:,} / {cov['total']:,} items "
-                      f"({cov['missing']:,} missing)")  # fmt: skip
+        table.add_row(
+            f"{name} coverage",
+            f"{cov['present']:,} / {cov['total']:,} items ({cov['missing']:,} missing)",
+        )
     for line in ds.log:
         table.add_row("cleaning", line)
     console.print(table)
@@ -79,9 +81,17 @@ def split(
 
     cfg, ds = _load(config, dataset, data_path, overrides or [])
     sc = cfg.split
-    result = make_split(ds, sc.method, ratios=tuple(sc.ratios), seed=sc.seed,
-                        cold_fraction=sc.cold_fraction, path=sc.path)  # fmt: skip
+    result = make_split(
+        ds,
+        sc.method,
+        ratios=tuple(sc.ratios),
+        seed=sc.seed,
+        cold_fraction=sc.cold_fraction,
+        path=sc.path,
+    )
     path = result.save(output, ds)
     counts = result.counts()
-    console.print(f"{sc.method} split of {ds.name}: train {counts['train']:,}, "
-                  f"valid {counts['valid']:,}, test {counts['test']:,} -> {path}")  # fmt: skip
+    console.print(
+        f"{sc.method} split of {ds.name}: train {counts['train']:,}, "
+        f"valid {counts['valid']:,}, test {counts['test']:,} -> {path}"
+    )

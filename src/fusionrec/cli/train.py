@@ -22,7 +22,9 @@ def parse_seeds(text: str | None) -> list[int] | None:
     try:
         return [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise typer.BadParameter(f"--seeds must be comma-separated integers, got '{text}'")
+        raise typer.BadParameter(
+            f"--seeds must be comma-separated integers, got '{text}'"
+        ) from None
 
 
 def train(

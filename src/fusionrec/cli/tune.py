@@ -27,12 +27,20 @@ def tune(
     cfg = load_config(config, overrides or [])
     out = run_dir or Path(cfg.output_dir) / f"{cfg.run_name}-tune"
     summary = run_tune(cfg, out, progress=not quiet)
-    rows = {f"trial {t['trial']}": {**{k: str(v) for k, v in t["params"].items()},
-                                    summary["metric"]: t[f"valid_{summary['metric']}"]}
-            for t in summary["trials"]}  # fmt: skip
+    rows = {
+        f"trial {t['trial']}": {
+            **{k: str(v) for k, v in t["params"].items()},
+            summary["metric"]: t[f"valid_{summary['metric']}"],
+        }
+        for t in summary["trials"]
+    }
     keys = list(summary["best_params"])
     console.print(metrics_table("trials (validation)", rows, [summary["metric"]], extra=keys))
-    console.print(metrics_table("best setting (test, scored once)",
-                                {str(summary["best_params"]): summary["test"]},
-                                ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]))  # fmt: skip
+    console.print(
+        metrics_table(
+            "best setting (test, scored once)",
+            {str(summary["best_params"]): summary["test"]},
+            ["recall@10", "recall@20", "ndcg@10", "ndcg@20"],
+        )
+    )
     console.print(f"best config: {out / 'best_config.yaml'}")

@@ -25,10 +25,26 @@ from fusionrec.errors import DataError
 log = logging.getLogger(__name__)
 
 ML_GENRES = [
-    "genre_unknown", "Action", "Adventure", "Animation", "Children", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "FilmNoir", "Horror", "Musical", "Mystery", "Romance",
-    "SciFi", "Thriller", "War", "Western",
-]  # fmt: skip
+    "genre_unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "FilmNoir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "SciFi",
+    "Thriller",
+    "War",
+    "Western",
+]
 
 
 def _interactions(
@@ -50,9 +66,12 @@ def _interactions(
         if frame[name].isna().any():
             pos = int(np.flatnonzero(frame[name].isna().to_numpy())[0])
             raise DataError(
-                f"empty {col}", path=path, line=pos + 1 + header_lines, column=name,
+                f"empty {col}",
+                path=path,
+                line=pos + 1 + header_lines,
+                column=name,
                 hint="Every interaction needs a user and an item",
-            )  # fmt: skip
+            )
     if rating:
         out[RATING] = numeric_column(frame, rating, path, header_lines=header_lines).astype(
             np.float32
@@ -68,8 +87,10 @@ def _interactions(
             pos = int(np.flatnonzero(bad)[0])
             raise DataError(
                 f"split label must be 0 (train), 1 (valid) or 2 (test), found {values[pos]!r}",
-                path=path, line=pos + 1 + header_lines, column=label,
-            )  # fmt: skip
+                path=path,
+                line=pos + 1 + header_lines,
+                column=label,
+            )
         out[LABEL] = values.astype(np.int8)
     return out
 
@@ -95,9 +116,7 @@ def _resolve_duplicate_items(items: pd.DataFrame, path: Path, log_lines: list[st
     return items.loc[~dup].reset_index(drop=True)
 
 
-def _attach_paths(
-    items: pd.DataFrame, column: str, base: Path | None, target: str
-) -> pd.DataFrame:
+def _attach_paths(items: pd.DataFrame, column: str, base: Path | None, target: str) -> pd.DataFrame:
     """Resolve relative media paths against ``base``; missing files stay listed (the encoders
     mask them and report them) rather than being dropped here."""
     raw = items[column]
@@ -143,9 +162,14 @@ def read_generic(
             hint="Use user, item, rating, timestamp, label",
         )
     inter = _interactions(
-        frame, path, user=cols["user"], item=cols["item"], rating=cols.get("rating"),
-        timestamp=cols.get("timestamp"), label=cols.get("label"),
-    )  # fmt: skip
+        frame,
+        path,
+        user=cols["user"],
+        item=cols["item"],
+        rating=cols.get("rating"),
+        timestamp=cols.get("timestamp"),
+        label=cols.get("label"),
+    )
     log_lines: list[str] = []
     items = None
     if items_path is not None:
@@ -169,13 +193,16 @@ def read_generic(
         require_columns(users, [ucol], users_path)
         users = _align_id_dtype(users.rename(columns={ucol: "user_id"}), inter, "user_id")
     return build_dataset(
-        name or path.stem, inter, items, users,
+        name or path.stem,
+        inter,
+        items,
+        users,
         text_fields=list(text_fields or []),
         image_column="image_path" if image_column else None,
         audio_column="audio_path" if audio_column else None,
         source={"interactions": str(path), "items": str(items_path) if items_path else None},
         log=log_lines,
-    )  # fmt: skip
+    )
 
 
 def _align_id_dtype(table: pd.DataFrame, inter: pd.DataFrame, col: str) -> pd.DataFrame:
@@ -197,33 +224,52 @@ def read_movielens_original(directory: str | Path) -> Dataset:
         data_path, "tsv", header=False, names=["user_id", "item_id", "rating", "timestamp"]
     )
     inter = _interactions(
-        frame, data_path, user="user_id", item="item_id", rating="rating",
-        timestamp="timestamp", header_lines=0,
-    )  # fmt: skip
+        frame,
+        data_path,
+        user="user_id",
+        item="item_id",
+        rating="rating",
+        timestamp="timestamp",
+        header_lines=0,
+    )
     inter["user_id"] = inter["user_id"].astype(np.int64)
     inter["item_id"] = inter["item_id"].astype(np.int64)
     items = None
     item_path = directory / "u.item"
     if item_path.exists():
         items = pd.read_csv(
-            item_path, sep="|", header=None, encoding="latin-1",
-            names=["item_id", "title", "release_date", "video_release_date", "imdb_url",
-                   *ML_GENRES],
-        )  # fmt: skip
+            item_path,
+            sep="|",
+            header=None,
+            encoding="latin-1",
+            names=[
+                "item_id",
+                "title",
+                "release_date",
+                "video_release_date",
+                "imdb_url",
+                *ML_GENRES,
+            ],
+        )
         items["genres"] = _genre_string(items)
     users = None
     user_path = directory / "u.user"
     if user_path.exists():
         users = pd.read_csv(
-            user_path, sep="|", header=None,
+            user_path,
+            sep="|",
+            header=None,
             names=["user_id", "age", "sex", "occupation", "zip_code"],
-        )  # fmt: skip
+        )
     return build_dataset(
-        "movielens-100k", inter, items, users,
+        "movielens-100k",
+        inter,
+        items,
+        users,
         text_fields=["title", "genres"] if items is not None else [],
         label_columns=ML_GENRES if items is not None else [],
         source={"directory": str(directory), "format": "movielens-original"},
-    )  # fmt: skip
+    )
 
 
 def _genre_string(items: pd.DataFrame) -> pd.Series:
@@ -238,9 +284,13 @@ def read_movielens_mm(directory: str | Path) -> Dataset:
     ratings_path = directory / "ratings.csv"
     frame = read_table(ratings_path, "csv")
     inter = _interactions(
-        frame, ratings_path, user="user_id", item="movie_id", rating="rating",
+        frame,
+        ratings_path,
+        user="user_id",
+        item="movie_id",
+        rating="rating",
         timestamp="unix_timestamp",
-    )  # fmt: skip
+    )
     log_lines: list[str] = []
     items_path = directory / "items.csv"
     items = read_table(items_path, "csv")
@@ -254,13 +304,16 @@ def read_movielens_mm(directory: str | Path) -> Dataset:
     users_path = directory / "users.csv"
     users = read_table(users_path, "csv") if users_path.exists() else None
     return build_dataset(
-        "movielens-100k-mm", inter, items, users,
+        "movielens-100k-mm",
+        inter,
+        items,
+        users,
         text_fields=["title", "genres", "overview"],
         image_column="image_path",
         label_columns=ML_GENRES,
         source={"directory": str(directory), "format": "movielens-100k-mm"},
         log=log_lines,
-    )  # fmt: skip
+    )
 
 
 def read_mmrec(path: str | Path, *, name: str | None = None) -> Dataset:
@@ -289,24 +342,30 @@ def read_mmrec(path: str | Path, *, name: str | None = None) -> Dataset:
     inter = _interactions(
         frame, inter_path, user="userID", item="itemID", rating=rating, timestamp=ts, label=label
     )
-    feats = {p.stem.replace("_feat", ""): str(p) for p in sorted(inter_path.parent.glob("*_feat.npy"))}
+    feats = {
+        p.stem.replace("_feat", ""): str(p) for p in sorted(inter_path.parent.glob("*_feat.npy"))
+    }
     n_items = int(pd.to_numeric(inter["item_id"]).max()) + 1
     for feat_path in feats.values():
         n_items = max(n_items, int(np.load(feat_path, mmap_mode="r").shape[0]))
     items = pd.DataFrame({"item_id": np.arange(n_items, dtype=inter["item_id"].dtype)})
     return build_dataset(
-        name or inter_path.stem, inter, items, None,
+        name or inter_path.stem,
+        inter,
+        items,
+        None,
         source={"interactions": str(inter_path), "format": "mmrec", "features": feats},
-    )  # fmt: skip
+    )
 
 
 def _existing_dir(directory: str | Path) -> Path:
     directory = Path(directory)
     if not directory.exists():
         raise DataError(
-            "directory does not exist", path=directory,
+            "directory does not exist",
+            path=directory,
             hint="Pass an existing path, set $FUSIONREC_DATA, or use a named dataset",
-        )  # fmt: skip
+        )
     if not directory.is_dir():
         raise DataError("expected a directory", path=directory)
     return directory

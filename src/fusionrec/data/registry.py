@@ -72,9 +72,12 @@ def detect_format(path: Path) -> str:
 
 
 def load_dataset(
-    name_or_path: str | Path, *, path: str | Path | None = None, format: str | None = None,
+    name_or_path: str | Path,
+    *,
+    path: str | Path | None = None,
+    format: str | None = None,
     **options: Any,
-) -> Dataset:  # fmt: skip
+) -> Dataset:
     """Load a named dataset or a file/folder. ``options`` go to the reader (column mapping,
     item table, text fields ... for the generic reader)."""
     name = str(name_or_path)

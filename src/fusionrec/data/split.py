@@ -91,8 +91,10 @@ def _labels_from_frame(frame: pd.DataFrame, dataset: Dataset, path: Path) -> np.
         pos = int(np.flatnonzero(bad)[0])
         raise DataError(
             f"split label must be 0, 1 or 2, found {frame['label'].iloc[pos]!r}",
-            path=path, line=pos + 2, column="label",
-        )  # fmt: skip
+            path=path,
+            line=pos + 2,
+            column="label",
+        )
     u = pd.Index(dataset.user_ids).get_indexer(frame["user_id"])
     i = pd.Index(dataset.item_ids).get_indexer(frame["item_id"])
     for codes, col in ((u, "user_id"), (i, "item_id")):
@@ -100,9 +102,11 @@ def _labels_from_frame(frame: pd.DataFrame, dataset: Dataset, path: Path) -> np.
             pos = int(np.flatnonzero(codes < 0)[0])
             raise DataError(
                 f"split refers to unknown {col} {frame[col].iloc[pos]!r}",
-                path=path, line=pos + 2, column=col,
+                path=path,
+                line=pos + 2,
+                column=col,
                 hint="The split was made for another dataset or other cleaning settings",
-            )  # fmt: skip
+            )
     key_split = u.astype(np.int64) * dataset.n_items + i
     key_data = inter[USER].to_numpy() * dataset.n_items + inter[ITEM].to_numpy()
     lookup = pd.Series(frame["label"].to_numpy(), index=key_split)
@@ -136,9 +140,7 @@ def _label_by_rank(
     Users with too few interactions to keep ``min_train`` in training stay entirely in train.
     """
     n_test = np.maximum(1, np.rint(test_ratio * n)).astype(np.int64) if test_ratio > 0 else 0 * n
-    n_valid = (
-        np.maximum(1, np.rint(valid_ratio * n)).astype(np.int64) if valid_ratio > 0 else 0 * n
-    )
+    n_valid = np.maximum(1, np.rint(valid_ratio * n)).astype(np.int64) if valid_ratio > 0 else 0 * n
     enough = n - n_test - n_valid >= min_train
     labels = np.full(len(rank), TRAIN, dtype=np.int8)
     labels[enough & (rank >= n - n_test)] = TEST
@@ -164,7 +166,9 @@ def temporal_split(dataset: Dataset, ratios: tuple[float, float, float]) -> Spli
         )
     inter = dataset.interactions
     rank, n = _rank_within_user(inter[USER].to_numpy(), inter[TIMESTAMP].to_numpy())
-    return Split(_label_by_rank(rank, n, ratios[1], ratios[2]), "temporal", {"ratios": list(ratios)})
+    return Split(
+        _label_by_rank(rank, n, ratios[1], ratios[2]), "temporal", {"ratios": list(ratios)}
+    )
 
 
 def leave_one_out_split(dataset: Dataset, seed: int) -> Split:

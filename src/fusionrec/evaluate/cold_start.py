@@ -77,8 +77,11 @@ def expected_random_metrics(evaluator: Evaluator) -> dict[str, float]:
         n_cand = float(evaluator.n_items)
     excluded = np.asarray((excl != 0).sum(axis=1)).ravel()
     # positives that can actually be ranked: among the candidates and not excluded
-    hittable = np.asarray(((target != 0).astype(np.int8) - (target != 0).multiply(excl != 0))
-                          .sum(axis=1)).ravel().astype(np.float64)  # fmt: skip
+    hittable = (
+        np.asarray(((target != 0).astype(np.int8) - (target != 0).multiply(excl != 0)).sum(axis=1))
+        .ravel()
+        .astype(np.float64)
+    )
     c = np.maximum(n_cand - excluded, 1.0)  # items the user's ranking draws from
     p = hittable / c
     out: dict[str, float] = {}
@@ -92,8 +95,9 @@ def expected_random_metrics(evaluator: Evaluator) -> dict[str, float]:
         ideal = np.cumsum(disc)[np.minimum(n_pos, k).astype(int) - 1]
         # P(no hit among the first r ranks) for r = 0..k (hypergeometric)
         r = np.arange(0, k + 1, dtype=np.float64)[None, :]
-        ratio = np.clip((c[:, None] - hittable[:, None] - r) / np.maximum(c[:, None] - r, 1.0),
-                        0.0, 1.0)  # fmt: skip
+        ratio = np.clip(
+            (c[:, None] - hittable[:, None] - r) / np.maximum(c[:, None] - r, 1.0), 0.0, 1.0
+        )
         ratio[hittable == 0] = 1.0
         none = np.concatenate(
             [np.ones((len(c), 1)), np.cumprod(ratio[:, :-1], axis=1)], axis=1
@@ -126,8 +130,10 @@ def sampled_random_metrics(
 
 
 def cold_start_report(
-    results: dict[str, ScoreFn], evaluator: Evaluator, metrics: tuple[str, ...] = ("recall@20",
-    "ndcg@20")) -> list[dict[str, float | str]]:  # fmt: skip
+    results: dict[str, ScoreFn],
+    evaluator: Evaluator,
+    metrics: tuple[str, ...] = ("recall@20", "ndcg@20"),
+) -> list[dict[str, float | str]]:
     """One row per model (plus ``random``, its expected value) with ``metrics`` and the ratio
     of the first metric to random's."""
     rand = expected_random_metrics(evaluator)

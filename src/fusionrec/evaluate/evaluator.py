@@ -64,7 +64,9 @@ class Evaluator:
     def n_users(self) -> int:
         return len(self.users)
 
-    def _dense_rows(self, mat: sp.csr_matrix, users: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def _dense_rows(
+        self, mat: sp.csr_matrix, users: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Row/column index tensors of the nonzeros of ``mat[users]`` (rows local to block)."""
         sub = mat[users]
         rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
@@ -111,7 +113,9 @@ class Evaluator:
                 recommended[k][top_idx[:, :k].reshape(-1).cpu()] = True
         n = max(1, len(self.users))
         result = {name: total / n for name, total in sums.items()}
-        n_catalogue = self.n_items if self.candidate_mask is None else int(self.candidate_mask.sum())
+        n_catalogue = (
+            self.n_items if self.candidate_mask is None else int(self.candidate_mask.sum())
+        )
         for k in self.ks:
             if k <= self.max_k:
                 result[f"coverage@{k}"] = float(recommended[k].sum()) / max(1, n_catalogue)

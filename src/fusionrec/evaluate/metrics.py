@@ -16,7 +16,9 @@ import torch
 METRICS = ("recall", "ndcg", "precision", "hit", "map", "mrr")
 
 
-def block_metrics(hits: torch.Tensor, n_pos: torch.Tensor, ks: list[int]) -> dict[str, torch.Tensor]:
+def block_metrics(
+    hits: torch.Tensor, n_pos: torch.Tensor, ks: list[int]
+) -> dict[str, torch.Tensor]:
     """Per-user metric values for a block.
 
     ``hits``: bool [users, max(ks)], True where the item at that rank is held-out positive.

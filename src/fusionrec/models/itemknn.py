@@ -60,7 +60,9 @@ def cosine_topk(matrix: sp.csr_matrix, k: int, shrink: float = 0.0, block: int =
         cols_out.append(top.ravel()[keep.ravel()])
         vals_out.append(vals.ravel()[keep.ravel()])
     return sp.csr_matrix(
-        (np.concatenate(vals_out).astype(np.float32),
-         (np.concatenate(rows_out), np.concatenate(cols_out))),
+        (
+            np.concatenate(vals_out).astype(np.float32),
+            (np.concatenate(rows_out), np.concatenate(cols_out)),
+        ),
         shape=(n, n),
-    )  # fmt: skip
+    )

@@ -50,8 +50,15 @@ class Prepared:
 def load_clean_dataset(config: ExperimentConfig) -> Dataset:
     dc = config.dataset
     options: dict[str, Any] = {}
-    for key in ("columns", "items_path", "users_path", "text_fields", "image_column",
-                "audio_column", "media_dir"):  # fmt: skip
+    for key in (
+        "columns",
+        "items_path",
+        "users_path",
+        "text_fields",
+        "image_column",
+        "audio_column",
+        "media_dir",
+    ):
         value = getattr(dc, key)
         if value is not None:
             options[key] = value
@@ -72,9 +79,13 @@ def split_dataset(config: ExperimentConfig, dataset: Dataset, run_dir: Path | No
         return Split.load(run_dir, dataset)
     sc = config.split
     split = make_split(
-        dataset, sc.method, ratios=tuple(sc.ratios), seed=sc.seed,
-        cold_fraction=sc.cold_fraction, path=sc.path,
-    )  # fmt: skip
+        dataset,
+        sc.method,
+        ratios=tuple(sc.ratios),
+        seed=sc.seed,
+        cold_fraction=sc.cold_fraction,
+        path=sc.path,
+    )
     if run_dir is not None:
         split.save(run_dir, dataset)
     return split
@@ -122,10 +133,12 @@ def _evaluators(
     ks, bu = config.evaluate.ks, config.evaluate.batch_users
     cands = split.cold_items
     select_k = int(config.train.metric.split("@")[1])  # early stopping needs its K
-    valid_eval = Evaluator(valid, train, ks=sorted({*ks, select_k}), batch_users=bu,
-                           candidates=cands, device=device)  # fmt: skip
-    test_eval = Evaluator(test, train + valid, ks=ks, batch_users=bu, candidates=cands,
-                          device=device)  # fmt: skip
+    valid_eval = Evaluator(
+        valid, train, ks=sorted({*ks, select_k}), batch_users=bu, candidates=cands, device=device
+    )
+    test_eval = Evaluator(
+        test, train + valid, ks=ks, batch_users=bu, candidates=cands, device=device
+    )
     return valid_eval, test_eval, train
 
 
@@ -169,14 +182,19 @@ def run_seed(
     try:
         seed_everything(seed)
         data = TrainData(
-            prep.dataset.n_users, prep.dataset.n_items, train, prep.features,
-            item_labels(prep.dataset), device,
-        )  # fmt: skip
+            prep.dataset.n_users,
+            prep.dataset.n_items,
+            train,
+            prep.features,
+            item_labels(prep.dataset),
+            device,
+        )
         model = build_model(config.model.name, data, config.model.params)
         train_cfg = config.train.model_copy(update={"seed": seed})
         t0 = time.perf_counter()
-        result = train_model(model, data, valid_eval, train_cfg, run_dir=seed_dir,
-                             progress=progress, resume=resume)  # fmt: skip
+        result = train_model(
+            model, data, valid_eval, train_cfg, run_dir=seed_dir, progress=progress, resume=resume
+        )
         train_seconds = time.perf_counter() - t0
         test = evaluate_model(model, test_eval) if evaluate_test else None
         peak = _peak_memory_mb(device)
@@ -281,7 +299,7 @@ def write_manifest(
                 "method": prep.split.method,
                 "counts": prep.split.counts(),
                 "file": "split.parquet",
-            },  # fmt: skip
+            },
             "features": prep.features_report,
             "model": {"name": config.model.name, "params": config.model.params},
             "seeds": config.seeds,

@@ -24,8 +24,14 @@ def load_run_model(run_dir: str | Path, seed: int | None = None) -> tuple[Recomm
     prep = prepare(cfg, run_dir, progress=False)
     device = resolve_device(cfg.train.device)
     train = prep.split.matrix(prep.dataset, 0)
-    data = TrainData(prep.dataset.n_users, prep.dataset.n_items, train, prep.features,
-                     item_labels(prep.dataset), device)  # fmt: skip
+    data = TrainData(
+        prep.dataset.n_users,
+        prep.dataset.n_items,
+        train,
+        prep.features,
+        item_labels(prep.dataset),
+        device,
+    )
     model = build_model(cfg.model.name, data, cfg.model.params)
     weights = run_dir / f"seed-{seed}" / BEST
     if model.trainable:

@@ -65,20 +65,31 @@ def run_study(
         results[cfg.run_name] = run_experiment(
             cfg, output_dir / cfg.run_name, prepared=_for_model(prep, cfg), progress=progress
         )
-    write_json(output_dir / "study.json", {
-        name: {"valid": r["valid"], "test": r["test"],
-               "seconds_per_epoch": _mean(r, "seconds_per_epoch"),
-               "epochs": _mean(r, "epochs"), "peak_memory_mb": _mean(r, "peak_memory_mb")}
-        for name, r in results.items()
-    })  # fmt: skip
+    write_json(
+        output_dir / "study.json",
+        {
+            name: {
+                "valid": r["valid"],
+                "test": r["test"],
+                "seconds_per_epoch": _mean(r, "seconds_per_epoch"),
+                "epochs": _mean(r, "epochs"),
+                "peak_memory_mb": _mean(r, "peak_memory_mb"),
+            }
+            for name, r in results.items()
+        },
+    )
     return results
 
 
 def _for_model(prep: Prepared, cfg: ExperimentConfig) -> Prepared:
     """ID-only models see no features; multimodal ones see the study's features."""
     needs = MODELS[cfg.model.name].requires_features
-    return Prepared(prep.dataset, prep.split, prep.features if needs else None,
-                    prep.features_report if needs else None)  # fmt: skip
+    return Prepared(
+        prep.dataset,
+        prep.split,
+        prep.features if needs else None,
+        prep.features_report if needs else None,
+    )
 
 
 def _mean(result: dict[str, Any], key: str) -> float:

@@ -161,20 +161,28 @@ class Trainer:
             self.model.fit(self.data)
             t0 = time.perf_counter()
             metrics = evaluate_model(self.model, self.valid)
-            return TrainResult(1, metrics, [{"epoch": 1, **metrics}], 1, 0.0,
-                               time.perf_counter() - t0)  # fmt: skip
+            return TrainResult(
+                1, metrics, [{"epoch": 1, **metrics}], 1, 0.0, time.perf_counter() - t0
+            )
         if self.optimizer is None:
             raise RuntimeError(f"model '{self.model.name}' has no trainable parameters")
-        start_epoch, best, history = self._resume() if resume else (
-            0, {"epoch": 0, "value": -np.inf, "metrics": {}, "bad": 0}, [])  # fmt: skip
+        start_epoch, best, history = (
+            self._resume()
+            if resume
+            else (0, {"epoch": 0, "value": -np.inf, "metrics": {}, "bad": 0}, [])
+        )
         train_time, eval_time, n_evals = 0.0, 0.0, 0
         epochs_run = start_epoch
         stopped = False
         with Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-            "{task.total} epochs"), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-            disable=not self.progress, transient=False,
-        ) as bar:  # fmt: skip
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} epochs"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            disable=not self.progress,
+            transient=False,
+        ) as bar:
             task = bar.add_task(self.model.name, total=cfg.epochs, completed=start_epoch, info="")
             for epoch in range(start_epoch + 1, cfg.epochs + 1):
                 t0 = time.perf_counter()
@@ -205,10 +213,12 @@ class Trainer:
                         best["bad"] += 1
                 history.append(record)
                 epochs_run = epoch
-                info = f"loss {loss:.4f}  valid {cfg.metric} {best['value']:.4f} (ep {best['epoch']})"
+                info = (
+                    f"loss {loss:.4f}  valid {cfg.metric} {best['value']:.4f} (ep {best['epoch']})"
+                )
                 bar.update(task, completed=epoch, info=info)
-                log.info("epoch %d loss %.5f %s", epoch, loss,
-                         f"valid {cfg.metric}={record.get('valid_' + cfg.metric, float('nan')):.5f}")  # fmt: skip
+                valid_value = record.get(f"valid_{cfg.metric}", float("nan"))
+                log.info("epoch %d loss %.5f valid %s=%.5f", epoch, loss, cfg.metric, valid_value)
                 if self.run_dir and epoch % cfg.checkpoint_every == 0:
                     save_torch(self.run_dir / CHECKPOINT, self._state(epoch, best, history))
                 if best["bad"] >= cfg.patience:

@@ -73,8 +73,9 @@ def _suggest(trial: Any, key: str, space: ParamSpace) -> Any:
     if space.type == "categorical":
         return trial.suggest_categorical(key, space.choices)
     if space.type == "int":
-        return trial.suggest_int(key, int(space.low), int(space.high), log=space.log,
-                                 step=int(space.step or 1))  # fmt: skip
+        return trial.suggest_int(
+            key, int(space.low), int(space.high), log=space.log, step=int(space.step or 1)
+        )
     return trial.suggest_float(key, space.low, space.high, log=space.log, step=space.step)
 
 
@@ -107,8 +108,14 @@ def tune(
         cfg = validate_config(merged, source=f"trial {trial.number}")
         record = run_seed(cfg, prep, cfg.seeds[0], None, progress=progress, evaluate_test=False)
         value = record["valid"][metric]
-        trials.append({"trial": trial.number, "params": chosen, f"valid_{metric}": value,
-                       "epochs": record["epochs"]})  # fmt: skip
+        trials.append(
+            {
+                "trial": trial.number,
+                "params": chosen,
+                f"valid_{metric}": value,
+                "epochs": record["epochs"],
+            }
+        )
         log.info("trial %d %s -> valid %s %.4f", trial.number, chosen, metric, value)
         write_json(run_dir / "trials.json", trials)
         return value
