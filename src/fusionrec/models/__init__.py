@@ -3,7 +3,16 @@
 Importing this package registers every built-in model in ``MODELS``.
 """
 
-from fusionrec.models import itemknn, lightgcn, mf, popular  # noqa: F401
+from fusionrec.models import (  # noqa: F401
+    bm3,
+    freedom,
+    itemknn,
+    lattice,
+    lightgcn,
+    mf,
+    popular,
+    vbpr,
+)
 from fusionrec.models.base import MODELS, Recommender, TrainData, build_model
 
 __all__ = ["MODELS", "Recommender", "TrainData", "build_model"]

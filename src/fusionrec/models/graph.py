@@ -50,13 +50,14 @@ def knn_graph(
     n = features.shape[0]
     k = min(k, n - 1)
     x = torch.nn.functional.normalize(features.float(), dim=1)
-    valid = torch.ones(n, dtype=torch.bool) if mask is None else mask.bool().cpu()
+    dev = x.device
+    valid = torch.ones(n, dtype=torch.bool, device=dev) if mask is None else mask.bool().to(dev)
     rows, cols, vals = [], [], []
     for start in range(0, n, block):
         stop = min(n, start + block)
         sim = x[start:stop] @ x.T
         sim[:, ~valid] = -float("inf")
-        idx = torch.arange(start, stop)
+        idx = torch.arange(start, stop, device=dev)
         sim[idx - start, idx] = -float("inf")
         top_val, top_idx = sim.topk(k, dim=1)
         keep = torch.isfinite(top_val) & valid[start:stop].unsqueeze(1)
@@ -64,7 +65,7 @@ def knn_graph(
         rows.append(r[keep])
         cols.append(top_idx[keep])
         vals.append(top_val[keep])
-    r = torch.cat(rows).numpy()
-    c = torch.cat(cols).numpy()
-    v = torch.cat(vals).numpy().astype(np.float32)
+    r = torch.cat(rows).cpu().numpy()
+    c = torch.cat(cols).cpu().numpy()
+    v = torch.cat(vals).cpu().numpy().astype(np.float32)
     return sp.csr_matrix((v, (r, c)), shape=(n, n))

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import yaml
+from toy_data import write_toy_dataset
+from typer.testing import CliRunner
+
+from fusionrec.cli import app
+from fusionrec.train.study import run_study
+
+
+def spec_for(tmp_path, models):
+    path = write_toy_dataset(tmp_path / "data")
+    return {
+        "dataset": {"name": "toy", "path": str(path)},
+        "split": {"method": "random", "seed": 7},
+        "seeds": [1],
+        "train": {"epochs": 3, "lr": 0.01, "batch_size": 128},
+        "evaluate": {"ks": [5, 10]},
+        "models": models,
+    }
+
+
+def test_study_trains_every_model_on_one_split(tmp_path):
+    spec = spec_for(tmp_path, [{"name": "most-popular"}, {"name": "mf-bpr", "train": {"lr": 0.02}}])
+    results = run_study(spec, tmp_path / "study", progress=False)
+    assert set(results) == {"most-popular", "mf-bpr"}
+    shared = pd.read_parquet(tmp_path / "study" / "split.parquet")
+    for name in results:
+        own = pd.read_parquet(tmp_path / "study" / name / "split.parquet")
+        assert own.equals(shared)
+    cfg = yaml.safe_load((tmp_path / "study" / "mf-bpr" / "config.yaml").read_text())
+    assert cfg["train"]["lr"] == 0.02 and cfg["train"]["epochs"] == 3
+    summary = json.loads((tmp_path / "study" / "study.json").read_text())
+    assert summary["mf-bpr"]["test"]["recall@10"]["mean"] > 0
+
+
+def test_demo_command_prints_the_table(tmp_path):
+    spec = tmp_path / "demo.yaml"
+    spec.write_text(yaml.safe_dump(spec_for(tmp_path, [{"name": "itemknn"}, {"name": "lightgcn"}])))
+    result = CliRunner().invoke(
+        app, ["demo", "--spec", str(spec), "-o", str(tmp_path / "out"), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "itemknn" in result.output and "lightgcn" in result.output
+    assert "recall@10" in result.output
