@@ -188,7 +188,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sections", default="warm,cold,completion")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--only", default="", help="comma-separated model labels to run")
     args = parser.parse_args()
+    if args.only:
+        keep = set(args.only.split(","))
+        WARM_MODELS[:] = [m for m in WARM_MODELS if m[0] in keep]
+        COLD_MODELS[:] = [m for m in COLD_MODELS if m[0] in keep]
     logging.basicConfig(level=logging.WARNING)
     ds = load_dataset(DATASET)
     feats = load_features(ds)

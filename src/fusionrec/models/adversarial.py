@@ -33,6 +33,7 @@ from fusionrec.models.base import Params, Recommender, TrainData, bpr_loss, l2_r
 from fusionrec.models.fusion import ModalityProjector, make_fusion
 from fusionrec.models.graph import normalized_bipartite
 from fusionrec.models.lightgcn import propagate
+from fusionrec.models.multitask_heads import info_nce
 
 
 class _GradReverse(torch.autograd.Function):
@@ -74,6 +75,11 @@ class AdvFusionParams(Params):
     gen_adv_weight: float = 0.1
     #: fill in missing modalities with the generator when building item vectors
     complete_missing: bool = True
+    #: InfoNCE between two modalities of the same item. The discriminator only matches the
+    #: modalities' *distributions*, which a collapsed space satisfies trivially; this anchor
+    #: keeps items distinguishable (on MovieLens, without it the image space collapsed)
+    align_weight: float = 0.05
+    temperature: float = 0.2
     hidden: int = 128
     aux_sample: int = 512
 
@@ -263,7 +269,19 @@ class AdvFusion(Recommender):
             loss = loss + self.params.adv_weight * self.discriminator_loss(zs, masks, aux)
         if self.params.gen_weight > 0:
             loss = loss + self.params.gen_weight * self.generator_loss(zs, masks, aux)
+        if self.params.align_weight > 0 and len(zs) > 1:
+            loss = loss + self.params.align_weight * self.alignment_loss(zs, masks, aux)
         return loss
+
+    def alignment_loss(self, zs: list[torch.Tensor], masks: list[torch.Tensor],
+                       items: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """Mean InfoNCE over modality pairs, on items where both are present."""
+        terms = []
+        for a in range(len(zs)):
+            for b in range(a + 1, len(zs)):
+                both = items[(masks[a] & masks[b])[items]]
+                terms.append(info_nce(zs[a][both], zs[b][both], self.params.temperature))
+        return torch.stack(terms).mean()
 
     def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         user_vec, item_vec = self.forward()
