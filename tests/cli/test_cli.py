@@ -94,3 +94,28 @@ def test_tune_selects_on_validation_and_tests_once(tmp_path):
     chosen = yaml.safe_load((out / "best_config.yaml").read_text())
     assert chosen["train"]["lr"] == pytest.approx(best["params"]["train.lr"])
     assert (out / "best" / "results.json").exists()
+
+
+def test_data_inspect_reports_feature_coverage(tmp_path):
+    import pandas as pd
+
+    cfg = toy_config(tmp_path)
+    names = [f"item number {i} about topic {i % 5}" for i in range(40)]
+    names[3] = ""
+    items = tmp_path / "items.csv"
+    pd.DataFrame({"item_id": [f"i{i}" for i in range(40)], "name": names}).to_csv(
+        items, index=False
+    )
+    out = invoke(
+        "data",
+        "inspect",
+        "-c",
+        str(cfg),
+        "--features",
+        f"dataset.items_path={items}",
+        "dataset.text_fields=[name]",
+        "features.text.encoder=tfidf",
+        "features.text.dim=8",
+        f"features.cache_dir={tmp_path / 'cache'}",
+    ).output
+    assert "text features" in out and "39 / 40 items" in out

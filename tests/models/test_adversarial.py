@@ -45,7 +45,9 @@ def test_completion_fills_only_missing_modalities(world):
 
 def test_discriminator_accuracy_drops_toward_chance_when_encoders_fight_it(world):
     def accuracy(lam: float) -> float:
-        model = build_model("adv-fusion", world.data(), {"grl_lambda": lam, "gen_weight": 0.0})
+        model = build_model(
+            "adv-fusion", world.data(), {"grl_lambda": lam, "gen_weight": 0.0, "align_weight": 0.0}
+        )
         train_epochs(model, world, 6, lr=3e-3)
         return model.discriminator_accuracy()
 

@@ -34,13 +34,16 @@ def inspect(
     dataset: str = typer.Option(None, "--dataset", "-d", help="named dataset or path"),
     data_path: Path = typer.Option(None, "--data-path", help="folder/file of the dataset"),
     config: Path = typer.Option(None, "--config", "-c", help="experiment YAML"),
+    features: bool = typer.Option(
+        False, "--features", help="also encode (or read from cache) and report feature coverage"
+    ),
     overrides: list[str] = typer.Argument(None, help="key=value config overrides"),
 ) -> None:
-    """Counts, density, degree distribution and raw-content coverage of a dataset."""
+    """Counts, density, degree distribution and content coverage of a dataset."""
     setup_logging()
     from fusionrec.data.inspect import content_coverage
 
-    _, ds = _load(config, dataset, data_path, overrides or [])
+    cfg, ds = _load(config, dataset, data_path, overrides or [])
     s = ds.summary()
     table = Table(title=f"dataset {s['name']}", show_header=False)
     for key in ("users", "items", "interactions"):
@@ -63,7 +66,27 @@ def inspect(
         )
     for line in ds.log:
         table.add_row("cleaning", line)
+    if features:
+        _feature_rows(table, cfg, ds)
     console.print(table)
+
+
+def _feature_rows(table: Table, cfg, ds) -> None:
+    """Encoded-feature coverage with the reasons items are missing (from the feature store)."""
+    from collections import Counter
+
+    from fusionrec.train.experiment import load_features
+
+    if cfg.features is None:
+        cfg = cfg.model_copy(update={"features": {}})
+    _, report = load_features(cfg, ds, progress=True, with_report=True)
+    for mod in report.modalities:
+        reasons = Counter(r.split(":")[0] for r in mod.problems.values())
+        why = ", ".join(f"{n} {r}" for r, n in reasons.most_common()) or "none"
+        table.add_row(
+            f"{mod.name} features",
+            f"{mod.present:,} / {mod.n_items:,} items, dim {mod.dim}; missing: {why}",
+        )
 
 
 def split(

@@ -92,8 +92,10 @@ def split_dataset(config: ExperimentConfig, dataset: Dataset, run_dir: Path | No
 
 
 def load_features(
-    config: ExperimentConfig, dataset: Dataset, progress: bool = True
-) -> tuple[ItemFeatures | None, dict[str, Any] | None]:
+    config: ExperimentConfig, dataset: Dataset, progress: bool = True, with_report: bool = False
+) -> tuple[ItemFeatures | None, Any]:
+    """The study's item features (cached by the feature store) and a summary of them, or the
+    full ``FeatureReport`` with ``with_report``."""
     if config.features is None:
         return None, None
     from fusionrec.encoders.config import parse_features_config
@@ -104,7 +106,7 @@ def load_features(
     cache_dir = settings.pop("cache_dir", None)
     feats_cfg = parse_features_config(settings)
     features, report = extract_item_features(dataset, feats_cfg, modalities, cache_dir, progress)
-    return features, {"modalities": features.summary()}
+    return features, report if with_report else {"modalities": features.summary()}
 
 
 def prepare(
