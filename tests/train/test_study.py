@@ -4,11 +4,11 @@ import json
 
 import pandas as pd
 import yaml
-from toy_data import write_toy_dataset
 from typer.testing import CliRunner
 
 from fusionrec.cli import app
 from fusionrec.train.study import run_study
+from toy_data import write_toy_dataset
 
 
 def spec_for(tmp_path, models):
