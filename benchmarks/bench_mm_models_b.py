@@ -51,6 +51,7 @@ COLD_MODELS: list[tuple[str, str, dict]] = [
     ("mgcn", "mgcn", {}),
     ("smore", "smore", {}),
     ("mtl-fusion (fixed)", "mtl-fusion", {}),
+    ("mtl-fusion (id dropout 0.5)", "mtl-fusion", {"id_dropout": 0.5}),
     ("adv-fusion", "adv-fusion", {}),
 ]
 

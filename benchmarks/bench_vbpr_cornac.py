@@ -28,7 +28,7 @@ from fusionrec.data.features import ItemFeatures
 from fusionrec.evaluate import Evaluator
 from fusionrec.train.experiment import prepare, run_seed
 
-CORNAC_GRID = [(lr, epochs) for lr in (1e-3, 5e-3) for epochs in (25, 50, 100)]
+CORNAC_GRID = [(lr, epochs) for lr in (1e-3, 5e-3) for epochs in (20, 40)]
 
 
 def cornac_scores(model, train_set, n_users: int, n_items: int, ds) -> torch.Tensor:

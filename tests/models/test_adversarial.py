@@ -45,6 +45,7 @@ def test_completion_fills_only_missing_modalities(world):
 
 def test_discriminator_accuracy_drops_toward_chance_when_encoders_fight_it(world):
     def accuracy(lam: float) -> float:
+        torch.manual_seed(0)
         model = build_model(
             "adv-fusion", world.data(), {"grl_lambda": lam, "gen_weight": 0.0, "align_weight": 0.0}
         )
@@ -52,8 +53,8 @@ def test_discriminator_accuracy_drops_toward_chance_when_encoders_fight_it(world
         return model.discriminator_accuracy()
 
     untouched, adversarial = accuracy(0.0), accuracy(1.0)
-    assert untouched > 0.9  # the modalities are trivially separable when nobody hides them
-    assert adversarial < untouched - 0.15
+    assert untouched > 0.8  # the modalities are trivially separable when nobody hides them
+    assert adversarial < untouched - 0.2
 
 
 def test_generator_fill_in_beats_the_mean_baseline(world):

@@ -125,3 +125,11 @@ def test_task_head_ignores_items_without_labels():
 def test_info_nce_prefers_matching_pairs():
     a = torch.randn(16, 8)
     assert info_nce(a, a) < info_nce(a, torch.randn(16, 8))
+
+
+def test_id_dropout_hides_id_vectors_only_while_training(world):
+    model = build_model("mtl-fusion", world.data(), {"id_dropout": 1.0, "n_layers": 1})
+    fused, _, _ = model.content()
+    assert torch.allclose(model._ego_items(fused), fused)  # training: every id dropped
+    model.eval()
+    assert not torch.allclose(model._ego_items(fused), fused)

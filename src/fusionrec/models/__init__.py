@@ -4,13 +4,18 @@ Importing this package registers every built-in model in ``MODELS``.
 """
 
 from fusionrec.models import (  # noqa: F401
+    adversarial,
     bm3,
+    content_knn,
     freedom,
     itemknn,
     lattice,
     lightgcn,
     mf,
+    mgcn,
+    multitask,
     popular,
+    smore,
     vbpr,
 )
 from fusionrec.models.base import MODELS, Recommender, TrainData, build_model

@@ -52,6 +52,10 @@ class MTLFusionParams(Params):
     head_hidden: int | None = None
     #: random extra items per step for the auxiliary tasks, so unpopular items are trained too
     aux_sample: int = 512
+    #: probability of dropping an item's id vector during training (DropoutNet, Volkovs et
+    #: al., NeurIPS 2017): forces the content part to score items alone, as it must for
+    #: cold items. 0 keeps the warm-item optimum.
+    id_dropout: float = 0.0
 
 
 def _batch_neg(items: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -111,7 +115,11 @@ class MTLFusion(Recommender):
     def _ego_items(self, fused: torch.Tensor) -> torch.Tensor:
         if self.item_emb is None:
             return fused
-        return fused + self.item_emb.weight * self.warm
+        keep = self.warm
+        if self.training and self.params.id_dropout > 0:
+            drop = torch.rand_like(keep) < self.params.id_dropout
+            keep = keep * (~drop).to(keep.dtype)
+        return fused + self.item_emb.weight * keep
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         def compute() -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,7 +152,7 @@ class MTLFusion(Recommender):
         u = users[batch["users"]]
         pos = (u * items[batch["pos_items"]]).sum(-1)
         neg = _batch_neg(items[batch["neg_items"]], u)
-        ego_i = self._ego_items(fused)
+        ego_i = fused + (self.item_emb.weight if self.item_emb is not None else 0.0)
         reg = l2_reg(
             self.user_emb(batch["users"]), ego_i[batch["pos_items"]], ego_i[batch["neg_items"]]
         )
