@@ -33,7 +33,7 @@ def demo(
     for name, r in results.items():
         rows[name] = {
             **r["test"],
-            "epochs": sum(s["epochs"] for s in r["per_seed"]) / len(r["per_seed"]),
+            "epochs": round(sum(s["epochs"] for s in r["per_seed"]) / len(r["per_seed"])),
             "s/epoch": sum(s["seconds_per_epoch"] for s in r["per_seed"]) / len(r["per_seed"]),
         }
     title = f"test metrics, {results[next(iter(results))]['dataset']} (run dir: {output})"
