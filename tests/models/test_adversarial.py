@@ -57,6 +57,7 @@ def test_discriminator_accuracy_drops_toward_chance_when_encoders_fight_it(world
     assert adversarial < untouched - 0.2
 
 
+@pytest.mark.slow
 def test_generator_fill_in_beats_the_mean_baseline(world):
     rng = np.random.default_rng(0)
     both = np.flatnonzero(world.features["text"].mask & world.features["image"].mask)
