@@ -47,11 +47,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=Path, default=Path("runs/bench-movielens"))
     ap.add_argument("--child", default=None)
+    ap.add_argument(
+        "--collect", action="store_true", help="only rebuild the table from finished runs"
+    )
     ap.add_argument("--out", type=Path, default=RESULTS / "movielens_models.md")
     args = ap.parse_args()
     if args.child:
         child(args.spec, args.child, args.runs, args.threads)
         return
+    import torch
+
+    torch.set_num_threads(args.threads)
     import yaml
 
     spec = yaml.safe_load(args.spec.read_text())
@@ -59,6 +65,13 @@ def main() -> None:
     if args.models:
         names = [n for n in names if n in args.models.split(",")]
     results = {}
+    if args.collect:
+        for name in names:
+            path = args.runs / name / "results.json"
+            if path.exists():
+                results[name] = json.loads(path.read_text())
+        write(args, spec, results)
+        return
     for name in names:
         proc = subprocess.run(
             [
@@ -129,6 +142,10 @@ def write(args: argparse.Namespace, spec: dict, results: dict) -> None:
         "once per seed)\n"
         f"- each model in its own process, {args.threads} torch threads\n"
     )
+    if args.collect:
+        setup += (
+            f"- rows collected from the finished runs in {args.runs} (trained by this script)\n"
+        )
     text = header("Model comparison on movielens-100k-mm") + setup + "\n" + "\n".join(rows)
     text += "\n\n" + verdict
     args.out.write_text(text)
