@@ -116,3 +116,23 @@ def test_learned_graph_reaches_cold_items(synthetic: Synthetic) -> None:
     train_quick(broken, synthetic, epochs=12)
     bad = evaluator.evaluate(broken.eval().score)["recall@5"]
     assert good > 0.45 and good > bad + 0.15, (good, bad)
+
+
+def test_edge_propagation_matches_sparse_mm_with_gradients():
+    import torch
+
+    from fusionrec.models.lattice import edge_propagate
+
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.randint(0, 30, (2, 120), generator=gen)
+    vals = torch.rand(120, generator=gen, requires_grad=True)
+    h = torch.randn(30, 8, generator=gen, requires_grad=True)
+    adj = torch.sparse_coo_tensor(idx, vals, (30, 30)).coalesce()
+    out = edge_propagate(adj, h)
+    ref = adj.detach().to_dense() @ h
+    assert torch.allclose(out, ref, atol=1e-5)
+    out.sum().backward()
+    dense_vals = vals.detach().clone().requires_grad_(True)
+    dense = torch.zeros(30, 30).index_put((idx[0], idx[1]), dense_vals, accumulate=True)
+    (dense @ h.detach()).sum().backward()
+    assert torch.allclose(vals.grad, dense_vals.grad, atol=1e-5)

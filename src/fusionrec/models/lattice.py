@@ -54,6 +54,20 @@ class LATTICEParams(Params):
     reg_weight: float = 1e-4
 
 
+def edge_propagate(adj: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``adj @ h`` for a sparse ``adj`` whose values may carry gradient.
+
+    ``torch.sparse.mm`` computes the gradient of the sparse operand through a dense
+    n x n product before masking it, which is quadratic memory in the number of items;
+    gathering neighbours and summing per edge keeps both passes O(nnz x dim).
+    """
+    if not adj.values().requires_grad:
+        return torch.sparse.mm(adj, h)
+    idx = adj.indices()
+    messages = adj.values().unsqueeze(1) * h[idx[1]]
+    return torch.zeros_like(h).index_add(0, idx[0], messages)
+
+
 @register
 class LATTICE(Recommender):
     name = "lattice"
@@ -115,7 +129,7 @@ class LATTICE(Recommender):
         learned = sparse_sym_normalize(learned_idx, torch.cat(val_l), n)
         indices = torch.cat([learned_idx, *idx_o], dim=1)
         values = torch.cat([(1 - lam) * learned, lam * torch.cat(val_o)])
-        return torch.sparse_coo_tensor(indices, values, (n, n)).coalesce()
+        return torch.sparse_coo_tensor(indices, values, (n, n), check_invariants=False).coalesce()
 
     def on_epoch_start(self, epoch: int) -> None:
         self._rebuild = True
@@ -132,7 +146,7 @@ class LATTICE(Recommender):
     def forward(self, item_adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.item_emb.weight
         for _ in range(self.params.n_layers):
-            h = torch.sparse.mm(item_adj, h)
+            h = edge_propagate(item_adj, h)
         if self.params.cf_model == "lightgcn":
             ego = torch.cat([self.user_emb.weight, self.item_emb.weight], dim=0)
             out = propagate(self.norm_adj, ego, self.params.n_ui_layers)
