@@ -216,7 +216,12 @@ def run_seed(
             write_json(seed_dir / "metrics.json", record)
             _save_embeddings(model, seed_dir)
         if test is not None:
-            log.info("seed %d: test %s", seed, {k: round(v, 4) for k, v in test.items()})
+            log.info(
+                "seed %d: test recall@20 %.4f, ndcg@20 %.4f (all metrics in metrics.json)",
+                seed,
+                test.get("recall@20", float("nan")),
+                test.get("ndcg@20", float("nan")),
+            )
         return record
     finally:
         if handler:
