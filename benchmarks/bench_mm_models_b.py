@@ -53,6 +53,7 @@ COLD_MODELS: list[tuple[str, str, dict]] = [
     ("mtl-fusion (fixed)", "mtl-fusion", {}),
     ("mtl-fusion (id dropout 0.5)", "mtl-fusion", {"id_dropout": 0.5}),
     ("adv-fusion", "adv-fusion", {}),
+    ("adv-fusion (align 0.05)", "adv-fusion", {"align_weight": 0.05}),
 ]
 
 

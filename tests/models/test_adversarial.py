@@ -10,6 +10,9 @@ from mm_fixtures import make_world, train_epochs
 from fusionrec.models.adversarial import completion_quality, grad_reverse, hide_modality
 from fusionrec.models.base import build_model
 
+# tiny models: one thread is much faster on a busy shared machine (conftest fixture)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def world():

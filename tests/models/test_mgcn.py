@@ -11,6 +11,9 @@ import fusionrec.models.mgcn  # noqa: F401
 from fusionrec.models.base import build_model
 from fusionrec.models.mm_graph_common import modality_item_graph
 
+# tiny models: one thread is much faster on a busy shared machine (conftest fixture)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def world():

@@ -12,6 +12,9 @@ import fusionrec.models.multitask  # noqa: F401  (registers mtl-fusion)
 from fusionrec.models.base import build_model
 from fusionrec.models.multitask_heads import TaskHead, UncertaintyWeighting, info_nce
 
+# tiny models: one thread is much faster on a busy shared machine (conftest fixture)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def world():

@@ -12,6 +12,9 @@ from fusionrec.data.features import ItemFeatures
 from fusionrec.models.base import build_model
 from fusionrec.models.mm_graph_common import max_pool_graphs, modality_item_graph
 
+# tiny models: one thread is much faster on a busy shared machine (conftest fixture)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def world():
