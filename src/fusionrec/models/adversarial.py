@@ -29,7 +29,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from fusionrec.data.features import ItemFeatures, ModalityFeatures
-from fusionrec.models.base import Params, Recommender, TrainData, bpr_loss, l2_reg, register
+from fusionrec.models.base import (
+    Params,
+    Recommender,
+    TrainData,
+    bpr_loss,
+    l2_reg,
+    pos_neg_scores,
+    register,
+)
 from fusionrec.models.fusion import ModalityProjector, make_fusion
 from fusionrec.models.graph import normalized_bipartite
 from fusionrec.models.lightgcn import propagate
@@ -260,9 +268,7 @@ class AdvFusion(Recommender):
         ego_items = self._items_ego(cz, cm)
         users, items = self._propagate(ego_items)
         u = users[batch["users"]]
-        pos = (u * items[batch["pos_items"]]).sum(-1)
-        n = items[batch["neg_items"]]
-        neg = (u.unsqueeze(1) * n).sum(-1) if n.dim() == 3 else (u * n).sum(-1)
+        pos, neg = pos_neg_scores(u, items[batch["pos_items"]], items[batch["neg_items"]])
         reg = l2_reg(self.user_emb(batch["users"]), ego_items[batch["pos_items"]],
                      ego_items[batch["neg_items"]])  # fmt: skip
         loss = bpr_loss(pos, neg) + self.params.reg_weight * reg

@@ -150,6 +150,15 @@ def _format_validation(exc: pydantic.ValidationError, prefix: str) -> str:
     return "; ".join(lines)
 
 
+def pos_neg_scores(
+    u: torch.Tensor, p: torch.Tensor, n: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dot scores of user rows with their positive items and their negatives ([B] or [B, k])."""
+    pos = (u * p).sum(-1)
+    neg = (u.unsqueeze(1) * n).sum(-1) if n.dim() == 3 else (u * n).sum(-1)
+    return pos, neg
+
+
 def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
     """Bayesian personalised ranking: -log sigmoid(pos - neg), averaged (neg may be [B, n])."""
     if neg.dim() == 2:

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from fusionrec.models.base import Params, Recommender, TrainData, register
+from fusionrec.models.base import Params, Recommender, TrainData, pos_neg_scores, register
 from fusionrec.models.fusion import ModalityProjector
 from fusionrec.models.graph import normalized_bipartite, to_torch_sparse
 from fusionrec.models.item_graph import (
@@ -159,8 +159,7 @@ def _bpr(
     u: torch.Tensor, p: torch.Tensor, n: torch.Tensor, weight: torch.Tensor | None = None
 ) -> torch.Tensor:
     """-log sigmoid(u.p - u.n), averaged over rows where ``weight`` is True (all if None)."""
-    pos = (u * p).sum(-1)
-    neg = (u.unsqueeze(1) * n).sum(-1) if n.dim() == 3 else (u * n).sum(-1)
+    pos, neg = pos_neg_scores(u, p, n)
     if neg.dim() == 2:
         pos = pos.unsqueeze(1)
     loss = nn.functional.softplus(neg - pos)

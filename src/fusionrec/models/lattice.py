@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fusionrec.models.base import Params, Recommender, TrainData, l2_reg, register
+from fusionrec.models.base import Params, Recommender, TrainData, l2_reg, pos_neg_scores, register
 from fusionrec.models.fusion import ModalityProjector
 from fusionrec.models.graph import knn_graph, normalized_bipartite, to_torch_sparse
 from fusionrec.models.item_graph import knn_adjacency, sparse_sym_normalize
@@ -163,8 +163,7 @@ class LATTICE(Recommender):
         users_all, items_all = self.forward(self._train_item_graph())
         u = users_all[batch["users"]]
         p, n = items_all[batch["pos_items"]], items_all[batch["neg_items"]]
-        pos = (u * p).sum(-1)
-        neg = (u.unsqueeze(1) * n).sum(-1) if n.dim() == 3 else (u * n).sum(-1)
+        pos, neg = pos_neg_scores(u, p, n)
         if neg.dim() == 2:
             pos = pos.unsqueeze(1)
         bpr = nn.functional.softplus(neg - pos).mean()

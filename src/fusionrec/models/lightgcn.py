@@ -9,7 +9,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusionrec.models.base import Params, Recommender, TrainData, bpr_loss, l2_reg, register
+from fusionrec.models.base import (
+    Params,
+    Recommender,
+    TrainData,
+    bpr_loss,
+    l2_reg,
+    pos_neg_scores,
+    register,
+)
 from fusionrec.models.graph import normalized_bipartite
 
 
@@ -51,8 +59,7 @@ class LightGCN(Recommender):
     def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, items = self.forward()
         u, p, n = users[batch["users"]], items[batch["pos_items"]], items[batch["neg_items"]]
-        pos = (u * p).sum(-1)
-        neg = (u.unsqueeze(1) * n).sum(-1) if n.dim() == 3 else (u * n).sum(-1)
+        pos, neg = pos_neg_scores(u, p, n)
         reg = l2_reg(
             self.user_emb(batch["users"]),
             self.item_emb(batch["pos_items"]),

@@ -8,7 +8,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusionrec.models.base import Params, Recommender, TrainData, bpr_loss, l2_reg, register
+from fusionrec.models.base import (
+    Params,
+    Recommender,
+    TrainData,
+    bpr_loss,
+    l2_reg,
+    pos_neg_scores,
+    register,
+)
 
 
 class MFParams(Params):
@@ -32,8 +40,7 @@ class MFBPR(Recommender):
         u = self.user_emb(batch["users"])
         p = self.item_emb(batch["pos_items"])
         n = self.item_emb(batch["neg_items"])
-        pos = (u * p).sum(-1)
-        neg = (u.unsqueeze(1) * n).sum(-1) if n.dim() == 3 else (u * n).sum(-1)
+        pos, neg = pos_neg_scores(u, p, n)
         return bpr_loss(pos, neg) + self.params.reg_weight * l2_reg(u, p, n)
 
     def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:

@@ -27,7 +27,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusionrec.models.base import Params, Recommender, TrainData, bpr_loss, l2_reg, register
+from fusionrec.models.base import (
+    Params,
+    Recommender,
+    TrainData,
+    bpr_loss,
+    l2_reg,
+    pos_neg_scores,
+    register,
+)
 from fusionrec.models.graph import to_torch_sparse
 from fusionrec.models.lightgcn import propagate
 from fusionrec.models.mm_graph_common import modality_item_graph, user_item_views
@@ -132,8 +140,7 @@ class MGCN(Recommender):
         users, items = full[: self.n_users], full[self.n_users :]
         u_idx, p_idx, n_idx = batch["users"], batch["pos_items"], batch["neg_items"]
         u, p, n = users[u_idx], items[p_idx], items[n_idx]
-        pos = (u * p).sum(-1)
-        neg = (u.unsqueeze(1) * n).sum(-1) if n.dim() == 3 else (u * n).sum(-1)
+        pos, neg = pos_neg_scores(u, p, n)
         loss = bpr_loss(pos, neg) + self.params.reg_weight * l2_reg(u, p, n)
         if self.params.cl_loss > 0:
             t = self.params.temperature
