@@ -150,6 +150,14 @@ def _format_validation(exc: pydantic.ValidationError, prefix: str) -> str:
     return "; ".join(lines)
 
 
+def id_embeddings(n_users: int, n_items: int, dim: int) -> tuple[nn.Embedding, nn.Embedding]:
+    """User and item id embedding tables, Xavier-uniform initialised (as MMRec's models)."""
+    users, items = nn.Embedding(n_users, dim), nn.Embedding(n_items, dim)
+    nn.init.xavier_uniform_(users.weight)
+    nn.init.xavier_uniform_(items.weight)
+    return users, items
+
+
 def pos_neg_scores(
     u: torch.Tensor, p: torch.Tensor, n: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

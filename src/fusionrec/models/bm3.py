@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fusionrec.models.base import Params, Recommender, TrainData, register
+from fusionrec.models.base import Params, Recommender, TrainData, id_embeddings, register
 from fusionrec.models.fusion import ModalityProjector
 from fusionrec.models.graph import normalized_bipartite
 from fusionrec.models.lightgcn import propagate
@@ -69,10 +69,7 @@ class BM3(Recommender):
     def __init__(self, data: TrainData, params: BM3Params) -> None:
         super().__init__(data, params)
         d = params.embedding_size
-        self.user_emb = nn.Embedding(data.n_users, d)
-        self.item_emb = nn.Embedding(data.n_items, d)
-        nn.init.xavier_uniform_(self.user_emb.weight)
-        nn.init.xavier_uniform_(self.item_emb.weight)
+        self.user_emb, self.item_emb = id_embeddings(data.n_users, data.n_items, d)
         self.predictor = nn.Linear(d, d)
         nn.init.xavier_normal_(self.predictor.weight)
         self.projector = ModalityProjector(data.features, d)

@@ -30,7 +30,14 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from fusionrec.models.base import Params, Recommender, TrainData, pos_neg_scores, register
+from fusionrec.models.base import (
+    Params,
+    Recommender,
+    TrainData,
+    id_embeddings,
+    pos_neg_scores,
+    register,
+)
 from fusionrec.models.fusion import ModalityProjector
 from fusionrec.models.graph import normalized_bipartite, to_torch_sparse
 from fusionrec.models.item_graph import (
@@ -86,10 +93,7 @@ class FREEDOM(Recommender):
     def __init__(self, data: TrainData, params: FREEDOMParams) -> None:
         super().__init__(data, params)
         d = params.embedding_size
-        self.user_emb = nn.Embedding(data.n_users, d)
-        self.item_emb = nn.Embedding(data.n_items, d)
-        nn.init.xavier_uniform_(self.user_emb.weight)
-        nn.init.xavier_uniform_(self.item_emb.weight)
+        self.user_emb, self.item_emb = id_embeddings(data.n_users, data.n_items, d)
         self.projector = ModalityProjector(data.features, params.feat_embed_dim)
         mixed, _ = frozen_item_graph(self.projector, params.knn_k, params.image_weight)
         self.item_graph_nnz = int(mixed.nnz)

@@ -32,7 +32,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from fusionrec.models.base import Params, Recommender, TrainData, l2_reg, pos_neg_scores, register
+from fusionrec.models.base import (
+    Params,
+    Recommender,
+    TrainData,
+    id_embeddings,
+    l2_reg,
+    pos_neg_scores,
+    register,
+)
 from fusionrec.models.fusion import ModalityProjector
 from fusionrec.models.graph import knn_graph, normalized_bipartite, to_torch_sparse
 from fusionrec.models.item_graph import knn_adjacency, sparse_sym_normalize
@@ -77,10 +85,7 @@ class LATTICE(Recommender):
     def __init__(self, data: TrainData, params: LATTICEParams) -> None:
         super().__init__(data, params)
         d = params.embedding_size
-        self.user_emb = nn.Embedding(data.n_users, d)
-        self.item_emb = nn.Embedding(data.n_items, d)
-        nn.init.xavier_uniform_(self.user_emb.weight)
-        nn.init.xavier_uniform_(self.item_emb.weight)
+        self.user_emb, self.item_emb = id_embeddings(data.n_users, data.n_items, d)
         self.projector = ModalityProjector(data.features, params.feat_embed_dim)
         self.names = self.projector.names
         self.modal_logits = nn.Parameter(torch.zeros(len(self.names)))

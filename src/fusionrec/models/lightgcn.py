@@ -7,13 +7,13 @@ Recommendation", SIGIR 2020. Final embedding = mean of the layer-0..L embeddings
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from fusionrec.models.base import (
     Params,
     Recommender,
     TrainData,
     bpr_loss,
+    id_embeddings,
     l2_reg,
     pos_neg_scores,
     register,
@@ -42,10 +42,9 @@ class LightGCN(Recommender):
 
     def __init__(self, data: TrainData, params: LightGCNParams) -> None:
         super().__init__(data, params)
-        self.user_emb = nn.Embedding(data.n_users, params.embedding_size)
-        self.item_emb = nn.Embedding(data.n_items, params.embedding_size)
-        nn.init.xavier_uniform_(self.user_emb.weight)
-        nn.init.xavier_uniform_(self.item_emb.weight)
+        self.user_emb, self.item_emb = id_embeddings(
+            data.n_users, data.n_items, params.embedding_size
+        )
         self.register_buffer("adj", normalized_bipartite(data.train_matrix), persistent=False)
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,13 +6,13 @@ Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit Feedback", UAI 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from fusionrec.models.base import (
     Params,
     Recommender,
     TrainData,
     bpr_loss,
+    id_embeddings,
     l2_reg,
     pos_neg_scores,
     register,
@@ -31,10 +31,9 @@ class MFBPR(Recommender):
 
     def __init__(self, data: TrainData, params: MFParams) -> None:
         super().__init__(data, params)
-        self.user_emb = nn.Embedding(data.n_users, params.embedding_size)
-        self.item_emb = nn.Embedding(data.n_items, params.embedding_size)
-        nn.init.xavier_uniform_(self.user_emb.weight)
-        nn.init.xavier_uniform_(self.item_emb.weight)
+        self.user_emb, self.item_emb = id_embeddings(
+            data.n_users, data.n_items, params.embedding_size
+        )
 
     def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         u = self.user_emb(batch["users"])

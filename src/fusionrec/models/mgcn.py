@@ -32,6 +32,7 @@ from fusionrec.models.base import (
     Recommender,
     TrainData,
     bpr_loss,
+    id_embeddings,
     l2_reg,
     pos_neg_scores,
     register,
@@ -72,10 +73,7 @@ class MGCN(Recommender):
         d = params.embedding_size
         feats = data.features
         self.names = feats.names
-        self.user_emb = nn.Embedding(data.n_users, d)
-        self.item_emb = nn.Embedding(data.n_items, d)
-        nn.init.xavier_uniform_(self.user_emb.weight)
-        nn.init.xavier_uniform_(self.item_emb.weight)
+        self.user_emb, self.item_emb = id_embeddings(data.n_users, data.n_items, d)
         norm, r_hat = user_item_views(data.train_matrix)
         self.register_buffer("adj", to_torch_sparse(norm), persistent=False)
         self.register_buffer("r_hat", to_torch_sparse(r_hat), persistent=False)

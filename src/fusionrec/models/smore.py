@@ -33,6 +33,7 @@ from fusionrec.models.base import (
     Recommender,
     TrainData,
     bpr_loss,
+    id_embeddings,
     l2_reg,
     pos_neg_scores,
     register,
@@ -80,10 +81,7 @@ class SMORE(Recommender):
         d = params.embedding_size
         feats = data.features
         self.names = feats.names
-        self.user_emb = nn.Embedding(data.n_users, d)
-        self.item_emb = nn.Embedding(data.n_items, d)
-        nn.init.xavier_uniform_(self.user_emb.weight)
-        nn.init.xavier_uniform_(self.item_emb.weight)
+        self.user_emb, self.item_emb = id_embeddings(data.n_users, data.n_items, d)
         warm = data.item_popularity > 0 if params.zero_cold_ids else data.item_popularity >= 0
         self.register_buffer("warm", torch.as_tensor(warm, dtype=torch.float32).unsqueeze(1),
                              persistent=False)  # fmt: skip
