@@ -25,7 +25,15 @@ from typing import Literal
 import torch
 from torch import nn
 
-from fusionrec.models.base import Params, Recommender, TrainData, bpr_loss, l2_reg, register
+from fusionrec.models.base import (
+    Params,
+    Recommender,
+    TrainData,
+    bpr_loss,
+    l2_reg,
+    pos_neg_scores,
+    register,
+)
 from fusionrec.models.fusion import ModalityProjector, make_fusion
 from fusionrec.models.graph import normalized_bipartite
 from fusionrec.models.lightgcn import propagate
@@ -56,11 +64,6 @@ class MTLFusionParams(Params):
     #: al., NeurIPS 2017): forces the content part to score items alone, as it must for
     #: cold items. 0 keeps the warm-item optimum.
     id_dropout: float = 0.0
-
-
-def _batch_neg(items: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Scores of users ``u`` [B, d] against negatives ``items`` [B, d] or [B, n, d]."""
-    return (u.unsqueeze(1) * items).sum(-1) if items.dim() == 3 else (u * items).sum(-1)
 
 
 @register
@@ -150,8 +153,7 @@ class MTLFusion(Recommender):
         fused, xs, masks = self.content()
         users, items = self._propagate(self._ego_items(fused))
         u = users[batch["users"]]
-        pos = (u * items[batch["pos_items"]]).sum(-1)
-        neg = _batch_neg(items[batch["neg_items"]], u)
+        pos, neg = pos_neg_scores(u, items[batch["pos_items"]], items[batch["neg_items"]])
         ego_i = fused + (self.item_emb.weight if self.item_emb is not None else 0.0)
         reg = l2_reg(
             self.user_emb(batch["users"]), ego_i[batch["pos_items"]], ego_i[batch["neg_items"]]
