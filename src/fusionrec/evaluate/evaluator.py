@@ -7,6 +7,7 @@ are processed in blocks; there is no per-user Python loop.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -14,6 +15,8 @@ import scipy.sparse as sp
 import torch
 
 from fusionrec.evaluate.metrics import block_metrics
+
+log = logging.getLogger(__name__)
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -59,6 +62,14 @@ class Evaluator:
             self.candidate_mask = mask.to(self.device)
         n_rankable = self.n_items if candidates is None else len(candidates)
         self.max_k = min(max(self.ks), n_rankable)
+        dropped = [k for k in self.ks if k > self.max_k]
+        if dropped:
+            log.warning(
+                "metrics @%s are not computed: only %d items can be ranked (candidates); "
+                "choose smaller evaluate.ks / train.metric or a larger cold_fraction",
+                ",".join(map(str, dropped)),
+                n_rankable,
+            )
 
     @property
     def n_users(self) -> int:

@@ -6,6 +6,7 @@ Importing this package registers every built-in model in ``MODELS``.
 from fusionrec.models import (  # noqa: F401
     adversarial,
     bm3,
+    cold_transfer,
     content_knn,
     freedom,
     itemknn,

@@ -19,23 +19,41 @@ class ModalityProjector(nn.Module):
     """Maps each modality's raw feature matrix to ``dim`` with a linear layer (+ optional MLP).
 
     Holds the raw features as buffers, so ``forward()`` returns the projected matrices and
-    masks for all items.
+    masks for all items. ``standardize`` z-scores every feature dimension over the items that
+    have the modality: pretrained CNN features are non-negative and share a large common
+    component, so unstandardised projections of different items start out almost parallel
+    and a model can settle on one constant "image vector" for every item.
     """
 
-    def __init__(self, features: ItemFeatures, dim: int, hidden: int | None = None) -> None:
+    def __init__(
+        self, features: ItemFeatures, dim: int, hidden: int | None = None, standardize: bool = False
+    ) -> None:
         super().__init__()
         self.names = features.names
         self.proj = nn.ModuleDict()
         for mod in features:
             x = torch.from_numpy(mod.matrix)
+            mask = torch.from_numpy(mod.mask)
+            shift, scale = torch.zeros(mod.dim), torch.ones(mod.dim)
+            if standardize and bool(mask.any()):
+                shift = x[mask].mean(dim=0)
+                scale = x[mask].std(dim=0, unbiased=False).clamp_min(1e-6)
+                x = torch.where(mask.unsqueeze(1), (x - shift) / scale, torch.zeros_like(x))
+            self.register_buffer(f"shift_{mod.name}", shift, persistent=False)
+            self.register_buffer(f"scale_{mod.name}", scale, persistent=False)
             self.register_buffer(f"raw_{mod.name}", x, persistent=False)
-            self.register_buffer(f"mask_{mod.name}", torch.from_numpy(mod.mask), persistent=False)
+            self.register_buffer(f"mask_{mod.name}", mask, persistent=False)
             if hidden:
                 self.proj[mod.name] = nn.Sequential(
                     nn.Linear(mod.dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, dim)
                 )
             else:
                 self.proj[mod.name] = nn.Linear(mod.dim, dim)
+
+    def encode(self, name: str, features: torch.Tensor) -> torch.Tensor:
+        """Project new raw feature rows of ``name`` exactly as the stored ones are projected."""
+        shift, scale = getattr(self, f"shift_{name}"), getattr(self, f"scale_{name}")
+        return self.proj[name]((features - shift) / scale)
 
     def raw(self, name: str) -> torch.Tensor:
         return getattr(self, f"raw_{name}")

@@ -127,19 +127,26 @@ def item_labels(dataset: Dataset) -> dict[str, np.ndarray]:
     return {"genres": values}
 
 
-def _evaluators(
+def split_evaluators(
     prep: Prepared, config: ExperimentConfig, device: torch.device
 ) -> tuple[Evaluator, Evaluator, Any]:
+    """Validation and test evaluators (and the train matrix) of a prepared split. With a
+    ``cold-items`` split each evaluator ranks only its own half of the withheld items, as
+    ``fusionrec.evaluate.cold_start.ColdStartProtocol`` does."""
     ds, split = prep.dataset, prep.split
     train, valid, test = (split.matrix(ds, p) for p in (TRAIN, VALID, TEST))
     ks, bu = config.evaluate.ks, config.evaluate.batch_users
-    cands = split.cold_items
+    v_cands = t_cands = None
+    if split.cold_items is not None:  # each half of the cold items is ranked among itself
+        cold = np.asarray(split.cold_items)
+        v_cands = cold[np.asarray(valid[:, cold].sum(axis=0)).ravel() > 0]
+        t_cands = cold[np.asarray(test[:, cold].sum(axis=0)).ravel() > 0]
     select_k = int(config.train.metric.split("@")[1])  # early stopping needs its K
     valid_eval = Evaluator(
-        valid, train, ks=sorted({*ks, select_k}), batch_users=bu, candidates=cands, device=device
+        valid, train, ks=sorted({*ks, select_k}), batch_users=bu, candidates=v_cands, device=device
     )
     test_eval = Evaluator(
-        test, train + valid, ks=ks, batch_users=bu, candidates=cands, device=device
+        test, train + valid, ks=ks, batch_users=bu, candidates=t_cands, device=device
     )
     return valid_eval, test_eval, train
 
@@ -175,7 +182,7 @@ def run_seed(
 ) -> dict[str, Any]:
     """Train one seed, select on validation, score test once (not at all during tuning)."""
     device = resolve_device(config.train.device)
-    valid_eval, test_eval, train = _evaluators(prep, config, device)
+    valid_eval, test_eval, train = split_evaluators(prep, config, device)
     seed_dir = run_dir / f"seed-{seed}" if run_dir else None
     handler = None
     if seed_dir:

@@ -10,7 +10,7 @@ from fusionrec.config import load_config
 from fusionrec.errors import FusionrecError
 from fusionrec.models import TrainData, build_model
 from fusionrec.models.base import Recommender
-from fusionrec.train.experiment import Prepared, _evaluators, item_labels, prepare
+from fusionrec.train.experiment import Prepared, item_labels, prepare, split_evaluators
 from fusionrec.train.trainer import BEST, evaluate_model, resolve_device
 
 
@@ -48,6 +48,6 @@ def rescore_run(run_dir: str | Path, part: str = "test") -> dict[int, dict[str, 
     out = {}
     for seed in cfg.seeds:
         model, prep = load_run_model(run_dir, seed)
-        valid_eval, test_eval, _ = _evaluators(prep, cfg, resolve_device(cfg.train.device))
+        valid_eval, test_eval, _ = split_evaluators(prep, cfg, resolve_device(cfg.train.device))
         out[seed] = evaluate_model(model, test_eval if part == "test" else valid_eval)
     return out

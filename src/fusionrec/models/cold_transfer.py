@@ -1,0 +1,137 @@
+"""Cold-item transfer: any embedding model scores never-seen items through their content
+neighbours.
+
+A collaborative model learns nothing about an item nobody interacted with: its id vector is
+still the random initialisation. This wrapper trains the ``base`` model unchanged and, when
+scoring, replaces each cold item's vector by the similarity-weighted mean of the vectors of
+its ``k`` nearest *warm* items in content space (cosine of centred, per-modality
+L2-normalised features, as in ``content-knn``). The cold item thus inherits the
+collaborative signal its look-alikes earned, which a fixed content space alone
+(``content-knn``) cannot express and a content tower trained on ~1k warm items tends to
+overfit. It is the neighbourhood idea of item-based cold start (e.g. Sarwar et al.'s item
+kNN applied across the content graph, and the modality kNN graphs of LATTICE/FREEDOM) used
+as a post-hoc, model-agnostic step.
+
+Warm items keep the base model's vectors exactly, so warm accuracy is the base model's.
+Works for every base whose score is ``user_embeddings() @ item_embeddings().T``; this is
+checked when the wrapper is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pydantic
+import torch
+
+from fusionrec.errors import ConfigError, ModelError
+from fusionrec.models.base import Params, Recommender, TrainData, build_model, register
+from fusionrec.models.content_knn import content_matrix
+
+
+class ColdTransferParams(Params):
+    #: the model that is trained and scores warm items
+    base: str = "lightgcn"
+    base_params: dict[str, Any] = pydantic.Field(default_factory=dict)
+    #: warm content neighbours averaged into each cold item's vector
+    k: int = pydantic.Field(50, ge=1)
+    #: modalities that define content similarity (None = all available)
+    modalities: list[str] | None = None
+
+
+def content_neighbours(
+    content: np.ndarray, queries: np.ndarray, pool: np.ndarray, k: int, block: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` items of ``pool`` by cosine for each item in ``queries`` (rows of
+    ``content`` are unit or zero vectors) and their weights: the non-negative similarities
+    normalised to sum to one (uniform when all are <= 0). Computed in row blocks so memory is
+    ``block x len(pool)``, never items x items."""
+    k = min(k, len(pool))
+    idx = np.empty((len(queries), k), dtype=np.int64)
+    sim = np.empty((len(queries), k), dtype=np.float32)
+    pool_vecs = torch.from_numpy(content[pool])
+    for start in range(0, len(queries), block):
+        q = torch.from_numpy(content[queries[start : start + block]])
+        vals, pos = (q @ pool_vecs.T).topk(k, dim=1)
+        idx[start : start + block] = pool[pos.numpy()]
+        sim[start : start + block] = vals.numpy()
+    w = np.clip(sim, 0.0, None)
+    total = w.sum(axis=1, keepdims=True)
+    w = np.where(total > 0, w / np.maximum(total, 1e-12), 1.0 / k)
+    return idx, w.astype(np.float32)
+
+
+@register
+class ColdTransfer(Recommender):
+    """Trains ``base``; cold items borrow the mean vector of their warm content neighbours."""
+
+    name = "cold-transfer"
+    ParamsSchema = ColdTransferParams
+    requires_features = True
+
+    def __init__(self, data: TrainData, params: ColdTransferParams) -> None:
+        super().__init__(data, params)
+        if params.base == self.name:
+            raise ConfigError("model.params.base: cold-transfer cannot wrap itself")
+        self.base = build_model(params.base, data, params.base_params)
+        self.trainable = self.base.trainable
+        self.needs_negatives = self.base.needs_negatives
+        self._check_base()
+        popularity = data.item_popularity
+        cold, warm = np.flatnonzero(popularity == 0), np.flatnonzero(popularity > 0)
+        if len(warm) == 0:
+            raise ModelError("cold-transfer: the training matrix has no warm items to borrow from")
+        content = content_matrix(data, params.modalities, center=True)
+        idx, w = content_neighbours(content, cold, warm, params.k)
+        self.register_buffer("cold", torch.from_numpy(cold), persistent=False)
+        self.register_buffer("neighbours", torch.from_numpy(idx), persistent=False)
+        self.register_buffer("weights", torch.from_numpy(w), persistent=False)
+
+    def _check_base(self) -> None:
+        """The transfer is only meaningful if the base scores by dot product of the vectors
+        it exposes; verify that on a few users instead of trusting it."""
+        was_training = self.base.training
+        self.base.eval()
+        users = torch.arange(min(4, self.n_users))
+        with torch.no_grad():
+            u, i = self.base.user_embeddings(), self.base.item_embeddings()
+            ok = u is not None and i is not None
+            ok = ok and torch.allclose(self.base.score(users), u[users] @ i.T, atol=1e-4, rtol=1e-4)
+        self.base.train(was_training)
+        if not ok:
+            raise ConfigError(
+                f"model.params.base: '{self.params.base}' does not score by a dot product of "
+                "user and item embeddings, so cold items cannot borrow its item vectors; use "
+                "an embedding model (mf-bpr, lightgcn, vbpr, freedom, mgcn, ...)"
+            )
+
+    # -- training is the base model's -----------------------------------------------------
+    def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.base.calculate_loss(batch)
+
+    def fit(self, data: TrainData) -> None:
+        self.base.fit(data)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.base.on_epoch_start(epoch)
+
+    # -- scoring --------------------------------------------------------------------------
+    def _vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        def compute() -> tuple[torch.Tensor, torch.Tensor]:
+            users, items = self.base.user_embeddings(), self.base.item_embeddings().clone()
+            borrowed = (self.weights.unsqueeze(2) * items[self.neighbours]).sum(dim=1)
+            items[self.cold] = borrowed
+            return users, items
+
+        return self.cached("vectors", compute)
+
+    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        user_vec, item_vec = self._vectors()
+        return self.dot_scores(user_vec[users], item_vec, items)
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self._vectors()[1]
+
+    def user_embeddings(self) -> torch.Tensor:
+        return self._vectors()[0]
