@@ -78,6 +78,13 @@ def test_console_script_reports_errors_cleanly(tmp_path):
     assert "error:" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_console_script_shows_usage_for_an_unknown_option():
+    exe = [sys.executable, "-c", "from fusionrec.cli import main; main()"]
+    proc = subprocess.run([*exe, "train", "--no-such-flag"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "No such option" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_tune_selects_on_validation_and_tests_once(tmp_path):
     search = {
         "n_trials": 3,

@@ -27,19 +27,30 @@ def setup_logging(verbose: bool = False) -> None:
     logging.getLogger("fusionrec").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+# Recent typer versions vendor click (``typer._click``), older ones use ``click`` itself:
+# accept the usage errors, aborts and exits of both.
+_USAGE_ERRORS = (
+    click.exceptions.ClickException,
+    getattr(typer, "TyperException", click.ClickException),
+)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+_EXITS = (click.exceptions.Exit, typer.Exit)
+
+
 def run_app(app: typer.Typer) -> None:
-    """Run ``app``; a ``FusionrecError`` shows as one red line and exits 2, no traceback."""
+    """Run ``app``; a ``FusionrecError`` shows as one red line and exits 2, no traceback;
+    a usage error (unknown option, bad value) shows click's usage message."""
     try:
         app(standalone_mode=False)
     except FusionrecError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except _ABORTS:
         sys.exit(130)
-    except click.exceptions.ClickException as exc:
+    except _USAGE_ERRORS as exc:
         exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+        sys.exit(getattr(exc, "exit_code", 2))
+    except _EXITS as exc:
         sys.exit(exc.exit_code)
 
 
