@@ -46,6 +46,8 @@ class BM3Params(Params):
     reg_weight: float = 0.1
     #: Weight of the multimodal (inter + intra modality) losses.
     cl_weight: float = 2.0
+    #: z-score each raw feature dimension before the projections (``ModalityProjector``)
+    standardize_features: bool = False
 
 
 def _cos_loss(
@@ -72,7 +74,9 @@ class BM3(Recommender):
         self.user_emb, self.item_emb = id_embeddings(data.n_users, data.n_items, d)
         self.predictor = nn.Linear(d, d)
         nn.init.xavier_normal_(self.predictor.weight)
-        self.projector = ModalityProjector(data.features, d)
+        self.projector = ModalityProjector(
+            data.features, d, standardize=params.standardize_features
+        )
         for lin in self.projector.proj.values():
             nn.init.xavier_normal_(lin.weight)
         self.register_buffer("norm_adj", normalized_bipartite(data.train_matrix), persistent=False)
