@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from synthetic_mm import check_scores, loss_trajectory, sample_batch
+from synthetic_mm import check_scores, loss_trajectory, sample_batch, text_only
 
 from fusionrec.errors import ConfigError
 from fusionrec.evaluate.cold_start import expected_random_metrics
@@ -49,6 +49,22 @@ def test_warm_items_keep_the_base_vectors_and_cold_items_borrow(synthetic):
     model.train()
     model.eval()
     torch.testing.assert_close(model.item_embeddings()[c], expected)
+
+
+def test_cold_items_without_content_get_the_mean_warm_vector(synthetic, caplog):
+    data = text_only(synthetic)
+    c = int(synthetic.cold_items[0])
+    data.features["text"].mask[c] = False  # a cold item with no text at all
+    try:
+        with caplog.at_level("WARNING"):
+            model = build_model("cold-transfer", data, {"base": "mf-bpr"})
+        assert "1 cold items have none of the modalities" in caplog.text
+        model.eval()
+        warm = np.flatnonzero(data.item_popularity > 0)
+        mean = model.base.item_embeddings().detach()[warm].mean(0)
+        torch.testing.assert_close(model.item_embeddings()[c], mean)
+    finally:
+        data.features["text"].mask[c] = True
 
 
 def test_training_is_the_base_models(synthetic):

@@ -19,6 +19,7 @@ checked when the wrapper is built.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ import torch
 from fusionrec.errors import ConfigError, ModelError
 from fusionrec.models.base import Params, Recommender, TrainData, build_model, register
 from fusionrec.models.content_knn import content_matrix
+
+log = logging.getLogger(__name__)
 
 
 class ColdTransferParams(Params):
@@ -41,13 +44,14 @@ class ColdTransferParams(Params):
 
 
 def content_neighbours(
-    content: np.ndarray, queries: np.ndarray, pool: np.ndarray, k: int, block: int = 1024
+    content: np.ndarray, queries: np.ndarray, pool: np.ndarray, k: int, block: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` items of ``pool`` by cosine for each item in ``queries`` (rows of
     ``content`` are unit or zero vectors) and their weights: the non-negative similarities
     normalised to sum to one (uniform when all are <= 0). Computed in row blocks so memory is
-    ``block x len(pool)``, never items x items."""
+    ``block x len(pool)`` (at most ~2**26 similarities by default), never items x items."""
     k = min(k, len(pool))
+    block = block or max(1, min(4096, 2**26 // max(len(pool), 1)))
     idx = np.empty((len(queries), k), dtype=np.int64)
     sim = np.empty((len(queries), k), dtype=np.float32)
     pool_vecs = torch.from_numpy(content[pool])
@@ -83,7 +87,19 @@ class ColdTransfer(Recommender):
         if len(warm) == 0:
             raise ModelError("cold-transfer: the training matrix has no warm items to borrow from")
         content = content_matrix(data, params.modalities, center=True)
+        has_content = np.abs(content).sum(axis=1) > 0
+        blank = cold[~has_content[cold]]
+        if len(blank):
+            log.warning(
+                "cold-transfer: %d cold items have none of the modalities %s; they get the mean "
+                "warm item vector",
+                len(blank),
+                data.features.select(params.modalities).names,
+            )
+        cold = cold[has_content[cold]]
         idx, w = content_neighbours(content, cold, warm, params.k)
+        self.register_buffer("warm", torch.from_numpy(warm), persistent=False)
+        self.register_buffer("blank", torch.from_numpy(blank), persistent=False)
         self.register_buffer("cold", torch.from_numpy(cold), persistent=False)
         self.register_buffer("neighbours", torch.from_numpy(idx), persistent=False)
         self.register_buffer("weights", torch.from_numpy(w), persistent=False)
@@ -122,6 +138,7 @@ class ColdTransfer(Recommender):
             users, items = self.base.user_embeddings(), self.base.item_embeddings().clone()
             borrowed = (self.weights.unsqueeze(2) * items[self.neighbours]).sum(dim=1)
             items[self.cold] = borrowed
+            items[self.blank] = items[self.warm].mean(dim=0)
             return users, items
 
         return self.cached("vectors", compute)
