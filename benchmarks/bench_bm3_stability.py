@@ -3,8 +3,8 @@
 BM3 has no negatives; its bootstrap objective (predictor + dropout targets + stop-gradient)
 can drift toward a collapsed space. This script trains BM3 for a fixed number of epochs
 with no early stopping and records validation Recall@20 every two epochs, for the default
-setting and for variants that isolate the cause: the multimodal losses off
-(``cl_weight=0``), and z-scored input features (``standardize_features``).
+setting and for variants that isolate the cause: the multimodal losses off or weaker
+(``cl_weight``), and z-scored input features (``standardize_features``).
 
     python benchmarks/bench_bm3_stability.py [--epochs 30] [--threads 1]
 """
@@ -28,6 +28,8 @@ SEED = 2026
 VARIANTS: list[tuple[str, dict]] = [
     ("defaults", {}),
     ("multimodal losses off (cl_weight 0)", {"cl_weight": 0.0}),
+    ("cl_weight 0.5", {"cl_weight": 0.5}),
+    ("cl_weight 0.1", {"cl_weight": 0.1}),
     ("standardised features", {"standardize_features": True}),
 ]
 
