@@ -38,9 +38,12 @@ TRAINED: list[tuple[str, str, dict]] = [
     ("mtl-fusion, id dropout 0.5 (text+image)", "mtl-fusion", {"id_dropout": 0.5}),
     ("cold-transfer: lightgcn, text neighbours", "cold-transfer",
      {"base": "lightgcn", "modalities": ["text"]}),
-    ("cold-transfer: lightgcn, text+image neighbours", "cold-transfer", {"base": "lightgcn"}),
+    ("cold-transfer: lightgcn, text neighbours + content score", "cold-transfer",
+     {"base": "lightgcn", "modalities": ["text"], "content_weight": 1.0}),
     ("cold-transfer: mgcn, text neighbours", "cold-transfer",
      {"base": "mgcn", "modalities": ["text"]}),
+    ("cold-transfer: mgcn, text neighbours + content score", "cold-transfer",
+     {"base": "mgcn", "modalities": ["text"], "content_weight": 1.0}),
 ]  # fmt: skip
 
 

@@ -93,3 +93,20 @@ def test_a_base_without_dot_product_scores_is_refused(synthetic):
         build_model("cold-transfer", synthetic.data, {"base": "cold-transfer"})
     with pytest.raises(ConfigError, match="unknown model"):
         build_model("cold-transfer", synthetic.data, {"base": "nope"})
+
+
+def test_content_weight_adds_the_standardised_content_score(synthetic):
+    pure = build_model("cold-transfer", synthetic.data, {"base": "mf-bpr"})
+    mixed = build_model("cold-transfer", synthetic.data, {"base": "mf-bpr", "content_weight": 0.5})
+    mixed.load_state_dict(pure.state_dict(), strict=False)
+    check_scores(mixed, synthetic.data.n_users, synthetic.data.n_items)
+    pure.eval()
+    mixed.eval()
+    users = torch.arange(6)
+
+    def z(s: torch.Tensor) -> torch.Tensor:
+        return (s - s.mean(1, keepdim=True)) / s.std(1, keepdim=True)
+
+    content = build_model("content-knn", synthetic.data, {}).eval().score(users)
+    expected = z(pure.score(users)) + 0.5 * z(content)
+    torch.testing.assert_close(mixed.score(users), expected, atol=1e-5, rtol=1e-5)
