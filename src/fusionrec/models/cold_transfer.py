@@ -12,9 +12,9 @@ overfit. It is the neighbourhood idea of item-based cold start (e.g. Sarwar et a
 kNN applied across the content graph, and the modality kNN graphs of LATTICE/FREEDOM) used
 as a post-hoc, model-agnostic step.
 
-Warm items keep the base model's vectors exactly, so with ``content_weight`` 0 warm accuracy
-is the base model's. Works for every base whose score is ``user_embeddings() @ item_embeddings().T``; this is
-checked when the wrapper is built.
+Warm items keep the base model's vectors exactly, so with ``content_weight`` 0 warm
+accuracy is the base model's. Works for every base whose score is
+``user_embeddings() @ item_embeddings().T``; this is checked when the wrapper is built.
 
 ``content_weight`` > 0 adds the content-only score of ``content-knn`` (both scores
 standardised per user): the transfer knows what the user's collaborative taste says about
