@@ -26,13 +26,19 @@ def _two_torch_threads() -> None:
 
 
 @pytest.fixture(scope="session")
-def movielens():
-    """The real movielens-100k-mm dataset (1,682 items), via the project's loader."""
+def movielens_dir() -> Path:
+    """Folder of the real movielens-100k-mm dataset (tests skip without it)."""
     if not DATA.exists():
         pytest.skip(f"team data mirror not found at {DATA}")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def movielens(movielens_dir):
+    """The real movielens-100k-mm dataset (1,682 items), via the project's loader."""
     from fusionrec.data import load_dataset
 
-    return load_dataset(str(DATA))
+    return load_dataset(str(movielens_dir))
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,10 @@ def resolve_named(name: str) -> Path:
             return candidate
     raise DataError(
         f"dataset '{name}' not found; looked in {tried}",
-        hint="Pass --data-path, or set $FUSIONREC_DATA to the folder that contains it",
+        hint=(
+            "set $FUSIONREC_DATA to the folder that contains it, or point at the dataset's own "
+            "folder (dataset.path in a config; -d <folder> or --data-path on the command line)"
+        ),
     )
 
 
