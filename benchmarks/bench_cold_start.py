@@ -28,6 +28,7 @@ from fusionrec.encoders import build_item_features
 from fusionrec.evaluate.cold_start import ColdStartProtocol, expected_random_metrics
 from fusionrec.models.base import TrainData, build_model
 from fusionrec.train.config import TrainConfig
+from fusionrec.train.experiment import item_labels
 from fusionrec.train.trainer import evaluate_model, train_model
 
 DATASET = "movielens-100k-mm"
@@ -45,10 +46,6 @@ TRAINED: list[tuple[str, str, dict]] = [
     ("cold-transfer: mgcn, text neighbours + content score", "cold-transfer",
      {"base": "mgcn", "modalities": ["text"], "content_weight": 1.0}),
 ]  # fmt: skip
-
-
-def genre_labels(ds) -> dict[str, np.ndarray]:
-    return {"genres": ds.items[ds.label_columns].to_numpy(dtype=np.float32)}
 
 
 def one_split(ds, feats, seed: int, args) -> dict[str, dict[str, float]]:
@@ -71,7 +68,7 @@ def one_split(ds, feats, seed: int, args) -> dict[str, dict[str, float]]:
         show(seed, label, rows)
     cfg = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=2048, patience=args.patience,
                       eval_every=2, seed=seed, device="cpu", threads=args.threads)  # fmt: skip
-    data = TrainData(ds.n_users, ds.n_items, proto.train, feats, genre_labels(ds))
+    data = TrainData(ds.n_users, ds.n_items, proto.train, feats, item_labels(ds))
     for label, name, params in TRAINED:
         torch.manual_seed(seed)
         model = build_model(name, data, params)

@@ -32,6 +32,7 @@ from fusionrec.evaluate.cold_start import ColdStartProtocol, expected_random_met
 from fusionrec.models.adversarial import completion_quality, hide_modality
 from fusionrec.models.base import TrainData, build_model
 from fusionrec.train.config import TrainConfig
+from fusionrec.train.experiment import item_labels
 from fusionrec.train.trainer import evaluate_model, train_model
 
 DATASET = "movielens-100k-mm"
@@ -70,10 +71,6 @@ def load_features(ds):
     return build_item_features(ds, modalities=["text", "image"], progress=False)
 
 
-def genre_labels(ds) -> dict[str, np.ndarray]:
-    return {"genres": ds.items[ds.label_columns].to_numpy(dtype=np.float32)}
-
-
 def train_cfg(args) -> TrainConfig:
     return TrainConfig(
         epochs=args.epochs, lr=args.lr, batch_size=2048, patience=args.patience,
@@ -98,7 +95,7 @@ def fmt(x: float) -> str:
 def warm_section(ds, feats, args) -> list[str]:
     split = make_split(ds, "random", ratios=(0.8, 0.1, 0.1), seed=SEED)
     train, valid, test = (split.matrix(ds, p) for p in (TRAIN, VALID, TEST))
-    data = TrainData(ds.n_users, ds.n_items, train, feats, genre_labels(ds))
+    data = TrainData(ds.n_users, ds.n_items, train, feats, item_labels(ds))
     v_eval = Evaluator(valid, train, ks=(10, 20))
     t_eval = Evaluator(test, train + valid, ks=(10, 20))
     lines = [
@@ -121,7 +118,7 @@ def warm_section(ds, feats, args) -> list[str]:
 def cold_section(ds, feats, args) -> list[str]:
     split = make_split(ds, "cold-items", cold_fraction=0.2, seed=SEED)
     proto = ColdStartProtocol.from_split(ds, split, ks=(10, 20))
-    data = TrainData(ds.n_users, ds.n_items, proto.train, feats, genre_labels(ds))
+    data = TrainData(ds.n_users, ds.n_items, proto.train, feats, item_labels(ds))
     rand = expected_random_metrics(proto.test)
     base = rand["recall@20"]
     lines = [
@@ -156,7 +153,7 @@ def completion_section(ds, feats, args) -> list[str]:
     both = np.flatnonzero(feats["text"].mask & feats["image"].mask)
     held = np.sort(rng.choice(both, size=int(0.3 * len(both)), replace=False))
     hidden = hide_modality(feats, held, "image")
-    data = TrainData(ds.n_users, ds.n_items, train, hidden, genre_labels(ds))
+    data = TrainData(ds.n_users, ds.n_items, train, hidden, item_labels(ds))
     v_eval = Evaluator(valid, train, ks=(10, 20))
     t_eval = Evaluator(test, train + valid, ks=(10, 20))
     lines = [

@@ -24,6 +24,17 @@ from fusionrec.evaluate.evaluator import Evaluator
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
 
+def cold_item_halves(
+    cold: np.ndarray, valid: sp.spmatrix, test: sp.spmatrix
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cold items holding validation interactions and those holding test ones: each
+    half is ranked only among itself."""
+    cold = np.asarray(cold)
+    in_valid = np.asarray(valid[:, cold].sum(axis=0)).ravel() > 0
+    in_test = np.asarray(test[:, cold].sum(axis=0)).ravel() > 0
+    return cold[in_valid], cold[in_test]
+
+
 @dataclass
 class ColdStartProtocol:
     """Train matrix, validation/test evaluators restricted to their cold items."""
@@ -44,9 +55,8 @@ class ColdStartProtocol:
         ks: tuple[int, ...] = (10, 20, 50),
     ) -> ColdStartProtocol:
         """Cold items are those with held-out interactions but none in ``train``."""
-        train_deg = np.asarray(train.sum(axis=0)).ravel()
-        v_items = np.flatnonzero((np.asarray(valid.sum(axis=0)).ravel() > 0) & (train_deg == 0))
-        t_items = np.flatnonzero((np.asarray(test.sum(axis=0)).ravel() > 0) & (train_deg == 0))
+        never_trained = np.flatnonzero(np.asarray(train.sum(axis=0)).ravel() == 0)
+        v_items, t_items = cold_item_halves(never_trained, valid, test)
         v_eval = Evaluator(valid, train, ks=ks, candidates=v_items)
         t_eval = Evaluator(test, train + valid, ks=ks, candidates=t_items)
         return cls(sp.csr_matrix(train), v_eval, t_eval, v_items, t_items)

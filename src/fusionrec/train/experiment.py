@@ -30,6 +30,7 @@ from fusionrec.config import ExperimentConfig, dump_config
 from fusionrec.data import Dataset, ItemFeatures, Split, clean, load_dataset, make_split
 from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.evaluate import Evaluator
+from fusionrec.evaluate.cold_start import cold_item_halves
 from fusionrec.io import write_json, write_npy, write_text
 from fusionrec.models import TrainData, build_model
 from fusionrec.train.trainer import evaluate_model, resolve_device, seed_everything, train_model
@@ -137,10 +138,8 @@ def split_evaluators(
     train, valid, test = (split.matrix(ds, p) for p in (TRAIN, VALID, TEST))
     ks, bu = config.evaluate.ks, config.evaluate.batch_users
     v_cands = t_cands = None
-    if split.cold_items is not None:  # each half of the cold items is ranked among itself
-        cold = np.asarray(split.cold_items)
-        v_cands = cold[np.asarray(valid[:, cold].sum(axis=0)).ravel() > 0]
-        t_cands = cold[np.asarray(test[:, cold].sum(axis=0)).ravel() > 0]
+    if split.cold_items is not None:
+        v_cands, t_cands = cold_item_halves(split.cold_items, valid, test)
     select_k = int(config.train.metric.split("@")[1])  # early stopping needs its K
     valid_eval = Evaluator(
         valid, train, ks=sorted({*ks, select_k}), batch_users=bu, candidates=v_cands, device=device
