@@ -7,10 +7,14 @@ among itself for the users who interacted with it (``ColdStartProtocol``). Rando
 the exact expectation (``expected_random_metrics``), so "x random" has no sampling noise.
 Trained models stop early on the validation cold items; test is scored once.
 
-"content-knn (chosen on valid)" picks, per split, the modality set whose *validation* cold
-Recall@20 is highest, then reports its test score: the honest way to use the per-modality rows.
+Rows marked "chosen on valid" pick, per split, the setting whose *validation* cold Recall@20
+is highest and report only its test score: content-knn's modality set, and cold-transfer's
+neighbour modalities and content weight (its base is trained once per split; the settings
+only change how cold items are scored). The 3x-random target is judged for the row with the
+best mean validation Recall@20, on the mean over splits and split by split.
 
     python benchmarks/bench_cold_start.py [--splits 2026,1,2,3,4] [--threads 1] [--epochs 50]
+                                        [--bases lightgcn,mgcn]
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import RESULTS, header
+from common import RESULTS, header, mean_std, write_result
 from fusionrec.data import load_dataset, make_split
 from fusionrec.encoders import build_item_features
 from fusionrec.evaluate.cold_start import ColdStartProtocol, expected_random_metrics
@@ -33,35 +38,61 @@ from fusionrec.train.trainer import evaluate_model, train_model
 
 DATASET = "movielens-100k-mm"
 KNN_VARIANTS = {"text+image": None, "text": ["text"], "image": ["image"]}
-#: (label, model, params) of the trained content-aware models
+#: (label, model, params) of the trained content-aware models with a fixed setting
 TRAINED: list[tuple[str, str, dict]] = [
     ("vbpr (text+image)", "vbpr", {}),
     ("mtl-fusion, id dropout 0.5 (text+image)", "mtl-fusion", {"id_dropout": 0.5}),
-    ("cold-transfer: lightgcn, text neighbours", "cold-transfer",
-     {"base": "lightgcn", "modalities": ["text"]}),
-    ("cold-transfer: lightgcn, text neighbours + content score", "cold-transfer",
-     {"base": "lightgcn", "modalities": ["text"], "content_weight": 1.0}),
-    ("cold-transfer: mgcn, text neighbours", "cold-transfer",
-     {"base": "mgcn", "modalities": ["text"]}),
-    ("cold-transfer: mgcn, text neighbours + content score", "cold-transfer",
-     {"base": "mgcn", "modalities": ["text"], "content_weight": 1.0}),
-]  # fmt: skip
+]
+#: cold-transfer's post-hoc settings, chosen per split on the validation cold items
+TRANSFER_GRID = [
+    {"modalities": mods, "content_weight": w}
+    for mods in (["text"], ["image"], ["text", "image"])
+    for w in (0.0, 0.5, 1.0, 2.0)
+]
+
+
+def row(test: dict, valid: float, **extra) -> dict:
+    return {"test": test["recall@20"], "test_ndcg": test["ndcg@20"], "valid": valid, **extra}
+
+
+def transfer_rows(data, proto, cfg, base: str, seed: int) -> dict[str, dict]:
+    """Train ``base`` once inside cold-transfer (early stopping on the validation cold items,
+    text neighbours, no content term), then score every ``TRANSFER_GRID`` setting with the
+    same trained weights on validation only; the best one is scored once on test."""
+    torch.manual_seed(seed)
+    trained = build_model("cold-transfer", data, {"base": base, "modalities": ["text"]})
+    t0 = time.perf_counter()
+    res = train_model(trained, data, proto.valid, cfg, progress=False)
+    seconds = time.perf_counter() - t0
+    state = trained.base.state_dict()
+    scored = []
+    for setting in TRANSFER_GRID:
+        variant = build_model("cold-transfer", data, {"base": base, **setting})
+        variant.base.load_state_dict(state)
+        variant.eval()
+        scored.append((evaluate_model(variant, proto.valid)["recall@20"], setting, variant))
+    valid, setting, best = max(scored, key=lambda x: x[0])
+    chosen = f"{'+'.join(setting['modalities'])}, w {setting['content_weight']:g}"
+    return {
+        f"cold-transfer: {base} (setting chosen on valid)": row(
+            evaluate_model(best, proto.test), valid, chosen=chosen, epochs=res.epochs_run,
+            seconds=seconds,
+        )
+    }  # fmt: skip
 
 
 def one_split(ds, feats, seed: int, args) -> dict[str, dict[str, float]]:
     """Test/valid recall and ndcg @20 of every row for the cold split drawn with ``seed``."""
     split = make_split(ds, "cold-items", cold_fraction=0.2, seed=seed)
     proto = ColdStartProtocol.from_split(ds, split, ks=(10, 20))
-    rows: dict[str, dict[str, float]] = {}
+    rows: dict[str, dict] = {}
     rand_t, rand_v = expected_random_metrics(proto.test), expected_random_metrics(proto.valid)
-    rows["random"] = {"test": rand_t["recall@20"], "test_ndcg": rand_t["ndcg@20"],
-                      "valid": rand_v["recall@20"]}  # fmt: skip
+    rows["random"] = row(rand_t, rand_v["recall@20"])
     for label, mods in KNN_VARIANTS.items():
         data = TrainData(ds.n_users, ds.n_items, proto.train, feats.select(mods))
         model = build_model("content-knn", data, {})
-        t, v = evaluate_model(model, proto.test), evaluate_model(model, proto.valid)
-        rows[f"content-knn ({label})"] = {"test": t["recall@20"], "test_ndcg": t["ndcg@20"],
-                                          "valid": v["recall@20"]}  # fmt: skip
+        v = evaluate_model(model, proto.valid)["recall@20"]
+        rows[f"content-knn ({label})"] = row(evaluate_model(model, proto.test), v)
     best = max(KNN_VARIANTS, key=lambda k: rows[f"content-knn ({k})"]["valid"])
     rows["content-knn (chosen on valid)"] = dict(rows[f"content-knn ({best})"], chosen=best)
     for label in rows:
@@ -74,40 +105,63 @@ def one_split(ds, feats, seed: int, args) -> dict[str, dict[str, float]]:
         model = build_model(name, data, params)
         t0 = time.perf_counter()
         res = train_model(model, data, proto.valid, cfg, progress=False)
-        t = evaluate_model(model, proto.test)
-        rows[label] = {"test": t["recall@20"], "test_ndcg": t["ndcg@20"],
-                       "valid": res.best_valid["recall@20"], "epochs": res.epochs_run,
-                       "seconds": time.perf_counter() - t0}  # fmt: skip
+        rows[label] = row(evaluate_model(model, proto.test), res.best_valid["recall@20"],
+                          epochs=res.epochs_run, seconds=time.perf_counter() - t0)  # fmt: skip
         show(seed, label, rows)
+    for base in args.bases.split(","):
+        for label, r in transfer_rows(data, proto, cfg, base, seed).items():
+            rows[label] = r
+            show(seed, label, rows)
     return rows
 
 
 def show(seed: int, label: str, rows: dict[str, dict[str, float]]) -> None:
     r = rows[label]
     ratio = r["test"] / rows["random"]["test"]
-    print(f"split {seed} | {label} | test R@20 {r['test']:.4f} ({ratio:.2f}x) | "
+    chosen = f" [{r['chosen']}]" if "chosen" in r else ""
+    print(f"split {seed} | {label}{chosen} | test R@20 {r['test']:.4f} ({ratio:.2f}x) | "
           f"valid {r['valid']:.4f}", flush=True)  # fmt: skip
 
 
-def table(per_split: dict[int, dict[str, dict[str, float]]]) -> list[str]:
+def table(per_split: dict[int, dict[str, dict]]) -> list[str]:
     seeds = list(per_split)
     labels = list(per_split[seeds[0]])
     lines = [
-        "| model | test R@20 | test N@20 | x random (R@20) | valid R@20 | per split x random |",
-        "|---|---|---|---|---|---|",
+        "| model | test R@20 | test N@20 | x random (R@20) | splits >= 3x | valid R@20 | "
+        "per split x random | chosen on valid, per split |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label in labels:
-        test = np.array([per_split[s][label]["test"] for s in seeds])
-        ndcg = np.array([per_split[s][label]["test_ndcg"] for s in seeds])
-        valid = np.array([per_split[s][label]["valid"] for s in seeds])
-        ratio = test / np.array([per_split[s]["random"]["test"] for s in seeds])
-        per = ", ".join(f"{x:.2f}" for x in ratio)
+        cells = [per_split[s][label] for s in seeds]
+        rand = [per_split[s]["random"]["test"] for s in seeds]
+        ratio = np.array([c["test"] for c in cells]) / np.array(rand)
+        (tm, ts), (nm, ns) = (
+            mean_std([c["test"] for c in cells]),
+            mean_std([c["test_ndcg"] for c in cells]),
+        )
+        rm, rs = mean_std(ratio)
+        chosen = "; ".join(c["chosen"] for c in cells) if "chosen" in cells[0] else "-"
         lines.append(
-            f"| {label} | {test.mean():.4f} ± {test.std():.4f} | {ndcg.mean():.4f} ± "
-            f"{ndcg.std():.4f} | {ratio.mean():.2f} ± {ratio.std():.2f} | "
-            f"{valid.mean():.4f} | {per} |"
+            f"| {label} | {tm:.4f} ± {ts:.4f} | {nm:.4f} ± {ns:.4f} | {rm:.2f} ± {rs:.2f} | "
+            f"{int((ratio >= 3).sum())}/{len(seeds)} | "
+            f"{mean_std([c['valid'] for c in cells])[0]:.4f}"
+            f" | {', '.join(f'{x:.2f}' for x in ratio)} | {chosen} |"
         )
     return lines
+
+
+def target_lines(per_split: dict[int, dict[str, dict]]) -> list[str]:
+    """The 3x target, judged for the content-aware row chosen on validation (not on test)."""
+    seeds = list(per_split)
+    labels = [k for k in per_split[seeds[0]] if k not in ("random",)]
+    best = max(labels, key=lambda k: np.mean([per_split[s][k]["valid"] for s in seeds]))
+    ratio = np.array([per_split[s][best]["test"] / per_split[s]["random"]["test"] for s in seeds])
+    holds = "holds" if ratio.mean() >= 3 else "does NOT hold"
+    return [
+        f"- row with the best mean *validation* Recall@20: **{best}**; target >= 3x random on "
+        f"test: {holds} on the mean ({ratio.mean():.2f}x ± {mean_std(ratio)[1]:.2f}), and on "
+        f"{int((ratio >= 3).sum())} of {len(seeds)} splits",
+    ]
 
 
 def main() -> None:
@@ -117,13 +171,14 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--patience", type=int, default=3)
+    ap.add_argument("--bases", default="lightgcn,mgcn", help="cold-transfer base models")
+    ap.add_argument("--out", type=Path, default=RESULTS / "cold_start.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ds = load_dataset(DATASET)
     feats = build_item_features(ds, modalities=["text", "image"], progress=False)
     seeds = [int(s) for s in args.splits.split(",")]
     per_split = {s: one_split(ds, feats, s, args) for s in seeds}
-    chosen = ", ".join(per_split[s]["content-knn (chosen on valid)"]["chosen"] for s in seeds)
     text = header("Cold-start items on movielens-100k-mm")
     text += (
         f"- cold splits: 20% of items withheld, seeds {seeds}; about 166 validation and 167 "
@@ -132,12 +187,15 @@ def main() -> None:
         f"validation every 2, patience {args.patience} (early stopping on validation cold "
         "items); test scored once\n"
         f"- features: {', '.join(f'{m.name} {m.encoder_id} {m.dim}-d' for m in feats)}\n"
-        f"- content-knn modality set chosen on validation per split: {chosen}\n"
-        "- mean ± std over splits; x random = test Recall@20 / exact random expectation\n\n"
+        "- 'chosen on valid' rows pick, per split, the setting with the best validation cold "
+        "Recall@20 (content-knn: modality set; cold-transfer: neighbour modalities x content "
+        f"weight, {len(TRANSFER_GRID)} settings over one trained base) and score only it on test\n"
+        "- mean ± sample std (ddof=1) over splits; x random = test Recall@20 / exact random "
+        "expectation\n\n"
     )
-    text += "\n".join(table(per_split)) + "\n"
-    (RESULTS / "cold_start.md").write_text(text)
-    (RESULTS / "cold_start.json").write_text(json.dumps(per_split, indent=1, default=float))
+    text += "\n".join(table(per_split)) + "\n\n" + "\n".join(target_lines(per_split)) + "\n"
+    write_result(args.out, text)
+    write_result(args.out.with_suffix(".json"), json.dumps(per_split, indent=1, default=float))
     print(text)
 
 

@@ -1,4 +1,5 @@
-"""Shared helpers for benchmark scripts: machine description and result files."""
+"""Shared helpers for benchmark scripts: provenance header, machine description, and the one
+way a result file is written (whole, atomically, by the script named in its header)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,33 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from fusionrec.io import write_text
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def _git(*args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, check=False)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def provenance() -> dict[str, str | bool]:
+    """The commit the numbers come from and whether the tree differed from it (tracked files;
+    result files themselves are ignored, since a script rewrites them)."""
+    commit = _git("rev-parse", "HEAD") or "unknown (not a git checkout)"
+    status = _git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ":(top)",
+        ":(top,exclude)benchmarks/results",
+    )
+    return {"commit": commit, "dirty": bool(status)}
 
 
 def machine() -> str:
@@ -33,6 +58,24 @@ def machine() -> str:
 
 
 def header(title: str) -> str:
+    """Title plus date, commit (and whether the tree was dirty), machine and exact command."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    prov = provenance()
+    dirty = " (working tree had uncommitted changes)" if prov["dirty"] else " (clean tree)"
     command = " ".join(["python", *sys.argv])
-    return f"# {title}\n\n- date: {now}\n- machine: {machine()}\n- command: `{command}`\n"
+    return (
+        f"# {title}\n\n- written whole by `{Path(sys.argv[0]).name}`; do not edit by hand\n"
+        f"- date: {now}\n- commit: {prov['commit']}{dirty}\n- machine: {machine()}\n"
+        f"- command: `{command}`\n"
+    )
+
+
+def write_result(path: Path, text: str) -> Path:
+    """Write a result file whole and atomically (a crash never leaves half a table)."""
+    return write_text(path, text if text.endswith("\n") else text + "\n")
+
+
+def mean_std(values: list[float] | np.ndarray) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1, 0 for one value), as the trainer reports."""
+    arr = np.asarray(values, dtype=float)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0

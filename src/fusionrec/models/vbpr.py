@@ -33,7 +33,8 @@ from fusionrec.models.fusion import ModalityProjector, make_fusion
 class VBPRParams(Params):
     #: Size of each half: id factors gamma and content factors theta (MMRec: 64 + 64).
     embedding_size: int = 64
-    #: MMRec grid [2.0, 1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5]; 1e-3 was best on movielens-100k.
+    #: A value from MMRec's grid [2.0, 1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5], not chosen on this
+    #: project's data: tune it on validation (``fusionrec tune``) for a new dataset.
     reg_weight: float = 1e-3
     #: Mask-aware operator combining the projected modalities: concat | sum | gated.
     fusion: Literal["concat", "sum", "gated"] = "concat"

@@ -252,12 +252,14 @@ def _save_embeddings(model: Any, seed_dir: Path) -> None:
 
 
 def aggregate(records: list[dict[str, Any]], part: str) -> dict[str, dict[str, float]]:
-    """Mean and (population) standard deviation over seeds of every metric of ``part``."""
+    """Mean and sample standard deviation (ddof=1; 0 for a single seed) over seeds of every
+    metric of ``part``: seeds are a sample of the runs one could have made, not the whole."""
     keys = records[0][part].keys()
     out = {}
     for key in keys:
         values = np.array([r[part][key] for r in records], dtype=float)
-        out[key] = {"mean": float(values.mean()), "std": float(values.std())}
+        std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        out[key] = {"mean": float(values.mean()), "std": std}
     return out
 
 
