@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from common import RESULTS, header
+from fusionrec.config import TrainConfig
 from fusionrec.data import load_dataset, make_split
 from fusionrec.encoders import build_item_features
 from fusionrec.evaluate.cold_start import ColdStartProtocol, expected_random_metrics
 from fusionrec.models.base import TrainData, build_model
-from fusionrec.train.config import TrainConfig
 from fusionrec.train.experiment import item_labels
 from fusionrec.train.trainer import evaluate_model, train_model
 
