@@ -103,4 +103,3 @@ def test_example_configs_are_valid():
     assert paths
     for path in paths:
         load_config(path)
-
