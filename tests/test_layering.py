@@ -43,22 +43,31 @@ def package_of(path: Path, src: Path = SRC) -> str:
 
 
 def imported_packages(tree: ast.Module) -> list[tuple[str, int, bool]]:
-    """``(package, line, at_module_level)`` for every import of ``fusionrec.<package>``."""
-    top_level = {id(node) for node in tree.body}
+    """``(package, line, at_load_time)`` for every import of ``fusionrec.<package>``; an
+    import runs at load time unless it sits inside a function. Relative imports are reported
+    as package ``"."`` so that they cannot hide a dependency."""
+    in_functions = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        for inner in ast.walk(node)
+    }
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules = [node.module]
-            if node.module == "fusionrec":  # from fusionrec import models
-                modules = [f"fusionrec.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            modules = ["fusionrec.."]
+        elif isinstance(node, ast.ImportFrom) and node.module == "fusionrec":
+            modules = [f"fusionrec.{alias.name}" for alias in node.names]  # from fusionrec import x
+        elif isinstance(node, ast.ImportFrom):
+            modules = [node.module or ""]
         else:
             continue
         for module in modules:
-            parts = module.split(".")
+            parts = module.split(".", 2)
             if parts[0] == "fusionrec" and len(parts) > 1:
-                found.append((parts[1], node.lineno, id(node) in top_level))
+                found.append((parts[1] or ".", node.lineno, id(node) not in in_functions))
     return found
 
 
@@ -71,13 +80,16 @@ def layering_violations(src: Path) -> list[str]:
         if package == TOP:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        for target, line, module_level in imported_packages(tree):
+        for target, line, at_load_time in imported_packages(tree):
             where = f"{path.relative_to(src.parent)}:{line}"
             if target == package:
                 continue
+            if target == ".":
+                problems.append(f"{where}: relative import; import fusionrec.<package> by name")
+                continue
             if target not in ALLOWED[package]:
                 problems.append(f"{where}: {package} imports {target}")
-            elif module_level and target in LAZY_ONLY.get(package, set()):
+            elif at_load_time and target in LAZY_ONLY.get(package, set()):
                 problems.append(f"{where}: {package} imports {target} at module level")
     return problems
 
@@ -97,16 +109,24 @@ def test_imports_follow_the_layering():
 
 
 def test_the_checker_sees_function_level_and_from_package_imports(tmp_path):
-    """The checker itself: a lazy upward import and ``from fusionrec import x`` both count."""
+    """The checker itself: a lazy upward import, ``from fusionrec import x`` and a relative
+    import all count, and a module-level import inside ``if`` is still module level."""
     pkg = tmp_path / "fusionrec"
     (pkg / "evaluate").mkdir(parents=True)
-    (pkg / "config.py").write_text("from fusionrec.models import base\n")
+    (pkg / "config.py").write_text(
+        "from fusionrec.models import base\n"
+        "try:\n    import fusionrec.models.mf\nexcept ImportError:\n    pass\n"
+        "def ok():\n    from fusionrec.models import mf\n"
+    )
     (pkg / "evaluate" / "x.py").write_text(
         "def f():\n    from fusionrec import data\n    import fusionrec.io\n"
+        "if True:\n    from . import y\n"
     )
     assert layering_violations(pkg) == [
         "fusionrec/config.py:1: config imports models at module level",
+        "fusionrec/config.py:3: config imports models at module level",
         "fusionrec/evaluate/x.py:2: evaluate imports data",
+        "fusionrec/evaluate/x.py:5: relative import; import fusionrec.<package> by name",
     ]
 
 
