@@ -16,12 +16,12 @@ import argparse
 import torch
 
 from common import RESULTS, header
+from fusionrec.config import TrainConfig
 from fusionrec.data import load_dataset, make_split
 from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.encoders import build_item_features
 from fusionrec.evaluate import Evaluator
 from fusionrec.models.base import TrainData, build_model
-from fusionrec.train.config import TrainConfig
 from fusionrec.train.trainer import train_model
 
 SEED = 2026

@@ -28,11 +28,12 @@ import numpy as np
 import torch
 
 from common import RESULTS, header, mean_std, write_result
+from fusionrec.config import TrainConfig
 from fusionrec.data import load_dataset, make_split
 from fusionrec.encoders import build_item_features
-from fusionrec.evaluate.cold_start import ColdStartProtocol, expected_random_metrics
+from fusionrec.evaluate.cold_start import expected_random_metrics
 from fusionrec.models.base import TrainData, build_model
-from fusionrec.train.config import TrainConfig
+from fusionrec.train.cold_start import cold_start_protocol
 from fusionrec.train.experiment import item_labels
 from fusionrec.train.trainer import evaluate_model, train_model
 
@@ -84,7 +85,7 @@ def transfer_rows(data, proto, cfg, base: str, seed: int) -> dict[str, dict]:
 def one_split(ds, feats, seed: int, args) -> dict[str, dict[str, float]]:
     """Test/valid recall and ndcg @20 of every row for the cold split drawn with ``seed``."""
     split = make_split(ds, "cold-items", cold_fraction=0.2, seed=seed)
-    proto = ColdStartProtocol.from_split(ds, split, ks=(10, 20))
+    proto = cold_start_protocol(ds, split, ks=(10, 20))
     rows: dict[str, dict] = {}
     rand_t, rand_v = expected_random_metrics(proto.test), expected_random_metrics(proto.valid)
     rows["random"] = row(rand_t, rand_v["recall@20"])

@@ -28,10 +28,11 @@ def child(model: str, scale: int) -> None:
     import scipy.sparse as sp
     import torch
 
+    from fusionrec.config import TrainConfig
     from fusionrec.data.features import ItemFeatures, ModalityFeatures
     from fusionrec.evaluate import Evaluator
     from fusionrec.models import TrainData, build_model
-    from fusionrec.train import TrainConfig, train_model
+    from fusionrec.train import train_model
 
     torch.set_num_threads(1)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

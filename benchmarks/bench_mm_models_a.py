@@ -23,12 +23,12 @@ from typing import Any
 
 import torch
 
+from fusionrec.config import TrainConfig
 from fusionrec.data import clean, load_dataset, make_split
 from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.encoders import build_item_features, default_cache_dir
 from fusionrec.evaluate import Evaluator
 from fusionrec.models import TrainData, build_model
-from fusionrec.train.config import TrainConfig
 from fusionrec.train.trainer import evaluate_model, seed_everything, train_model
 
 RESULTS = Path(__file__).parent / "results"

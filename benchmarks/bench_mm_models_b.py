@@ -25,13 +25,14 @@ import fusionrec.models.mgcn  # noqa: F401
 import fusionrec.models.multitask  # noqa: F401
 import fusionrec.models.smore  # noqa: F401
 from common import header
+from fusionrec.config import TrainConfig
 from fusionrec.data import load_dataset, make_split
 from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.evaluate import Evaluator
-from fusionrec.evaluate.cold_start import ColdStartProtocol, expected_random_metrics
+from fusionrec.evaluate.cold_start import expected_random_metrics
 from fusionrec.models.adversarial import completion_quality, hide_modality
 from fusionrec.models.base import TrainData, build_model
-from fusionrec.train.config import TrainConfig
+from fusionrec.train.cold_start import cold_start_protocol
 from fusionrec.train.experiment import item_labels
 from fusionrec.train.trainer import evaluate_model, train_model
 
@@ -117,7 +118,7 @@ def warm_section(ds, feats, args) -> list[str]:
 
 def cold_section(ds, feats, args) -> list[str]:
     split = make_split(ds, "cold-items", cold_fraction=0.2, seed=SEED)
-    proto = ColdStartProtocol.from_split(ds, split, ks=(10, 20))
+    proto = cold_start_protocol(ds, split, ks=(10, 20))
     data = TrainData(ds.n_users, ds.n_items, proto.train, feats, item_labels(ds))
     rand = expected_random_metrics(proto.test)
     base = rand["recall@20"]

@@ -44,10 +44,55 @@ def test_unknown_model_param_is_named():
     from fusionrec.models import TrainData, build_model
 
     data = TrainData(2, 2, sp.csr_matrix((2, 2)))
-    with pytest.raises(ConfigError, match="model.params \\(mf-bpr\\).layers"):
+    with pytest.raises(
+        ConfigError,
+        match=r"model\.params\.layers: .* \(model 'mf-bpr' takes embedding_size, reg_weight\)",
+    ):
         build_model("mf-bpr", data, {"layers": 2})
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
         build_model("nope", data)
+
+
+@pytest.mark.parametrize(
+    "override, pattern",
+    [
+        (
+            "model.params.layers=2",
+            r"model\.params\.layers: Extra inputs .* \(model 'lightgcn' takes .*n_layers",
+        ),
+        (
+            "model.params.n_layers=many",
+            r"model\.params\.n_layers: .*integer.* \(model 'lightgcn'\)",
+        ),
+    ],
+)
+def test_model_params_are_checked_when_the_config_is_loaded(override, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(None, ["model.name=lightgcn", override])
+
+
+def test_an_unknown_model_is_a_config_error_listing_the_registered_ones():
+    with pytest.raises(
+        ConfigError, match=r"model\.name: unknown model 'nope'; choose from .*lightgcn"
+    ):
+        load_config(None, ["model.name=nope"])
+
+
+def test_train_reports_a_bad_param_before_reading_any_data(tmp_path):
+    """The dataset path does not exist: the param error must still be the one reported."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "dataset: {name: custom, path: /no/such/interactions.csv}\n"
+        "model: {name: mf-bpr, params: {layers: 2}}\n"
+    )
+    exe = [sys.executable, "-c", "from fusionrec.cli import main; main()"]
+    proc = subprocess.run([*exe, "train", "-c", str(config)], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "model.params.layers" in proc.stderr and "mf-bpr" in proc.stderr
+    assert "/no/such" not in proc.stderr
 
 
 def test_example_configs_are_valid():

@@ -14,7 +14,6 @@ import pydantic
 import yaml
 
 from fusionrec.errors import ConfigError
-from fusionrec.train.config import TrainConfig
 
 PRESETS = Path(__file__).parent / "presets"
 
@@ -48,6 +47,23 @@ class SplitConfig(_Strict):
     seed: int = 2026
     cold_fraction: float = pydantic.Field(0.2, gt=0, lt=1)
     path: str | None = pydantic.Field(None, description="predefined labels file (.inter)")
+
+
+class TrainConfig(_Strict):
+    """How the trainer runs. ``metric`` is the validation metric for early stopping."""
+
+    epochs: int = pydantic.Field(300, ge=1)
+    batch_size: int = pydantic.Field(2048, ge=1)
+    lr: float = pydantic.Field(1e-3, gt=0)
+    weight_decay: float = pydantic.Field(0.0, ge=0)
+    n_negatives: int = pydantic.Field(1, ge=1)
+    patience: int = pydantic.Field(20, ge=1, description="evaluations without improvement")
+    eval_every: int = pydantic.Field(1, ge=1)
+    metric: str = pydantic.Field("recall@20", pattern=r"^(recall|ndcg|precision|hit|map|mrr)@\d+$")
+    seed: int = 2026
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    checkpoint_every: int = pydantic.Field(1, ge=1, description="epochs between checkpoints")
+    threads: int | None = pydantic.Field(None, ge=1, description="torch CPU threads")
 
 
 class ModelConfig(_Strict):
@@ -144,11 +160,26 @@ def load_config(
 
 
 def validate_config(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """The validated config; ``model.params`` is checked against the model's own schema here,
+    so a misspelt hyper-parameter fails before any data is read or encoded."""
     try:
-        return ExperimentConfig.model_validate(data)
+        config = ExperimentConfig.model_validate(data)
     except pydantic.ValidationError as exc:
         lines = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
-        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines)) from exc
+        raise _invalid(source, lines) from exc
+    # imported here, not at the top: the schemas live with the models and torch, which
+    # importing this module must not load (see docs/architecture.md)
+    from fusionrec.models.base import validate_params
+
+    try:
+        validate_params(config.model.name, config.model.params)
+    except ConfigError as exc:
+        raise _invalid(source, str(exc).splitlines()) from exc
+    return config
+
+
+def _invalid(source: str, problems: list[str]) -> ConfigError:
+    return ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems))
 
 
 def dump_config(config: ExperimentConfig) -> str:

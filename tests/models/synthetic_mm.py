@@ -145,7 +145,7 @@ def cluster_purity(adj: sp.spmatrix, cluster: np.ndarray) -> float:
 
 def train_quick(model: Recommender, syn: Synthetic, epochs: int, lr: float = 0.01, **kw) -> None:
     """A short real training run through the project trainer (selection on warm valid)."""
-    from fusionrec.train.config import TrainConfig
+    from fusionrec.config import TrainConfig
     from fusionrec.train.trainer import train_model
 
     cfg = TrainConfig(

@@ -8,9 +8,9 @@ import pytest
 import torch
 from synthetic_mm import Synthetic, check_scores, loss_trajectory, sample_batch, text_only
 
+from fusionrec.config import TrainConfig
 from fusionrec.models.base import TrainData, build_model
 from fusionrec.models.bm3 import BM3, BM3Params
-from fusionrec.train.config import TrainConfig
 from fusionrec.train.trainer import train_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")

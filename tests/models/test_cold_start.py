@@ -19,6 +19,7 @@ from fusionrec.evaluate.cold_start import (
 )
 from fusionrec.evaluate.evaluator import Evaluator
 from fusionrec.models.base import build_model
+from fusionrec.train.cold_start import cold_start_protocol
 
 # tiny models: one thread is much faster on a busy shared machine (conftest fixture)
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -107,7 +108,7 @@ def test_content_knn_on_movielens_cold_items(movielens_mm):
     ds = movielens_mm
     feats = build_item_features(ds, modalities=["text"], progress=False)
     split = make_split(ds, "cold-items", cold_fraction=0.2, seed=2026)
-    proto = ColdStartProtocol.from_split(ds, split, ks=(20,))
+    proto = cold_start_protocol(ds, split, ks=(20,))
     knn = build_model("content-knn", TrainData(ds.n_users, ds.n_items, proto.train, feats), {})
     knn.eval()
     got = proto.test.evaluate(knn.score)["recall@20"]
@@ -118,16 +119,16 @@ def test_content_knn_on_movielens_cold_items(movielens_mm):
 def test_cold_transfer_on_movielens_cold_items(movielens_mm):
     """Real data: LightGCN plus text-neighbour transfer ranks withheld movies far above
     random, which LightGCN alone (random vectors for unseen items) cannot."""
+    from fusionrec.config import TrainConfig
     from fusionrec.data import make_split
     from fusionrec.encoders import build_item_features
     from fusionrec.models.base import TrainData
-    from fusionrec.train.config import TrainConfig
     from fusionrec.train.trainer import evaluate_model, train_model
 
     ds = movielens_mm
     feats = build_item_features(ds, modalities=["text"], progress=False)
     split = make_split(ds, "cold-items", cold_fraction=0.2, seed=2026)
-    proto = ColdStartProtocol.from_split(ds, split, ks=(20,))
+    proto = cold_start_protocol(ds, split, ks=(20,))
     data = TrainData(ds.n_users, ds.n_items, proto.train, feats)
     model = build_model("cold-transfer", data, {"base": "lightgcn"})
     config = TrainConfig(epochs=20, lr=5e-3, batch_size=2048, eval_every=5, seed=1)

@@ -7,11 +7,11 @@ import pytest
 import torch
 from synthetic_mm import check_scores, loss_trajectory, sample_batch, text_only
 
+from fusionrec.config import TrainConfig
 from fusionrec.errors import ConfigError
 from fusionrec.evaluate.cold_start import expected_random_metrics
 from fusionrec.models.base import build_model
 from fusionrec.models.cold_transfer import content_neighbours
-from fusionrec.train.config import TrainConfig
 from fusionrec.train.trainer import train_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -7,9 +7,10 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from fusionrec.config import TrainConfig
 from fusionrec.evaluate import Evaluator
 from fusionrec.models import TrainData, build_model
-from fusionrec.train import TrainConfig, seed_everything, train_model
+from fusionrec.train import seed_everything, train_model
 from fusionrec.train.sampling import NegativeSampler
 
 

@@ -1,9 +1,11 @@
 """Cold-start item protocol: rank only items that never appeared in training.
 
-With a ``cold-items`` split (``make_split(ds, "cold-items", ...)``) half of the withheld items
-carry the validation interactions and half the test ones. Validation ranks the validation
-cold items against each other, test the test cold items, each for the users who interacted
-with them; model selection (early stopping) uses validation only, as everywhere else.
+With a ``cold-items`` split (``make_split(ds, "cold-items", ...)``, whose matrices
+``fusionrec.train.cold_start.cold_start_protocol`` hands to ``from_matrices``) half of the
+withheld items carry the validation interactions and half the test ones. Validation ranks
+the validation cold items against each other, test the test cold items, each for the users
+who interacted with them; model selection (early stopping) uses validation only, as
+everywhere else.
 
 A model is only interesting here if it beats (a) ranking at random — computed exactly in
 expectation, no sampling noise — and (b) a content-only ItemKNN (``content-knn``) that scores
@@ -60,16 +62,6 @@ class ColdStartProtocol:
         v_eval = Evaluator(valid, train, ks=ks, candidates=v_items)
         t_eval = Evaluator(test, train + valid, ks=ks, candidates=t_items)
         return cls(sp.csr_matrix(train), v_eval, t_eval, v_items, t_items)
-
-    @classmethod
-    def from_split(cls, dataset, split, *, ks: tuple[int, ...] = (10, 20, 50)) -> ColdStartProtocol:
-        """From a ``Dataset`` and its ``cold-items`` ``Split``."""
-        from fusionrec.data.split import TEST, TRAIN, VALID
-
-        if split.cold_items is None:
-            raise ValueError("the split has no cold items; use make_split(ds, 'cold-items')")
-        train, valid, test = (split.matrix(dataset, p) for p in (TRAIN, VALID, TEST))
-        return cls.from_matrices(train, valid, test, ks=ks)
 
 
 def expected_random_metrics(evaluator: Evaluator) -> dict[str, float]:

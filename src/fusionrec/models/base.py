@@ -127,27 +127,36 @@ def register(cls: type[Recommender]) -> type[Recommender]:
     return cls
 
 
+def model_class(name: str) -> type[Recommender]:
+    """The registered model called ``name``; a config error listing the registered names
+    otherwise. Importing this module imports ``fusionrec.models``, which registers them all."""
+    if name not in MODELS:
+        raise ConfigError(
+            f"model.name: unknown model '{name}'; choose from {', '.join(sorted(MODELS))}"
+        )
+    return MODELS[name]
+
+
+def validate_params(name: str, params: dict[str, Any] | None) -> Params:
+    """``params`` checked against the model's ``Params`` schema; each problem (one a line)
+    names its ``model.params.<key>`` and the model, so a config fails before data is read."""
+    schema = model_class(name).ParamsSchema
+    try:
+        return schema(**(params or {}))
+    except pydantic.ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(["model.params", *(str(p) for p in err["loc"])])
+            known = f" takes {', '.join(schema.model_fields) or 'no params'}"
+            hint = known if err["type"] == "extra_forbidden" else ""
+            problems.append(f"{key}: {err['msg']} (model '{name}'{hint})")
+        raise ConfigError("\n".join(problems)) from exc
+
+
 def build_model(name: str, data: TrainData, params: dict[str, Any] | None = None) -> Recommender:
     """Instantiate a registered model with validated hyper-parameters."""
-    from fusionrec import models  # noqa: F401  (registers every built-in model)
-
-    if name not in MODELS:
-        raise ConfigError(f"model.name: unknown model '{name}'; choose from {sorted(MODELS)}")
-    cls = MODELS[name]
-    try:
-        validated = cls.ParamsSchema(**(params or {}))
-    except pydantic.ValidationError as exc:
-        raise ConfigError(_format_validation(exc, prefix=f"model.params ({name})")) from exc
-    model = cls(data, validated)
+    model = model_class(name)(data, validate_params(name, params))
     return model.to(data.device)
-
-
-def _format_validation(exc: pydantic.ValidationError, prefix: str) -> str:
-    lines = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        lines.append(f"{prefix}.{key}: {err['msg']}")
-    return "; ".join(lines)
 
 
 def id_embeddings(n_users: int, n_items: int, dim: int) -> tuple[nn.Embedding, nn.Embedding]:

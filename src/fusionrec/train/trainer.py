@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from fusionrec.config import TrainConfig
 from fusionrec.evaluate import Evaluator
 from fusionrec.io import save_torch, write_json
 from fusionrec.models.base import Recommender, TrainData
-from fusionrec.train.config import TrainConfig
 from fusionrec.train.sampling import NegativeSampler
 
 log = logging.getLogger(__name__)
