@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from fusionrec.errors import FusionrecError
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -27,6 +29,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def ensure_writable_dir(path: str | Path, what: str, hint: str) -> Path:
+    """Create ``path`` and prove a file can be written there, before any long work whose
+    results would otherwise be lost to a late ``OSError``; ``hint`` says how to fix it."""
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise FusionrecError(f"cannot write to {what} {path} ({reason}); {hint}") from None
+    return path
 
 
 def write_atomic(path: str | Path, writer: Callable[[Path], None]) -> Path:

@@ -39,9 +39,11 @@ _EXITS = (click.exceptions.Exit, typer.Exit)
 
 def run_app(app: typer.Typer) -> None:
     """Run ``app``; a ``FusionrecError`` shows as one red line and exits 2, no traceback;
-    a usage error (unknown option, bad value) shows click's usage message."""
+    a usage error (unknown option, bad value) shows click's usage message. Exit codes a
+    command asks for (``typer.Exit(130)`` after Ctrl-C) come back as return values under
+    ``standalone_mode=False``, so they are passed on here rather than lost."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except FusionrecError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
@@ -52,6 +54,8 @@ def run_app(app: typer.Typer) -> None:
         sys.exit(getattr(exc, "exit_code", 2))
     except _EXITS as exc:
         sys.exit(exc.exit_code)
+    if isinstance(code, int) and not isinstance(code, bool) and code:
+        sys.exit(code)
 
 
 def metrics_table(

@@ -59,6 +59,8 @@ def encode(
     from fusionrec.data import load_dataset
     from fusionrec.encoders.config import parse_features_config
     from fusionrec.encoders.pipeline import extract_item_features
+    from fusionrec.encoders.store import default_cache_dir
+    from fusionrec.io import ensure_writable_dir
 
     section, extras = _read_config(config)
     features_config = parse_features_config(section)
@@ -66,12 +68,16 @@ def encode(
     if not name:
         raise ConfigError("give --dataset (a named dataset or a path) or dataset.name in --config")
     names = [m.strip() for m in modalities.split(",") if m.strip()] if modalities else None
+    cache = cache_dir or extras["cache_dir"]
+    if not no_cache:  # before any encoding, whose results an unwritable cache would lose
+        hint = "pass a writable --cache-dir (or set $FUSIONREC_CACHE), or --no-cache"
+        ensure_writable_dir(cache or default_cache_dir(), "the feature cache", hint)
     ds = load_dataset(name)
     _, report = extract_item_features(
         ds,
         features_config,
         names or extras["modalities"],
-        cache_dir or extras["cache_dir"],
+        cache,
         progress=True,
         use_cache=not no_cache,
     )

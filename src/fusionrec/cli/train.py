@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
+from rich.console import Console
 
 from fusionrec.cli.common import console, metrics_table, setup_logging
 
@@ -32,25 +34,58 @@ def train(
     overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. train.lr=0.01"),
     run_dir: Path = typer.Option(None, "--run-dir", help="default: <output_dir>/<run name>"),
     seeds: str = typer.Option(None, "--seeds", help="e.g. 1,2,3: report mean ± std"),
-    resume: bool = typer.Option(False, "--resume", help="continue from checkpoint.pt"),
+    resume: bool = typer.Option(
+        False, "--resume", help="continue the run in --run-dir from its checkpoints"
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="replace the run already in --run-dir"
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
-    """Train a model: early stopping on validation, test scored once with the best weights."""
+    """Train a model: early stopping on validation, test scored once with the best weights.
+
+    Ctrl-C stops it with exit code 130 and prints the command that resumes it."""
     setup_logging()
     from fusionrec.config import load_config
-    from fusionrec.train.experiment import run_experiment
+    from fusionrec.train.experiment import resolve_run_dir, run_experiment
 
     cfg = load_config(config, overrides or [])
     seed_list = parse_seeds(seeds)
     if seed_list:
         cfg = cfg.model_copy(update={"seeds": seed_list})
-    results = run_experiment(cfg, run_dir, progress=not quiet, resume=resume)
+    run_dir = resolve_run_dir(cfg, run_dir)
+    try:
+        results = run_experiment(
+            cfg, run_dir, progress=not quiet, resume=resume, overwrite=overwrite
+        )
+    except KeyboardInterrupt as exc:
+        again = ["fusionrec", "train", *(["-c", str(config)] if config else []), *(overrides or [])]
+        again += ["--run-dir", str(run_dir), *(["--seeds", seeds] if seeds else [])]
+        report_interrupt(exc, run_dir, again)
+        raise typer.Exit(130) from None
     rows = {
         f"{cfg.model.name} (valid)": results["valid"],
         f"{cfg.model.name} (test)": results["test"],
     }
     title = f"{cfg.dataset.name}, seeds {cfg.seeds}"
     console.print(metrics_table(title, rows, SHOWN))
+
+
+def report_interrupt(exc: KeyboardInterrupt, run_dir: Path, command: list[str]) -> None:
+    """Say where an interrupted run stands and the exact command that resumes it."""
+    from fusionrec.train.trainer import TrainingInterrupted
+
+    err = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
+    if not isinstance(exc, TrainingInterrupted):
+        err.print("interrupted before training started")
+    elif exc.checkpoint is None:
+        err.print("interrupted before the seed in training wrote its first checkpoint")
+    else:
+        err.print(f"interrupted: the latest checkpoint is {exc.checkpoint} (epoch {exc.epoch})")
+    if (run_dir / "config.yaml").exists():
+        err.print(f"resume with: {shlex.join([*command, '--resume'])}")
+    else:
+        err.print(f"nothing was saved in {run_dir}; start again with: {shlex.join(command)}")
 
 
 def evaluate(

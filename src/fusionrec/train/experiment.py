@@ -5,9 +5,14 @@ A run directory is the hand-off between training and serving::
     <run>/config.yaml      resolved configuration (all layers applied)
     <run>/split.parquet    the split (external ids + label) and split.json
     <run>/manifest.json    dataset, split, features reference, model, files, results
-    <run>/seed-<s>/        best.pt, checkpoint.pt, history.json, metrics.json, train.log,
-                           item_embeddings.npy / user_embeddings.npy where the model has them
-    <run>/results.json     valid/test metrics per seed and mean ± std over seeds
+    <run>/seed-<s>/        best.pt (+ best.json: its epoch), checkpoint.pt, history.json,
+                           metrics.json, train.log, item_embeddings.npy /
+                           user_embeddings.npy where the model has them
+    <run>/results.json     valid/test metrics per seed and mean ± std over seeds: written
+                           last, so a run without it is incomplete
+
+One process at a time writes a run directory (``fusionrec.train.rundir``): a new run refuses
+a directory that holds one unless told to resume or overwrite it.
 
 Model selection (early stopping) sees only the validation split; test is scored once per
 seed, with the best-validation weights.
@@ -29,10 +34,12 @@ import torch
 from fusionrec.config import ExperimentConfig, dump_config
 from fusionrec.data import Dataset, ItemFeatures, Split, clean, load_dataset, make_split
 from fusionrec.data.split import TEST, TRAIN, VALID
+from fusionrec.errors import ConfigError
 from fusionrec.evaluate import Evaluator
 from fusionrec.evaluate.cold_start import cold_item_halves
-from fusionrec.io import write_json, write_npy, write_text
+from fusionrec.io import ensure_writable_dir, write_json, write_npy, write_text
 from fusionrec.models import TrainData, build_model
+from fusionrec.train.rundir import LOCK, RunLock, open_run
 from fusionrec.train.trainer import evaluate_model, resolve_device, seed_everything, train_model
 
 log = logging.getLogger(__name__)
@@ -110,10 +117,29 @@ def load_features(
     return features, report if with_report else {"modalities": features.summary()}
 
 
+def check_cutoffs(config: ExperimentConfig, n_items: int, n_valid_candidates: int) -> None:
+    """Refuse a top-K cutoff larger than what can be ranked, once the catalogue is known and
+    before any training: early stopping cannot select on a metric that is never computed."""
+    select_k = int(config.train.metric.split("@")[1])
+    if select_k > n_valid_candidates:
+        what = "items" if n_valid_candidates == n_items else "validation candidate items"
+        raise ConfigError(
+            f"train.metric {config.train.metric}: K={select_k} but there are only "
+            f"{n_valid_candidates:,} {what} to rank; choose K <= {n_valid_candidates:,}"
+        )
+    too_large = [k for k in config.evaluate.ks if k > n_items]
+    if too_large:
+        raise ConfigError(
+            f"evaluate.ks {too_large}: larger than the {n_items:,} items of the catalogue; "
+            f"choose values <= {n_items:,}"
+        )
+
+
 def prepare(
     config: ExperimentConfig, run_dir: Path | None = None, progress: bool = True
 ) -> Prepared:
     dataset = load_clean_dataset(config)
+    check_cutoffs(config, dataset.n_items, dataset.n_items)
     split = split_dataset(config, dataset, run_dir)
     features, report = load_features(config, dataset, progress)
     return Prepared(dataset, split, features, report)
@@ -140,6 +166,7 @@ def split_evaluators(
     v_cands = t_cands = None
     if split.cold_items is not None:
         v_cands, t_cands = cold_item_halves(split.cold_items, valid, test)
+    check_cutoffs(config, ds.n_items, ds.n_items if v_cands is None else len(v_cands))
     select_k = int(config.train.metric.split("@")[1])  # early stopping needs its K
     valid_eval = Evaluator(
         valid, train, ks=sorted({*ks, select_k}), batch_users=bu, candidates=v_cands, device=device
@@ -263,6 +290,24 @@ def aggregate(records: list[dict[str, Any]], part: str) -> dict[str, dict[str, f
     return out
 
 
+def resolve_run_dir(config: ExperimentConfig, run_dir: str | Path | None = None) -> Path:
+    """``run_dir`` if given, else ``<output_dir>/<run name>``."""
+    return Path(run_dir) if run_dir else Path(config.output_dir) / config.run_name
+
+
+def _check_writable(config: ExperimentConfig, run_dir: Path) -> None:
+    """Fail now, not after data loading, encoding and training, on an unwritable output."""
+    ensure_writable_dir(run_dir, "the run directory", "choose a writable --run-dir (or output_dir)")
+    if config.features is not None:
+        from fusionrec.encoders.store import default_cache_dir
+
+        ensure_writable_dir(
+            config.features.get("cache_dir") or default_cache_dir(),
+            "the feature cache",
+            "set a writable features.cache_dir (or $FUSIONREC_CACHE)",
+        )
+
+
 def run_experiment(
     config: ExperimentConfig,
     run_dir: str | Path | None = None,
@@ -270,10 +315,27 @@ def run_experiment(
     prepared: Prepared | None = None,
     progress: bool = True,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train every seed of ``config`` and write the run directory; returns ``results``."""
-    run_dir = Path(run_dir) if run_dir else Path(config.output_dir) / config.run_name
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Train every seed of ``config`` and write the run directory; returns ``results``.
+
+    A directory that already holds a run is refused unless ``resume`` (same settings,
+    continue from the checkpoints) or ``overwrite`` (remove the old run's files first).
+    """
+    run_dir = resolve_run_dir(config, run_dir)
+    _check_writable(config, run_dir)
+    with RunLock(run_dir):
+        open_run(run_dir, config, resume=resume, overwrite=overwrite)
+        return _run_locked(config, run_dir, prepared, progress, resume)
+
+
+def _run_locked(
+    config: ExperimentConfig,
+    run_dir: Path,
+    prepared: Prepared | None,
+    progress: bool,
+    resume: bool,
+) -> dict[str, Any]:
     write_text(run_dir / "config.yaml", dump_config(config))
     prep = prepared or prepare(config, run_dir, progress)
     if prepared is not None and not (run_dir / "split.parquet").exists():
@@ -297,7 +359,9 @@ def run_experiment(
 def write_manifest(
     run_dir: Path, config: ExperimentConfig, prep: Prepared, results: dict[str, Any]
 ) -> None:
-    files = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
+    files = sorted(
+        str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file() and p.name != LOCK
+    )
     write_json(
         run_dir / "manifest.json",
         {

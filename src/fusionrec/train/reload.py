@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-import torch
-
-from fusionrec.config import load_config
+from fusionrec.config import ExperimentConfig, load_config
 from fusionrec.errors import FusionrecError
+from fusionrec.io import read_json
 from fusionrec.models import TrainData, build_model
 from fusionrec.models.base import Recommender
 from fusionrec.train.experiment import Prepared, item_labels, prepare, split_evaluators
-from fusionrec.train.trainer import BEST, evaluate_model, resolve_device
+from fusionrec.train.rundir import RESULTS
+from fusionrec.train.trainer import (
+    BEST,
+    BEST_INFO,
+    CHECKPOINT,
+    evaluate_model,
+    load_checkpoint,
+    load_weights,
+    resolve_device,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _run_config(run_dir: Path) -> ExperimentConfig:
+    if not (run_dir / "config.yaml").exists():
+        raise FusionrecError(f"{run_dir} is not a run directory (no config.yaml)")
+    return load_config(run_dir / "config.yaml")
 
 
 def load_run_model(run_dir: str | Path, seed: int | None = None) -> tuple[Recommender, Prepared]:
     """The trained model of ``seed`` (default: the first seed) and the run's prepared data."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").exists():
-        raise FusionrecError(f"{run_dir} is not a run directory (no config.yaml)")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = _run_config(run_dir)
     seed = cfg.seeds[0] if seed is None else seed
     prep = prepare(cfg, run_dir, progress=False)
     device = resolve_device(cfg.train.device)
@@ -37,16 +52,49 @@ def load_run_model(run_dir: str | Path, seed: int | None = None) -> tuple[Recomm
     if model.trainable:
         if not weights.exists():
             raise FusionrecError(f"{weights} is missing; train the run first")
-        model.load_state_dict(torch.load(weights, map_location=device, weights_only=False))
+        fix = (
+            f"retrain: fusionrec train -c {run_dir / 'config.yaml'} --run-dir {run_dir} --overwrite"
+        )
+        load_weights(model, load_checkpoint(weights, device, fix), weights, fix)
     else:
         model.fit(data)
     return model, prep
 
 
+def training_state(seed_dir: Path) -> str:
+    """Where a seed's weights come from: 'best.pt from epoch 7, last checkpoint at epoch 9'."""
+    if not (seed_dir / BEST).exists():
+        return "not trained yet (no best.pt)"
+    try:
+        best = f"best.pt from epoch {read_json(seed_dir / BEST_INFO)['epoch']}"
+    except (OSError, ValueError, KeyError):
+        best = "best.pt from an unknown epoch"
+    if not (seed_dir / CHECKPOINT).exists():
+        return f"{best}, no checkpoint"
+    try:
+        last = load_checkpoint(seed_dir / CHECKPOINT, "cpu", "")["epoch"]
+    except (FusionrecError, KeyError, TypeError):
+        return f"{best}, {CHECKPOINT} unreadable"
+    return f"{best}, last checkpoint at epoch {last}"
+
+
 def rescore_run(run_dir: str | Path, part: str = "test") -> dict[int, dict[str, float]]:
-    cfg = load_config(Path(run_dir) / "config.yaml")
+    """Metrics of every trained seed; warns when the run never finished (no results.json),
+    saying from which epoch each seed's weights come, and skips seeds not trained yet."""
+    run_dir = Path(run_dir)
+    cfg = _run_config(run_dir)
+    seeds = cfg.seeds
+    if not (run_dir / RESULTS).exists():
+        states = {s: training_state(run_dir / f"seed-{s}") for s in cfg.seeds}
+        log.warning(
+            "%s is incomplete (no %s: training was interrupted or is still running); %s",
+            run_dir,
+            RESULTS,
+            "; ".join(f"seed {s}: {state}" for s, state in states.items()),
+        )
+        seeds = [s for s in cfg.seeds if (run_dir / f"seed-{s}" / BEST).exists()] or seeds
     out = {}
-    for seed in cfg.seeds:
+    for seed in seeds:
         model, prep = load_run_model(run_dir, seed)
         valid_eval, test_eval, _ = split_evaluators(prep, cfg, resolve_device(cfg.train.device))
         out[seed] = evaluate_model(model, test_eval if part == "test" else valid_eval)

@@ -63,7 +63,11 @@ def run_study(
             prep.features, prep.features_report = load_features(cfg, prep.dataset, progress)
         log.info("training %s", cfg.model.name)
         results[cfg.run_name] = run_experiment(
-            cfg, output_dir / cfg.run_name, prepared=_for_model(prep, cfg), progress=progress
+            cfg,
+            output_dir / cfg.run_name,
+            prepared=_for_model(prep, cfg),
+            progress=progress,
+            overwrite=True,  # a study re-run replaces each model's previous run
         )
     write_json(
         output_dir / "study.json",

@@ -7,6 +7,7 @@ Model selection uses the validation evaluator only; the test split is never touc
 from __future__ import annotations
 
 import logging
+import pickle
 import random
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fusionrec.config import TrainConfig
+from fusionrec.errors import FusionrecError
 from fusionrec.evaluate import Evaluator
 from fusionrec.io import save_torch, write_json
 from fusionrec.models.base import Recommender, TrainData
@@ -27,6 +29,36 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
+BEST_INFO = "best.json"  # epoch and validation value of the weights in best.pt
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training, with where the run can be resumed from: ``checkpoint`` (None
+    when none was written yet) holds the state after ``epoch``."""
+
+    def __init__(self, checkpoint: Path | None, epoch: int) -> None:
+        super().__init__(f"interrupted; last checkpoint {checkpoint} (epoch {epoch})")
+        self.checkpoint = checkpoint
+        self.epoch = epoch
+
+
+def load_checkpoint(path: Path, device: torch.device | str, fix: str) -> Any:
+    """``torch.load`` whose failure on a truncated or corrupt file is one clear error naming
+    the file; ``fix`` says what to do about it."""
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise FusionrecError(f"{path} is truncated or corrupt ({reason}); {fix}") from None
+
+
+def load_weights(model: torch.nn.Module, state: Any, path: Path, fix: str) -> None:
+    """``model.load_state_dict`` whose failure names the file the weights came from."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError, KeyError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise FusionrecError(f"{path} does not fit the model ({reason}); {fix}") from None
 
 
 @dataclass
@@ -83,6 +115,7 @@ class Trainer:
         self.cfg = config
         self.run_dir = Path(run_dir) if run_dir else None
         self.progress = progress
+        self.checkpoint_epoch = 0  # epoch of the state in checkpoint.pt (0: none written yet)
         self.device = next(iter(model.parameters()), torch.zeros(0)).device
         coo = data.train_matrix.tocoo()
         self.train_users = coo.row.astype(np.int64)
@@ -112,13 +145,17 @@ class Trainer:
         path = self.run_dir / CHECKPOINT if self.run_dir else None
         if path is None or not path.exists():
             return 0, {"epoch": 0, "value": -np.inf, "metrics": {}, "bad": 0}, []
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        self.model.load_state_dict(state["model"])
+        fix = "delete it to restart this seed from scratch, or start over with --overwrite"
+        state = load_checkpoint(path, self.device, fix)
+        if not isinstance(state, dict) or not {"model", "epoch", "best"} <= state.keys():
+            raise FusionrecError(f"{path} is not a fusionrec checkpoint; {fix}")
+        load_weights(self.model, state["model"], path, fix)
         if self.optimizer and state["optimizer"]:
             self.optimizer.load_state_dict(state["optimizer"])
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d", path, state["epoch"])
+        self.checkpoint_epoch = state["epoch"]
         return state["epoch"], state["best"], state["history"]
 
     # -- training -------------------------------------------------------------------------
@@ -173,7 +210,7 @@ class Trainer:
         )
         train_time, eval_time, n_evals = 0.0, 0.0, 0
         epochs_run = start_epoch
-        stopped = False
+        stopped = best["bad"] >= cfg.patience  # a resumed run that had already stopped early
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -184,7 +221,8 @@ class Trainer:
             transient=False,
         ) as bar:
             task = bar.add_task(self.model.name, total=cfg.epochs, completed=start_epoch, info="")
-            for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            first = cfg.epochs + 1 if stopped else start_epoch + 1
+            for epoch in range(first, cfg.epochs + 1):
                 t0 = time.perf_counter()
                 loss = self._train_epoch(epoch)
                 train_time += time.perf_counter() - t0
@@ -205,6 +243,9 @@ class Trainer:
                         best = {"epoch": epoch, "value": value, "metrics": metrics, "bad": 0}
                         if self.run_dir:
                             save_torch(self.run_dir / BEST, self.model.state_dict())
+                            write_json(
+                                self.run_dir / BEST_INFO, {"epoch": epoch, cfg.metric: value}
+                            )
                         else:
                             best["state"] = {
                                 k: v.detach().clone() for k, v in self.model.state_dict().items()
@@ -221,6 +262,7 @@ class Trainer:
                 log.info("epoch %d loss %.5f valid %s=%.5f", epoch, loss, cfg.metric, valid_value)
                 if self.run_dir and epoch % cfg.checkpoint_every == 0:
                     save_torch(self.run_dir / CHECKPOINT, self._state(epoch, best, history))
+                    self.checkpoint_epoch = epoch
                 if best["bad"] >= cfg.patience:
                     stopped = True
                     log.info("early stop at epoch %d; best epoch %d", epoch, best["epoch"])
@@ -241,8 +283,9 @@ class Trainer:
         if "state" in best:
             self.model.load_state_dict(best["state"])
         elif self.run_dir and (self.run_dir / BEST).exists():
-            state = torch.load(self.run_dir / BEST, map_location=self.device, weights_only=False)
-            self.model.load_state_dict(state)
+            path = self.run_dir / BEST
+            fix = "start the run over with --overwrite"
+            load_weights(self.model, load_checkpoint(path, self.device, fix), path, fix)
 
 
 def train_model(
@@ -260,7 +303,13 @@ def train_model(
     if config.threads:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
-    result = Trainer(model, data, valid, config, run_dir=run_dir, progress=progress).fit(resume)
+    trainer = Trainer(model, data, valid, config, run_dir=run_dir, progress=progress)
+    try:
+        result = trainer.fit(resume)
+    except KeyboardInterrupt:
+        done = trainer.checkpoint_epoch
+        checkpoint = Path(run_dir) / CHECKPOINT if run_dir and done else None
+        raise TrainingInterrupted(checkpoint, done) from None
     if run_dir:
         write_json(Path(run_dir) / "history.json", result.history)
     return result

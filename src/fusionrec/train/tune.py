@@ -130,7 +130,9 @@ def tune(
         best = deep_merge(best, _nested(key, value))
     best_cfg = validate_config(best, source="best trial")
     write_text(run_dir / "best_config.yaml", dump_config(best_cfg))
-    final = run_experiment(best_cfg, run_dir / "best", prepared=prep, progress=progress)
+    final = run_experiment(
+        best_cfg, run_dir / "best", prepared=prep, progress=progress, overwrite=True
+    )
     summary = {
         "metric": metric,
         "best_params": study.best_params,

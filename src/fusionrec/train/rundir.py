@@ -1,0 +1,206 @@
+"""Run-directory guards: one writer at a time, no silent mixing of two runs' files.
+
+A run directory holds exactly one run. ``RunLock`` keeps a second process out while one
+trains; ``open_run`` decides, before anything is written, whether the directory may be
+used: a new run needs an empty (or run-free) directory, ``--resume`` needs the same
+settings as the saved ``config.yaml``, ``--overwrite`` first removes the old run's files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+from fusionrec.config import ExperimentConfig, dump_config
+from fusionrec.errors import ConfigError, FusionrecError
+
+log = logging.getLogger(__name__)
+
+LOCK = ".fusionrec.lock"
+CONFIG = "config.yaml"
+RESULTS = "results.json"
+# Files a run writes at its top level (seed-<s>/ folders come on top); --overwrite removes
+# only these, so a mistaken --run-dir never loses unrelated files.
+RUN_FILES = (CONFIG, "split.parquet", "split.json", "manifest.json", RESULTS)
+# Settings that may change on --resume: how long and where to train, not what is trained.
+RESUMABLE = frozenset(
+    {
+        "name",
+        "output_dir",
+        "train.epochs",
+        "train.patience",
+        "train.device",
+        "train.threads",
+        "train.checkpoint_every",
+        "evaluate.batch_users",
+    }
+)
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<run>/.fusionrec.lock``, which records the holder (pid,
+    host, start time) so a refused process can say who holds the directory.
+
+    The kernel drops the lock when its process dies, so a lock file left behind by a crash
+    or ``kill -9`` is stale by construction: it is taken over with a warning.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir) / LOCK
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise FusionrecError(
+                    f"run directory {self.path.parent} is in use by another fusionrec process "
+                    f"({holder}); wait for it to finish or choose another --run-dir"
+                ) from None
+            # The previous holder may have removed the file between our open and flock:
+            # then we locked an orphan inode, so start again on the current file.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        previous = _read_holder(fd)
+        if previous != "unknown holder":
+            log.warning(
+                "%s was left by %s, which no longer holds it (it crashed or was killed); "
+                "taking it over",
+                self.path,
+                previous,
+            )
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)  # while still locked: nobody can lock it meanwhile
+        os.close(self._fd)
+        self._fd = None
+
+
+def _read_holder(fd: int) -> str:
+    """'pid 123 on host h, started 2026-...' from a lock file, or 'unknown holder'."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode() or "null")
+        return f"pid {info['pid']} on host {info['host']}, started {info['started']}"
+    except (ValueError, TypeError, KeyError, OSError):
+        return "unknown holder"
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run that got as far as training, finished or not."""
+    return (run_dir / RESULTS).exists() or any(p.is_dir() for p in run_dir.glob("seed-*"))
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove the files of a previous run (``--overwrite``), nothing else."""
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    for seed_dir in run_dir.glob("seed-*"):
+        if seed_dir.is_dir():
+            shutil.rmtree(seed_dir)
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def config_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """``key: saved (saved) != now (now)`` for every dotted key whose value differs."""
+    old, new = _flatten(saved), _flatten(now)
+    missing = "unset"
+    return [
+        f"{key}: {old.get(key, missing)} (saved) != {new.get(key, missing)} (now)"
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key, missing) != new.get(key, missing)
+    ]
+
+
+def check_resume(run_dir: Path, config: ExperimentConfig) -> None:
+    """Refuse to resume with settings that change what is trained (see ``RESUMABLE``)."""
+    path = run_dir / CONFIG
+    if not path.exists():
+        raise ConfigError(
+            f"nothing to resume in {run_dir} (no {CONFIG}); drop --resume to start a new run"
+        )
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(
+            f"{path} is unreadable ({exc.__class__.__name__}); start over with --overwrite"
+        ) from exc
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} is not a run configuration; start over with --overwrite")
+    now = yaml.safe_load(dump_config(config))
+    differences = [d for d in config_differences(saved, now) if d.split(":", 1)[0] not in RESUMABLE]
+    if differences:
+        raise ConfigError(
+            f"cannot resume {run_dir} with different settings: {'; '.join(differences)}. "
+            "Resume with the saved settings, or start over with --overwrite "
+            "(or another --run-dir)"
+        )
+
+
+def open_run(run_dir: Path, config: ExperimentConfig, *, resume: bool, overwrite: bool) -> None:
+    """Make ``run_dir`` ready for ``config``, or refuse before anything is changed.
+
+    Call it while holding ``RunLock``. A resumed run loses its ``results.json`` and
+    ``manifest.json`` until it finishes again, so it reads as incomplete meanwhile.
+    """
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other; choose one")
+    if resume:
+        check_resume(run_dir, config)
+        for name in (RESULTS, "manifest.json"):
+            (run_dir / name).unlink(missing_ok=True)
+    elif holds_run(run_dir):
+        if not overwrite:
+            raise ConfigError(
+                f"{run_dir} already holds a run; pass --resume to continue it, --overwrite "
+                "to replace it, or choose another --run-dir"
+            )
+        log.warning("--overwrite: removing the previous run in %s", run_dir)
+        clear_run(run_dir)
+    elif (run_dir / CONFIG).exists():
+        # An attempt that stopped before training (bad setting, missing data): nothing of
+        # value, but its config and split must not leak into this run.
+        log.info("removing the files of an earlier attempt that never trained in %s", run_dir)
+        clear_run(run_dir)
