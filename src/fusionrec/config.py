@@ -36,6 +36,11 @@ class DatasetConfig(_Strict):
     image_column: str | None = None
     audio_column: str | None = None
     media_dir: str | None = None
+    image_pattern: str | None = pydantic.Field(None, description="e.g. posters/{movieId}.jpg")
+    audio_pattern: str | None = None
+    item_text_tables: list[dict[str, str]] | None = pydantic.Field(
+        None, description="[{path: tags.csv, column: tag}]: text from a table of many rows per item"
+    )
     #: Reader options for CSV/TSV/Parquet/JSON-lines files (see docs/data.md).
     encoding: str = "utf-8"
     timestamp_format: str | None = pydantic.Field(None, description="strftime, e.g. %d/%m/%Y")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fusionrec.data.content import attach_paths, join_texts, pattern_paths
 from fusionrec.data.dataset import LABEL, RATING, TIMESTAMP, Dataset, build_dataset
 from fusionrec.data.npy import read_npy
 from fusionrec.data.tables import (
@@ -165,19 +166,6 @@ def _resolve_duplicate_items(items: pd.DataFrame, path: Path, log_lines: list[st
     return items.loc[~dup].reset_index(drop=True)
 
 
-def _attach_paths(items: pd.DataFrame, column: str, base: Path | None, target: str) -> pd.DataFrame:
-    """Resolve relative media paths against ``base``; missing files stay listed (the encoders
-    mask them and report them) rather than being dropped here."""
-    raw = items[column]
-    resolved = [
-        None if (pd.isna(v) or str(v).strip() == "") else str((base or Path()) / str(v))
-        for v in raw
-    ]
-    items = items.copy()
-    items[target] = resolved
-    return items
-
-
 def read_generic(
     path: str | Path,
     *,
@@ -192,6 +180,9 @@ def read_generic(
     audio_column: str | None = None,
     media_dir: str | Path | None = None,
     users_path: str | Path | None = None,
+    image_pattern: str | None = None,
+    audio_pattern: str | None = None,
+    item_text_tables: list[dict[str, str]] | None = None,
     encoding: str = "utf-8",
     timestamp_format: str | None = None,
     ids_as: str = "auto",
@@ -202,7 +193,9 @@ def read_generic(
     ``columns`` maps ``user``/``item``/``rating``/``timestamp``/``label`` to the file's column
     names (defaults: user_id, item_id; rating/timestamp/label only when present). The item
     and user tables use the same id column names as the interactions (or ``item_id`` /
-    ``user_id``; ``item_columns`` overrides them). See ``fusionrec.data.values`` for
+    ``user_id``; ``item_columns`` overrides them). ``image_pattern`` / ``audio_pattern`` and
+    ``item_text_tables`` ({path, column} each) are described in ``fusionrec.data.content``.
+    See ``fusionrec.data.values`` for
     ``ids_as`` and ``timestamp_format``, ``fusionrec.data.tables`` for ``on_bad_rows``.
     """
     path = Path(path)
@@ -251,21 +244,38 @@ def read_generic(
         bad_rows=bad[path],
     )
     log_lines: list[str] = []
-    items = users = None
+    items = None
     if "items" in tables:
         items_path = paths["items"]
         items = _convert_table_ids(
             tables["items"], "item_id", kinds[1], items_path, bad[items_path]
         )
-        hint = "dataset.text_fields must name columns of the item table"
-        require_columns(items, list(text_fields or []), items_path, hint)
         items = _resolve_duplicate_items(items, items_path, log_lines)
-        base = Path(media_dir) if media_dir else items_path.parent
-        for col, target in ((image_column, "image_path"), (audio_column, "audio_path")):
+    elif image_pattern or audio_pattern or item_text_tables:
+        items = pd.DataFrame({"item_id": pd.unique(inter["item_id"])})
+    text_fields = list(text_fields or [])
+    for spec in item_text_tables or []:
+        spec_path = Path(spec["path"])
+        extra = _read_id_table(spec_path, "item", None, cols, options, None)
+        extra = _convert_table_ids(extra, "item_id", kinds[1], spec_path, None)
+        items = join_texts(items, extra, spec.get("column", ""), spec_path)
+        text_fields.append(spec["column"])
+    if items is not None:
+        where = paths.get("items", path)
+        require_columns(items, text_fields, where, "dataset.text_fields must name item columns")
+        base = Path(media_dir) if media_dir else where.parent
+        aliases = {cols["item"]: "item_id"} if cols["item"] != "item_id" else {}
+        for col, pattern, target in (
+            (image_column, image_pattern, "image_path"),
+            (audio_column, audio_pattern, "audio_path"),
+        ):
             if col:
-                hint = "dataset.image_column / audio_column must name columns of the item table"
-                require_columns(items, [col], items_path, hint)
-                items = _attach_paths(items, col, base, target)
+                hint = "dataset.image_column / audio_column must name item table columns"
+                require_columns(items, [col], where, hint)
+                items = attach_paths(items, col, base, target)
+            elif pattern:
+                items = pattern_paths(items, pattern, base, target, aliases, log_lines)
+    users = None
     if "users" in tables:
         users_path = paths["users"]
         users = _convert_table_ids(
@@ -281,9 +291,9 @@ def read_generic(
         inter,
         items,
         users,
-        text_fields=list(text_fields or []),
-        image_column="image_path" if image_column else None,
-        audio_column="audio_path" if audio_column else None,
+        text_fields=text_fields,
+        image_column="image_path" if image_column or image_pattern else None,
+        audio_column="audio_path" if audio_column or audio_pattern else None,
         source={"interactions": str(path), "items": str(items_path) if items_path else None},
         log=log_lines,
     )
