@@ -30,6 +30,7 @@ BAD_ROW_POLICIES = ("error", "skip")
 #: How many skipped rows the log shows one by one (all are counted).
 SHOWN_BAD_ROWS = 5
 _SKIPPED_LINE = re.compile(r"Skipping line (\d+): (.*)")
+_FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _BAD_ROWS_HINT = "Fix or remove that row, or set dataset.on_bad_rows: skip to skip such rows"
 
 
@@ -123,7 +124,14 @@ def read_table(
     except UnicodeDecodeError as exc:
         raise _decode_error(path, encoding, exc) from None
     except pd.errors.ParserError as exc:
-        raise DataError(f"could not parse as {fmt}: {exc}", path=path, hint=_BAD_ROWS_HINT) from exc
+        match = _FIELD_COUNT.search(str(exc))
+        if match:
+            expected, line, found = match.groups()
+            message = f"expected {expected} fields, found {found}"
+            raise DataError(message, path=path, line=int(line), hint=_BAD_ROWS_HINT) from None
+        raise DataError(
+            f"could not parse as {fmt}: {exc}", path=path, hint=_BAD_ROWS_HINT
+        ) from None
     except ValueError as exc:
         raise DataError(f"could not parse as {fmt}: {exc}", path=path) from exc
     if frame.empty and len(frame.columns) and header_lines:
