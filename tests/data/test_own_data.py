@@ -25,8 +25,10 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 def test_mmrec_labels_are_the_default_split_and_the_log_says_so(tmp_path, caplog):
     folder = write_mmrec(tmp_path / "bench")
     ds = load_dataset(str(folder / "bench.inter"))
+    assert SplitConfig().method == "auto"
+    cfg = load_config(None, [f"dataset.path={folder}"])  # as `--data-path` does
     with caplog.at_level(logging.INFO, logger="fusionrec.data.split"):
-        split = make_split(ds, SplitConfig().method)
+        split = make_split(ds, cfg.split.method)
     assert split.method == "predefined"
     assert np.array_equal(split.labels, ds.interactions["label"].to_numpy())
     assert "split: predefined" in caplog.text and "x_label" in caplog.text

@@ -136,7 +136,8 @@ def check_rows(
         lines = row_lines(frame, header_lines)
         for pos in np.flatnonzero(bad & keep):
             shown = len(bad_rows.rows) < SHOWN_BAD_ROWS
-            content = ",".join(map(str, frame.iloc[pos].tolist())) if shown else ""
+            cells = frame.iloc[pos].tolist() if shown else []
+            content = ",".join("" if pd.isna(v) else str(v) for v in cells)
             bad_rows.add(int(lines[pos]), content, f"{column}: {message}")
         keep &= ~bad
     return keep
