@@ -35,6 +35,16 @@ class DatasetConfig(_Strict):
     image_column: str | None = None
     audio_column: str | None = None
     media_dir: str | None = None
+    image_pattern: str | None = pydantic.Field(None, description="e.g. posters/{movieId}.jpg")
+    audio_pattern: str | None = None
+    item_text_tables: list[dict[str, str]] | None = pydantic.Field(
+        None, description="[{path: tags.csv, column: tag}]: text from a table of many rows per item"
+    )
+    #: Reader options for CSV/TSV/Parquet/JSON-lines files (see docs/data.md).
+    encoding: str = "utf-8"
+    timestamp_format: str | None = pydantic.Field(None, description="strftime, e.g. %d/%m/%Y")
+    ids_as: Literal["auto", "str", "int"] = "auto"
+    on_bad_rows: Literal["error", "skip"] = "error"
     implicit_threshold: float | None = None
     dedupe: bool = True
     kcore_user: int = pydantic.Field(0, ge=0)
@@ -42,7 +52,10 @@ class DatasetConfig(_Strict):
 
 
 class SplitConfig(_Strict):
-    method: Literal["random", "temporal", "leave-one-out", "predefined", "cold-items"] = "random"
+    #: auto: the data's own split labels (MMRec x_label) when it has them, else random.
+    method: Literal["auto", "random", "temporal", "leave-one-out", "predefined", "cold-items"] = (
+        "auto"
+    )
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 2026
     cold_fraction: float = pydantic.Field(0.2, gt=0, lt=1)

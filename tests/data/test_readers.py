@@ -103,7 +103,7 @@ def test_non_numeric_rating_names_line_and_column(tmp_path):
 
 def test_non_numeric_timestamp(tmp_path):
     path = tmp_path / "inter.tsv"
-    path.write_text("user_id\titem_id\ttimestamp\n1\t2\t2020-01-01\n")
+    path.write_text("user_id\titem_id\ttimestamp\n1\t2\tyesterday\n")
     with pytest.raises(DataError, match="line 2.*timestamp"):
         read_generic(path)
 

@@ -10,6 +10,7 @@ import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from fusionrec.errors import FusionrecError
@@ -45,7 +46,8 @@ def run_app(app: typer.Typer) -> None:
     try:
         code = app(standalone_mode=False)
     except FusionrecError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        # escape: "[text, image]" in a hint is text, not rich markup to swallow.
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except _ABORTS:
         sys.exit(130)

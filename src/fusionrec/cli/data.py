@@ -115,6 +115,6 @@ def split(
     path = result.save(output, ds)
     counts = result.counts()
     console.print(
-        f"{sc.method} split of {ds.name}: train {counts['train']:,}, "
+        f"{result.method} split of {ds.name}: train {counts['train']:,}, "
         f"valid {counts['valid']:,}, test {counts['test']:,} -> {path}"
     )

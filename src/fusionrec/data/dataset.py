@@ -26,6 +26,9 @@ class Dataset:
     content columns: text fields, ``image_path``, ``audio_path``. ``users`` likewise, or None.
     ``text_fields`` / ``image_column`` / ``audio_column`` tell the encoders where content is.
     ``log`` records every cleaning step with the number of rows it dropped.
+    ``precomputed`` maps a modality to a ``.npy`` file shipped with the data whose row i is
+    the item with external id i (MMRec's ``image_feat.npy``); the encoders read it as that
+    modality's features unless the config names another source.
     """
 
     name: str
@@ -36,6 +39,7 @@ class Dataset:
     image_column: str | None = None
     audio_column: str | None = None
     label_columns: list[str] = field(default_factory=list)
+    precomputed: dict[str, str] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
 
@@ -74,6 +78,11 @@ class Dataset:
     @property
     def has_timestamps(self) -> bool:
         return TIMESTAMP in self.interactions.columns
+
+    @property
+    def has_split_labels(self) -> bool:
+        """True when the source carries train/valid/test labels (MMRec ``x_label``)."""
+        return LABEL in self.interactions.columns
 
     def item_index(self) -> dict[Any, int]:
         return {k: i for i, k in enumerate(self.item_ids.tolist())}

@@ -18,8 +18,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fusionrec.data.content import attach_paths, join_texts, pattern_paths
 from fusionrec.data.dataset import LABEL, RATING, TIMESTAMP, Dataset, build_dataset
-from fusionrec.data.tables import numeric_column, read_table, require_columns
+from fusionrec.data.npy import read_npy
+from fusionrec.data.tables import (
+    SHOWN_BAD_ROWS,
+    BadRows,
+    cell_error,
+    check_policy,
+    parse_numeric,
+    read_table,
+    require_columns,
+    row_lines,
+)
+from fusionrec.data.values import (
+    TIMESTAMP_HINT,
+    check_ids_as,
+    convert_ids,
+    id_kind,
+    parse_timestamps,
+)
 from fusionrec.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -57,42 +75,75 @@ def _interactions(
     timestamp: str | None,
     label: str | None = None,
     header_lines: int = 1,
+    id_kinds: tuple[str, str] | None = None,
+    timestamp_format: str | None = None,
+    bad_rows: BadRows | None = None,
 ) -> pd.DataFrame:
-    """Select and type-check the interaction columns, naming the bad cell on failure."""
+    """Select and type-check the interaction columns. A bad cell is an error naming it, or,
+    with ``bad_rows``, its row is skipped and recorded there. ``id_kinds`` (user, item):
+    convert ids to "int"/"str" (see ``fusionrec.data.values``); None keeps them as read."""
     wanted = [c for c in (user, item, rating, timestamp, label) if c]
     require_columns(frame, wanted, path)
-    out = pd.DataFrame({"user_id": frame[user].to_numpy(), "item_id": frame[item].to_numpy()})
-    for name, col in ((user, "user_id"), (item, "item_id")):
-        if frame[name].isna().any():
-            pos = int(np.flatnonzero(frame[name].isna().to_numpy())[0])
-            raise DataError(
-                f"empty {col}",
-                path=path,
-                line=pos + 1 + header_lines,
-                column=name,
-                hint="Every interaction needs a user and an item",
-            )
+    out = pd.DataFrame(index=frame.index)
+    checks: list[Check] = []
+    for name, col, kind in ((user, "user_id", 0), (item, "item_id", 1)):
+        if id_kinds is None:
+            out[col], empty = frame[name].to_numpy(), frame[name].isna().to_numpy()
+            checks.append((name, empty, f"empty {col}", _EMPTY_ID_HINT))
+        else:
+            out[col], bad = convert_ids(frame[name], id_kinds[kind])
+            empty = convert_ids(frame[name], "str")[1]
+            checks.append((name, empty, f"empty {col}", _EMPTY_ID_HINT))
+            checks.append((name, bad & ~empty, f"expected an integer {col}", _INT_ID_HINT))
     if rating:
-        out[RATING] = numeric_column(frame, rating, path, header_lines=header_lines).astype(
-            np.float32
-        )
+        values, bad = parse_numeric(frame[rating])
+        out[RATING] = np.where(bad, 0, values).astype(np.float32)
+        checks.append((rating, bad, "expected a number", None))
     if timestamp:
-        out[TIMESTAMP] = numeric_column(frame, timestamp, path, header_lines=header_lines).astype(
-            np.int64
-        )
+        out[TIMESTAMP], bad = parse_timestamps(frame[timestamp], timestamp_format)
+        checks.append((timestamp, bad, "expected a timestamp", TIMESTAMP_HINT))
     if label:
-        values = numeric_column(frame, label, path, header_lines=header_lines)
-        bad = ~np.isin(values, (0, 1, 2))
-        if bad.any():
-            pos = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                f"split label must be 0 (train), 1 (valid) or 2 (test), found {values[pos]!r}",
-                path=path,
-                line=pos + 1 + header_lines,
-                column=label,
-            )
-        out[LABEL] = values.astype(np.int8)
-    return out
+        values, bad = parse_numeric(frame[label])
+        bad = bad | ~np.isin(values, (0, 1, 2))
+        out[LABEL] = np.where(bad, 0, values).astype(np.int8)
+        message = "split label must be 0 (train), 1 (valid) or 2 (test)"
+        checks.append((label, bad, message, None))
+    keep = check_rows(frame, path, checks, bad_rows, header_lines)
+    return out[keep].reset_index(drop=True)
+
+
+#: (column, bad-row mask, message, hint) of one cell check.
+Check = tuple[str, np.ndarray, str, str | None]
+_EMPTY_ID_HINT = "Every interaction needs a user and an item"
+_INT_ID_HINT = "Set dataset.ids_as: str (or auto) to keep such ids as text"
+
+
+def check_rows(
+    frame: pd.DataFrame,
+    path: Path,
+    checks: list[Check],
+    bad_rows: BadRows | None,
+    header_lines: int = 1,
+) -> np.ndarray:
+    """Rows passing every check. Without ``bad_rows`` the first failing cell is an error;
+    with it, failing rows are recorded (first reason each) and left out."""
+    keep = np.ones(len(frame), dtype=bool)
+    for column, bad, message, hint in checks:
+        if not bad.any():
+            continue
+        if bad_rows is None:
+            raise cell_error(frame, column, path, bad, message, header_lines, hint or _FIX_HINT)
+        lines = row_lines(frame, header_lines)
+        for pos in np.flatnonzero(bad & keep):
+            shown = len(bad_rows.rows) < SHOWN_BAD_ROWS
+            cells = frame.iloc[pos].tolist() if shown else []
+            content = ",".join("" if pd.isna(v) else str(v) for v in cells)
+            bad_rows.add(int(lines[pos]), content, f"{column}: {message}")
+        keep &= ~bad
+    return keep
+
+
+_FIX_HINT = "Fix or remove that row, or set dataset.on_bad_rows: skip to skip such rows"
 
 
 def _resolve_duplicate_items(items: pd.DataFrame, path: Path, log_lines: list[str]) -> pd.DataFrame:
@@ -116,19 +167,6 @@ def _resolve_duplicate_items(items: pd.DataFrame, path: Path, log_lines: list[st
     return items.loc[~dup].reset_index(drop=True)
 
 
-def _attach_paths(items: pd.DataFrame, column: str, base: Path | None, target: str) -> pd.DataFrame:
-    """Resolve relative media paths against ``base``; missing files stay listed (the encoders
-    mask them and report them) rather than being dropped here."""
-    raw = items[column]
-    resolved = [
-        None if (pd.isna(v) or str(v).strip() == "") else str((base or Path()) / str(v))
-        for v in raw
-    ]
-    items = items.copy()
-    items[target] = resolved
-    return items
-
-
 def read_generic(
     path: str | Path,
     *,
@@ -143,24 +181,57 @@ def read_generic(
     audio_column: str | None = None,
     media_dir: str | Path | None = None,
     users_path: str | Path | None = None,
+    image_pattern: str | None = None,
+    audio_pattern: str | None = None,
+    item_text_tables: list[dict[str, str]] | None = None,
+    encoding: str = "utf-8",
+    timestamp_format: str | None = None,
+    ids_as: str = "auto",
+    on_bad_rows: str = "error",
 ) -> Dataset:
     """Interactions from any table format plus optional item and user tables.
 
     ``columns`` maps ``user``/``item``/``rating``/``timestamp``/``label`` to the file's column
-    names (defaults: user_id, item_id; rating/timestamp/label only when present).
+    names (defaults: user_id, item_id; rating/timestamp/label only when present). The item
+    and user tables use the same id column names as the interactions (or ``item_id`` /
+    ``user_id``; ``item_columns`` overrides them). ``image_pattern`` / ``audio_pattern`` and
+    ``item_text_tables`` ({path, column} each) are described in ``fusionrec.data.content``.
+    See ``fusionrec.data.values`` for
+    ``ids_as`` and ``timestamp_format``, ``fusionrec.data.tables`` for ``on_bad_rows``.
     """
     path = Path(path)
+    check_policy(on_bad_rows)
+    check_ids_as(ids_as)
     cols = {"user": "user_id", "item": "item_id"} | (columns or {})
-    frame = read_table(path, fmt, sep=sep)
-    for optional in ("rating", "timestamp", "label"):
-        if optional not in cols and optional in frame.columns:
-            cols[optional] = optional
     unknown = set(cols) - {"user", "item", "rating", "timestamp", "label"}
     if unknown:
         raise DataError(
-            f"unknown column mapping key(s) {sorted(unknown)}",
+            f"unknown dataset.columns key(s) {sorted(unknown)}",
             hint="Use user, item, rating, timestamp, label",
         )
+    paths = {"items": items_path, "users": users_path}
+    paths = {k: Path(v) for k, v in paths.items() if v is not None}
+    bad = {p: BadRows(p) if on_bad_rows == "skip" else None for p in (path, *paths.values())}
+    options = {"sep": sep, "encoding": encoding}
+    frame = read_table(
+        path, fmt, **options, str_columns=[cols["user"], cols["item"]], bad_rows=bad[path]
+    )
+    for optional in ("rating", "timestamp", "label"):
+        if optional not in cols and optional in frame.columns:
+            cols[optional] = optional
+    require_columns(frame, [c for c in cols.values() if c], path)
+    tables = {
+        kind: _read_id_table(
+            p, kind[:-1], (item_columns or {}).get(kind[:-1]), cols, options, bad[p]
+        )
+        for kind, p in paths.items()
+    }
+    kinds = tuple(
+        id_kind(
+            [frame[cols[k]], *([tables[f"{k}s"][f"{k}_id"]] if f"{k}s" in tables else [])], ids_as
+        )
+        for k in ("user", "item")
+    )
     inter = _interactions(
         frame,
         path,
@@ -169,51 +240,98 @@ def read_generic(
         rating=cols.get("rating"),
         timestamp=cols.get("timestamp"),
         label=cols.get("label"),
+        id_kinds=kinds,
+        timestamp_format=timestamp_format,
+        bad_rows=bad[path],
     )
     log_lines: list[str] = []
     items = None
-    if items_path is not None:
-        items_path = Path(items_path)
-        items = read_table(items_path)
-        icol = (item_columns or {}).get("item", "item_id")
-        require_columns(items, [icol, *(text_fields or [])], items_path)
-        items = items.rename(columns={icol: "item_id"})
+    if "items" in tables:
+        items_path = paths["items"]
+        items = _convert_table_ids(
+            tables["items"], "item_id", kinds[1], items_path, bad[items_path]
+        )
         items = _resolve_duplicate_items(items, items_path, log_lines)
-        base = Path(media_dir) if media_dir else items_path.parent
-        for col, target in ((image_column, "image_path"), (audio_column, "audio_path")):
+    elif image_pattern or audio_pattern or item_text_tables:
+        items = pd.DataFrame({"item_id": pd.unique(inter["item_id"])})
+    text_fields = list(text_fields or [])
+    for spec in item_text_tables or []:
+        spec_path = Path(spec["path"])
+        extra = _read_id_table(spec_path, "item", None, cols, options, None)
+        extra = _convert_table_ids(extra, "item_id", kinds[1], spec_path, None)
+        items = join_texts(items, extra, spec.get("column", ""), spec_path)
+        text_fields.append(spec["column"])
+    if items is not None:
+        where = paths.get("items", path)
+        require_columns(items, text_fields, where, "dataset.text_fields must name item columns")
+        base = Path(media_dir) if media_dir else where.parent
+        aliases = {cols["item"]: "item_id"} if cols["item"] != "item_id" else {}
+        for col, pattern, target in (
+            (image_column, image_pattern, "image_path"),
+            (audio_column, audio_pattern, "audio_path"),
+        ):
             if col:
-                require_columns(items, [col], items_path)
-                items = _attach_paths(items, col, base, target)
-        items = _align_id_dtype(items, inter, "item_id")
+                hint = "dataset.image_column / audio_column must name item table columns"
+                require_columns(items, [col], where, hint)
+                items = attach_paths(items, col, base, target)
+            elif pattern:
+                items = pattern_paths(items, pattern, base, target, aliases, log_lines)
     users = None
-    if users_path is not None:
-        users_path = Path(users_path)
-        users = read_table(users_path)
-        ucol = (item_columns or {}).get("user", "user_id")
-        require_columns(users, [ucol], users_path)
-        users = _align_id_dtype(users.rename(columns={ucol: "user_id"}), inter, "user_id")
+    if "users" in tables:
+        users_path = paths["users"]
+        users = _convert_table_ids(
+            tables["users"], "user_id", kinds[0], users_path, bad[users_path]
+        )
+    for rows in bad.values():
+        message = rows.summary() if rows is not None else None
+        if message:
+            log.warning(message)
+            log_lines.append(message)
     return build_dataset(
         name or path.stem,
         inter,
         items,
         users,
-        text_fields=list(text_fields or []),
-        image_column="image_path" if image_column else None,
-        audio_column="audio_path" if audio_column else None,
+        text_fields=text_fields,
+        image_column="image_path" if image_column or image_pattern else None,
+        audio_column="audio_path" if audio_column or audio_pattern else None,
         source={"interactions": str(path), "items": str(items_path) if items_path else None},
         log=log_lines,
     )
 
 
-def _align_id_dtype(table: pd.DataFrame, inter: pd.DataFrame, col: str) -> pd.DataFrame:
-    """Make the table's id column the same dtype as the interactions' (CSV ints vs strings)."""
-    if table[col].dtype != inter[col].dtype:
-        table = table.copy()
-        try:
-            table[col] = table[col].astype(inter[col].dtype)
-        except (TypeError, ValueError):
-            table[col] = table[col].astype(str)
-    return table
+def _read_id_table(
+    path: Path,
+    kind: str,
+    explicit: str | None,
+    cols: dict[str, str],
+    options: dict[str, Any],
+    bad_rows: BadRows | None,
+) -> pd.DataFrame:
+    """Read an item/user table whose id column is ``explicit``, else the column the
+    interactions' mapping names (``dataset.columns.<kind>``), else ``<kind>_id``; the
+    result calls it ``<kind>_id``."""
+    target = f"{kind}_id"
+    candidates = [c for c in dict.fromkeys([explicit, cols[kind], target]) if c]
+    frame = read_table(path, **options, str_columns=candidates, bad_rows=bad_rows)
+    column = next((c for c in candidates if c in frame.columns), candidates[0])
+    hint = (
+        f"The {kind} table needs an id column named like the interactions' "
+        f"(dataset.columns.{kind}: {cols[kind]}) or {target}"
+    )
+    require_columns(frame, [column], path, hint)
+    if column != target:
+        frame = frame.drop(columns=[target], errors="ignore").rename(columns={column: target})
+    return frame
+
+
+def _convert_table_ids(
+    table: pd.DataFrame, col: str, kind: str, path: Path, bad_rows: BadRows | None
+) -> pd.DataFrame:
+    """Convert an item/user table's ids to ``kind``; empty or invalid ids are bad rows."""
+    ids, bad = convert_ids(table[col], kind)
+    keep = check_rows(table, path, [(col, bad, f"empty or invalid {col}", None)], bad_rows)
+    return table.assign(**{col: ids})[keep].reset_index(drop=True)
 
 
 def read_movielens_original(directory: str | Path) -> Dataset:
@@ -342,20 +460,36 @@ def read_mmrec(path: str | Path, *, name: str | None = None) -> Dataset:
     inter = _interactions(
         frame, inter_path, user="userID", item="itemID", rating=rating, timestamp=ts, label=label
     )
-    feats = {
-        p.stem.replace("_feat", ""): str(p) for p in sorted(inter_path.parent.glob("*_feat.npy"))
-    }
     n_items = int(pd.to_numeric(inter["item_id"]).max()) + 1
+    feats = mmrec_features(inter_path.parent, n_items, inter_path)
     for feat_path in feats.values():
-        n_items = max(n_items, int(np.load(feat_path, mmap_mode="r").shape[0]))
+        n_items = max(n_items, len(read_npy(feat_path, mmap=True)))
     items = pd.DataFrame({"item_id": np.arange(n_items, dtype=inter["item_id"].dtype)})
     return build_dataset(
         name or inter_path.stem,
         inter,
         items,
         None,
+        precomputed=feats,
         source={"interactions": str(inter_path), "format": "mmrec", "features": feats},
     )
+
+
+def mmrec_features(folder: Path, n_items: int, inter_path: Path) -> dict[str, str]:
+    """``<modality>_feat.npy`` files of an MMRec folder (image, text, audio ...), each checked
+    to have a row for every item id of the interactions (row i is item i)."""
+    feats = {}
+    for path in sorted(folder.glob("*_feat.npy")):
+        rows = len(read_npy(path, mmap=True))
+        if rows < n_items:
+            raise DataError(
+                f"has {rows} rows but {inter_path.name} has item ids up to {n_items - 1}",
+                path=path,
+                hint="MMRec's row i is item id i: the features must come from the same "
+                "MMRec export as the .inter file",
+            )
+        feats[path.stem.removesuffix("_feat")] = str(path)
+    return feats
 
 
 def _existing_dir(directory: str | Path) -> Path:

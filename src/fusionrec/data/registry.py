@@ -7,9 +7,11 @@ Lookup order for a named dataset: an explicit ``path``, else ``$FUSIONREC_DATA/<
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fusionrec.data.cleaning import clean
 from fusionrec.data.dataset import Dataset
 from fusionrec.data.readers import (
     read_generic,
@@ -74,40 +76,105 @@ def detect_format(path: Path) -> str:
     return "generic"
 
 
-def load_dataset(
-    name_or_path: str | Path,
-    *,
-    path: str | Path | None = None,
-    format: str | None = None,
-    **options: Any,
-) -> Dataset:
-    """Load a named dataset or a file/folder. ``options`` go to the reader (column mapping,
-    item table, text fields ... for the generic reader)."""
-    name = str(name_or_path)
+#: Options of the generic reader (CSV/TSV/Parquet/JSON lines) and their defaults.
+GENERIC_OPTIONS: dict[str, Any] = {
+    "columns": None,
+    "items_path": None,
+    "users_path": None,
+    "item_columns": None,
+    "text_fields": None,
+    "image_column": None,
+    "audio_column": None,
+    "media_dir": None,
+    "image_pattern": None,
+    "audio_pattern": None,
+    "item_text_tables": None,
+    "sep": None,
+    "encoding": "utf-8",
+    "timestamp_format": None,
+    "ids_as": "auto",
+    "on_bad_rows": "error",
+}
+#: Cleaning settings, applied (by ``fusionrec.data.clean``) when given.
+CLEANING_OPTIONS = ("implicit_threshold", "dedupe", "kcore_user", "kcore_item")
+GENERIC_FORMATS = ("generic", "csv", "tsv", "parquet", "jsonl")
+
+
+def dataset_settings(source: Any) -> dict[str, Any]:
+    """The settings a dataset is described by: a name or path (str/Path), a mapping, or
+    any object with those attributes (``fusionrec.config.DatasetConfig``, via duck typing:
+    the data layer does not import the config layer)."""
+    if isinstance(source, str | Path):
+        return {"name": str(source)}
+    if isinstance(source, Mapping):
+        return dict(source)
+    if hasattr(source, "model_dump"):
+        return dict(source.model_dump())
+    known = ("name", "path", "format", *GENERIC_OPTIONS, *CLEANING_OPTIONS)
+    return {k: getattr(source, k) for k in known if hasattr(source, k)}
+
+
+def load_dataset(source: Any, /, **options: Any) -> Dataset:
+    """Load any dataset a config can describe: ``load_dataset("movielens-100k-mm")``,
+    ``load_dataset("data/ratings.csv", columns={"user": "userId", "item": "movieId"})``,
+    ``load_dataset(config.dataset)`` or ``load_dataset({"path": ..., ...})``.
+
+    ``options`` (which override the source's settings) are the ``dataset`` config keys:
+    ``path``, ``format``, the generic reader's options (``GENERIC_OPTIONS``) and the
+    cleaning settings (``CLEANING_OPTIONS``; cleaning runs only when one is given, as it
+    always is from a config). An unknown or inapplicable option is a ``DataError``.
+    """
+    settings = {k: v for k, v in (dataset_settings(source) | options).items() if v is not None}
+    name = str(settings.pop("name", "")) or None
+    path, fmt = settings.pop("path", None), settings.pop("format", None)
+    cleaning = {k: settings.pop(k) for k in CLEANING_OPTIONS if k in settings}
+    unknown = sorted(set(settings) - set(GENERIC_OPTIONS))
+    if unknown:
+        raise DataError(
+            f"unknown dataset option(s) {unknown}",
+            hint=f"Known: path, format, {', '.join([*GENERIC_OPTIONS, *CLEANING_OPTIONS])}",
+        )
+    by_name = not isinstance(source, str | Path)
     if path is None and name in NAMED:
         path = resolve_named(name)
-        format = format or NAMED[name]["format"]
+        fmt = fmt or NAMED[name]["format"]
+        by_name = True
     elif path is None:
-        path = Path(name)
-        if not path.exists():
+        path = Path(name or "")
+        if not name or not path.exists():
             raise DataError(
                 f"'{name}' is neither a known dataset ({sorted(NAMED)}) nor an existing path",
-                hint="Check the spelling or pass an existing file or directory",
+                hint="Check the spelling, pass an existing file or directory, or set dataset.path",
             )
-    path = Path(path)
+    dataset = _read(Path(path), fmt, name if by_name else None, settings)
+    return clean(dataset, **cleaning) if cleaning else dataset
+
+
+def _read(path: Path, fmt: str | None, name: str | None, options: dict[str, Any]) -> Dataset:
+    """Dispatch to the reader of ``fmt`` (detected from the path when None)."""
     if not path.exists():
         raise DataError("path does not exist", path=path, hint="Check the dataset path")
-    format = format or detect_format(path)
-    if format == "movielens-100k-mm":
-        return read_movielens_mm(path)
-    if format == "movielens-original":
-        return read_movielens_original(path)
-    if format == "mmrec":
-        return read_mmrec(path, name=name if name in NAMED else None)
-    if format in ("generic", "csv", "tsv", "parquet", "jsonl"):
-        fmt = None if format == "generic" else format
-        return read_generic(path, fmt=fmt, name=options.pop("name", None), **options)
-    raise DataError(
-        f"unknown dataset format '{format}'",
-        hint="Use movielens-100k-mm, movielens-original, mmrec, csv, tsv, parquet or jsonl",
-    )
+    fmt = fmt or detect_format(path)
+    if fmt in GENERIC_FORMATS:
+        generic_name = None if name in NAMED else name
+        return read_generic(
+            path, fmt=None if fmt == "generic" else fmt, name=generic_name, **options
+        )
+    readers = {
+        "movielens-100k-mm": read_movielens_mm,
+        "movielens-original": read_movielens_original,
+        "mmrec": lambda p: read_mmrec(p, name=name),
+    }
+    if fmt not in readers:
+        raise DataError(
+            f"unknown dataset format '{fmt}'",
+            hint="Use movielens-100k-mm, movielens-original, mmrec, csv, tsv, parquet or jsonl",
+        )
+    inapplicable = sorted(k for k, v in options.items() if v != GENERIC_OPTIONS[k])
+    if inapplicable:
+        raise DataError(
+            f"dataset option(s) {inapplicable} apply to CSV/TSV/Parquet/JSON-lines files, "
+            f"not to the {fmt} format of {path}",
+            hint="Remove them, or set dataset.format for a generic file",
+        )
+    return readers[fmt](path)

@@ -4,6 +4,7 @@ is compared on exactly the same interactions."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ from fusionrec.data.dataset import ITEM, LABEL, TIMESTAMP, USER, Dataset
 from fusionrec.errors import DataError
 from fusionrec.io import read_json, write_atomic, write_json
 
+log = logging.getLogger(__name__)
+
 TRAIN, VALID, TEST = 0, 1, 2
-METHODS = ("random", "temporal", "leave-one-out", "predefined", "cold-items")
+METHODS = ("auto", "random", "temporal", "leave-one-out", "predefined", "cold-items")
 
 
 @dataclass
@@ -190,7 +193,7 @@ def leave_one_out_split(dataset: Dataset, seed: int) -> Split:
 
 def predefined_split(dataset: Dataset) -> Split:
     """Use the ``label`` column read from the source (MMRec ``x_label``)."""
-    if LABEL not in dataset.interactions.columns:
+    if not dataset.has_split_labels:
         raise DataError(
             f"dataset '{dataset.name}' has no predefined split labels",
             hint="Use a source with an x_label/label column, or method: random",
@@ -204,14 +207,22 @@ def predefined_split_from_file(dataset: Dataset, path: str | Path) -> Split:
     from fusionrec.data.tables import read_table, require_columns
 
     path = Path(path)
-    frame = read_table(path, "tsv")
+    frame = read_table(path, "tsv", str_columns=["userID", "itemID"])
     require_columns(frame, ["userID", "itemID", "x_label"], path)
     frame = frame.rename(columns={"userID": "user_id", "itemID": "item_id", "x_label": "label"})
     for col, ids in (("user_id", dataset.user_ids), ("item_id", dataset.item_ids)):
-        if frame[col].dtype != ids.dtype:
-            frame[col] = frame[col].astype(ids.dtype)
+        frame[col] = _like(frame[col], ids)
     labels = _labels_from_frame(frame, dataset, path)
     return Split(labels, "predefined", {"path": str(path)})
+
+
+def _like(values: pd.Series, ids: np.ndarray) -> pd.Series:
+    """Ids read as text, converted to the dataset's id kind (integers stay integers)."""
+    if np.issubdtype(ids.dtype, np.integer):
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.notna().all():
+            return numbers.astype(np.int64)
+    return values
 
 
 def cold_item_split(dataset: Dataset, fraction: float, seed: int) -> Split:
@@ -234,16 +245,35 @@ def cold_item_split(dataset: Dataset, fraction: float, seed: int) -> Split:
     return Split(labels, "cold-items", {"fraction": fraction, "seed": seed}, np.sort(cold))
 
 
+def resolve_method(dataset: Dataset, method: str | None, path: str | Path | None = None) -> str:
+    """``auto`` (or None): the source's own labels when it carries them (MMRec ``x_label``,
+    a mapped ``label`` column) or a labels file is given, else ``random``. The choice is
+    logged, so a file's split labels are never silently ignored."""
+    if method not in (None, "auto"):
+        ignored = dataset.has_split_labels and method != "predefined"
+        note = f"; the split labels in dataset '{dataset.name}' are not used" if ignored else ""
+        log.info("split: %s (split.method)%s", method, note)
+        return method
+    if path is not None or dataset.has_split_labels:
+        where = f"file {path}" if path is not None else "the dataset's label column (x_label)"
+        log.info("split: predefined, from %s (set split.method to use another)", where)
+        return "predefined"
+    log.info("split: random (the dataset carries no split labels)")
+    return "random"
+
+
 def make_split(
     dataset: Dataset,
-    method: str = "random",
+    method: str | None = "auto",
     *,
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
     seed: int = 2026,
     cold_fraction: float = 0.2,
     path: str | Path | None = None,
 ) -> Split:
-    """Dispatch to a split method by name and check the result is usable."""
+    """Dispatch to a split method by name (``auto``: see ``resolve_method``) and check the
+    result is usable."""
+    method = resolve_method(dataset, method, path)
     if abs(sum(ratios) - 1.0) > 1e-6 or min(ratios) < 0:
         raise DataError(f"split ratios must be non-negative and sum to 1, got {list(ratios)}")
     if method == "random":

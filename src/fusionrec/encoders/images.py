@@ -30,24 +30,34 @@ def missing_path(value: object) -> bool:
 def load_rgb(path: str | Path, size: int) -> np.ndarray:
     """Decode ``path`` to uint8 [size, size, 3]: shorter side resized to ``size``, centre crop.
 
-    Raises ``OSError``/``ValueError`` on anything unreadable; callers turn that into a problem.
+    A large JPEG is decoded at reduced scale (draft mode, 1/2 to 1/8) straight to about
+    ``size``, so a 10000x10000 photo costs no more memory than a small one; PIL's
+    decompression-bomb limit applies to the pixels actually decoded. Raises
+    ``OSError``/``ValueError`` on anything unreadable; callers turn that into a problem.
     """
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as img:
-            # JPEG draft mode decodes big files at a reduced scale directly: much less work.
-            img.draft("RGB", (size, size))
-            img = img.convert("RGB")
-            w, h = img.size
-            scale = size / min(w, h)
-            new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
-            left, top = (new_w - size) // 2, (new_h - size) // 2
-            img = img.resize(
-                (size, size),
-                Image.Resampling.BICUBIC,
-                box=(left / scale, top / scale, (left + size) / scale, (top + size) / scale),
+        # Checked below against the size decoded, which draft mode reduces.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        img = Image.open(path)
+    with img:
+        img.draft("RGB", (size, size))
+        w, h = img.size
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit is not None and w * h > limit:
+            raise ValueError(
+                f"{w}x{h} pixels exceed the decompression-bomb limit of {limit} pixels "
+                "(only JPEGs can be decoded at reduced scale)"
             )
-            return np.asarray(img, dtype=np.uint8)
+        img = img.convert("RGB")
+        scale = size / min(w, h)
+        new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+        left, top = (new_w - size) // 2, (new_h - size) // 2
+        img = img.resize(
+            (size, size),
+            Image.Resampling.BICUBIC,
+            box=(left / scale, top / scale, (left + size) / scale, (top + size) / scale),
+        )
+        return np.asarray(img, dtype=np.uint8)
 
 
 @dataclass
@@ -72,7 +82,7 @@ def _decode_batch(
             kept.append(pos)
         except FileNotFoundError:
             problems[pos] = f"file not found: {path}"
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombWarning) as exc:
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
             problems[pos] = f"unreadable image {path}: {type(exc).__name__}: {exc}"
     pixels = np.stack(decoded) if decoded else np.zeros((0, size, size, 3), np.uint8)
     return ImageBatch(np.asarray(kept, dtype=np.int64), pixels), problems

@@ -86,13 +86,14 @@ class FeatureReport:
 
 
 def default_modalities(dataset: Dataset, config: FeaturesConfig) -> list[str]:
-    """Every modality the dataset has content for, plus every pre-computed one."""
-    names = []
-    if dataset.text_fields or config.text.template:
+    """Every modality the dataset has content for, plus every pre-computed one (configured
+    or shipped with the data, like MMRec's ``image_feat.npy``)."""
+    names = [n for n in dataset.precomputed if n not in config.precomputed]
+    if (dataset.text_fields or config.text.template) and "text" not in names:
         names.append("text")
-    if dataset.image_column:
+    if dataset.image_column and "image" not in names:
         names.append("image")
-    if dataset.audio_column:
+    if dataset.audio_column and "audio" not in names:
         names.append("audio")
     return names + [n for n in config.precomputed if n not in names]
 
@@ -113,7 +114,11 @@ def modality_inputs(
         return texts, fingerprint_texts(texts), coverage
     column = dataset.image_column if name == "image" else dataset.audio_column
     if column is None or column not in dataset.items.columns:
-        raise ConfigError(f"dataset '{dataset.name}' has no {name} column")
+        raise ConfigError(
+            f"dataset '{dataset.name}' has no {name} column; set dataset.{name}_column to the "
+            f"item table's {name} file column, or read features computed elsewhere with "
+            f"features.precomputed: {{{name}: path/to/{name}_feat.npy}}"
+        )
     paths = [None if missing_path(p) else str(p) for p in dataset.items[column].tolist()]
     section = config.image if name == "image" else config.audio
     return paths, fingerprint_files(paths, content=section.content_hash), {}
@@ -203,21 +208,27 @@ def extract_item_features(
     """``ItemFeatures`` for ``dataset`` plus a report of dims, coverage, time and problems."""
     config = config or FeaturesConfig()
     names = modalities or default_modalities(dataset, config)
-    unknown = [n for n in names if n not in ENCODED_MODALITIES and n not in config.precomputed]
+    shipped = {n: p for n, p in dataset.precomputed.items() if n not in config.precomputed}
+    precomputed = sorted({*config.precomputed, *shipped})
+    unknown = [n for n in names if n not in ENCODED_MODALITIES and n not in precomputed]
     if unknown:
         raise ConfigError(
             f"unknown modalities {unknown}: encoded ones are {list(ENCODED_MODALITIES)}, "
-            f"pre-computed ones {sorted(config.precomputed)}"
+            f"pre-computed ones {precomputed}"
         )
     store = FeatureStore(cache_dir)
     features = ItemFeatures(dataset.n_items)
     report = FeatureReport()
     with _progress_bar(progress) as bar:
         for name in names:
-            if name in config.precomputed:
+            if name in config.precomputed or name in shipped:
                 start = time.perf_counter()
-                source = config.precomputed[name]
-                mod = load_precomputed(name, source.path, dataset.item_ids, source.id_column)
+                if name in shipped:
+                    ids = dataset.item_ids
+                    mod = load_precomputed(name, shipped[name], ids, rows_are_ids=True)
+                else:
+                    source = config.precomputed[name]
+                    mod = load_precomputed(name, source.path, dataset.item_ids, source.id_column)
                 mod_report = ModalityReport(
                     name=name,
                     encoder_id=mod.encoder_id,

@@ -7,6 +7,10 @@
 * Parquet: an id column (``item_id`` or ``id_column``) plus either one list-valued column or
   numeric columns, one per dimension.
 
+``rows_are_ids`` (the ``*_feat.npy`` shipped in an MMRec folder): row i belongs to the item
+whose external id is the integer i, so the rows stay aligned after k-core filtering
+re-indexes the catalogue.
+
 With ids, rows are aligned by id: catalogue items absent from the file get mask False; ids
 not in the catalogue are an error naming them. NaN/inf values are an error naming the file
 and the first bad row.
@@ -14,12 +18,14 @@ and the first bad row.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from fusionrec.data.features import ModalityFeatures
+from fusionrec.data.npy import read_npy
 from fusionrec.errors import DataError
 
 _ID_NAMES = ("item_id", "ids", "id")
@@ -31,6 +37,7 @@ def load_precomputed(
     path: str | Path,
     item_ids: np.ndarray,
     id_column: str | None = None,
+    rows_are_ids: bool = False,
 ) -> ModalityFeatures:
     """Read ``path`` as modality ``name`` aligned with ``item_ids`` (the catalogue order)."""
     path = Path(path).expanduser()
@@ -38,7 +45,9 @@ def load_precomputed(
         raise DataError("pre-computed feature file not found", path=path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        matrix, mask, ids = np.load(path, allow_pickle=False), None, None
+        matrix, mask, ids = read_npy(path), None, None
+        if rows_are_ids:
+            matrix = _rows_of_ids(_check_matrix(matrix, path), item_ids, path)
         if id_column is not None:
             raise DataError(f"a .npy file carries no id column ({id_column!r})", path=path)
     elif suffix == ".npz":
@@ -68,11 +77,29 @@ def load_precomputed(
     return ModalityFeatures(name, aligned, aligned_mask, encoder_id=f"precomputed:{path.name}")
 
 
+def _rows_of_ids(matrix: np.ndarray, item_ids: np.ndarray, path: Path) -> np.ndarray:
+    """Rows ``item_ids`` of ``matrix``: external id i is row i (MMRec)."""
+    ids = np.asarray(item_ids)
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise DataError("row i must be item id i, but the item ids are not integers", path=path)
+    if len(ids) and (ids.min() < 0 or ids.max() >= len(matrix)):
+        raise DataError(
+            f"has {len(matrix)} rows but the item ids go up to {int(ids.max())}",
+            path=path,
+            hint="row i must be item id i: use the features of the same export as the data",
+        )
+    return matrix[ids]
+
+
 def _read_npz(
     path: Path, id_column: str | None
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise DataError(f"not a readable .npz file: {reason}", path=path) from None
     key = next((k for k in _MATRIX_NAMES if k in arrays), None)
     if key is None:
         two_d = [k for k, v in arrays.items() if v.ndim == 2]
@@ -90,7 +117,10 @@ def _read_npz(
 
 
 def _read_parquet(path: Path, id_column: str | None) -> tuple[np.ndarray, None, np.ndarray | None]:
-    frame = pd.read_parquet(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"not a readable Parquet file: {exc}", path=path) from None
     id_key = id_column or next((c for c in _ID_NAMES if c in frame.columns), None)
     if id_column is not None and id_column not in frame.columns:
         raise DataError(f"no id column {id_column!r}; columns: {list(frame.columns)}", path=path)

@@ -69,7 +69,8 @@ class Recommender(nn.Module):
         if self.requires_features and (data.features is None or len(data.features) == 0):
             raise ModelError(
                 f"model '{self.name}' needs item features; none were given. "
-                "Add 'features: {modalities: [text, image]}' to the config"
+                "Add 'features: {}' to the config (every modality the dataset has content or "
+                "pre-computed features for), or name them: 'features: {modalities: [text]}'"
             )
 
     # -- contract -------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from fusionrec.config import ExperimentConfig, dump_config
-from fusionrec.data import Dataset, ItemFeatures, Split, clean, load_dataset, make_split
+from fusionrec.data import Dataset, ItemFeatures, Split, load_dataset, make_split
 from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.errors import ConfigError
 from fusionrec.evaluate import Evaluator
@@ -56,28 +56,8 @@ class Prepared:
 
 
 def load_clean_dataset(config: ExperimentConfig) -> Dataset:
-    dc = config.dataset
-    options: dict[str, Any] = {}
-    for key in (
-        "columns",
-        "items_path",
-        "users_path",
-        "text_fields",
-        "image_column",
-        "audio_column",
-        "media_dir",
-    ):
-        value = getattr(dc, key)
-        if value is not None:
-            options[key] = value
-    dataset = load_dataset(dc.name, path=dc.path, format=dc.format, **options)
-    return clean(
-        dataset,
-        implicit_threshold=dc.implicit_threshold,
-        dedupe=dc.dedupe,
-        kcore_user=dc.kcore_user,
-        kcore_item=dc.kcore_item,
-    )
+    """The configured dataset, read and cleaned (``load_dataset`` takes the whole section)."""
+    return load_dataset(config.dataset)
 
 
 def split_dataset(config: ExperimentConfig, dataset: Dataset, run_dir: Path | None) -> Split:
