@@ -23,7 +23,7 @@ BASE = {"errors", "io"}
 #: package -> the packages of ours it may import (its own package always allowed)
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
-    "io": set(),
+    "io": {"errors"},
     "data": BASE,
     "encoders": BASE | {"data"},
     "evaluate": BASE,
