@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from fusionrec.config import load_config
+from fusionrec.config import ExperimentConfig, load_config
 from fusionrec.errors import FusionrecError
 from fusionrec.models import TrainData, build_model
 from fusionrec.models.base import Recommender
@@ -14,14 +14,15 @@ from fusionrec.train.experiment import Prepared, item_labels, prepare, split_eva
 from fusionrec.train.trainer import BEST, evaluate_model, resolve_device
 
 
-def load_run_model(run_dir: str | Path, seed: int | None = None) -> tuple[Recommender, Prepared]:
-    """The trained model of ``seed`` (default: the first seed) and the run's prepared data."""
+def load_run_model(
+    run_dir: str | Path, seed: int | None = None, prep: Prepared | None = None
+) -> tuple[Recommender, Prepared]:
+    """The trained model of ``seed`` (default: the first seed) and the run's prepared data
+    (``prep``, when the caller already has it, saves reading data and features again)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").exists():
-        raise FusionrecError(f"{run_dir} is not a run directory (no config.yaml)")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = _run_config(run_dir)
     seed = cfg.seeds[0] if seed is None else seed
-    prep = prepare(cfg, run_dir, progress=False)
+    prep = prep or prepare(cfg, run_dir, progress=False)
     device = resolve_device(cfg.train.device)
     train = prep.split.matrix(prep.dataset, 0)
     data = TrainData(
@@ -44,10 +45,20 @@ def load_run_model(run_dir: str | Path, seed: int | None = None) -> tuple[Recomm
 
 
 def rescore_run(run_dir: str | Path, part: str = "test") -> dict[int, dict[str, float]]:
-    cfg = load_config(Path(run_dir) / "config.yaml")
+    """Metrics of every seed's saved model on ``part`` (test or valid), evaluated as in
+    training; the data and features are prepared once for all seeds."""
+    cfg = _run_config(Path(run_dir))
+    device = resolve_device(cfg.train.device)
+    prep = prepare(cfg, Path(run_dir), progress=False)
+    valid_eval, test_eval, _ = split_evaluators(prep, cfg, device)
     out = {}
     for seed in cfg.seeds:
-        model, prep = load_run_model(run_dir, seed)
-        valid_eval, test_eval, _ = split_evaluators(prep, cfg, resolve_device(cfg.train.device))
+        model, _ = load_run_model(run_dir, seed, prep)
         out[seed] = evaluate_model(model, test_eval if part == "test" else valid_eval)
     return out
+
+
+def _run_config(run_dir: Path) -> ExperimentConfig:
+    if not (run_dir / "config.yaml").exists():
+        raise FusionrecError(f"{run_dir} is not a run directory (no config.yaml)")
+    return load_config(run_dir / "config.yaml")
