@@ -9,6 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from fusionrec.evaluate import Evaluator
+from fusionrec.evaluate.evaluator import topk_lower_index_first
 
 
 class CachedScores:
@@ -55,3 +56,17 @@ def test_coverage_counts_only_rankable_items():
     m = Evaluator(test, train, ks=(5,)).evaluate(lambda users: torch.arange(6.0).unsqueeze(0))
     assert m["coverage@5"] == pytest.approx(2 / 6)
     assert m["recall@5"] == 1.0 and m["precision@5"] == pytest.approx(1 / 5)
+
+
+@pytest.mark.parametrize("k", [1, 7, 20])
+def test_topk_breaks_ties_by_lower_index(k):
+    """The same order as a stable descending sort, whether or not ties straddle the cut,
+    -0.0 equal to 0.0, and for K equal to the number of items."""
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randint(-2, 3, (50, 20), generator=gen).float()
+    scores[0] = 0.0
+    scores[0, ::2] = -0.0
+    val, idx = topk_lower_index_first(scores.clone(), k)
+    want = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k]
+    assert torch.equal(idx, want)
+    assert torch.equal(val, scores.gather(1, want))

@@ -146,27 +146,33 @@ def topk_lower_index_first(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, 
     """``torch.topk(scores, k)`` per row, but items with equal scores are ranked by ascending
     item index, both across the cut (which tied items make the top ``k``) and inside it.
 
-    ``torch.topk`` runs as usual; only rows where an item left out ties with the last one
-    kept are redone: every item above the cut value is kept, and the lowest-index items equal
-    to it fill the remaining places. NaN scores are an error.
+    One ``torch.topk`` of ``k + 1`` finds the rows where an item left out ties with the last
+    one kept; only those are redone: every item above the cut value is kept, and the
+    lowest-index items equal to it fill the remaining places. Items at -inf (masked) are not
+    ranked, so their order is left as it comes. NaN scores are an error.
     """
-    val, idx = torch.topk(scores, k, dim=1)
+    n_items = scores.shape[1]
+    if k == 0:  # nothing can be ranked (e.g. no candidate items)
+        return torch.topk(scores, 0, dim=1)
+    val, idx = torch.topk(scores, min(k + 1, n_items), dim=1)
     if torch.isnan(val[:, 0]).any():  # topk ranks NaN above everything
         raise ValueError(
             "score() returned NaN scores; the model diverged (lower train.lr) or divides by "
             "zero for some users or items"
         )
-    cut = val[:, -1:]
-    rows = torch.nonzero((scores >= cut).sum(dim=1, dtype=torch.int32) > k).squeeze(1)
-    if len(rows):
-        sub, sub_cut = scores[rows], cut[rows]
-        above = sub > sub_cut
-        tied = sub == sub_cut
-        room = k - above.sum(dim=1, keepdim=True, dtype=torch.int32)
-        keep = above | (tied & (tied.cumsum(dim=1, dtype=torch.int32) <= room))
-        sub_idx = torch.nonzero(keep)[:, 1].view(len(rows), k)  # exactly k per row, ascending
-        idx[rows] = sub_idx
-        val[rows] = sub.gather(1, sub_idx)
+    if k < n_items:
+        cut = val[:, k - 1]
+        rows = torch.nonzero((val[:, k] == cut) & (cut > -torch.inf)).squeeze(1)
+        val, idx = val[:, :k], idx[:, :k]
+        if len(rows):
+            sub, sub_cut = scores[rows], cut[rows].unsqueeze(1)
+            above = sub > sub_cut
+            tied = sub == sub_cut
+            room = k - above.sum(dim=1, keepdim=True, dtype=torch.int32)
+            keep = above | (tied & (tied.cumsum(dim=1, dtype=torch.int32) <= room))
+            sub_idx = torch.nonzero(keep)[:, 1].view(len(rows), k)  # k per row, ascending
+            idx[rows] = sub_idx
+            val[rows] = sub.gather(1, sub_idx)
     # inside the top k: by score, ties by index (sort by index, then a stable sort by score)
     idx, order = idx.sort(dim=1)
     val, order = val.gather(1, order).sort(dim=1, descending=True, stable=True)
