@@ -8,7 +8,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from eval_spy import spy_on_evaluations
 from fusionrec.cli import app
+from fusionrec.config import load_config
+from fusionrec.data.split import TEST, VALID
+from fusionrec.train.experiment import prepare
 from toy_data import toy_config
 
 runner = CliRunner()
@@ -86,21 +90,33 @@ def test_console_script_shows_usage_for_an_unknown_option():
 
 
 def test_tune_selects_on_validation_and_tests_once(tmp_path):
+    """Watches every evaluation: test is scored once, after the search, for a model whose
+    validation score is the best any trial reached."""
     search = {
         "n_trials": 3,
         "space": {"train.lr": {"type": "float", "low": 1e-3, "high": 5e-2, "log": True}},
     }
     cfg = toy_config(tmp_path, search=search)
-    invoke("tune", "-c", str(cfg), "train.epochs=3")
+    with spy_on_evaluations() as spy:
+        invoke("tune", "-c", str(cfg), "train.epochs=3")
     out = tmp_path / "runs" / "toy-mf-bpr-tune"
+    prep = prepare(load_config(out / "best" / "config.yaml"), out, progress=False)
+    (tested,) = spy.on(prep.split.matrix(prep.dataset, TEST))
+    assert spy.calls[-1] is tested  # after every trial's validation
+    valid = spy.on(prep.split.matrix(prep.dataset, VALID))
+    assert len(valid) == len(spy.calls) - 1
+    best_of: dict[int, float] = {}  # model -> its best validation recall@20 (kept weights)
+    for call in valid:
+        best_of[id(call.model)] = max(best_of.get(id(call.model), 0.0), call.metrics["recall@20"])
+    final = best_of.pop(id(tested.model))
+    assert len(best_of) == 3  # one model per trial, then the final one
+    assert len(set(best_of.values())) > 1  # the trials differ, so choosing matters
+    assert final == pytest.approx(max(best_of.values()))
     summary = json.loads((out / "tune.json").read_text())
-    assert len(summary["trials"]) == 3
-    assert all("test" not in json.dumps(t) for t in summary["trials"])
+    assert summary["test"]["recall@10"]["mean"] == pytest.approx(tested.metrics["recall@10"])
     best = max(summary["trials"], key=lambda t: t["valid_recall@20"])
-    assert summary["best_params"] == best["params"]
     chosen = yaml.safe_load((out / "best_config.yaml").read_text())
     assert chosen["train"]["lr"] == pytest.approx(best["params"]["train.lr"])
-    assert (out / "best" / "results.json").exists()
 
 
 def test_data_inspect_reports_feature_coverage(tmp_path):

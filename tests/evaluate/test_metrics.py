@@ -1,4 +1,4 @@
-"""Metrics against hand-computed values and a plain per-user reference implementation."""
+"""Metrics against hand-computed values (the per-user reference is in test_reference.py)."""
 
 from __future__ import annotations
 
@@ -42,56 +42,6 @@ def test_users_without_heldout_items_are_skipped_and_first_hit_rank():
     m = ev.evaluate(lambda users: scores[users])
     assert m["users"] == 1.0
     assert m["mrr@3"] == pytest.approx(1 / 3) and m["recall@3"] == 1.0
-
-
-def reference(scores, target, exclude, ks):
-    """Straightforward per-user implementation of the MMRec definitions."""
-    out = {f"{m}@{k}": [] for m in ("recall", "ndcg", "precision", "hit", "map", "mrr") for k in ks}
-    for u in range(scores.shape[0]):
-        truth = set(target[u].indices.tolist())
-        if not truth:
-            continue
-        s = scores[u].copy()
-        s[exclude[u].indices] = -np.inf
-        order = np.argsort(-s, kind="stable")
-        for k in ks:
-            top = order[:k]
-            rel = [1.0 if i in truth else 0.0 for i in top]
-            hits = sum(rel)
-            dcg = sum(r / math.log2(j + 2) for j, r in enumerate(rel))
-            idcg = sum(1 / math.log2(j + 2) for j in range(min(k, len(truth))))
-            precs = [sum(rel[: j + 1]) / (j + 1) * rel[j] for j in range(k)]
-            first = next((j + 1 for j, r in enumerate(rel) if r), None)
-            out[f"recall@{k}"].append(hits / len(truth))
-            out[f"ndcg@{k}"].append(dcg / idcg)
-            out[f"precision@{k}"].append(hits / k)
-            out[f"hit@{k}"].append(float(hits > 0))
-            out[f"map@{k}"].append(sum(precs) / min(k, len(truth)))
-            out[f"mrr@{k}"].append(1 / first if first else 0.0)
-    return {k: float(np.mean(v)) for k, v in out.items()}
-
-
-@pytest.mark.parametrize("batch_users", [7, 1000])
-def test_matches_reference_on_random_data(batch_users):
-    rng = np.random.default_rng(0)
-    n_users, n_items = 60, 80
-    inter = sp.random(n_users, n_items, density=0.15, random_state=1, format="csr")
-    inter.data[:] = 1
-    coo = inter.tocoo()
-    is_test = rng.random(coo.nnz) < 0.3
-    target = sp.csr_matrix(
-        (coo.data[is_test], (coo.row[is_test], coo.col[is_test])), shape=inter.shape
-    )
-    exclude = sp.csr_matrix(
-        (coo.data[~is_test], (coo.row[~is_test], coo.col[~is_test])), shape=inter.shape
-    )
-    scores = rng.standard_normal((n_users, n_items)).astype(np.float32)
-    ks = [1, 5, 10, 20]
-    ev = Evaluator(target, exclude, ks=ks, batch_users=batch_users)
-    got = ev.evaluate(lambda users: torch.from_numpy(scores)[users])
-    want = reference(scores, target, exclude, ks)
-    for key, value in want.items():
-        assert got[key] == pytest.approx(value, abs=1e-6), key
 
 
 def test_training_items_are_never_recommended():

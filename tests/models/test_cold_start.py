@@ -48,11 +48,25 @@ def test_protocol_ranks_only_cold_items(cold_world):
     train_deg = np.asarray(cold_world.train.sum(axis=0)).ravel()
     assert (train_deg[proto.test_items] == 0).all()
 
-    def warm_lover(users: torch.Tensor) -> torch.Tensor:  # prefers warm items: must not matter
-        return torch.from_numpy(train_deg).float().expand(len(users), -1).clone()
+    # the same random taste for cold items; one model also ranks every warm item far above
+    # them, the other far below: only test cold items are candidates, so nothing changes
+    taste = torch.rand(
+        cold_world.n_users, cold_world.n_items, generator=torch.Generator().manual_seed(0)
+    )
+    warm = torch.from_numpy(train_deg > 0)
 
-    metrics = proto.test.evaluate(warm_lover)
-    assert metrics["coverage@10"] <= 1.0 and metrics["users"] > 0
+    def warm_lover(users: torch.Tensor) -> torch.Tensor:
+        return taste[users] + 10.0 * warm
+
+    def warm_hater(users: torch.Tensor) -> torch.Tensor:
+        return taste[users] - 10.0 * warm
+
+    loved = proto.test.evaluate(warm_lover)
+    assert loved == proto.test.evaluate(warm_hater)
+    assert loved["users"] == len(np.unique(proto.test.target.nonzero()[0]))
+    # a random taste over the test cold items alone scores what random ranking is expected to
+    random = expected_random_metrics(proto.test)
+    assert loved["recall@20"] == pytest.approx(random["recall@20"], rel=0.1)
 
 
 def test_expected_random_matches_simulation():

@@ -3,10 +3,14 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import torch
 import yaml
 from typer.testing import CliRunner
 
 from fusionrec.cli import app
+from fusionrec.config import load_config
+from fusionrec.evaluate.cold_start import expected_random_metrics
+from fusionrec.train.experiment import prepare, split_evaluators
 from fusionrec.train.study import run_study
 from toy_data import write_toy_dataset
 
@@ -34,7 +38,16 @@ def test_study_trains_every_model_on_one_split(tmp_path):
     cfg = yaml.safe_load((tmp_path / "study" / "mf-bpr" / "config.yaml").read_text())
     assert cfg["train"]["lr"] == 0.02 and cfg["train"]["epochs"] == 3
     summary = json.loads((tmp_path / "study" / "study.json").read_text())
-    assert summary["mf-bpr"]["test"]["recall@10"]["mean"] > 0
+    for name, result in results.items():
+        assert summary[name]["test"] == result["test"]
+    # the toy users keep to one half of the catalogue: a trained model must see it, while
+    # popularity (both halves alike) cannot; random ranking is computed exactly
+    config = load_config(tmp_path / "study" / "mf-bpr" / "config.yaml")
+    prep = prepare(config, tmp_path / "study", progress=False)
+    _, test, _ = split_evaluators(prep, config, torch.device("cpu"))
+    random = expected_random_metrics(test)["recall@10"]
+    mf = summary["mf-bpr"]["test"]["recall@10"]["mean"]
+    assert mf > random + 0.1 and mf > summary["most-popular"]["test"]["recall@10"]["mean"] + 0.1
 
 
 def test_demo_command_prints_the_table(tmp_path):

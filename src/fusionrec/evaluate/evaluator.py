@@ -1,8 +1,14 @@
 """Full-ranking evaluation: every user with held-out items is scored against all items.
 
 For each user the training items are masked (and, when scoring test, the validation items
-too), the top ``max(ks)`` are taken with ``torch.topk`` and hits are counted as tensors. Users
-are processed in blocks; there is no per-user Python loop.
+too), the top ``max(ks)`` are taken and hits are counted as tensors. Users are processed in
+blocks; there is no per-user Python loop.
+
+Ties are broken by the lower item index, always: ``torch.topk`` alone returns tied items in an
+unspecified order (it differs between runs, devices and block sizes), which would make
+metrics of models with tied scores (popularity, kNN rows of zeros) irreproducible. The masks
+are written into a private copy of each score block, never into the tensor the model
+returned, which a model may keep as a cache.
 """
 
 from __future__ import annotations
@@ -103,25 +109,27 @@ class Evaluator:
         recommended = {k: torch.zeros(self.n_items, dtype=torch.bool) for k in self.ks}
         for start in range(0, len(self.users), self.batch_users):
             users = self.users[start : start + self.batch_users]
-            scores = score_fn(torch.from_numpy(users).to(self.device)).float()
+            scores = score_fn(torch.from_numpy(users).to(self.device))
             if scores.shape != (len(users), self.n_items):
                 raise ValueError(
                     f"score() returned shape {tuple(scores.shape)}, "
                     f"expected ({len(users)}, {self.n_items})"
                 )
-            scores = scores.clone() if not scores.is_contiguous() else scores
+            # a private contiguous float32 copy: the masks below must not reach the caller
+            scores = scores.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
             r, c = self._dense_rows(self.exclude, users)
             scores[r, c] = -torch.inf
             if self.candidate_mask is not None:
                 scores.masked_fill_(~self.candidate_mask, -torch.inf)
-            top_val, top_idx = torch.topk(scores, self.max_k, dim=1)
-            hits = self._hits(users, top_idx) & (top_val > -torch.inf)
+            top_val, top_idx = topk_lower_index_first(scores, self.max_k)
+            ranked = top_val > -torch.inf  # masked items fill the list only past the rankable
+            hits = self._hits(users, top_idx) & ranked
             n_pos = torch.from_numpy(self.n_pos[users]).to(self.device)
             ks = [k for k in self.ks if k <= self.max_k]
             for name, values in block_metrics(hits, n_pos, ks).items():
                 sums[name] = sums.get(name, 0.0) + float(values.sum())
             for k in ks:
-                recommended[k][top_idx[:, :k].reshape(-1).cpu()] = True
+                recommended[k][top_idx[:, :k][ranked[:, :k]].cpu()] = True
         n = max(1, len(self.users))
         result = {name: total / n for name, total in sums.items()}
         n_catalogue = (
@@ -132,3 +140,40 @@ class Evaluator:
                 result[f"coverage@{k}"] = float(recommended[k].sum()) / max(1, n_catalogue)
         result["users"] = float(len(self.users))
         return result
+
+
+def topk_lower_index_first(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.topk(scores, k)`` per row, but items with equal scores are ranked by ascending
+    item index, both across the cut (which tied items make the top ``k``) and inside it.
+
+    One ``torch.topk`` of ``k + 1`` finds the rows where an item left out ties with the last
+    one kept; only those are redone: every item above the cut value is kept, and the
+    lowest-index items equal to it fill the remaining places. Items at -inf (masked) are not
+    ranked, so their order is left as it comes. NaN scores are an error.
+    """
+    n_items = scores.shape[1]
+    if k == 0:  # nothing can be ranked (e.g. no candidate items)
+        return torch.topk(scores, 0, dim=1)
+    val, idx = torch.topk(scores, min(k + 1, n_items), dim=1)
+    if torch.isnan(val[:, 0]).any():  # topk ranks NaN above everything
+        raise ValueError(
+            "score() returned NaN scores; the model diverged (lower train.lr) or divides by "
+            "zero for some users or items"
+        )
+    if k < n_items:
+        cut = val[:, k - 1]
+        rows = torch.nonzero((val[:, k] == cut) & (cut > -torch.inf)).squeeze(1)
+        val, idx = val[:, :k], idx[:, :k]
+        if len(rows):
+            sub, sub_cut = scores[rows], cut[rows].unsqueeze(1)
+            above = sub > sub_cut
+            tied = sub == sub_cut
+            room = k - above.sum(dim=1, keepdim=True, dtype=torch.int32)
+            keep = above | (tied & (tied.cumsum(dim=1, dtype=torch.int32) <= room))
+            sub_idx = torch.nonzero(keep)[:, 1].view(len(rows), k)  # k per row, ascending
+            idx[rows] = sub_idx
+            val[rows] = sub.gather(1, sub_idx)
+    # inside the top k: by score, ties by index (sort by index, then a stable sort by score)
+    idx, order = idx.sort(dim=1)
+    val, order = val.gather(1, order).sort(dim=1, descending=True, stable=True)
+    return val, idx.gather(1, order)

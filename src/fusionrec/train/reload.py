@@ -31,12 +31,15 @@ def _run_config(run_dir: Path) -> ExperimentConfig:
     return load_config(run_dir / "config.yaml")
 
 
-def load_run_model(run_dir: str | Path, seed: int | None = None) -> tuple[Recommender, Prepared]:
-    """The trained model of ``seed`` (default: the first seed) and the run's prepared data."""
+def load_run_model(
+    run_dir: str | Path, seed: int | None = None, prep: Prepared | None = None
+) -> tuple[Recommender, Prepared]:
+    """The trained model of ``seed`` (default: the first seed) and the run's prepared data
+    (``prep``, when the caller already has it, saves reading data and features again)."""
     run_dir = Path(run_dir)
     cfg = _run_config(run_dir)
     seed = cfg.seeds[0] if seed is None else seed
-    prep = prepare(cfg, run_dir, progress=False)
+    prep = prep or prepare(cfg, run_dir, progress=False)
     device = resolve_device(cfg.train.device)
     train = prep.split.matrix(prep.dataset, 0)
     data = TrainData(
@@ -79,8 +82,10 @@ def training_state(seed_dir: Path) -> str:
 
 
 def rescore_run(run_dir: str | Path, part: str = "test") -> dict[int, dict[str, float]]:
-    """Metrics of every trained seed; warns when the run never finished (no results.json),
-    saying from which epoch each seed's weights come, and skips seeds not trained yet."""
+    """Metrics of every trained seed on ``part`` (test or valid), evaluated as in training,
+    with the data and features prepared once for all seeds. Warns when the run never finished
+    (no results.json), saying from which epoch each seed's weights come, and skips seeds not
+    trained yet."""
     run_dir = Path(run_dir)
     cfg = _run_config(run_dir)
     seeds = cfg.seeds
@@ -93,9 +98,11 @@ def rescore_run(run_dir: str | Path, part: str = "test") -> dict[int, dict[str, 
             "; ".join(f"seed {s}: {state}" for s, state in states.items()),
         )
         seeds = [s for s in cfg.seeds if (run_dir / f"seed-{s}" / BEST).exists()] or seeds
+    device = resolve_device(cfg.train.device)
+    prep = prepare(cfg, run_dir, progress=False)
+    valid_eval, test_eval, _ = split_evaluators(prep, cfg, device)
     out = {}
     for seed in seeds:
-        model, prep = load_run_model(run_dir, seed)
-        valid_eval, test_eval, _ = split_evaluators(prep, cfg, resolve_device(cfg.train.device))
+        model, _ = load_run_model(run_dir, seed, prep)
         out[seed] = evaluate_model(model, test_eval if part == "test" else valid_eval)
     return out
