@@ -10,7 +10,7 @@ import torch
 from eval_spy import spy_on_evaluations
 from fusionrec.config import load_config
 from fusionrec.data.split import TEST
-from fusionrec.evaluate.cold_start import ColdStartProtocol
+from fusionrec.train.cold_start import cold_start_protocol
 from fusionrec.train.experiment import prepare, run_seed, split_evaluators
 from toy_data import toy_config
 
@@ -37,7 +37,7 @@ def test_cold_split_evaluators_rank_each_half_among_itself(tmp_path):
         record = run_seed(config, prep, 1, None, progress=False)
     # the runner's test numbers are those of the cold-start protocol, built independently
     (tested,) = spy.on(prep.split.matrix(prep.dataset, TEST))
-    protocol = ColdStartProtocol.from_split(prep.dataset, prep.split, ks=(5, 10))
+    protocol = cold_start_protocol(prep.dataset, prep.split, ks=(5, 10))
     assert record["test"] == pytest.approx(protocol.test.evaluate(tested.model.score))
 
 
