@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fusionrec.evaluate import Evaluator
 from fusionrec.io import save_torch, write_json
 from fusionrec.models.base import Recommender, TrainData
+from fusionrec.progress import ProgressReporter
 from fusionrec.train.config import TrainConfig
 from fusionrec.train.sampling import NegativeSampler
 
@@ -174,16 +174,8 @@ class Trainer:
         train_time, eval_time, n_evals = 0.0, 0.0, 0
         epochs_run = start_epoch
         stopped = False
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} epochs"),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            disable=not self.progress,
-            transient=False,
-        ) as bar:
-            task = bar.add_task(self.model.name, total=cfg.epochs, completed=start_epoch, info="")
+        with ProgressReporter(self.progress, logger=log) as bar:
+            task = bar.add(self.model.name, cfg.epochs, unit="epochs", completed=start_epoch)
             for epoch in range(start_epoch + 1, cfg.epochs + 1):
                 t0 = time.perf_counter()
                 loss = self._train_epoch(epoch)
@@ -213,12 +205,14 @@ class Trainer:
                         best["bad"] += 1
                 history.append(record)
                 epochs_run = epoch
-                info = (
-                    f"loss {loss:.4f}  valid {cfg.metric} {best['value']:.4f} (ep {best['epoch']})"
+                info = f"loss {loss:.4f}"
+                if best["epoch"]:
+                    info += f"  best valid {cfg.metric} {best['value']:.4f} (ep {best['epoch']})"
+                bar.update(task, epoch, info=info)
+                evaluated = f"valid_{cfg.metric}" in record
+                log.log(
+                    logging.INFO if evaluated else logging.DEBUG, "%s", _epoch_line(record, cfg)
                 )
-                bar.update(task, completed=epoch, info=info)
-                valid_value = record.get(f"valid_{cfg.metric}", float("nan"))
-                log.info("epoch %d loss %.5f valid %s=%.5f", epoch, loss, cfg.metric, valid_value)
                 if self.run_dir and epoch % cfg.checkpoint_every == 0:
                     save_torch(self.run_dir / CHECKPOINT, self._state(epoch, best, history))
                 if best["bad"] >= cfg.patience:
@@ -243,6 +237,15 @@ class Trainer:
         elif self.run_dir and (self.run_dir / BEST).exists():
             state = torch.load(self.run_dir / BEST, map_location=self.device, weights_only=False)
             self.model.load_state_dict(state)
+
+
+def _epoch_line(record: dict[str, Any], cfg: TrainConfig) -> str:
+    """``epoch 4/300 loss 0.12345``, plus the validation metric on evaluated epochs only
+    (the others are never shown as ``nan``)."""
+    line = f"epoch {record['epoch']}/{cfg.epochs} loss {record['loss']:.5f}"
+    if f"valid_{cfg.metric}" in record:
+        line += f" valid {cfg.metric}={record[f'valid_{cfg.metric}']:.5f}"
+    return line
 
 
 def train_model(
