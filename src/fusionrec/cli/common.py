@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import typer
@@ -12,16 +14,35 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from fusionrec.errors import FusionrecError
+from fusionrec.errors import ConfigError, FusionrecError
+from fusionrec.progress import stderr_console
+
+if TYPE_CHECKING:
+    from fusionrec.config import ExperimentConfig
+    from fusionrec.data import Dataset
 
 console = Console()
+
+#: Where a dataset's data comes from: reset when ``-d`` names a different dataset than the
+#: config, so the config's columns or paths never leak onto another dataset.
+_SOURCE_KEYS = (
+    "path",
+    "format",
+    "columns",
+    "items_path",
+    "users_path",
+    "text_fields",
+    "image_column",
+    "audio_column",
+    "media_dir",
+)
 
 
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+        handlers=[RichHandler(console=stderr_console(), show_path=False)],
         force=True,
     )
     logging.getLogger("fusionrec").setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -52,6 +73,59 @@ def run_app(app: typer.Typer) -> None:
         sys.exit(getattr(exc, "exit_code", 2))
     except _EXITS as exc:
         sys.exit(exc.exit_code)
+
+
+def split_dataset_argument(
+    dataset: str | None, arguments: list[str] | None
+) -> tuple[str | None, list[str]]:
+    """``fusionrec data inspect path/to/file.csv key=value``: an argument without ``=`` is
+    the dataset (a name or a path), the others are overrides."""
+    plain = [a for a in arguments or [] if "=" not in a]
+    overrides = [a for a in arguments or [] if "=" in a]
+    if not plain:
+        return dataset, overrides
+    if dataset or len(plain) > 1:
+        raise ConfigError(
+            f"unexpected argument(s) {plain}: give one dataset (a name or a path, or -d PATH) "
+            "and overrides as key.subkey=value"
+        )
+    return plain[0], overrides
+
+
+def build_config(
+    config: Path | None,
+    dataset: str | None = None,
+    overrides: list[str] | None = None,
+    data_path: Path | None = None,
+) -> ExperimentConfig:
+    """The experiment config of a command: ``-c`` file < ``-d``/``--data-path`` < overrides.
+
+    ``-d NAME`` that matches the config's ``dataset.name`` keeps the config's dataset
+    (columns, item table, ...); another name or a path replaces where the data comes from.
+    """
+    from fusionrec.config import load_config
+
+    overrides = list(overrides or [])
+    extra = []
+    if dataset and load_config(config, overrides).dataset.name != dataset:
+        extra += [f"dataset.{key}=null" for key in _SOURCE_KEYS]
+        extra.append(f"dataset.name={json.dumps(dataset)}")
+    if data_path:
+        extra.append(f"dataset.path={json.dumps(str(data_path))}")
+    return load_config(config, [*extra, *overrides])
+
+
+def load_data(
+    config: Path | None,
+    dataset: str | None = None,
+    overrides: list[str] | None = None,
+    data_path: Path | None = None,
+) -> tuple[ExperimentConfig, Dataset]:
+    """``build_config`` and the dataset it names, read and cleaned as a training run does."""
+    from fusionrec.train.experiment import load_clean_dataset
+
+    cfg = build_config(config, dataset, overrides, data_path)
+    return cfg, load_clean_dataset(cfg)
 
 
 def metrics_table(

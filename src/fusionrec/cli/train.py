@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fusionrec.cli.common import console, metrics_table, setup_logging
+from fusionrec.cli.common import build_config, console, metrics_table, setup_logging
 
 SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 
@@ -37,10 +37,9 @@ def train(
 ) -> None:
     """Train a model: early stopping on validation, test scored once with the best weights."""
     setup_logging()
-    from fusionrec.config import load_config
     from fusionrec.train.experiment import run_experiment
 
-    cfg = load_config(config, overrides or [])
+    cfg = build_config(config, overrides=overrides)
     seed_list = parse_seeds(seeds)
     if seed_list:
         cfg = cfg.model_copy(update={"seeds": seed_list})
@@ -49,7 +48,9 @@ def train(
         f"{cfg.model.name} (valid)": results["valid"],
         f"{cfg.model.name} (test)": results["test"],
     }
-    title = f"{cfg.dataset.name}, seeds {cfg.seeds}"
+    if "random" in results:  # cold-start: the exact expectation of a random ranking
+        rows["random ranking (test, expected)"] = results["random"]
+    title = f"{results['dataset']}, seeds {cfg.seeds}"
     console.print(metrics_table(title, rows, SHOWN))
 
 
