@@ -23,19 +23,9 @@ if TYPE_CHECKING:
 
 console = Console()
 
-#: Where a dataset's data comes from: reset when ``-d`` names a different dataset than the
-#: config, so the config's columns or paths never leak onto another dataset.
-_SOURCE_KEYS = (
-    "path",
-    "format",
-    "columns",
-    "items_path",
-    "users_path",
-    "text_fields",
-    "image_column",
-    "audio_column",
-    "media_dir",
-)
+#: Dataset settings a different ``-d`` dataset keeps from the config (cleaning); every
+#: other one says where and how the config's own data is read, and is reset to its default.
+_KEPT_DATASET_KEYS = {"name", "implicit_threshold", "dedupe", "kcore_user", "kcore_item"}
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -101,14 +91,24 @@ def build_config(
     """The experiment config of a command: ``-c`` file < ``-d``/``--data-path`` < overrides.
 
     ``-d NAME`` that matches the config's ``dataset.name`` keeps the config's dataset
-    (columns, item table, ...); another name or a path replaces where the data comes from.
+    (columns, item table, ...); another name or a path replaces where the data comes from
+    (a path names the dataset after its file); the cleaning settings stay.
     """
-    from fusionrec.config import load_config
+    from fusionrec.config import DatasetConfig, load_config
+    from fusionrec.data.registry import NAMED
 
     overrides = list(overrides or [])
     extra = []
     if dataset and load_config(config, overrides).dataset.name != dataset:
-        extra += [f"dataset.{key}=null" for key in _SOURCE_KEYS]
+        defaults = DatasetConfig().model_dump(mode="json")
+        extra += [
+            f"dataset.{key}={json.dumps(value)}"
+            for key, value in defaults.items()
+            if key not in _KEPT_DATASET_KEYS
+        ]
+        if dataset not in NAMED and Path(dataset).exists():  # a path: named after its file
+            extra.append(f"dataset.path={json.dumps(dataset)}")
+            dataset = Path(dataset).stem
         extra.append(f"dataset.name={json.dumps(dataset)}")
     if data_path:
         extra.append(f"dataset.path={json.dumps(str(data_path))}")
