@@ -19,11 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "fusionrec"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
-BASE = {"errors", "io"}
+BASE = {"errors", "io", "progress"}
 #: package -> the packages of ours it may import (its own package always allowed)
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "io": {"errors"},
+    "progress": set(),
     "data": BASE,
     "encoders": BASE | {"data"},
     "evaluate": BASE,

@@ -65,7 +65,14 @@ def test_all_modalities_end_to_end_with_masks_and_problems(catalogue, tmp_path, 
     by_name = {m.name: m for m in report.modalities}
     assert by_name["text"].field_coverage == {"title": 0.8, "overview": 0.6}
     assert by_name["image"].present == 3 and not by_name["image"].from_cache
-    assert "image: item 3 missing: file not found" in caplog.text
+    # one summary line per modality, never one per item; the full list is a CSV
+    assert "item 3 missing" not in caplog.text
+    assert (
+        "image: 2 items without content (1 no image, 1 file not found), e.g. item ids b, d"
+        in caplog.text
+    )
+    missing = pd.read_csv(by_name["image"].missing_file)
+    assert missing["item_id"].tolist() == ["b", "d"] and "gone.png" in missing["reason"][1]
     assert "image: dim 1280, 3/5 items present (60.0%)" in caplog.text
 
 

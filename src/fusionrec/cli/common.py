@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import typer
@@ -13,16 +15,25 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from fusionrec.errors import FusionrecError
+from fusionrec.errors import ConfigError, FusionrecError
+from fusionrec.progress import stderr_console
+
+if TYPE_CHECKING:
+    from fusionrec.config import ExperimentConfig
+    from fusionrec.data import Dataset
 
 console = Console()
+
+#: Dataset settings a different ``-d`` dataset keeps from the config (cleaning); every
+#: other one says where and how the config's own data is read, and is reset to its default.
+_KEPT_DATASET_KEYS = {"name", "implicit_threshold", "dedupe", "kcore_user", "kcore_item"}
 
 
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+        handlers=[RichHandler(console=stderr_console(), show_path=False)],
         force=True,
     )
     logging.getLogger("fusionrec").setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -58,6 +69,69 @@ def run_app(app: typer.Typer) -> None:
         sys.exit(exc.exit_code)
     if isinstance(code, int) and not isinstance(code, bool) and code:
         sys.exit(code)
+
+
+def split_dataset_argument(
+    dataset: str | None, arguments: list[str] | None
+) -> tuple[str | None, list[str]]:
+    """``fusionrec data inspect path/to/file.csv key=value``: an argument without ``=`` is
+    the dataset (a name or a path), the others are overrides."""
+    plain = [a for a in arguments or [] if "=" not in a]
+    overrides = [a for a in arguments or [] if "=" in a]
+    if not plain:
+        return dataset, overrides
+    if dataset or len(plain) > 1:
+        raise ConfigError(
+            f"unexpected argument(s) {plain}: give one dataset (a name or a path, or -d PATH) "
+            "and overrides as key.subkey=value"
+        )
+    return plain[0], overrides
+
+
+def build_config(
+    config: Path | None,
+    dataset: str | None = None,
+    overrides: list[str] | None = None,
+    data_path: Path | None = None,
+) -> ExperimentConfig:
+    """The experiment config of a command: ``-c`` file < ``-d``/``--data-path`` < overrides.
+
+    ``-d NAME`` that matches the config's ``dataset.name`` keeps the config's dataset
+    (columns, item table, ...); another name or a path replaces where the data comes from
+    (a path names the dataset after its file); the cleaning settings stay.
+    """
+    from fusionrec.config import DatasetConfig, load_config
+    from fusionrec.data.registry import NAMED
+
+    overrides = list(overrides or [])
+    extra = []
+    if dataset and load_config(config, overrides).dataset.name != dataset:
+        defaults = DatasetConfig().model_dump(mode="json")
+        extra += [
+            f"dataset.{key}={json.dumps(value)}"
+            for key, value in defaults.items()
+            if key not in _KEPT_DATASET_KEYS
+        ]
+        if dataset not in NAMED and Path(dataset).exists():  # a path: named after its file
+            extra.append(f"dataset.path={json.dumps(dataset)}")
+            dataset = Path(dataset).stem
+        extra.append(f"dataset.name={json.dumps(dataset)}")
+    if data_path:
+        extra.append(f"dataset.path={json.dumps(str(data_path))}")
+    return load_config(config, [*extra, *overrides])
+
+
+def load_data(
+    config: Path | None,
+    dataset: str | None = None,
+    overrides: list[str] | None = None,
+    data_path: Path | None = None,
+) -> tuple[ExperimentConfig, Dataset]:
+    """``build_config`` and the dataset it names, read and cleaned as a training run does."""
+    from fusionrec.train.experiment import load_clean_dataset
+
+    cfg = build_config(config, dataset, overrides, data_path)
+    return cfg, load_clean_dataset(cfg)
 
 
 def metrics_table(

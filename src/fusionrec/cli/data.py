@@ -7,7 +7,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from fusionrec.cli.common import console, setup_logging
+from fusionrec.cli.common import console, load_data, setup_logging, split_dataset_argument
+
+_ARGUMENTS_HELP = "a dataset (name or path) and/or key=value config overrides"
 
 
 def register(app: typer.Typer) -> None:
@@ -17,19 +19,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
 
 
-def _load(config: Path | None, dataset: str | None, data_path: Path | None, overrides: list[str]):
-    from fusionrec.config import load_config
-    from fusionrec.train.experiment import load_clean_dataset
-
-    extra = list(overrides)
-    if dataset:
-        extra.append(f"dataset.name={dataset}")
-    if data_path:
-        extra.append(f"dataset.path={data_path}")
-    cfg = load_config(config, extra)
-    return cfg, load_clean_dataset(cfg)
-
-
 def inspect(
     dataset: str = typer.Option(None, "--dataset", "-d", help="named dataset or path"),
     data_path: Path = typer.Option(None, "--data-path", help="folder/file of the dataset"),
@@ -37,13 +26,14 @@ def inspect(
     features: bool = typer.Option(
         False, "--features", help="also encode (or read from cache) and report feature coverage"
     ),
-    overrides: list[str] = typer.Argument(None, help="key=value config overrides"),
+    arguments: list[str] = typer.Argument(None, help=_ARGUMENTS_HELP),
 ) -> None:
     """Counts, density, degree distribution and content coverage of a dataset."""
     setup_logging()
     from fusionrec.data.inspect import content_coverage
 
-    cfg, ds = _load(config, dataset, data_path, overrides or [])
+    dataset, overrides = split_dataset_argument(dataset, arguments)
+    cfg, ds = load_data(config, dataset, overrides, data_path)
     s = ds.summary()
     table = Table(title=f"dataset {s['name']}", show_header=False)
     for key in ("users", "items", "interactions"):
@@ -73,16 +63,17 @@ def inspect(
 
 def _feature_rows(table: Table, cfg, ds) -> None:
     """Encoded-feature coverage with the reasons items are missing (from the feature store)."""
-    from collections import Counter
-
     from fusionrec.train.experiment import load_features
 
     if cfg.features is None:
         cfg = cfg.model_copy(update={"features": {}})
     _, report = load_features(cfg, ds, progress=True, with_report=True)
+    if report is None:
+        return  # features.modalities: [] asks for none
     for mod in report.modalities:
-        reasons = Counter(r.split(":")[0] for r in mod.problems.values())
-        why = ", ".join(f"{n} {r}" for r, n in reasons.most_common()) or "none"
+        why = ", ".join(f"{n} {r}" for r, n in mod.reason_counts().items()) or "none"
+        if mod.missing_file:
+            why += f" (list: {mod.missing_file})"
         table.add_row(
             f"{mod.name} features",
             f"{mod.present:,} / {mod.n_items:,} items, dim {mod.dim}; missing: {why}",
@@ -94,15 +85,16 @@ def split(
     dataset: str = typer.Option(None, "--dataset", "-d", help="named dataset or path"),
     data_path: Path = typer.Option(None, "--data-path"),
     config: Path = typer.Option(None, "--config", "-c", help="experiment YAML"),
-    overrides: list[str] = typer.Argument(
-        None, help="key=value overrides, e.g. split.method=temporal"
+    arguments: list[str] = typer.Argument(
+        None, help=f"{_ARGUMENTS_HELP}, e.g. split.method=temporal"
     ),
 ) -> None:
     """Make a split and save it (split.parquet + split.json) for every later run to reuse."""
     setup_logging()
     from fusionrec.data import make_split
 
-    cfg, ds = _load(config, dataset, data_path, overrides or [])
+    dataset, overrides = split_dataset_argument(dataset, arguments)
+    cfg, ds = load_data(config, dataset, overrides, data_path)
     sc = cfg.split
     result = make_split(
         ds,

@@ -2,40 +2,30 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from fusionrec.cli.common import console, setup_logging
-from fusionrec.errors import ConfigError
+from fusionrec.cli.common import build_config, console, setup_logging
+
+#: Keys of a ``features`` section; a file holding only them is the section alone.
+_SECTION_KEYS = {"text", "image", "audio", "precomputed", "modalities", "cache_dir"}
 
 
 def register(app: typer.Typer) -> None:
     app.command("encode")(encode)
 
 
-def _read_config(path: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(features section, experiment-level extras such as dataset name) from a YAML file.
-
-    The file may be a whole experiment config (with a ``features:`` key) or the section alone;
-    ``modalities`` and ``cache_dir`` inside the section are options of this command.
-    """
+def _section_alone(path: Path | None) -> dict[str, Any] | None:
+    """The file's content when it is a bare ``features`` section (not an experiment)."""
     if path is None:
-        return {}, {}
-    import yaml
+        return None
+    from fusionrec.config import read_yaml
 
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    section = dict(raw.get("features") or {}) if "features" in raw else dict(raw)
-    dataset = raw.get("dataset") if isinstance(raw.get("dataset"), dict) else {}
-    extras = {
-        "modalities": section.pop("modalities", None),
-        "cache_dir": section.pop("cache_dir", None),
-        "dataset": dataset.get("path") or dataset.get("name"),
-    }
-    return section, extras
+    raw = read_yaml(path)
+    return raw if raw and set(raw) <= _SECTION_KEYS else None
 
 
 def encode(
@@ -47,40 +37,45 @@ def encode(
         None, "--cache-dir", help="feature cache (default $FUSIONREC_CACHE or ~/.cache/...)"
     ),
     config: Path = typer.Option(
-        None, "--config", "-c", help="YAML with a features section (or the section alone)"
+        None,
+        "--config",
+        "-c",
+        help="experiment YAML (its dataset and features), or the features section alone",
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="recompute, do not read or write"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    overrides: list[str] = typer.Argument(None, help="key=value config overrides"),
 ) -> None:
     """Encode item text/image/audio into feature matrices with presence masks (cached)."""
     setup_logging(verbose)
     from rich.table import Table
 
-    from fusionrec.data import load_dataset
-    from fusionrec.encoders.config import parse_features_config
-    from fusionrec.encoders.pipeline import extract_item_features
     from fusionrec.encoders.store import default_cache_dir
     from fusionrec.io import ensure_writable_dir
+    from fusionrec.train.experiment import load_clean_dataset, load_features
 
-    section, extras = _read_config(config)
-    features_config = parse_features_config(section)
-    name = dataset or extras["dataset"]
-    if not name:
-        raise ConfigError("give --dataset (a named dataset or a path) or dataset.name in --config")
-    names = [m.strip() for m in modalities.split(",") if m.strip()] if modalities else None
-    cache = cache_dir or extras["cache_dir"]
+    extra = list(overrides or [])
+    section = _section_alone(config)
+    if section is not None:  # a bare features section: the same as features.<key> overrides
+        extra = [f"features.{k}={json.dumps(v)}" for k, v in section.items()] + extra
+        config = None
+    if modalities:
+        names = [m.strip() for m in modalities.split(",") if m.strip()]
+        extra.append(f"features.modalities={json.dumps(names)}")
+    if cache_dir:
+        extra.append(f"features.cache_dir={json.dumps(str(cache_dir))}")
+    cfg = build_config(config, dataset, extra)
     if not no_cache:  # before any encoding, whose results an unwritable cache would lose
         hint = "pass a writable --cache-dir (or set $FUSIONREC_CACHE), or --no-cache"
-        ensure_writable_dir(cache or default_cache_dir(), "the feature cache", hint)
-    ds = load_dataset(name)
-    _, report = extract_item_features(
-        ds,
-        features_config,
-        names or extras["modalities"],
-        cache,
-        progress=True,
-        use_cache=not no_cache,
-    )
+        cache = (cfg.features or {}).get("cache_dir") or default_cache_dir()
+        ensure_writable_dir(cache, "the feature cache", hint)
+    ds = load_clean_dataset(cfg)
+    if cfg.features is None:
+        cfg = cfg.model_copy(update={"features": {}})
+    _, report = load_features(cfg, ds, progress=True, with_report=True, use_cache=not no_cache)
+    if report is None:
+        console.print("features.modalities is empty: nothing to encode")
+        return
     table = Table(title=f"item features of {ds.name} ({ds.n_items:,} items)")
     for column in ("modality", "dim", "present", "coverage", "time", "problems"):
         table.add_column(column, justify="right" if column in {"dim", "present"} else "left")
@@ -103,3 +98,5 @@ def encode(
     console.print(table)
     for m in report.modalities:
         console.print(f"{m.name} encoder: {m.encoder_id}", highlight=False, soft_wrap=True)
+        if m.missing_file:
+            console.print(f"{m.name} items without content: {m.missing_file}", highlight=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from fusionrec.cli.common import console, metrics_table, setup_logging
+from fusionrec.cli.common import build_config, console, metrics_table, setup_logging
 
 SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 
@@ -46,10 +46,9 @@ def train(
 
     Ctrl-C stops it with exit code 130 and prints the command that resumes it."""
     setup_logging()
-    from fusionrec.config import load_config
     from fusionrec.train.experiment import resolve_run_dir, run_experiment
 
-    cfg = load_config(config, overrides or [])
+    cfg = build_config(config, overrides=overrides)
     seed_list = parse_seeds(seeds)
     if seed_list:
         cfg = cfg.model_copy(update={"seeds": seed_list})
@@ -67,7 +66,9 @@ def train(
         f"{cfg.model.name} (valid)": results["valid"],
         f"{cfg.model.name} (test)": results["test"],
     }
-    title = f"{cfg.dataset.name}, seeds {cfg.seeds}"
+    if "random" in results:  # cold-start: the exact expectation of a random ranking
+        rows["random ranking (test, expected)"] = results["random"]
+    title = f"{results['dataset']}, seeds {cfg.seeds}"
     console.print(metrics_table(title, rows, SHOWN))
 
 

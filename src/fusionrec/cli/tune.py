@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fusionrec.cli.common import console, metrics_table, setup_logging
+from fusionrec.cli.common import build_config, console, metrics_table, setup_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -21,10 +21,9 @@ def tune(
 ) -> None:
     """Search hyper-parameters on validation; train the best and score test once."""
     setup_logging()
-    from fusionrec.config import load_config
     from fusionrec.train.tune import tune as run_tune
 
-    cfg = load_config(config, overrides or [])
+    cfg = build_config(config, overrides=overrides)
     out = run_dir or Path(cfg.output_dir) / f"{cfg.run_name}-tune"
     summary = run_tune(cfg, out, progress=not quiet)
     rows = {

@@ -9,9 +9,10 @@ re-run is a cache read.
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,17 @@ from fusionrec.encoders.registry import make_encoder
 from fusionrec.encoders.store import FeatureStore, fingerprint_files, fingerprint_texts
 from fusionrec.encoders.templates import default_template, render_texts
 from fusionrec.errors import ConfigError
+from fusionrec.io import write_atomic
+from fusionrec.progress import ProgressReporter
 
 log = logging.getLogger("fusionrec.encoders")
 
 ENCODED_MODALITIES = ("text", "image", "audio")
-#: How many problems the log lists one by one; all of them stay in the report.
-_LOGGED_PROBLEMS = 20
+#: How many missing items the log names; all of them are in the report and the CSV.
+_MISSING_EXAMPLES = 5
+#: Progress is reported about this many times per modality (rounded to whole batches).
+_PROGRESS_UPDATES = 50
+_REASON_KIND = re.compile(r"[a-z ]*[a-z]|")
 
 
 @dataclass
@@ -47,6 +53,9 @@ class ModalityReport:
     problems: dict[int, str] = field(default_factory=dict)
     #: Fraction of items with a non-empty value per text field the template uses.
     field_coverage: dict[str, float] = field(default_factory=dict)
+    #: External ids of the first items without content, and the CSV listing all of them.
+    missing_examples: list[str] = field(default_factory=list)
+    missing_file: Path | None = None
 
     @property
     def coverage(self) -> float:
@@ -58,12 +67,20 @@ class ModalityReport:
             return None
         return self.n_items / self.seconds
 
+    def reason_counts(self) -> dict[str, int]:
+        """Missing items per kind of reason (``no image``, ``file not found`` ...), most
+        frequent first; the reasons themselves name the file."""
+        kinds = Counter(_REASON_KIND.match(r).group() for r in self.problems.values())
+        return dict(kinds.most_common())
+
 
 @dataclass
 class FeatureReport:
     modalities: list[ModalityReport] = field(default_factory=list)
 
     def log_summary(self, logger: logging.Logger = log) -> None:
+        """One line per modality, one more for field coverage and one for missing items:
+        never a line per item (the full list is in ``missing_file``)."""
         for m in self.modalities:
             source = "cache" if m.from_cache else f"{m.seconds:.1f}s"
             logger.info(
@@ -79,10 +96,18 @@ class FeatureReport:
             if m.field_coverage:
                 fields = ", ".join(f"{k} {100 * v:.1f}%" for k, v in m.field_coverage.items())
                 logger.info("%s field coverage: %s", m.name, fields)
-            for index, reason in list(m.problems.items())[:_LOGGED_PROBLEMS]:
-                logger.info("%s: item %d missing: %s", m.name, index, reason)
-            if len(m.problems) > _LOGGED_PROBLEMS:
-                logger.info("%s: ... %d more", m.name, len(m.problems) - _LOGGED_PROBLEMS)
+            if m.problems:
+                why = ", ".join(f"{n} {kind}" for kind, n in m.reason_counts().items())
+                more = ", ..." if len(m.problems) > len(m.missing_examples) else ""
+                logger.info(
+                    "%s: %d items without content (%s), e.g. item ids %s%s; full list: %s",
+                    m.name,
+                    len(m.problems),
+                    why,
+                    ", ".join(m.missing_examples),
+                    more,
+                    m.missing_file,
+                )
 
 
 def default_modalities(dataset: Dataset, config: FeaturesConfig) -> list[str]:
@@ -124,52 +149,22 @@ def modality_inputs(
     return paths, fingerprint_files(paths, content=section.content_hash), {}
 
 
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Any]:
-    if not enabled:
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=False) as bar:
-        yield bar
-
-
 def _encode_modality(
     dataset: Dataset,
     name: str,
     config: FeaturesConfig,
     store: FeatureStore,
-    bar: Any,
+    progress: ProgressReporter,
     use_cache: bool,
 ) -> tuple[ModalityFeatures, ModalityReport]:
     section = getattr(config, name)
     inputs, fingerprint, coverage = modality_inputs(dataset, name, config)
     encoder = make_encoder(section)
     chunk_size = getattr(section, "chunk_size", 256)
+    batch_size = getattr(section, "batch_size", 1)
+    step = batch_size * math.ceil(len(inputs) / _PROGRESS_UPDATES / batch_size)
     start = time.perf_counter()
-    task = bar.add_task(f"{name} ({section.encoder})", total=len(inputs), rate="") if bar else None
-
-    def on_progress(done: int) -> None:
-        if bar is not None:
-            elapsed = max(time.perf_counter() - start, 1e-9)
-            bar.update(task, completed=done, rate=f"{done / elapsed:,.1f} items/s")
-
+    task = progress.add(f"{name} ({section.encoder})", len(inputs))
     result = store.compute(
         name,
         encoder,
@@ -177,12 +172,14 @@ def _encode_modality(
         fingerprint,
         chunk_size=chunk_size,
         meta={"dataset": dataset.name, "modality": name, "n_items": len(inputs)},
-        on_progress=on_progress,
+        on_progress=lambda done: progress.update(task, done),
         use_cache=use_cache,
+        progress_step=max(1, step),
     )
-    if bar is not None and result.from_cache:
-        bar.update(task, completed=len(inputs), rate="cached")
+    if result.from_cache:
+        progress.update(task, len(inputs), rate="cached")
     features = ModalityFeatures(name, result.matrix, result.mask, encoder.id, result.problems)
+    key = store.key(encoder.id, fingerprint, len(inputs))
     report = ModalityReport(
         name=name,
         encoder_id=encoder.id,
@@ -194,7 +191,27 @@ def _encode_modality(
         problems=result.problems,
         field_coverage=coverage,
     )
+    if result.problems:
+        _record_missing(report, dataset, store.missing_path(name, key))
     return features, report
+
+
+def _record_missing(report: ModalityReport, dataset: Dataset, path: Path) -> None:
+    """Write every item without content (external id, index, reason) to ``path`` and keep
+    the first few ids for the log."""
+    import pandas as pd
+
+    index = list(report.problems)
+    table = pd.DataFrame(
+        {
+            "item_id": dataset.item_ids[index],
+            "item_index": index,
+            "reason": list(report.problems.values()),
+        }
+    )
+    write_atomic(path, lambda tmp: table.to_csv(tmp, index=False))
+    report.missing_examples = [str(i) for i in table["item_id"].head(_MISSING_EXAMPLES)]
+    report.missing_file = path
 
 
 def extract_item_features(
@@ -205,9 +222,12 @@ def extract_item_features(
     progress: bool = True,
     use_cache: bool = True,
 ) -> tuple[ItemFeatures, FeatureReport]:
-    """``ItemFeatures`` for ``dataset`` plus a report of dims, coverage, time and problems."""
+    """``ItemFeatures`` for ``dataset`` plus a report of dims, coverage, time and problems.
+
+    ``modalities=None`` means every modality the dataset has; an empty list means none.
+    """
     config = config or FeaturesConfig()
-    names = modalities or default_modalities(dataset, config)
+    names = default_modalities(dataset, config) if modalities is None else modalities
     shipped = {n: p for n, p in dataset.precomputed.items() if n not in config.precomputed}
     precomputed = sorted({*config.precomputed, *shipped})
     unknown = [n for n in names if n not in ENCODED_MODALITIES and n not in precomputed]
@@ -219,7 +239,7 @@ def extract_item_features(
     store = FeatureStore(cache_dir)
     features = ItemFeatures(dataset.n_items)
     report = FeatureReport()
-    with _progress_bar(progress) as bar:
+    with ProgressReporter(progress, logger=log) as reporter:
         for name in names:
             if name in config.precomputed or name in shipped:
                 start = time.perf_counter()
@@ -239,7 +259,9 @@ def extract_item_features(
                     from_cache=False,
                 )
             else:
-                mod, mod_report = _encode_modality(dataset, name, config, store, bar, use_cache)
+                mod, mod_report = _encode_modality(
+                    dataset, name, config, store, reporter, use_cache
+                )
             features.add(mod)
             report.modalities.append(mod_report)
     report.log_summary()

@@ -6,6 +6,8 @@ Layout under the cache root (``$FUSIONREC_CACHE`` or ``~/.cache/fusionrec/featur
     <modality>/<key>.json          encoder id, shape, problems, timing: written last, so its
                                    presence means the .npz is complete
     <modality>/<key>.partial/      chunk checkpoints of an unfinished extraction
+    <modality>/<key>.missing.csv   items without content (item_id, item_index, reason),
+                                   written by the pipeline when there are any
 
 ``key`` hashes the encoder id and a fingerprint of the inputs (rendered texts, or image
 paths with their sizes and modification times). An interrupted extraction resumes from its
@@ -109,6 +111,10 @@ class FeatureStore:
         base = self.root / modality
         return base / f"{key}.npz", base / f"{key}.json", base / f"{key}.partial"
 
+    def missing_path(self, modality: str, key: str) -> Path:
+        """The CSV listing the items of ``key`` that have no content, with the reason."""
+        return self.root / modality / f"{key}.missing.csv"
+
     def load(self, modality: str, key: str) -> CachedFeatures | None:
         """The cached result, or None when absent or unreadable (then it is recomputed)."""
         data_path, meta_path, _ = self.paths(modality, key)
@@ -151,11 +157,13 @@ class FeatureStore:
         meta: dict[str, Any] | None = None,
         on_progress: Callable[[int], None] | None = None,
         use_cache: bool = True,
+        progress_step: int | None = None,
     ) -> CachedFeatures:
         """Cached features for ``inputs``, computing (and checkpointing) what is missing.
 
         ``on_progress(n)`` is called with the number of items finished so far, counting
-        those restored from checkpoints.
+        those restored from checkpoints. A chunkable encoder is fed ``progress_step`` items
+        per call within a chunk, so progress shows inside a large chunk too.
         """
         key = self.key(encoder.id, inputs_fingerprint, len(inputs))
         if use_cache and (hit := self.load(modality, key)) is not None:
@@ -170,10 +178,12 @@ class FeatureStore:
             chunk_path = partial / f"{start:09d}-{stop:09d}.npz"
             chunk = self._load_chunk(chunk_path) if use_cache else None
             if chunk is None:
-                matrix, mask = encoder.encode(inputs[start:stop])
-                chunk = (matrix, mask, dict(encoder.problems))
+                sub_step = progress_step if encoder.chunkable and progress_step else step
+                chunk = self._encode_chunk(encoder, inputs, start, stop, sub_step, on_progress)
                 if use_cache:
-                    _save_arrays(chunk_path, matrix=matrix, mask=mask, **_problem_arrays(chunk[2]))
+                    _save_arrays(
+                        chunk_path, matrix=chunk[0], mask=chunk[1], **_problem_arrays(chunk[2])
+                    )
             parts.append((chunk[0], chunk[1]))
             problems.update({start + i: reason for i, reason in chunk[2].items()})
             if on_progress:
@@ -187,6 +197,28 @@ class FeatureStore:
         if use_cache:
             self.save(modality, key, result, {"encoder_id": encoder.id, **(meta or {})})
         return result
+
+    @staticmethod
+    def _encode_chunk(
+        encoder: Encoder,
+        inputs: Sequence[Any],
+        start: int,
+        stop: int,
+        step: int,
+        on_progress: Callable[[int], None] | None,
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+        """Encode ``inputs[start:stop]`` ``step`` items per call; problems keyed within the
+        chunk, as a checkpoint stores them."""
+        matrices, masks, problems = [], [], {}
+        for sub in range(start, stop, step):
+            end = min(sub + step, stop)
+            matrix, mask = encoder.encode(inputs[sub:end])
+            matrices.append(matrix)
+            masks.append(mask)
+            problems.update({sub - start + i: reason for i, reason in encoder.problems.items()})
+            if on_progress and end < stop:
+                on_progress(end)
+        return np.concatenate(matrices), np.concatenate(masks), problems
 
     @staticmethod
     def _load_chunk(path: Path) -> tuple[np.ndarray, np.ndarray, dict[int, str]] | None:

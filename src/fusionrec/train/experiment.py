@@ -7,9 +7,13 @@ A run directory is the hand-off between training and serving::
     <run>/manifest.json    dataset, split, features reference, model, files, results
     <run>/seed-<s>/        best.pt (+ best.json: its epoch), checkpoint.pt, history.json,
                            metrics.json, train.log, item_embeddings.npy /
-                           user_embeddings.npy where the model has them
-    <run>/results.json     valid/test metrics per seed and mean ± std over seeds: written
-                           last, so a run without it is incomplete
+                           user_embeddings.npy where the model has them, with item_ids.npy /
+                           user_ids.npy beside them: row i of the embeddings belongs to
+                           external id ids[i] (strings)
+    <run>/results.json     valid/test metrics per seed and mean ± std over seeds (a
+                           cold-items split adds ``random``, the exact expected metrics of a
+                           random ranking of the same candidates): written last, so a run
+                           without it is incomplete
 
 One process at a time writes a run directory (``fusionrec.train.rundir``): a new run refuses
 a directory that holds one unless told to resume or overwrite it.
@@ -36,7 +40,7 @@ from fusionrec.data import Dataset, ItemFeatures, Split, load_dataset, make_spli
 from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.errors import ConfigError
 from fusionrec.evaluate import Evaluator
-from fusionrec.evaluate.cold_start import cold_item_halves
+from fusionrec.evaluate.cold_start import cold_item_halves, expected_random_metrics
 from fusionrec.io import ensure_writable_dir, write_json, write_npy, write_text
 from fusionrec.models import TrainData, build_model
 from fusionrec.train.rundir import LOCK, RunLock, open_run
@@ -56,7 +60,8 @@ class Prepared:
 
 
 def load_clean_dataset(config: ExperimentConfig) -> Dataset:
-    """The configured dataset, read and cleaned (``load_dataset`` takes the whole section)."""
+    """The config's dataset, read and cleaned: the one way every command reads data
+    (``load_dataset`` takes the whole section)."""
     return load_dataset(config.dataset)
 
 
@@ -80,11 +85,16 @@ def split_dataset(config: ExperimentConfig, dataset: Dataset, run_dir: Path | No
 
 
 def load_features(
-    config: ExperimentConfig, dataset: Dataset, progress: bool = True, with_report: bool = False
+    config: ExperimentConfig,
+    dataset: Dataset,
+    progress: bool = True,
+    with_report: bool = False,
+    use_cache: bool = True,
 ) -> tuple[ItemFeatures | None, Any]:
     """The study's item features (cached by the feature store) and a summary of them, or the
-    full ``FeatureReport`` with ``with_report``."""
-    if config.features is None:
+    full ``FeatureReport`` with ``with_report``. No ``features`` section, or
+    ``modalities: []``, means no features."""
+    if config.features is None or config.features.get("modalities") == []:
         return None, None
     from fusionrec.encoders.config import parse_features_config
     from fusionrec.encoders.pipeline import extract_item_features
@@ -93,7 +103,9 @@ def load_features(
     modalities = settings.pop("modalities", None)
     cache_dir = settings.pop("cache_dir", None)
     feats_cfg = parse_features_config(settings)
-    features, report = extract_item_features(dataset, feats_cfg, modalities, cache_dir, progress)
+    features, report = extract_item_features(
+        dataset, feats_cfg, modalities, cache_dir, progress, use_cache
+    )
     return features, report if with_report else {"modalities": features.summary()}
 
 
@@ -155,6 +167,14 @@ def split_evaluators(
         test, train + valid, ks=ks, batch_users=bu, candidates=t_cands, device=device
     )
     return valid_eval, test_eval, train
+
+
+def random_reference(prep: Prepared, config: ExperimentConfig) -> dict[str, float]:
+    """Test metrics a uniformly random ranking of the same candidates gets, exactly in
+    expectation: the reference a cold-start model must beat."""
+    _, test_eval, _ = split_evaluators(prep, config, torch.device("cpu"))
+    expected = expected_random_metrics(test_eval)
+    return {k: v for k, v in expected.items() if k != "users"}
 
 
 def machine_info() -> dict[str, Any]:
@@ -227,14 +247,10 @@ def run_seed(
             record["test"] = test
         if seed_dir:
             write_json(seed_dir / "metrics.json", record)
-            _save_embeddings(model, seed_dir)
+            _save_embeddings(model, prep.dataset, seed_dir)
         if test is not None:
-            log.info(
-                "seed %d: test recall@20 %.4f, ndcg@20 %.4f (all metrics in metrics.json)",
-                seed,
-                test.get("recall@20", float("nan")),
-                test.get("ndcg@20", float("nan")),
-            )
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k.startswith("recall@"))
+            log.info("seed %d: test %s (all metrics in metrics.json)", seed, shown)
         return record
     finally:
         if handler:
@@ -250,12 +266,17 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _save_embeddings(model: Any, seed_dir: Path) -> None:
+def _save_embeddings(model: Any, dataset: Dataset, seed_dir: Path) -> None:
+    """``<side>_embeddings.npy`` with ``<side>_ids.npy``: the external ids of its rows."""
     model.eval()
-    for name, fn in (("item", model.item_embeddings), ("user", model.user_embeddings)):
+    for name, fn, ids in (
+        ("item", model.item_embeddings, dataset.item_ids),
+        ("user", model.user_embeddings, dataset.user_ids),
+    ):
         emb = fn()
         if emb is not None:
             write_npy(seed_dir / f"{name}_embeddings.npy", emb.detach().cpu().numpy())
+            write_npy(seed_dir / f"{name}_ids.npy", np.asarray([str(i) for i in ids]))
 
 
 def aggregate(records: list[dict[str, Any]], part: str) -> dict[str, dict[str, float]]:
@@ -325,12 +346,14 @@ def _run_locked(
         records.append(run_seed(config, prep, seed, run_dir, progress=progress, resume=resume))
     results = {
         "model": config.model.name,
-        "dataset": config.dataset.name,
+        "dataset": prep.dataset.name,
         "seeds": config.seeds,
         "per_seed": records,
         "valid": aggregate(records, "valid"),
         "test": aggregate(records, "test"),
     }
+    if prep.split.cold_items is not None:
+        results["random"] = random_reference(prep, config)
     write_json(run_dir / "results.json", results)
     write_manifest(run_dir, config, prep, results)
     return results

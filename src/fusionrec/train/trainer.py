@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fusionrec.config import TrainConfig
 from fusionrec.errors import FusionrecError
 from fusionrec.evaluate import Evaluator
 from fusionrec.io import save_torch, write_json
 from fusionrec.models.base import Recommender, TrainData
+from fusionrec.progress import ProgressReporter
 from fusionrec.train.sampling import NegativeSampler
 
 log = logging.getLogger(__name__)
@@ -211,16 +211,8 @@ class Trainer:
         train_time, eval_time, n_evals = 0.0, 0.0, 0
         epochs_run = start_epoch
         stopped = best["bad"] >= cfg.patience  # a resumed run that had already stopped early
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} epochs"),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            disable=not self.progress,
-            transient=False,
-        ) as bar:
-            task = bar.add_task(self.model.name, total=cfg.epochs, completed=start_epoch, info="")
+        with ProgressReporter(self.progress, logger=log) as bar:
+            task = bar.add(self.model.name, cfg.epochs, unit="epochs", completed=start_epoch)
             first = cfg.epochs + 1 if stopped else start_epoch + 1
             for epoch in range(first, cfg.epochs + 1):
                 t0 = time.perf_counter()
@@ -254,12 +246,14 @@ class Trainer:
                         best["bad"] += 1
                 history.append(record)
                 epochs_run = epoch
-                info = (
-                    f"loss {loss:.4f}  valid {cfg.metric} {best['value']:.4f} (ep {best['epoch']})"
+                info = f"loss {loss:.4f}"
+                if best["epoch"]:
+                    info += f"  best valid {cfg.metric} {best['value']:.4f} (ep {best['epoch']})"
+                bar.update(task, epoch, info=info)
+                evaluated = f"valid_{cfg.metric}" in record
+                log.log(
+                    logging.INFO if evaluated else logging.DEBUG, "%s", _epoch_line(record, cfg)
                 )
-                bar.update(task, completed=epoch, info=info)
-                valid_value = record.get(f"valid_{cfg.metric}", float("nan"))
-                log.info("epoch %d loss %.5f valid %s=%.5f", epoch, loss, cfg.metric, valid_value)
                 if self.run_dir and epoch % cfg.checkpoint_every == 0:
                     save_torch(self.run_dir / CHECKPOINT, self._state(epoch, best, history))
                     self.checkpoint_epoch = epoch
@@ -286,6 +280,15 @@ class Trainer:
             path = self.run_dir / BEST
             fix = "start the run over with --overwrite"
             load_weights(self.model, load_checkpoint(path, self.device, fix), path, fix)
+
+
+def _epoch_line(record: dict[str, Any], cfg: TrainConfig) -> str:
+    """``epoch 4/300 loss 0.12345``, plus the validation metric on evaluated epochs only
+    (the others are never shown as ``nan``)."""
+    line = f"epoch {record['epoch']}/{cfg.epochs} loss {record['loss']:.5f}"
+    if f"valid_{cfg.metric}" in record:
+        line += f" valid {cfg.metric}={record[f'valid_{cfg.metric}']:.5f}"
+    return line
 
 
 def train_model(
