@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +153,13 @@ def run_as_written(argv: list[str], cwd: Path, extra: list[str], env: dict[str, 
     if argv[0] == "make":
         check_make(argv)
         return ""
+    if argv[:2] == ["python", "-m"] and argv[2].startswith("fusionrec"):
+        proc = subprocess.run(
+            [sys.executable, *argv[1:]], cwd=cwd, env={**os.environ, **env}, text=True,
+            capture_output=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
     assert argv[0] == "fusionrec", f"unexpected command {argv}"
     old = Path.cwd()
     os.chdir(cwd)

@@ -100,7 +100,7 @@ def test_resume_may_raise_the_epochs_and_continues_from_the_checkpoint(toy, caps
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"] == 4
     log = (run / "seed-2026" / "train.log").read_text()
-    assert "resumed from" in log and log.count("epoch 1 loss") == 1
+    assert "resumed from" in log and log.count("epoch 1/") == 1
 
 
 def test_resume_without_a_run_is_refused(toy, capsys, monkeypatch):
@@ -120,7 +120,7 @@ def test_rerun_over_a_run_needs_resume_or_overwrite(toy, capsys, monkeypatch):
     code, out = train(capsys, monkeypatch, cfg, run, "--seeds", "2", "--overwrite")
     assert code == 0, out
     assert not (run / "seed-1").exists()  # the old run's files are gone
-    assert (run / "seed-2" / "train.log").read_text().count("epoch 1 loss") == 1
+    assert (run / "seed-2" / "train.log").read_text().count("epoch 1/") == 1
     manifest = json.loads((run / "manifest.json").read_text())
     assert LOCK not in manifest["files"] and json.loads((run / "results.json").read_text())[
         "seeds"

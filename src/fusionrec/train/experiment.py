@@ -299,7 +299,7 @@ def resolve_run_dir(config: ExperimentConfig, run_dir: str | Path | None = None)
 def _check_writable(config: ExperimentConfig, run_dir: Path) -> None:
     """Fail now, not after data loading, encoding and training, on an unwritable output."""
     ensure_writable_dir(run_dir, "the run directory", "choose a writable --run-dir (or output_dir)")
-    if config.features is not None:
+    if config.features is not None and config.features.get("modalities") != []:
         from fusionrec.encoders.store import default_cache_dir
 
         ensure_writable_dir(

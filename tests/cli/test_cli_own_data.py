@@ -123,7 +123,8 @@ def test_embeddings_are_written_with_their_ids(tmp_path):
 
 def test_cold_start_run_reports_the_random_ranking_reference(tmp_path):
     from fusionrec.data import Split
-    from fusionrec.evaluate.cold_start import ColdStartProtocol, expected_random_metrics
+    from fusionrec.evaluate.cold_start import expected_random_metrics
+    from fusionrec.train.cold_start import cold_start_protocol
     from fusionrec.train.experiment import load_clean_dataset
 
     cfg = toy_config(tmp_path, split={"method": "cold-items", "cold_fraction": 0.3})
@@ -138,7 +139,7 @@ def test_cold_start_run_reports_the_random_ranking_reference(tmp_path):
     from fusionrec.config import load_config
 
     ds = load_clean_dataset(load_config(cfg))
-    protocol = ColdStartProtocol.from_split(ds, Split.load(run, ds), ks=(5, 10))
+    protocol = cold_start_protocol(ds, Split.load(run, ds), ks=(5, 10))
     expected = expected_random_metrics(protocol.test)
     assert results["random"]["recall@10"] == pytest.approx(expected["recall@10"])
     assert 0 < results["random"]["recall@10"] < 1
