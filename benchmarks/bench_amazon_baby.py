@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from common import RESULTS, header
+from common import RESULTS, header, write_result
 from fusionrec.config import validate_config
 from fusionrec.train.experiment import prepare, run_seed
 
@@ -108,8 +108,8 @@ def write(out: Path, lines: list[str], raw: dict) -> None:
                 f"{trial['wall_seconds']:.0f} s"
             )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(body) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(raw, indent=2, default=str))
+    write_result(out, "\n".join(body))
+    write_result(out.with_suffix(".json"), json.dumps(raw, indent=2, default=str))
 
 
 if __name__ == "__main__":

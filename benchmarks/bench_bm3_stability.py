@@ -15,7 +15,7 @@ import argparse
 
 import torch
 
-from common import RESULTS, header
+from common import RESULTS, header, write_result
 from fusionrec.config import TrainConfig
 from fusionrec.data import load_dataset, make_split
 from fusionrec.data.split import TEST, TRAIN, VALID
@@ -67,7 +67,7 @@ def main() -> None:
         "| setting | best valid R@20 | best epoch | last valid R@20 | valid R@20 every 2 "
         "epochs |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
-    (RESULTS / "bm3_stability.md").write_text(text)
+    write_result(RESULTS / "bm3_stability.md", text)
     print(text)
 
 

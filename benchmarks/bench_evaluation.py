@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
-from common import RESULTS, header
+from common import RESULTS, header, write_result
 from fusionrec.data import load_dataset, make_split
 from fusionrec.evaluate import Evaluator
 
@@ -48,8 +49,7 @@ def main() -> None:
         f"- sanity: random-model Recall@20 = {metrics['recall@20']:.4f} "
         f"(expected about 20/7050 = {20 / 7050:.4f})\n"
     )
-    with open(args.out, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    write_result(Path(args.out), text)
     print(text)
 
 

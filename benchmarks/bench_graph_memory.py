@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import RESULTS, header
+from common import RESULTS, header, write_result
 
 BASE_ITEMS = 2000
 
@@ -82,7 +82,7 @@ def main() -> None:
             rows.append(f"| {model} | {rec['items']:,} | {rec['peak_mb']:.0f} | {per_k:.1f} |")
             print(rows[-1], flush=True)
     text = header("Peak memory of graph models vs catalogue size") + "\n" + "\n".join(rows) + "\n"
-    args.out.write_text(text)
+    write_result(args.out, text)
     print(text)
 
 

@@ -1,8 +1,12 @@
 """Quality/speed benchmark of the multimodal models (MGCN, SMORE, mtl-fusion, adv-fusion,
 content-knn) against LightGCN on movielens-100k-mm, plus the cold-start and missing-modality
-reports. Writes ``benchmarks/results/mm_models_b.md``.
+reports, one seed each: an exploration tool. The claims live elsewhere: the tuned multi-seed
+model comparison in ``bench_movielens.py``, cold start over five splits in
+``bench_cold_start.py``; this script's ``completion`` section writes
+``benchmarks/results/adv_completion.md``:
 
-    .venv/bin/python benchmarks/bench_mm_models_b.py [--epochs 80] [--sections warm,cold,completion]
+    python benchmarks/bench_mm_models_b.py --sections completion --epochs 50 --lr 5e-3 \
+        --patience 3 --eval-every 2 --threads 1 --out benchmarks/results/adv_completion.md
 
 Protocol: random per-user 8:1:1 split (seed 2026), full ranking, early stopping on validation
 Recall@20, test scored once at the best validation epoch. Features: the encoders package
@@ -24,7 +28,7 @@ import fusionrec.models.content_knn  # noqa: F401
 import fusionrec.models.mgcn  # noqa: F401
 import fusionrec.models.multitask  # noqa: F401
 import fusionrec.models.smore  # noqa: F401
-from common import header
+from common import header, write_result
 from fusionrec.config import TrainConfig
 from fusionrec.data import load_dataset, make_split
 from fusionrec.data.split import TEST, TRAIN, VALID
@@ -214,7 +218,7 @@ def main() -> None:
     body: list[str] = []
     for key in args.sections.split(","):
         body += sections[key](ds, feats, args) + [""]
-        Path(args.out).write_text("\n".join(top + body) + "\n")
+        write_result(Path(args.out), "\n".join(top + body))
     print(f"wrote {args.out}")
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import RESULTS, header
+from common import RESULTS, header, write_result
 from fusionrec.config import validate_config
 from fusionrec.data.features import ItemFeatures
 from fusionrec.evaluate import Evaluator
@@ -143,7 +143,7 @@ def main() -> None:
         + f"- cornac {cornac.__version__}; torch threads {args.threads}; "
         f"fusionrec total wall time {ours_wall:.0f} s\n\n" + "\n".join(rows) + "\n"
     )
-    args.out.write_text(text)
+    write_result(args.out, text)
     print(text)
 
 
