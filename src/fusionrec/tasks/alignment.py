@@ -213,7 +213,7 @@ def train_alignment(
         skipped,
     )
     if not model.trainable_views:
-        report.logit_scale = float(model.logit_scale)
+        report.logit_scale = model.logit_scale.item()
         return model, report
     with torch.random.fork_rng(devices=[]):  # seeded dropout, caller's RNG left untouched
         torch.manual_seed(config.seed)
@@ -272,14 +272,14 @@ def _fit(
                 epoch,
                 report.history[-1]["train_loss"],
                 valid_loss,
-                1.0 / float(model.logit_scale),
+                1.0 / model.logit_scale.item(),
             )
         if waited >= config.patience:
             break
     report.epochs_run = len(report.history)
     if best_state is not None:
         model.load_state_dict(best_state)
-    report.logit_scale = float(model.logit_scale)
+    report.logit_scale = model.logit_scale.item()
     log.info(
         "alignment: best validation loss %.4f at epoch %d of %d",
         best,

@@ -1,9 +1,10 @@
 """Cross-modal catalogue search: a sentence finds items by their images (or text).
 
 ``CatalogueSearch.fit`` aligns the catalogue's own frozen text and image features (and
-optionally a recommender's item embeddings, the ``fused`` view) in one space with small
+optionally a recommender's item embeddings, the ``recommender`` view) in one space with small
 contrastive heads (``fusionrec.tasks.alignment``); ``search`` embeds the query with the same
-text encoder as the catalogue text and ranks items by cosine in that space. When both
+text encoder as the catalogue text and ranks items by cosine in that space, against their
+images, their texts, or ``fused``: all of an item's views together. When both
 modalities come from one CLIP checkpoint, its towers are already aligned and serve as they
 are, behind the same API.
 
@@ -36,8 +37,8 @@ from fusionrec.tasks.alignment import train_alignment as _train
 
 log = logging.getLogger("fusionrec.tasks")
 
-#: What a query can be matched against: item images, item texts, or all of an item's views.
-BY = ("image", "text", "fused")
+#: The view a recommender's item embeddings become when ``fit`` is given them.
+RECOMMENDER = "recommender"
 _FORMAT = 1
 _FILES = ("items.parquet", "catalogue.npz", "weights.pt")
 
@@ -86,7 +87,7 @@ def _check_features(features: ItemFeatures, config: FeaturesConfig) -> None:
         )
 
 
-def _fused_view(embeddings: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+def _recommender_view(embeddings: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     matrix = np.asarray(embeddings, dtype=np.float32)
     if matrix.ndim != 2 or matrix.shape[0] != n_items:
         raise ModelError(
@@ -144,7 +145,7 @@ class CatalogueSearch:
         _check_features(features, features_config)
         views = {m: (features[m].matrix, features[m].mask) for m in ("text", "image")}
         if item_embeddings is not None:
-            views["fused"] = _fused_view(item_embeddings, dataset.n_items)
+            views[RECOMMENDER] = _recommender_view(item_embeddings, dataset.n_items)
         clip = _clip_model(features_config)
         frozen = ("text", "image") if clip else ()
         aligner, report = _train(views, config, items, frozen)
@@ -154,7 +155,7 @@ class CatalogueSearch:
         }
         encoders = {m: features[m].encoder_id for m in ("text", "image")}
         if item_embeddings is not None:
-            encoders["fused"] = f"item-embeddings:{views['fused'][0].shape[1]}d"
+            encoders[RECOMMENDER] = f"item-embeddings:{views[RECOMMENDER][0].shape[1]}d"
         manifest = {
             "format": _FORMAT,
             "kind": "catalogue-search",
@@ -193,14 +194,20 @@ class CatalogueSearch:
         matrix, _ = self.text_encoder.encode(queries)
         return self.aligner.embed("text", matrix)
 
+    @property
+    def ways(self) -> list[str]:
+        """What ``by`` accepts: each aligned view (image, text, recommender if fitted with
+        one) and ``fused``, all of an item's views together."""
+        return [*self.catalogue, "fused"]
+
     def view(self, by: str) -> tuple[np.ndarray, np.ndarray]:
         """(aligned item embeddings, presence mask) of one way of matching items.
 
         ``fused`` is the normalised mean of every aligned view an item has (text, image and,
         when fitted with one, the recommender's item embedding).
         """
-        if by not in BY:
-            raise ConfigError(f"unknown by={by!r}: use one of {', '.join(BY)}")
+        if by not in self.ways:
+            raise ConfigError(f"unknown by={by!r}: use one of {', '.join(self.ways)}")
         if by != "fused":
             return self.catalogue[by]
         total = sum(m * mask[:, None] for m, mask in self.catalogue.values())
@@ -224,6 +231,13 @@ class CatalogueSearch:
         out = self.items.iloc[order].reset_index(drop=True)
         out.insert(1, "score", scores[order].astype(np.float64))
         return out
+
+    def pair_scores(
+        self, items: np.ndarray, query: str = "text", gallery: str = "image"
+    ) -> np.ndarray:
+        """Cosine of every ``items`` query view to every ``items`` gallery view (row i's
+        right answer is column i), for evaluating retrieval on held-out items."""
+        return self.view(query)[0][items] @ self.view(gallery)[0][items].T
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -320,6 +334,6 @@ def index_key(
     return stable_hash(payload)[:16]
 
 
-def default_index_dir(key: str) -> Path:
-    """Where the CLI caches a fitted index: beside the feature cache."""
-    return default_cache_dir() / "search" / key
+def default_index_dir(key: str, cache_dir: str | Path | None = None) -> Path:
+    """Where the CLI caches a fitted index: in the feature cache, under ``search/``."""
+    return Path(cache_dir or default_cache_dir()) / "search" / key
