@@ -32,13 +32,18 @@ MIN_PAIRS = 8
 
 
 class AlignConfig(BaseModel):
-    """Heads and training settings; defaults chosen on validation items (docs/search.md)."""
+    """Heads and training settings.
+
+    The head defaults are the settings most often chosen on validation movies by
+    ``benchmarks/bench_search.py`` (dim 256 on every seed; hidden 512, dropout 0.5 and
+    temperature 0.07 on two of three); the rest are not tuned.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dim: int = Field(64, ge=2)
+    dim: int = Field(256, ge=2)
     #: 0 = a linear head; otherwise the width of one GELU hidden layer.
-    hidden: int = Field(0, ge=0)
+    hidden: int = Field(512, ge=0)
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
     epochs: int = Field(200, ge=1)
     batch_size: int = Field(256, ge=2)
