@@ -31,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "models": BASE | {"data"},
     "config": BASE | {"models"},
     "train": BASE | {"data", "encoders", "models", "evaluate", "config"},
+    "tasks": BASE | {"data", "encoders", "models", "evaluate", "config", "train"},
 }
 #: allowed only inside a function body, never when the importing module is loaded
 LAZY_ONLY: dict[str, set[str]] = {"config": {"models"}}

@@ -1,0 +1,89 @@
+"""``fusionrec search``: find catalogue items from a sentence, by their images or text."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from fusionrec.cli.common import build_config, console, setup_logging
+from fusionrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fusionrec.tasks.search import CatalogueSearch
+
+log = logging.getLogger("fusionrec.cli")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search)
+
+
+def _index(
+    dataset: str | None, config: Path | None, index: Path | None, cache_dir: Path | None
+) -> CatalogueSearch:
+    """A fitted index: read from ``index`` if it holds one, else fitted (and saved) here."""
+    from fusionrec.tasks.search import CatalogueSearch, default_index_dir, index_key
+
+    if index is not None and (index / "manifest.json").exists():
+        return CatalogueSearch.load(index)
+    from fusionrec.encoders.config import parse_features_config
+    from fusionrec.encoders.pipeline import build_item_features
+    from fusionrec.tasks.alignment import AlignConfig
+    from fusionrec.train.experiment import load_clean_dataset
+
+    if not dataset and config is None:
+        raise ConfigError(
+            "give --dataset (a named dataset or a path), a --config with a dataset section, "
+            "or --index with a saved index"
+        )
+    cfg = build_config(config, dataset)
+    settings = dict(cfg.features or {})
+    settings.pop("modalities", None)
+    cache_dir = cache_dir or settings.pop("cache_dir", None)
+    features_config = parse_features_config(settings)
+    ds = load_clean_dataset(cfg)
+    features = build_item_features(ds, features_config, ["text", "image"], cache_dir, progress=True)
+    align = AlignConfig()
+    target = index or default_index_dir(index_key(ds, features, align), cache_dir)
+    if (target / "manifest.json").exists():
+        log.info("using the cached search index %s", target)
+        return CatalogueSearch.load(target)
+    log.info("fitting the search index for %s (first use; cached for next time)", ds.name)
+    fitted = CatalogueSearch.fit(ds, features, config=align, features_config=features_config)
+    fitted.save(target)
+    log.info("search index saved to %s (reuse it with --index)", target)
+    return fitted
+
+
+def search(
+    query: str = typer.Argument(..., help="what you are looking for, in words"),
+    by: str = typer.Option("image", "--by", help="match item image, text or fused (all views)"),
+    k: int = typer.Option(10, "-k", "--k", help="how many items to show"),
+    dataset: str = typer.Option(None, "--dataset", "-d", help="named dataset or a path"),
+    config: Path = typer.Option(
+        None, "--config", "-c", help="YAML with dataset and features sections"
+    ),
+    index: Path = typer.Option(
+        None, "--index", help="folder of a fitted index: read if present, else written there"
+    ),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="feature cache folder"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Search the catalogue with a sentence; prints rank, score, title, item id, image path."""
+    setup_logging(verbose)
+    import pandas as pd
+    from rich.table import Table
+
+    fitted = _index(dataset, config, index, cache_dir)
+    hits = fitted.search(query, by=by, k=k)
+    table = Table(title=f"{query!r} by {by} in {fitted.manifest['dataset']}")
+    for column in ("rank", "score", "title", "item id", "image"):
+        justify = "right" if column in {"rank", "score"} else "left"
+        table.add_column(column, justify=justify, overflow="fold")
+    for rank, row in enumerate(hits.itertuples(index=False), start=1):
+        image = "-" if pd.isna(row.image_path) else str(row.image_path)
+        table.add_row(str(rank), f"{row.score:.3f}", str(row.title), str(row.item_id), image)
+    console.print(table)

@@ -1,0 +1,1 @@
+"""Tasks that use what fusionrec learns: catalogue search, recommendations, sentiment."""
