@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from fusionrec.evaluate.masking import mask_seen, row_entries
 from fusionrec.evaluate.metrics import block_metrics
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,7 @@ class Evaluator:
         self, mat: sp.csr_matrix, users: np.ndarray
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Row/column index tensors of the nonzeros of ``mat[users]`` (rows local to block)."""
-        sub = mat[users]
-        rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
-        return (
-            torch.from_numpy(rows).to(self.device),
-            torch.from_numpy(sub.indices.astype(np.int64)).to(self.device),
-        )
+        return row_entries(mat, users, self.device)
 
     def _hits(self, users: np.ndarray, top_idx: torch.Tensor) -> torch.Tensor:
         """Which ranked items are held-out positives: binary search of (row, item) keys in
@@ -110,8 +106,7 @@ class Evaluator:
                     f"expected ({len(users)}, {self.n_items})"
                 )
             scores = scores.clone() if not scores.is_contiguous() else scores
-            r, c = self._dense_rows(self.exclude, users)
-            scores[r, c] = -torch.inf
+            mask_seen(scores, self.exclude, users)
             if self.candidate_mask is not None:
                 scores.masked_fill_(~self.candidate_mask, -torch.inf)
             top_val, top_idx = torch.topk(scores, self.max_k, dim=1)
