@@ -93,8 +93,12 @@ class ModalityAblation:
             parts[name] = phi
         singles = {m: values[frozenset([m])] - values[empty] for m in self.names}
         additive = all(
-            np.allclose(v, values[empty] + sum((singles[m] for m in s), np.zeros(len(items))),
-                        rtol=1e-4, atol=1e-5)  # fmt: skip
+            np.allclose(
+                v,
+                values[empty] + sum((singles[m] for m in s), np.zeros(len(items))),
+                rtol=1e-4,
+                atol=1e-5,
+            )  # fmt: skip
             for s, v in values.items()
         )
         return parts, additive

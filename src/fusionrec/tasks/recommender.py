@@ -162,7 +162,7 @@ class FittedRecommender:
 
     def user_embeddings(self) -> np.ndarray:
         """[n_users, d] user vectors the model scores with (rows align with ``user_ids``)."""
-        _, users = self._scoring()
+        _, users = self.scoring_vectors()
         if users is None:
             raise ModelError(f"model '{self.model.name}' has no user embeddings")
         return users
@@ -182,7 +182,8 @@ class FittedRecommender:
         return self._ranked(sims, k, "similarity")
 
     # -- new users -----------------------------------------------------------------------
-    def _scoring(self) -> tuple[np.ndarray, np.ndarray | None]:
+    def scoring_vectors(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(item vectors, user vectors or None) the model scores with; see ``views``."""
         if "scoring" not in self._cache:
             self._cache["scoring"] = scoring_vectors(self.model)
         return self._cache["scoring"]
@@ -190,12 +191,12 @@ class FittedRecommender:
     def dot_product(self) -> bool:
         """Whether the model's score is user vector . item vector (fold-in by vectors)."""
         if "dot" not in self._cache:
-            self._cache["dot"] = is_dot_product(self.model, *self._scoring())
+            self._cache["dot"] = is_dot_product(self.model, *self.scoring_vectors())
         return self._cache["dot"]
 
     def _fold_in(self, liked: np.ndarray, method: FoldIn | None, reg: float) -> np.ndarray:
         method = method or (DEFAULT_FOLD_IN if self.dot_product() else "item-similarity")
-        items, _ = self._scoring()
+        items, _ = self.scoring_vectors()
         return fold_in_scores(items, liked, method, reg, dot_product=self.dot_product())
 
     def recommend_for_items(
@@ -213,7 +214,7 @@ class FittedRecommender:
         idx = self._items(liked)
         if len(idx) == 0:
             raise ConfigError("recommend_for_items needs at least one liked item id")
-        scores = self._fold_in(self._scoring()[0][idx], method, reg)
+        scores = self._fold_in(self.scoring_vectors()[0][idx], method, reg)
         if exclude_liked:
             scores[idx] = -np.inf
         return self._ranked(scores, k)
@@ -231,7 +232,7 @@ class FittedRecommender:
             text = self.features["text"]
             warm = np.asarray(self.train_matrix.sum(axis=0)).ravel() > 0
             rows = np.flatnonzero(warm & text.mask)
-            self._cache[key] = TextToItemMap(text.matrix, self._scoring()[0], rows, alpha)
+            self._cache[key] = TextToItemMap(text.matrix, self.scoring_vectors()[0], rows, alpha)
         return self._cache[key]
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
