@@ -96,13 +96,14 @@ def test_fit_writes_a_run_and_load_gives_identical_recommendations(fitted):
 
 def test_exclude_seen_masks_exactly_the_training_items(fitted):
     rec, _ = fitted
-    seen = {(rec.user_ids[u], rec.item_ids[i]) for u, i in zip(*rec.train_matrix.nonzero())}
+    users, items = rec.train_matrix.nonzero()
+    seen = set(zip(rec.user_ids[users], rec.item_ids[items], strict=True))
     everything = rec.recommend(list(rec.user_ids), k=N_ITEMS)
-    pairs = set(zip(everything["user_id"], everything["item_id"]))
+    pairs = set(zip(everything["user_id"], everything["item_id"], strict=True))
     assert not pairs & seen
     assert len(pairs) == len(rec.user_ids) * N_ITEMS - len(seen)  # nothing else masked
     unmasked = rec.recommend(list(rec.user_ids), k=N_ITEMS, exclude_seen=False)
-    assert seen <= set(zip(unmasked["user_id"], unmasked["item_id"]))
+    assert seen <= set(zip(unmasked["user_id"], unmasked["item_id"], strict=True))
 
 
 def test_unknown_ids_are_named(fitted):
