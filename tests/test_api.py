@@ -254,3 +254,13 @@ def test_cli_recommend_prints_titles_for_a_user_liked_items_and_text(fitted):
     assert out.exit_code == 0 and "Love story" in out.output and "Star" not in out.output
     out = runner.invoke(app, ["recommend", str(run), "--text", "robots in space", "-k", "3"])
     assert out.exit_code == 0 and "Star story" in out.output
+
+
+def test_readme_recommend_command_names_a_run_the_demo_writes():
+    from fusionrec.cli.demo import DEMO
+    from fusionrec.config import read_yaml
+    from fusionrec.train.study import study_configs
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "fusionrec recommend runs/demo/mgcn --user 1 -k 10" in readme
+    assert "mgcn" in {c.run_name for c in study_configs(read_yaml(DEMO))}

@@ -33,8 +33,10 @@ from fusionrec.tasks.views import (
 
 #: Defaults chosen on validation users of movielens-100k-mm by
 #: ``benchmarks/bench_text_preferences.py`` (see benchmarks/results/text_preferences.md).
-DEFAULT_FOLD_IN: FoldIn = "mean"
-DEFAULT_FOLD_IN_REG = 1.0
+DEFAULT_FOLD_IN: FoldIn = "least-squares"
+DEFAULT_FOLD_IN_REG = 10.0
+DEFAULT_TEXT_FOLD_IN: FoldIn = "mean"
+DEFAULT_TEXT_REG = 1.0
 DEFAULT_TEXT_ALPHA = 1.0
 _BLOCK = 4096
 
@@ -194,8 +196,12 @@ class FittedRecommender:
             self._cache["dot"] = is_dot_product(self.model, *self.scoring_vectors())
         return self._cache["dot"]
 
-    def _fold_in(self, liked: np.ndarray, method: FoldIn | None, reg: float) -> np.ndarray:
-        method = method or (DEFAULT_FOLD_IN if self.dot_product() else "item-similarity")
+    def _fold_in(
+        self, liked: np.ndarray, method: FoldIn | None, reg: float, default: FoldIn
+    ) -> np.ndarray:
+        """Fold-in scores; without a method, ``default`` for dot-product models, else the
+        one method that needs no user vector."""
+        method = method or (default if self.dot_product() else "item-similarity")
         items, _ = self.scoring_vectors()
         return fold_in_scores(items, liked, method, reg, dot_product=self.dot_product())
 
@@ -214,7 +220,7 @@ class FittedRecommender:
         idx = self._items(liked)
         if len(idx) == 0:
             raise ConfigError("recommend_for_items needs at least one liked item id")
-        scores = self._fold_in(self.scoring_vectors()[0][idx], method, reg)
+        scores = self._fold_in(self.scoring_vectors()[0][idx], method, reg, DEFAULT_FOLD_IN)
         if exclude_liked:
             scores[idx] = -np.inf
         return self._ranked(scores, k)
@@ -265,13 +271,13 @@ class FittedRecommender:
         *,
         alpha: float = DEFAULT_TEXT_ALPHA,
         method: FoldIn | None = None,
-        reg: float = DEFAULT_FOLD_IN_REG,
+        reg: float = DEFAULT_TEXT_REG,
     ) -> pd.DataFrame:
         """Recommendations for a new user who describes what they like: the sentence is
         embedded, mapped into the recommender's item space (``text_map``) and folded in as
         one liked pseudo-item."""
         pseudo = self.text_map(alpha)(self.embed_text([text]))
-        return self._ranked(self._fold_in(pseudo, method, reg), k)
+        return self._ranked(self._fold_in(pseudo, method, reg, DEFAULT_TEXT_FOLD_IN), k)
 
     # -- explanations --------------------------------------------------------------------
     def explain(self, user_id: Any, item_id: Any, n: int = 5) -> Explanation:
