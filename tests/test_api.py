@@ -264,3 +264,17 @@ def test_readme_recommend_command_names_a_run_the_demo_writes():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert "fusionrec recommend runs/demo/mgcn --user 1 -k 10" in readme
     assert "mgcn" in {c.run_name for c in study_configs(read_yaml(DEMO))}
+
+
+def test_explain_of_an_id_model_is_all_behaviour_even_with_features_loaded():
+    from fusionrec.models import build_model
+    from fusionrec.tasks.recommender import FittedRecommender
+
+    inter = pd.DataFrame({"user_id": [0, 0, 1, 1, 2], "item_id": [0, 1, 1, 2, 3]})
+    dataset = build_dataset("ids", inter)
+    text = ModalityFeatures("text", np.eye(4), np.ones(4, bool))
+    data = TrainData(3, 4, dataset.matrix(), ItemFeatures(4, {"text": text}))
+    rec = FittedRecommender(build_model("lightgcn", data), data, dataset)
+    why = rec.explain(0, 2)
+    assert why.parts == {"behaviour": pytest.approx(why.score)} and why.view == "behaviour"
+    assert rec.views() == ["behaviour", "text"] and rec.dot_product()

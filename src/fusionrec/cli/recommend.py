@@ -65,9 +65,8 @@ def _table(title: str, frame: Any, why: list[str] | None) -> Table:
     table = Table(title=title)
     columns = [c for c in ("rank", "item_id", "title", "image_path", "score") if c in frame]
     for col in columns:
-        table.add_column(
-            col.replace("_", " "), justify="right" if col in ("rank", "score") else "left"
-        )
+        justify = "right" if col in ("rank", "score") else "left"
+        table.add_column(col.replace("_", " "), justify=justify, overflow="fold")  # full paths
     if why is not None:
         table.add_column("why")
     for i, row in enumerate(frame.itertuples(index=False)):

@@ -45,7 +45,8 @@ class ModalityAblation:
     def __init__(self, model: Recommender, data: TrainData) -> None:
         self.model = model
         self.data = data
-        self.names = data.features.names if data.features is not None else []
+        uses_content = model.requires_features and data.features is not None
+        self.names = data.features.names if uses_content else []  # id models: behaviour only
         self._models: dict[Subset, Recommender] = {frozenset(self.names): model}
 
     def _model(self, keep: Subset) -> Recommender:
