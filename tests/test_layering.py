@@ -32,6 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "config": BASE | {"models"},
     "train": BASE | {"data", "encoders", "models", "evaluate", "config"},
     "tasks": BASE | {"data", "encoders", "models", "evaluate", "config", "train"},
+    "api": BASE | {"data", "encoders", "models", "evaluate", "config", "train", "tasks"},
 }
 #: allowed only inside a function body, never when the importing module is loaded
 LAZY_ONLY: dict[str, set[str]] = {"config": {"models"}}

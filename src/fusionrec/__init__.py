@@ -1,3 +1,15 @@
 """fusionrec: multimodal recommendation from raw content."""
 
 __version__ = "0.1.0"
+
+#: Names served lazily by ``__getattr__``: importing ``fusionrec`` must not import torch.
+_API = {"fit": "fusionrec.api", "load": "fusionrec.api", "FittedRecommender": "fusionrec.api"}
+__all__ = ["FittedRecommender", "__version__", "fit", "load"]
+
+
+def __getattr__(name: str) -> object:
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'fusionrec' has no attribute {name!r}")

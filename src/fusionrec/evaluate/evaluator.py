@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from fusionrec.evaluate.masking import mask_seen, row_entries
 from fusionrec.evaluate.metrics import block_metrics
 
 log = logging.getLogger(__name__)
@@ -81,21 +82,10 @@ class Evaluator:
     def n_users(self) -> int:
         return len(self.users)
 
-    def _dense_rows(
-        self, mat: sp.csr_matrix, users: np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Row/column index tensors of the nonzeros of ``mat[users]`` (rows local to block)."""
-        sub = mat[users]
-        rows = np.repeat(np.arange(len(users)), np.diff(sub.indptr))
-        return (
-            torch.from_numpy(rows).to(self.device),
-            torch.from_numpy(sub.indices.astype(np.int64)).to(self.device),
-        )
-
     def _hits(self, users: np.ndarray, top_idx: torch.Tensor) -> torch.Tensor:
         """Which ranked items are held-out positives: binary search of (row, item) keys in
         the block's sorted target keys, without a dense users x items matrix."""
-        r, c = self._dense_rows(self.target, users)
+        r, c = row_entries(self.target, users, self.device)
         truth_keys = r * self.n_items + c  # CSR rows and sorted indices: already ascending
         rows = torch.arange(len(users), device=self.device).unsqueeze(1)
         keys = rows * self.n_items + top_idx
@@ -117,8 +107,7 @@ class Evaluator:
                 )
             # a private contiguous float32 copy: the masks below must not reach the caller
             scores = scores.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
-            r, c = self._dense_rows(self.exclude, users)
-            scores[r, c] = -torch.inf
+            mask_seen(scores, self.exclude, users)
             if self.candidate_mask is not None:
                 scores.masked_fill_(~self.candidate_mask, -torch.inf)
             top_val, top_idx = topk_lower_index_first(scores, self.max_k)

@@ -93,6 +93,11 @@ class Recommender(nn.Module):
     def user_embeddings(self) -> torch.Tensor | None:
         return None
 
+    def behaviour_embeddings(self) -> torch.Tensor | None:
+        """Item vectors learned from interactions alone, for models that fuse content into
+        ``item_embeddings()`` but keep a behaviour-only part (None: no such part)."""
+        return None
+
     # -- helpers --------------------------------------------------------------------------
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """Memoise expensive full-catalogue computations (graph propagation) while in eval

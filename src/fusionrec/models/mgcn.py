@@ -157,3 +157,7 @@ class MGCN(Recommender):
 
     def user_embeddings(self) -> torch.Tensor:
         return self.forward()[0].detach()
+
+    def behaviour_embeddings(self) -> torch.Tensor:
+        """The user-item view of the items (before the content side view is added)."""
+        return self.cached("behaviour", lambda: self.views()[0][self.n_users :]).detach()

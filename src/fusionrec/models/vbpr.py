@@ -135,3 +135,7 @@ class VBPR(Recommender):
 
     def user_embeddings(self) -> torch.Tensor:
         return torch.cat([self.user_id.weight, self.user_content.weight], dim=1).detach()
+
+    def behaviour_embeddings(self) -> torch.Tensor:
+        """The collaborative id factors gamma_i (zero for cold items)."""
+        return (self.item_id.weight * self.warm).detach()

@@ -1,1 +1,3 @@
-"""Tasks that use what fusionrec learns: catalogue search, recommendations, sentiment."""
+"""What a person does with what fusionrec learns: recommend, find similar items, start a new
+user from a few liked items or a sentence, see why an item was recommended, and search the
+catalogue by a sentence."""

@@ -1,0 +1,111 @@
+"""The short way in: ``fusionrec.fit(...)`` trains through the experiment runner and returns a
+``FittedRecommender``; ``fusionrec.load(run_dir)`` re-opens any finished run directory.
+
+Both go through the same run directory (config, split, weights), so a fitted object and a
+reloaded one are the same model and give the same recommendations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fusionrec.config import load_config
+from fusionrec.data.split import TRAIN
+from fusionrec.encoders.config import parse_features_config
+from fusionrec.errors import ConfigError
+from fusionrec.models import MODELS, TrainData
+from fusionrec.tasks.recommender import FittedRecommender
+from fusionrec.train.experiment import item_labels, run_experiment
+from fusionrec.train.reload import load_run_model
+from fusionrec.train.trainer import resolve_device
+
+
+def _dataset_section(dataset: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """A registered name or a path is the dataset's ``name`` (the loader resolves both)."""
+    if isinstance(dataset, Mapping):
+        return dict(dataset)
+    return {"name": str(dataset)}
+
+
+def _features_section(
+    features: Sequence[str] | Mapping[str, Any] | None, model: str
+) -> dict[str, Any] | None:
+    """``["text", "image"]`` -> ``{"modalities": [...]}``; a mapping is the full section;
+    None means none for id models and every modality the dataset has for content models."""
+    if features is None:
+        cls = MODELS.get(model)
+        return {} if cls is not None and cls.requires_features else None
+    if isinstance(features, Mapping):
+        return dict(features)
+    if isinstance(features, str):
+        raise ConfigError(f"features must be a list of modalities, e.g. ['{features}']")
+    return {"modalities": list(features)}
+
+
+def fit(
+    dataset: str | Path | Mapping[str, Any],
+    model: str = "lightgcn",
+    features: Sequence[str] | Mapping[str, Any] | None = None,
+    *,
+    split: str | Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | None = None,
+    seeds: Sequence[int] | None = None,
+    run_dir: str | Path | None = None,
+    overrides: Sequence[str] | None = None,
+    progress: bool = False,
+    overwrite: bool = False,
+    **params: Any,
+) -> FittedRecommender:
+    """Train ``model`` on ``dataset`` and return it fitted.
+
+    ``dataset``: a registered name (``"movielens-100k-mm"``), a file or folder, or a full
+    ``dataset`` config mapping. ``features``: modalities (``["text", "image"]``) or a full
+    ``features`` section. ``split``: a method name or a ``split`` section (default: the
+    dataset preset's, else random 8:1:1). ``train``: trainer settings (``{"epochs": 50}``).
+    ``overrides``: ``key=value`` strings as on the command line (``"evaluate.ks=[5,10]"``).
+    ``params``: the model's hyper-parameters. The run directory (default
+    ``runs/<dataset>-<model>``) is written exactly as ``fusionrec train`` writes it; one that
+    already holds a run is refused unless ``overwrite=True`` (its old files are removed). The
+    returned model is the first seed's best-validation weights.
+    """
+    config: dict[str, Any] = {
+        "dataset": _dataset_section(dataset),
+        "model": {"name": model, "params": params},
+    }
+    section = _features_section(features, model)
+    if section is not None:
+        config["features"] = section
+    if split is not None:
+        config["split"] = {"method": split} if isinstance(split, str) else dict(split)
+    if train is not None:
+        config["train"] = dict(train)
+    if seeds is not None:
+        config["seeds"] = list(seeds)
+    cfg = load_config(base=config, overrides=list(overrides or []))
+    target = Path(run_dir) if run_dir is not None else Path(cfg.output_dir) / cfg.run_name
+    run_experiment(cfg, target, progress=progress, overwrite=overwrite)
+    return load(target)
+
+
+def load(run_dir: str | Path, seed: int | None = None) -> FittedRecommender:
+    """The fitted recommender of a finished run directory (``seed``: default the first)."""
+    model, prep = load_run_model(run_dir, seed)
+    cfg = load_config(Path(run_dir) / "config.yaml")
+    text_encoder = None
+    if cfg.features is not None and prep.features is not None and "text" in prep.features:
+        settings = {k: v for k, v in cfg.features.items() if k not in ("modalities", "cache_dir")}
+        parsed = parse_features_config(settings)
+        text_encoder = None if "text" in parsed.precomputed else parsed.text
+    data = TrainData(
+        prep.dataset.n_users,
+        prep.dataset.n_items,
+        prep.split.matrix(prep.dataset, TRAIN),
+        prep.features,
+        item_labels(prep.dataset),
+        resolve_device(cfg.train.device),
+    )
+    return FittedRecommender(
+        model, data, prep.dataset, split=prep.split, text_encoder=text_encoder, run_dir=run_dir
+    )

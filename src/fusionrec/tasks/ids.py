@@ -1,0 +1,42 @@
+"""External ids <-> item/user indices, with errors that name every unknown id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from fusionrec.errors import DataError
+
+#: How many unknown ids an error message lists before "... and N more".
+_SHOWN = 10
+
+
+def _key(value: Any, index: dict[Any, int]) -> Any:
+    """``value`` as stored in ``index``: "42" finds integer id 42 (ids typed on a command
+    line are strings) and 42 finds "42"; an exact match always wins, so "0669361001" stays
+    a string id."""
+    if value in index:
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and int(value) in index:
+        return int(value)
+    if isinstance(value, int | np.integer) and str(value) in index:
+        return str(value)
+    return None
+
+
+def lookup(values: Iterable[Any], index: dict[Any, int], kind: str) -> np.ndarray:
+    """Indices of ``values`` (external ids); a ``DataError`` names every unknown one."""
+    values = list(values)
+    keys = [_key(v, index) for v in values]
+    unknown = [v for v, k in zip(values, keys, strict=True) if k is None]
+    if unknown:
+        shown = ", ".join(repr(v) for v in unknown[:_SHOWN])
+        more = f" and {len(unknown) - _SHOWN} more" if len(unknown) > _SHOWN else ""
+        examples = ", ".join(repr(k) for k in list(index)[:3])
+        raise DataError(
+            f"unknown {kind} ids: {shown}{more}",
+            hint=f"use the dataset's own {kind} ids (e.g. {examples})",
+        )
+    return np.asarray([index[k] for k in keys], dtype=np.int64)

@@ -1,0 +1,98 @@
+"""The item vectors a fitted recommender can compare items in ("views").
+
+* ``behaviour``: what the model learned from interactions alone: its behaviour-only part
+  (``Recommender.behaviour_embeddings``) for models that fuse content, else its item
+  embeddings (id models such as MF-BPR and LightGCN).
+* ``text``, ``image``, ``audio``: the cached content features the model was trained with.
+* ``fused``: the item vectors a multimodal model scores with (``item_embeddings()``).
+
+The *scoring* vectors are ``item_embeddings()`` whatever the model: the space in which a
+user's score of an item is (for most models exactly) a dot product. Fold-in, the text
+mapping and ``explain`` all work in that space.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fusionrec.data.features import ItemFeatures
+from fusionrec.errors import ModelError
+from fusionrec.models.base import Recommender
+
+CONTENT_VIEWS = ("text", "image", "audio")
+
+
+def _numpy(tensor: torch.Tensor | None) -> np.ndarray | None:
+    return None if tensor is None else tensor.detach().float().cpu().numpy()
+
+
+def available_views(model: Recommender, features: ItemFeatures | None) -> list[str]:
+    with torch.no_grad():
+        has_items = model.item_embeddings() is not None
+    views = ["behaviour"] if has_items else []
+    views += [n for n in (features.names if features is not None else []) if n in CONTENT_VIEWS]
+    if has_items and model.requires_features:
+        views.append("fused")
+    return views
+
+
+def item_view(model: Recommender, features: ItemFeatures | None, view: str) -> np.ndarray:
+    """[n_items, d] float32 vectors of ``view``; rows of items without the modality are 0."""
+    available = available_views(model, features)
+    if view not in available:
+        raise ModelError(
+            f"view '{view}' is not available for model '{model.name}'; "
+            f"available views: {', '.join(available) or 'none'}"
+        )
+    if view in CONTENT_VIEWS:
+        return features[view].matrix
+    with torch.no_grad():
+        if view == "behaviour" and model.requires_features:
+            part = model.behaviour_embeddings()
+            if part is None:
+                raise ModelError(
+                    f"model '{model.name}' does not keep a behaviour-only item vector; "
+                    f"use by='fused' (available views: {', '.join(available)})"
+                )
+            return _numpy(part)
+        return _numpy(model.item_embeddings())
+
+
+def view_mask(features: ItemFeatures | None, view: str, n_items: int) -> np.ndarray:
+    """Items that have a vector in ``view`` (content views: the modality's presence mask)."""
+    if view in CONTENT_VIEWS and features is not None and view in features:
+        return features[view].mask
+    return np.ones(n_items, dtype=bool)
+
+
+def scoring_vectors(model: Recommender) -> tuple[np.ndarray, np.ndarray | None]:
+    """(item vectors, user vectors) the model scores with; a clear error without them."""
+    with torch.no_grad():
+        items, users = model.item_embeddings(), model.user_embeddings()
+    if items is None:
+        raise ModelError(
+            f"model '{model.name}' has no item embeddings; fold-in, text preferences and "
+            "explanations need an embedding model (mf-bpr, lightgcn or a multimodal one)"
+        )
+    return _numpy(items), _numpy(users)
+
+
+def is_dot_product(model: Recommender, items: np.ndarray, users: np.ndarray | None) -> bool:
+    """Whether ``score(u, .)`` equals ``user_vec @ item_vecs.T`` (checked on a few users), so
+    a new user can be represented by a vector in the same space."""
+    if users is None:
+        return False
+    rows = torch.arange(min(16, users.shape[0]))
+    with torch.no_grad():
+        scores = model.score(rows.to(_device(model))).float().cpu().numpy()
+    expected = users[rows.numpy()] @ items.T
+    scale = max(1e-6, float(np.abs(expected).max()))
+    return bool(np.allclose(scores, expected, rtol=1e-4, atol=1e-4 * scale))
+
+
+def _device(model: Recommender) -> torch.device:
+    tensor = next(iter(model.parameters()), None)
+    if tensor is None:
+        tensor = next(iter(model.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
