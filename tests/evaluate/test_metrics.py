@@ -25,6 +25,8 @@ def test_hand_computed_single_user():
     # ranking after masking item 0: 2, 3, 4, 5, 1 -> hits at ranks 1 and 4
     assert m["recall@1"] == 0.5 and m["recall@3"] == 0.5 and m["recall@5"] == 1.0
     assert m["precision@3"] == pytest.approx(1 / 3)
+    # F1@3: P = 1/3, R = 1/2 -> 2 * (1/6) / (5/6) = 0.4; F1@5: P = 2/5, R = 1 -> 4/7
+    assert m["f1@3"] == pytest.approx(0.4) and m["f1@5"] == pytest.approx(4 / 7)
     assert m["hit@1"] == 1.0
     idcg2 = 1 + 1 / math.log2(3)
     assert m["ndcg@1"] == pytest.approx(1.0)  # ideal over min(1, 2) = 1 item
@@ -42,11 +44,13 @@ def test_users_without_heldout_items_are_skipped_and_first_hit_rank():
     m = ev.evaluate(lambda users: scores[users])
     assert m["users"] == 1.0
     assert m["mrr@3"] == pytest.approx(1 / 3) and m["recall@3"] == 1.0
+    assert m["f1@3"] == pytest.approx(2 * (1 / 3) * 1 / (1 / 3 + 1))  # mean over user 1 only
 
 
 def reference(scores, target, exclude, ks):
     """Straightforward per-user implementation of the MMRec definitions."""
-    out = {f"{m}@{k}": [] for m in ("recall", "ndcg", "precision", "hit", "map", "mrr") for k in ks}
+    names = ("recall", "ndcg", "precision", "f1", "hit", "map", "mrr")
+    out = {f"{m}@{k}": [] for m in names for k in ks}
     for u in range(scores.shape[0]):
         truth = set(target[u].indices.tolist())
         if not truth:
@@ -65,6 +69,8 @@ def reference(scores, target, exclude, ks):
             out[f"recall@{k}"].append(hits / len(truth))
             out[f"ndcg@{k}"].append(dcg / idcg)
             out[f"precision@{k}"].append(hits / k)
+            p, r = hits / k, hits / len(truth)
+            out[f"f1@{k}"].append(2 * p * r / (p + r) if hits else 0.0)
             out[f"hit@{k}"].append(float(hits > 0))
             out[f"map@{k}"].append(sum(precs) / min(k, len(truth)))
             out[f"mrr@{k}"].append(1 / first if first else 0.0)
