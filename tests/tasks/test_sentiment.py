@@ -346,3 +346,16 @@ def test_cli_errors_are_one_line(tmp_path):
     message = " ".join(proc.stderr.split())  # rich wraps long lines
     assert message.startswith("error: ") and "bad.tsv, line 1: unknown label 'maybe'" in message
     assert "Traceback" not in proc.stderr
+
+
+def test_verdict_says_plainly_whether_tfidf_is_beaten():
+    from fusionrec.tasks.sentiment.evaluation import CrossValidation
+
+    cv = CrossValidation(n_folds=3, seed=0)
+    cv.folds["tfidf"] = [{"macro_f1": v} for v in (0.5, 0.6, 0.7)]
+    cv.folds["lm"] = [{"macro_f1": v} for v in (0.4, 0.5, 0.6)]
+    assert cv.verdict().startswith("No: the TF-IDF baseline has the best mean macro-F1 (0.600)")
+    cv.folds["fused"] = [{"macro_f1": v} for v in (0.8, 0.5, 0.75)]
+    verdict = cv.verdict()
+    assert verdict.startswith("Yes on average: MiniLM + item & reviewer context")
+    assert "higher in 2 of 3 folds" in verdict and "within noise" in verdict
