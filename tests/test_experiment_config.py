@@ -103,3 +103,7 @@ def test_example_configs_are_valid():
     assert paths
     for path in paths:
         load_config(path)
+
+
+def test_f1_at_k_can_be_the_selection_metric():
+    assert load_config(None, ["train.metric=f1@10"]).train.metric == "f1@10"

@@ -25,6 +25,8 @@ def test_hand_computed_single_user():
     # ranking after masking item 0: 2, 3, 4, 5, 1 -> hits at ranks 1 and 4
     assert m["recall@1"] == 0.5 and m["recall@3"] == 0.5 and m["recall@5"] == 1.0
     assert m["precision@3"] == pytest.approx(1 / 3)
+    # F1@3: P = 1/3, R = 1/2 -> 2 * (1/6) / (5/6) = 0.4; F1@5: P = 2/5, R = 1 -> 4/7
+    assert m["f1@3"] == pytest.approx(0.4) and m["f1@5"] == pytest.approx(4 / 7)
     assert m["hit@1"] == 1.0
     idcg2 = 1 + 1 / math.log2(3)
     assert m["ndcg@1"] == pytest.approx(1.0)  # ideal over min(1, 2) = 1 item
@@ -42,6 +44,7 @@ def test_users_without_heldout_items_are_skipped_and_first_hit_rank():
     m = ev.evaluate(lambda users: scores[users])
     assert m["users"] == 1.0
     assert m["mrr@3"] == pytest.approx(1 / 3) and m["recall@3"] == 1.0
+    assert m["f1@3"] == pytest.approx(2 * (1 / 3) * 1 / (1 / 3 + 1))  # mean over user 1 only
 
 
 def test_training_items_are_never_recommended():

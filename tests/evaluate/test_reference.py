@@ -43,9 +43,11 @@ def reference_metrics(
                 if r:
                     sum_prec += sum(rel[:rank]) / rank
             first = next((rank for rank, r in enumerate(rel, start=1) if r), None)
+            recall, precision = n_hits / len(truth), n_hits / k
             values = {
-                "recall": n_hits / len(truth),
-                "precision": n_hits / k,
+                "recall": recall,
+                "precision": precision,
+                "f1": 2 * precision * recall / (precision + recall) if n_hits else 0.0,
                 "hit": 1.0 if n_hits else 0.0,
                 "ndcg": dcg / idcg,
                 "map": sum_prec / min(k, len(truth)),

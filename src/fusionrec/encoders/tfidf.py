@@ -30,31 +30,45 @@ def tokenize(text: str, ngram_max: int) -> list[str]:
     return grams
 
 
-def tfidf_matrix(texts: list[str], config: TfidfText) -> sp.csr_matrix:
-    """Documents x terms TF-IDF (sublinear tf, smoothed idf, unit rows)."""
-    docs = [Counter(tokenize(t, config.ngram_max)) for t in texts]
-    df = Counter(term for doc in docs for term in doc)
+def fit_vocabulary(texts: list[str], config: TfidfText) -> tuple[dict[str, int], np.ndarray]:
+    """(term -> column, idf per column) learnt from ``texts`` with the config's df limits."""
+    df = Counter(term for t in texts for term in set(tokenize(t, config.ngram_max)))
     n_docs = len(texts)
     max_df = config.max_df * n_docs
     terms = [t for t, c in df.items() if config.min_df <= c <= max_df]
     if config.max_features is not None and len(terms) > config.max_features:
         terms = sorted(terms, key=lambda t: (-df[t], t))[: config.max_features]
     vocab = {t: j for j, t in enumerate(sorted(terms))}
+    doc_freq = np.asarray([df[t] for t in sorted(vocab)], dtype=np.float64)
+    idf = np.log((1.0 + n_docs) / (1.0 + doc_freq)) + 1.0
+    return vocab, idf
+
+
+def tfidf_transform(
+    texts: list[str], vocab: dict[str, int], idf: np.ndarray, ngram_max: int
+) -> sp.csr_matrix:
+    """Documents x terms TF-IDF (sublinear tf, unit rows) over a fitted vocabulary, so unseen
+    texts (e.g. a classifier's test set) are weighted exactly like the fitting corpus."""
     rows, cols, counts = [], [], []
-    for i, doc in enumerate(docs):
-        for term, count in doc.items():
+    for i, text in enumerate(texts):
+        for term, count in Counter(tokenize(text, ngram_max)).items():
             j = vocab.get(term)
             if j is not None:
                 rows.append(i)
                 cols.append(j)
                 counts.append(count)
-    tf = sp.csr_matrix((np.asarray(counts, np.float64), (rows, cols)), shape=(n_docs, len(vocab)))
+    shape = (len(texts), len(vocab))
+    tf = sp.csr_matrix((np.asarray(counts, np.float64), (rows, cols)), shape=shape)
     tf.data = 1.0 + np.log(tf.data)
-    doc_freq = np.asarray([df[t] for t in sorted(vocab)], dtype=np.float64)
-    idf = np.log((1.0 + n_docs) / (1.0 + doc_freq)) + 1.0
     weighted = tf @ sp.diags(idf)
     norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
-    return sp.diags(1.0 / np.maximum(norms, 1e-12)) @ weighted
+    return sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ weighted)
+
+
+def tfidf_matrix(texts: list[str], config: TfidfText) -> sp.csr_matrix:
+    """Documents x terms TF-IDF (sublinear tf, smoothed idf, unit rows) fitted on ``texts``."""
+    vocab, idf = fit_vocabulary(texts, config)
+    return tfidf_transform(texts, vocab, idf, config.ngram_max)
 
 
 def truncated_svd(matrix: sp.csr_matrix, dim: int, seed: int) -> np.ndarray:

@@ -4,6 +4,8 @@ Definitions follow the public MMRec benchmark so numbers compare with papers:
 - Recall@K = hits in top K / number of the user's held-out items;
 - NDCG@K: binary relevance, DCG = sum 1/log2(rank+1), ideal DCG over min(K, held-out);
 - Precision@K = hits / K; HitRate@K = 1 if any hit;
+- F1@K = harmonic mean of the user's Precision@K and Recall@K (0 without a hit), then averaged
+  over users like every other metric (not the F1 of the averaged precision and recall);
 - MAP@K = sum over hit ranks r <= K of Precision@r, divided by min(K, held-out);
 - MRR@K = 1 / rank of the first hit within K (0 if none).
 Each function returns per-user sums for every K so callers can accumulate over blocks.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-METRICS = ("recall", "ndcg", "precision", "hit", "map", "mrr")
+METRICS = ("recall", "ndcg", "precision", "f1", "hit", "map", "mrr")
 
 
 def block_metrics(
@@ -44,6 +46,8 @@ def block_metrics(
         out[f"recall@{k}"] = n_hit / n_pos
         out[f"ndcg@{k}"] = dcg[:, k - 1] / ideal[capped.long() - 1]
         out[f"precision@{k}"] = n_hit / k
+        # 2PR/(P+R) with P = h/k, R = h/n simplifies to 2h/(k+n): no division by zero.
+        out[f"f1@{k}"] = 2.0 * n_hit / (k + n_pos)
         out[f"hit@{k}"] = (n_hit > 0).float()
         out[f"map@{k}"] = sum_prec[:, k - 1] / capped
         out[f"mrr@{k}"] = torch.where(first_hit <= k, 1.0 / first_hit.float(), 0.0)

@@ -1,0 +1,361 @@
+"""Review sentiment: the reader, the leakage guard, real-data quality and the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fusionrec.data.reviews import ReviewColumns, rating_to_label, read_reviews
+from fusionrec.errors import DataError, ModelError
+
+FASHION = "amazon-fashion-reviews/AMAZON_FASHION_5.json.gz"
+
+
+@pytest.fixture(scope="module")
+def fashion(data_root):
+    path = data_root / FASHION
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    return read_reviews(path)
+
+
+# --- reader ---------------------------------------------------------------------------------
+
+
+def test_fashion_reviews_deduplicated_and_textless_counted(fashion, caplog):
+    report = fashion.report
+    assert (report.rows, report.duplicates, report.no_text) == (3176, 89, 16)
+    # 3,071 rows left hold 445 distinct reviews, copied onto the listings of one product
+    assert (report.copies, report.kept, report.items, report.products) == (2626, 445, 31, 19)
+    assert report.labels == {"negative": 32, "neutral": 49, "positive": 364}
+    assert len(fashion) == 445 and fashion.frame["text"].str.strip().str.len().min() > 0
+    assert not fashion.frame[["text", "rating", "user"]].duplicated().any()
+    assert "16 without text dropped" in report.summary()
+    assert "2,626 copies" in report.summary()
+
+
+def test_copies_kept_when_asked(data_root):
+    got = read_reviews(data_root / FASHION, merge_copies=False)
+    assert (got.report.copies, got.report.kept) == (0, 3071)
+    assert got.frame["item"].nunique() == 31
+
+
+def test_labels_from_stars():
+    assert rating_to_label(np.array([1, 2, 2.4, 2.5, 3, 3.4, 3.5, 4, 5])).tolist() == [
+        0,
+        0,
+        0,
+        1,
+        1,
+        1,
+        2,
+        2,
+        2,
+    ]
+
+
+def test_jsonl_csv_and_tsv_with_mapped_columns(tmp_path):
+    rows = [
+        {"t": "Love it", "s": 5, "u": "0669361001", "i": "x"},
+        {"t": "Love it", "s": 5, "u": "0669361001", "i": "x"},  # duplicate: kept once
+        {"t": "", "s": 1, "u": "b", "i": "x"},  # no text: dropped, counted
+        {"s": 2, "u": "b", "i": "y"},  # no text field at all: dropped, counted
+        {"t": "meh", "s": "3", "u": "c", "i": "y"},
+        {"t": "Love it", "s": 5, "u": "0669361001", "i": "z"},  # copy under item z
+        {"t": "Love it", "s": 5, "u": "someone else", "i": "w"},  # another reviewer: kept
+    ]
+    jsonl = tmp_path / "r.jsonl.gz"
+    with gzip.open(jsonl, "wt") as fh:
+        fh.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    columns = ReviewColumns(text="t", rating="s", user="u", item="i")
+    got = read_reviews(jsonl, columns)
+    report = got.report
+    assert (report.duplicates, report.no_text, report.copies, report.kept) == (1, 2, 1, 3)
+    assert got.frame["user"].tolist() == ["0669361001", "c", "someone else"]  # strings kept
+    assert got.labels.tolist() == [2, 1, 2] and got.frame["line"].tolist() == [1, 5, 7]
+    assert (report.items, report.products) == (4, 3)  # x and z share a review: one product
+    assert got.frame["item"].tolist() == ["x", "y", "w"]
+
+    csv_path = tmp_path / "r.csv"
+    csv_path.write_text('t,s,u,i\n"Too small, sadly",2,a,x\n"two\nlines",4,b,y\n')
+    got = read_reviews(csv_path, columns)
+    assert got.texts == ["Too small, sadly", "two\nlines"] and got.labels.tolist() == [0, 2]
+
+    tsv = tmp_path / "s.tsv"
+    tsv.write_text("sentence\tlabel\nawful\tnegative\nfine I guess\t3\n\nsuperb\tPOSITIVE\n")
+    got = read_reviews(tsv)
+    assert got.labels.tolist() == [0, 1, 2] and got.frame["line"].tolist() == [2, 3, 5]
+    assert np.isnan(got.frame["rating"].iloc[0]) and got.frame["rating"].iloc[1] == 3.0
+    assert got.frame["user"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("a.jsonl", '{"reviewText": "ok", "overall": 5}\n{bad\n', r"a.jsonl, line 2: not valid"),
+        (
+            "b.jsonl",
+            '{"reviewText": "ok", "overall": 7, "reviewerID": "u", "asin": "i"}\n',
+            r"b.jsonl, line 1, column 'overall': expected a star rating from 1 to 5, found 7",
+        ),
+        (
+            "c.jsonl",
+            '{"reviewText": "ok", "stars": 5}\n',
+            r"c.jsonl, column 'overall': no rating "
+            r"field 'overall' in any row; fields found: \['reviewText', 'stars'\]",
+        ),
+        (
+            "d.jsonl",
+            '{"reviewText": "ok", "overall": 5, "asin": "i"}\n',
+            r"no user field 'reviewerID' in any row.*'-' means the file has none",
+        ),
+        (
+            "e.csv",
+            "reviewText,overall,reviewerID,asin\nok,,u,i\n",
+            r"e.csv, line 2, column 'overall': missing rating",
+        ),
+        ("f.tsv", "good\tpositive\nbad\tawful\n", r"f.tsv, line 2: unknown label 'awful'"),
+        ("g.tsv", "no tab here\n", r"g.tsv, line 1: expected 'sentence<TAB>label'"),
+        ("h.parquet", "", r"cannot tell the review file format"),
+        ("i.jsonl", "[1, 2]\n", r"i.jsonl, line 1: expected a JSON object, found list"),
+    ],
+)
+def test_reader_errors_name_file_and_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        read_reviews(path)
+
+
+# --- leakage --------------------------------------------------------------------------------
+
+
+def _toy_frame(n: int = 12) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    ratings = rng.integers(1, 6, n).astype(float)
+    return pd.DataFrame(
+        {
+            "text": [f"review {i}" for i in range(n)],
+            "rating": ratings,
+            "label": rating_to_label(ratings),
+            "user": [f"u{i % 3}" for i in range(n)],
+            "item": [f"i{i % 2}" for i in range(n)],
+        }
+    )
+
+
+def test_context_comes_from_training_rows_only():
+    """Changing test reviews (ratings, texts) must not move any context feature, and a
+    training row's own review must not be in its own context."""
+    from fusionrec.tasks.sentiment.features import ContextTables
+
+    frame = _toy_frame()
+    emb = np.random.default_rng(1).standard_normal((len(frame), 4)).astype(np.float32)
+    train, test = np.arange(12) < 8, np.arange(12) >= 8
+    tables = ContextTables.fit(frame[train], emb[train])
+    before_train = tables.features(frame[train], emb[train], own=True)
+    before_test = tables.features(frame[test], emb[test], own=False)
+
+    leaked = frame.copy()
+    leaked.loc[test, "rating"] = 1.0 + (5.0 - leaked.loc[test, "rating"])  # flip test stars
+    leaked.loc[test, "label"] = rating_to_label(leaked.loc[test, "rating"].to_numpy())
+    emb2 = emb.copy()
+    emb2[test] += 10.0
+    tables2 = ContextTables.fit(leaked[train], emb2[train])
+    np.testing.assert_array_equal(tables2.features(leaked[train], emb2[train], True), before_train)
+    np.testing.assert_array_equal(tables2.features(leaked[test], emb2[test], False), before_test)
+
+    # leave-one-out: row 0's item context is the mean of the OTHER training rows of item i0
+    others = np.flatnonzero(train & (frame["item"] == "i0").to_numpy())[1:]
+    np.testing.assert_allclose(before_train[0, :4], emb[others].mean(axis=0), rtol=1e-5)
+    global_mean = frame.loc[train, "rating"].mean()
+    want = frame.loc[others, "rating"].mean() - global_mean
+    assert before_train[0, 4] == pytest.approx(want, rel=1e-5)
+    # a test row of item i0 sees all training rows of i0
+    first_test = np.flatnonzero(test & (frame["item"] == "i0").to_numpy())[0]
+    all_i0 = np.flatnonzero(train & (frame["item"] == "i0").to_numpy())
+    np.testing.assert_allclose(before_test[first_test - 8, :4], emb[all_i0].mean(axis=0), rtol=1e-5)
+    # unknown ids get no context (zero mean, log count 0)
+    unknown = frame.iloc[:1].assign(item="never-seen", user=None)
+    row = tables.features(unknown, emb[:1], own=False)
+    assert not row[0, :4].any() and row[0, 8] == 0.0
+
+
+def test_cross_validation_builds_context_inside_each_training_fold(monkeypatch):
+    """Every ContextTables.fit in cross-validation sees only that fold's training rows."""
+    from fusionrec.data.reviews import Reviews, ReviewsReport
+    from fusionrec.tasks.sentiment import evaluation, features, model
+
+    frame = pd.concat([_toy_frame(30)] * 2, ignore_index=True)
+    frame["text"] = [f"text number {i} good bad" for i in range(len(frame))]
+    emb = np.random.default_rng(2).standard_normal((len(frame), 4)).astype(np.float32)
+    seen: list[set[str]] = []
+    real_fit = features.ContextTables.fit.__func__
+
+    def spy(cls, part, part_emb):
+        seen.append(set(part["text"]))
+        return real_fit(cls, part, part_emb)
+
+    monkeypatch.setattr(features.ContextTables, "fit", classmethod(spy))
+    reviews = Reviews(frame, ReviewsReport("toy", "jsonl"))
+    folds = model.stratified_folds(reviews.labels, 3, 0)
+    small = (model.ClassifierParams(weight_decay=1e-2, max_iter=20),)
+    monkeypatch.setitem(model.GRIDS, "fused", small)
+    evaluation.cross_validate(reviews, ["fused"], n_folds=3, seed=0, embeddings=emb)
+    assert len(seen) == 3 * 2  # per fold: one selection fit, one refit
+    for fold in range(3):
+        test_texts = set(frame.loc[folds == fold, "text"])
+        fold_fits = seen[2 * fold : 2 * fold + 2]
+        assert all(not (texts & test_texts) for texts in fold_fits)
+
+
+# --- models on real data ----------------------------------------------------------------------
+
+
+def test_lm_classifier_beats_majority_class_on_a_real_slice(fashion):
+    """MiniLM embedding + classifier, trained on 2/3 of the 445 fashion reviews (stratified),
+    has a clearly higher macro-F1 on the other third than always predicting 'positive'."""
+    from fusionrec.evaluate.classification import classification_metrics
+    from fusionrec.tasks.sentiment.classifier import ClassifierParams
+    from fusionrec.tasks.sentiment.features import embed_reviews
+    from fusionrec.tasks.sentiment.model import stratified_folds, train_sentiment
+
+    frame = fashion.frame
+    # the feature store's cache: embedded once, shared with the benchmark and default model
+    emb = embed_reviews(frame["text"].tolist())
+    test = stratified_folds(frame["label"].to_numpy(), 3, 0) == 0
+    model = train_sentiment(
+        frame[~test],
+        "lm",
+        embeddings=emb[~test],
+        grid=[ClassifierParams(weight_decay=1e-2, max_iter=100)],
+    )
+    probs = model.predict_proba(frame[test].reset_index(drop=True), emb[test])
+    truth = frame.loc[test, "label"].to_numpy()
+    names = ("negative", "neutral", "positive")
+    lm = classification_metrics(truth, probs.argmax(axis=1), names)["macro_f1"]
+    majority = classification_metrics(truth, np.full(len(truth), 2), names)["macro_f1"]
+    assert lm > majority + 0.15, (lm, majority)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def _tiny_tsv(path):
+    rows = []
+    for i in range(12):
+        rows += [
+            f"great fit, love it {i}\tpositive",
+            f"perfect and lovely, love the colour {i}\t5",
+            f"terrible quality, it broke {i}\tnegative",
+            f"awful, broke after a day {i}\t1",
+            f"okay I guess, average {i}\tneutral",
+            f"fine, average size {i}\t3",
+        ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_save_load_round_trip_with_context(tmp_path):
+    from fusionrec.tasks.sentiment.classifier import ClassifierParams
+    from fusionrec.tasks.sentiment.model import SentimentModel, train_sentiment
+
+    frame = pd.concat([_toy_frame(30)] * 2, ignore_index=True)
+    emb = np.random.default_rng(3).standard_normal((len(frame), 8)).astype(np.float32)
+    emb[:, 0] += frame["label"].to_numpy()  # some signal
+    grid = [ClassifierParams(hidden=4, weight_decay=1e-3, max_iter=30)]
+    model = train_sentiment(frame, "fused", embeddings=emb, grid=grid)
+    path = model.save(tmp_path / "m")
+    again = SentimentModel.load(path)
+    users, items = frame["user"].tolist(), ["never-seen"] + frame["item"].tolist()[1:]
+    a = model.predict(frame["text"].tolist(), users, items, embeddings=emb)
+    b = again.predict(frame["text"].tolist(), users, items, embeddings=emb)
+    pd.testing.assert_frame_equal(a, b)
+    assert again.temperature == model.temperature and again.kind == "fused"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary folder left
+    with pytest.raises(ModelError, match="no manifest.json"):
+        SentimentModel.load(tmp_path)
+
+
+def test_default_model_trained_once_then_cached(tmp_path, monkeypatch, caplog):
+    from fusionrec.tasks.sentiment import default
+
+    caplog.set_level("INFO", logger="fusionrec")
+    data = _tiny_tsv(tmp_path / "tiny.tsv")
+    model = default.default_model(tmp_path / "cache", data, kind="tfidf")
+    assert "trained the default sentiment model" in caplog.text
+    folders = list((tmp_path / "cache").iterdir())
+    assert len(folders) == 1 and (folders[0] / "manifest.json").exists()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("retrained although a cached model exists")
+
+    monkeypatch.setattr(default, "train_sentiment", no_training)
+    again = default.default_model(tmp_path / "cache", data, kind="tfidf")
+    texts = ["love it", "it broke"]
+    pd.testing.assert_frame_equal(model.predict(texts), again.predict(texts))
+
+
+def test_cli_predict_reads_stdin_and_keeps_line_order(tmp_path):
+    from fusionrec.cli import app
+
+    runner = CliRunner()
+    data = _tiny_tsv(tmp_path / "tiny.tsv")
+    out = tmp_path / "model"
+    result = runner.invoke(
+        app, ["sentiment", "train", str(data), "--kind", "tfidf", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "manifest.json").exists()
+    text = "great fit, love it\n\nterrible, it broke\nokay, average\n"
+    result = runner.invoke(app, ["sentiment", "predict", "--model", str(out)], input=text)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4 and lines[1] == ""
+    labels = [line.split("\t")[0] for line in lines if line]
+    assert labels == ["positive", "negative", "neutral"]
+    first = lines[0].split("\t")
+    assert 1 / 3 < float(first[1]) <= 1.0 and first[2] == "great fit, love it"
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("fine\tmaybe\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from fusionrec.cli import main; main()",
+            "sentiment",
+            "train",
+            str(bad),
+            "-o",
+            str(tmp_path / "m"),
+            "--kind",
+            "tfidf",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    message = " ".join(proc.stderr.split())  # rich wraps long lines
+    assert message.startswith("error: ") and "bad.tsv, line 1: unknown label 'maybe'" in message
+    assert "Traceback" not in proc.stderr
+
+
+def test_verdict_says_plainly_whether_tfidf_is_beaten():
+    from fusionrec.tasks.sentiment.evaluation import CrossValidation
+
+    cv = CrossValidation(n_folds=3, seed=0)
+    cv.folds["tfidf"] = [{"macro_f1": v} for v in (0.5, 0.6, 0.7)]
+    cv.folds["lm"] = [{"macro_f1": v} for v in (0.4, 0.5, 0.6)]
+    assert cv.verdict().startswith("No: the TF-IDF baseline has the best mean macro-F1 (0.600)")
+    cv.folds["fused"] = [{"macro_f1": v} for v in (0.8, 0.5, 0.75)]
+    verdict = cv.verdict()
+    assert verdict.startswith("Yes on average: MiniLM + item & reviewer context")
+    assert "higher in 2 of 3 folds" in verdict and "within noise" in verdict
