@@ -50,12 +50,20 @@ def _doc_commands(inline: bool) -> list[tuple[str, list[str]]]:
         else:
             spans = []
             for block in re.finditer(r"```bash\n(.*?)```", text, re.S):
-                offset = block.start(1)
+                offset, pending = block.start(1), None
                 for line in block.group(1).splitlines(keepends=True):
-                    spans.append((offset, line))
+                    if pending is not None:  # a continued line joins the command it continues
+                        pending = (pending[0], pending[1].rstrip()[:-1] + " " + line.strip())
+                    else:
+                        pending = (offset, line)
                     offset += len(line)
+                    if not pending[1].rstrip().endswith("\\"):
+                        spans.append(pending)
+                        pending = None
         for start, line in spans:
             argv = shlex.split(line, comments=True)
+            if "|" in argv:  # a pipeline runs in a real shell, with the venv's commands on PATH
+                argv = ["bash", "-c", line.split(" #")[0].strip()]
             if argv:
                 where = f"{doc.relative_to(ROOT)}:{text.count(chr(10), 0, start) + 1}"
                 found.append((where, argv))
@@ -153,6 +161,14 @@ def run_as_written(argv: list[str], cwd: Path, extra: list[str], env: dict[str, 
     if argv[0] == "make":
         check_make(argv)
         return ""
+    if argv[0] == "bash":
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        proc = subprocess.run(
+            argv, cwd=cwd, env={**os.environ, **env, "PATH": path}, text=True,
+            capture_output=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
     if argv[:2] == ["python", "-m"] and argv[2].startswith("fusionrec"):
         proc = subprocess.run(
             [sys.executable, *argv[1:]], cwd=cwd, env={**os.environ, **env}, text=True,

@@ -72,7 +72,9 @@ class TrainConfig(_Strict):
     n_negatives: int = pydantic.Field(1, ge=1)
     patience: int = pydantic.Field(20, ge=1, description="evaluations without improvement")
     eval_every: int = pydantic.Field(1, ge=1)
-    metric: str = pydantic.Field("recall@20", pattern=r"^(recall|ndcg|precision|f1|hit|map|mrr)@\d+$")
+    metric: str = pydantic.Field(
+        "recall@20", pattern=r"^(recall|ndcg|precision|f1|hit|map|mrr)@\d+$"
+    )
     seed: int = 2026
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = pydantic.Field(1, ge=1, description="epochs between checkpoints")
