@@ -132,7 +132,9 @@ def test_bad_input_is_422_naming_the_field(client, method, url, kwargs, field):
 
 def test_malformed_json_and_empty_preferences_are_422(client):
     response = client.post(
-        "/recommendations", content=b'{"liked_item_ids": [', headers={"content-type": "application/json"}
+        "/recommendations",
+        content=b'{"liked_item_ids": [',
+        headers={"content-type": "application/json"},
     )
     assert response.status_code == 422 and response.json()["detail"][0]["type"] == "json_invalid"
     response = client.post("/recommendations", json={"k": 3})

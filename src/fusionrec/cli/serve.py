@@ -28,9 +28,7 @@ def serve(
     from fusionrec.serve.bundle import read_manifest
 
     manifest = read_manifest(bundle)  # a corrupt bundle stops here, before binding a port
-    console.print(
-        f"serving {manifest['model']} on {manifest['dataset']} at http://{host}:{port}/"
-    )
+    console.print(f"serving {manifest['model']} on {manifest['dataset']} at http://{host}:{port}/")
     os.environ[BUNDLE_ENV] = str(bundle.resolve())
     uvicorn.run(
         "fusionrec.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers

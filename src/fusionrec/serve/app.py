@@ -186,8 +186,7 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
     app = FastAPI(
         title="fusionrec",
         version=str(manifest.get("fusionrec_version", "")),
-        description=f"Recommendations from the {manifest['model']} model on "
-        f"{manifest['dataset']}",
+        description=f"Recommendations from the {manifest['model']} model on {manifest['dataset']}",
     )
     app.state.recommender = rec
 

@@ -206,9 +206,7 @@ def _write_bundle(
         searcher.save(folder / "search")
         for way in searcher.ways:
             matrix, mask = searcher.view(way)
-            indexes[f"search-{way}"] = VectorIndex.build(
-                matrix, np.flatnonzero(mask), index_config
-            )
+            indexes[f"search-{way}"] = VectorIndex.build(matrix, np.flatnonzero(mask), index_config)
     for name, index in indexes.items():
         index.save(folder / "index" / name)
     model = _sentiment_model(sentiment)
@@ -343,4 +341,3 @@ def _verify_file(folder: Path, name: str, expected: str, fix: str) -> None:
 def load_arrays(folder: Path, names: list[str]) -> dict[str, np.ndarray]:
     """``.npy`` files of the bundle by relative name (no pickles)."""
     return {name: np.load(folder / name, allow_pickle=False) for name in names}
-

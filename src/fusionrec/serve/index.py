@@ -33,8 +33,8 @@ class IndexConfig(BaseModel):
     #: ``auto`` builds an exact index up to this many vectors, HNSW above.
     exact_max: int = Field(100_000, ge=1)
     #: HNSW graph degree, build-time and query-time candidate list sizes.
-    hnsw_m: int = Field(32, ge=4)
-    ef_construction: int = Field(200, ge=8)
+    hnsw_m: int = Field(16, ge=4)
+    ef_construction: int = Field(80, ge=8)
     ef_search: int = Field(128, ge=8)
 
     def resolve(self, n: int) -> str:

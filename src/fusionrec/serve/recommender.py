@@ -65,7 +65,10 @@ class BundleRecommender:
         }
         self.item_ids: np.ndarray = arrays["item_ids.npy"]
         self.user_ids: np.ndarray = arrays["user_ids.npy"]
-        self.item_vectors, self.user_vectors = arrays["scoring/items.npy"], arrays["scoring/users.npy"]
+        self.item_vectors, self.user_vectors = (
+            arrays["scoring/items.npy"],
+            arrays["scoring/users.npy"],
+        )
         with np.load(self.folder / "seen.npz", allow_pickle=False) as seen:
             indices, indptr = seen["indices"], seen["indptr"]
         self.train_matrix = sp.csr_matrix(
@@ -291,7 +294,9 @@ class BundleRecommender:
         rows = self.item_rows(liked)
         if len(rows) == 0:
             raise ConfigError("recommend_for_items needs at least one liked item id")
-        hits = self.preference_top(rows, None, k, method=method, reg=reg, exclude_liked=exclude_liked)
+        hits = self.preference_top(
+            rows, None, k, method=method, reg=reg, exclude_liked=exclude_liked
+        )
         return self._frame(*hits, "score")
 
     def recommend_for_text(
@@ -303,7 +308,9 @@ class BundleRecommender:
         method: FoldIn | None = None,
         reg: float = DEFAULT_TEXT_REG,
     ) -> pd.DataFrame:
-        hits = self.preference_top(np.zeros(0, np.int64), text, k, method=method, reg=reg, alpha=alpha)
+        hits = self.preference_top(
+            np.zeros(0, np.int64), text, k, method=method, reg=reg, alpha=alpha
+        )
         return self._frame(*hits, "score")
 
     def search(self, query: str, by: str = "image", k: int = 10) -> pd.DataFrame:
