@@ -13,46 +13,27 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-N_ITEMS = 40
 #: Items without a poster file, to exercise the missing-image paths.
 NO_IMAGE = {"i7", "i33"}
-SPACE = "space adventure with robots and astronauts exploring a distant galaxy"
-ROMANCE = "romantic comedy about a wedding, love and a family in Paris"
 
 
 def write_catalogue(folder: Path) -> dict:
-    from toy_data import write_toy_dataset
+    """test_api's catalogue (two communities, MiniLM-able plots, image vectors) plus a year
+    field and real JPEG posters for all but ``NO_IMAGE``."""
+    from test_api import write_catalogue as write_text_catalogue
 
-    inter = write_toy_dataset(folder)
-    ids = [f"i{i}" for i in range(N_ITEMS)]
-    space = np.arange(N_ITEMS) < N_ITEMS // 2
+    dataset = write_text_catalogue(folder)
+    items = pd.read_csv(folder / "items.csv")
     posters = folder / "posters"
     posters.mkdir()
-    paths = []
-    for item, is_space in zip(ids, space, strict=True):
-        path = posters / f"{item}.jpg"
+    for row, item in enumerate(items["item_id"]):
         if item not in NO_IMAGE:
-            colour = (20, 20, 120) if is_space else (200, 40, 60)
-            Image.new("RGB", (6, 9), colour).save(path, "JPEG")
-        paths.append(str(path))
-    pd.DataFrame(
-        {
-            "item_id": ids,
-            "title": [f"{'Star' if s else 'Love'} story {i}" for i, s in enumerate(space)],
-            "plot": [SPACE if s else ROMANCE for s in space],
-            "year": np.arange(N_ITEMS) + 1980,
-            "poster": paths,
-        }
-    ).to_csv(folder / "items.csv", index=False)
-    rng = np.random.default_rng(0)
-    image = rng.normal(size=(N_ITEMS, 8)).astype(np.float32) + 3 * space[:, None]
-    np.savez(folder / "image.npz", features=image, item_id=np.array(ids))
-    return {
-        "name": str(inter),
-        "items_path": str(folder / "items.csv"),
-        "text_fields": ["title", "plot"],
-        "image_column": "poster",
-    }
+            colour = (20, 20, 120) if row < len(items) // 2 else (200, 40, 60)
+            Image.new("RGB", (6, 9), colour).save(posters / f"{item}.jpg", "JPEG")
+    items["year"] = np.arange(len(items)) + 1980
+    items["poster"] = [str(posters / f"{item}.jpg") for item in items["item_id"]]
+    items.to_csv(folder / "items.csv", index=False)
+    return {**dataset, "image_column": "poster"}
 
 
 def tiny_sentiment(folder: Path) -> Path:

@@ -40,7 +40,7 @@ def test_bundle_holds_every_view_index_image_and_checksum(bundle):
 
 
 def test_bundle_answers_as_the_run(bundle, trained_run):
-    served, fitted = load_bundle(bundle), fusionrec.load(trained_run)
+    served, fitted = fusionrec.load_bundle(bundle), fusionrec.load(trained_run)
     users = ["u0", "u1", "u7"]
     a = served.recommend(users, k=8)
     b = fitted.recommend(users, k=8)
