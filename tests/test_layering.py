@@ -33,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "train": BASE | {"data", "encoders", "models", "evaluate", "config"},
     "tasks": BASE | {"data", "encoders", "models", "evaluate", "config", "train"},
     "api": BASE | {"data", "encoders", "models", "evaluate", "config", "train", "tasks"},
+    "serve": BASE | {"data", "encoders", "models", "evaluate", "config", "train", "tasks", "api"},
 }
 #: allowed only inside a function body, never when the importing module is loaded
 LAZY_ONLY: dict[str, set[str]] = {"config": {"models"}}

@@ -3,8 +3,13 @@
 __version__ = "0.1.0"
 
 #: Names served lazily by ``__getattr__``: importing ``fusionrec`` must not import torch.
-_API = {"fit": "fusionrec.api", "load": "fusionrec.api", "FittedRecommender": "fusionrec.api"}
-__all__ = ["FittedRecommender", "__version__", "fit", "load"]
+_API = {
+    "fit": "fusionrec.api",
+    "load": "fusionrec.api",
+    "FittedRecommender": "fusionrec.api",
+    "load_bundle": "fusionrec.serve.recommender",
+}
+__all__ = ["FittedRecommender", "__version__", "fit", "load", "load_bundle"]
 
 
 def __getattr__(name: str) -> object:

@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fusionrec.config import load_config
+from fusionrec.config import ExperimentConfig, load_config
 from fusionrec.data.split import TRAIN
-from fusionrec.encoders.config import parse_features_config
+from fusionrec.encoders.config import FeaturesConfig, parse_features_config
 from fusionrec.errors import ConfigError
 from fusionrec.models import MODELS, TrainData
 from fusionrec.tasks.recommender import FittedRecommender
@@ -89,14 +89,21 @@ def fit(
     return load(target)
 
 
+def run_features_config(cfg: ExperimentConfig) -> FeaturesConfig | None:
+    """The encoder settings a run's item features were built with (None: no features)."""
+    if cfg.features is None:
+        return None
+    settings = {k: v for k, v in cfg.features.items() if k not in ("modalities", "cache_dir")}
+    return parse_features_config(settings)
+
+
 def load(run_dir: str | Path, seed: int | None = None) -> FittedRecommender:
     """The fitted recommender of a finished run directory (``seed``: default the first)."""
     model, prep = load_run_model(run_dir, seed)
     cfg = load_config(Path(run_dir) / "config.yaml")
     text_encoder = None
-    if cfg.features is not None and prep.features is not None and "text" in prep.features:
-        settings = {k: v for k, v in cfg.features.items() if k not in ("modalities", "cache_dir")}
-        parsed = parse_features_config(settings)
+    parsed = run_features_config(cfg)
+    if parsed is not None and prep.features is not None and "text" in prep.features:
         text_encoder = None if "text" in parsed.precomputed else parsed.text
     data = TrainData(
         prep.dataset.n_users,

@@ -15,7 +15,19 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in ("data", "train", "demo", "encode", "tune", "search", "recommend", "sentiment"):
+_COMMANDS = (
+    "data",
+    "train",
+    "demo",
+    "encode",
+    "tune",
+    "search",
+    "recommend",
+    "sentiment",
+    "export",
+    "serve",
+)
+for _module in _COMMANDS:
     try:
         importlib.import_module(f"fusionrec.cli.{_module}").register(app)
     except ModuleNotFoundError as exc:  # a command whose optional module is not present

@@ -105,6 +105,17 @@ class ModalityAblation:
         return parts, additive
 
 
+def closest_items(
+    unit: np.ndarray, pool: np.ndarray, items: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``items``, the ``n`` rows of ``pool`` whose unit vectors (rows of
+    ``unit``) are closest to it, most similar first (ties: earlier in ``pool``), and their
+    cosines: the "because you liked" items of a recommendation. Shapes [len(items), <= n]."""
+    sims = unit[np.asarray(items)] @ unit[pool].T
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :n]
+    return pool[order], np.take_along_axis(sims, order, axis=1)
+
+
 def shares(parts: dict[str, float]) -> dict[str, float]:
     """Each part as a signed fraction of the total absolute contribution (equal to part /
     score when every part has the same sign)."""

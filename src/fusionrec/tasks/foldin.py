@@ -24,7 +24,7 @@ if the user had liked that one item.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -91,3 +91,26 @@ class TextToItemMap:
     def __call__(self, text: np.ndarray) -> np.ndarray:
         """Pseudo-item vectors [n, d_items] of text feature rows [n, d_text]."""
         return (np.atleast_2d(text) - self.x_mean) @ self.weights + self.y_mean
+
+
+def sentence_encoder(config: Any) -> Any:
+    """The encoder of a ``features.text`` config section, refused when it cannot embed a
+    new sentence in the catalogue's space (e.g. TF-IDF, fitted on the catalogue itself)."""
+    from fusionrec.encoders import make_encoder
+
+    encoder = make_encoder(config)
+    if not encoder.chunkable:
+        raise ConfigError(
+            f"text encoder '{encoder.id}' is fitted on the catalogue itself and cannot "
+            "embed a new sentence; use features.text.encoder sentence-transformers, "
+            "hf or clip"
+        )
+    return encoder
+
+
+def embed_sentences(encoder: Any, texts: list[str]) -> np.ndarray:
+    """[len(texts), d] embeddings of user descriptions; an empty one is refused."""
+    matrix, mask = encoder.encode(texts)
+    if not mask.all():
+        raise ConfigError("the description is empty; say what you like in a few words")
+    return matrix

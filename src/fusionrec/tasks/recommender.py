@@ -20,8 +20,14 @@ from fusionrec.encoders.base import l2_normalize
 from fusionrec.errors import ConfigError, ModelError
 from fusionrec.evaluate import mask_seen, topk_lower_index_first
 from fusionrec.models.base import Recommender, TrainData
-from fusionrec.tasks.explain import ModalityAblation, shares
-from fusionrec.tasks.foldin import FoldIn, TextToItemMap, fold_in_scores
+from fusionrec.tasks.explain import ModalityAblation, closest_items, shares
+from fusionrec.tasks.foldin import (
+    FoldIn,
+    TextToItemMap,
+    embed_sentences,
+    fold_in_scores,
+    sentence_encoder,
+)
 from fusionrec.tasks.ids import lookup
 from fusionrec.tasks.views import (
     available_views,
@@ -249,20 +255,8 @@ class FittedRecommender:
                 "or pre-computed ones), so a description cannot be embedded in the same space"
             )
         if "encoder" not in self._cache:
-            from fusionrec.encoders import make_encoder
-
-            encoder = make_encoder(self.text_encoder)
-            if not encoder.chunkable:
-                raise ConfigError(
-                    f"text encoder '{encoder.id}' is fitted on the catalogue itself and cannot "
-                    "embed a new sentence; use features.text.encoder sentence-transformers, "
-                    "hf or clip"
-                )
-            self._cache["encoder"] = encoder
-        matrix, mask = self._cache["encoder"].encode(texts)
-        if not mask.all():
-            raise ConfigError("the description is empty; say what you like in a few words")
-        return matrix
+            self._cache["encoder"] = sentence_encoder(self.text_encoder)
+        return embed_sentences(self._cache["encoder"], texts)
 
     def recommend_for_text(
         self,
@@ -291,12 +285,11 @@ class FittedRecommender:
         scalar = {name: float(v[0]) for name, v in parts.items()}
         seen = self.train_matrix[user].indices
         view = "fused" if "fused" in self.views() else next(iter(self.views()), None)
-        sims = np.zeros(0, dtype=np.float32)
+        near, sims = seen[:0], np.zeros(0, dtype=np.float32)
         if view is not None:
             unit = l2_normalize(self.item_embeddings(view))
-            sims = unit[seen] @ unit[item]
-        order = np.argsort(-sims, kind="stable")[:n]
-        because = self._item_table(seen[order], sims[order], "similarity")
+            (near,), (sims,) = closest_items(unit, seen, np.array([item]), n)
+        because = self._item_table(near, sims, "similarity")
         with torch.no_grad():
             u = torch.tensor([user], device=self.data.device)
             i = torch.tensor([item], device=self.data.device)

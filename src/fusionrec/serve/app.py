@@ -1,0 +1,298 @@
+"""The HTTP API (FastAPI) over a ``BundleRecommender``; its OpenAPI schema is at
+``/openapi.json`` (browsable at ``/docs``). The web page, when ``serve/static/`` exists, is
+served at ``/``.
+
+Routes are thin: parse and validate, call the bundle's recommender, shape the answer.
+Unknown ids are 404 naming the id; out-of-range ``k`` or query length and malformed bodies
+are 422 naming the field (FastAPI's validation); a request the bundle cannot answer (a view
+the model lacks, no search index) is 400 with the reason.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from fusionrec.errors import FusionrecError
+from fusionrec.serve.recommender import BundleRecommender, Hits
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_K = 100
+MAX_QUERY = 500
+#: How many of the user's (or the request's) liked items a "because" line names.
+BECAUSE = 3
+K = Annotated[int, Query(ge=1, le=MAX_K, description="how many items (1-100)")]
+
+
+class ItemRef(BaseModel):
+    item_id: str
+    title: str | None
+
+
+class ItemHit(BaseModel):
+    item_id: str
+    score: float
+    title: str | None
+    image_url: str | None = Field(description="/items/<id>/image, or null without an image")
+    because: list[ItemRef] = Field(
+        description="up to 3 liked items most similar to this one (the explanation API)"
+    )
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Metadata(BaseModel):
+    dataset: str
+    model: str
+    n_users: int
+    n_items: int
+    views: list[str]
+    metrics: dict[str, Any] = Field(description="test metrics of the run (mean and std)")
+    search: bool
+    search_ways: list[str]
+    sentiment: bool
+    bundle_version: int
+    index: dict[str, str]
+
+
+class Users(BaseModel):
+    user_ids: list[str]
+    total: int
+
+
+class UserRecommendations(BaseModel):
+    user_id: str
+    items: list[ItemHit]
+
+
+class Preferences(BaseModel):
+    """An anonymous user: liked item ids and/or what they like in words."""
+
+    liked_item_ids: list[str] = Field(default_factory=list, max_length=1000)
+    text: str | None = Field(None, min_length=1, max_length=MAX_QUERY)
+    k: int = Field(10, ge=1, le=MAX_K)
+
+
+class Recommendations(BaseModel):
+    items: list[ItemHit]
+
+
+class Item(BaseModel):
+    item_id: str
+    title: str | None
+    image_url: str | None
+    fields: dict[str, Any]
+
+
+class Similar(BaseModel):
+    item_id: str
+    by: str
+    items: list[ItemHit]
+
+
+class SearchResults(BaseModel):
+    query: str
+    by: str
+    items: list[ItemHit]
+
+
+class Review(BaseModel):
+    text: str = Field(min_length=1, max_length=5000)
+    item_id: str | None = None
+
+
+class Sentiment(BaseModel):
+    label: str
+    probability: float
+    probabilities: dict[str, float]
+    stars: float
+
+
+def _json_value(value: Any) -> Any:
+    """A parquet cell as JSON: numpy scalars unwrapped, missing values null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    try:
+        return None if value is None or value != value else value
+    except (TypeError, ValueError):  # arrays and other non-comparable cells
+        return str(value)
+
+
+class Catalogue:
+    """Turns item rows into the JSON the routes return."""
+
+    def __init__(self, rec: BundleRecommender) -> None:
+        self.rec = rec
+        self.ids = [str(i) for i in rec.item_ids.tolist()]
+        self.titles = [None if t is None else str(t) for t in rec.titles.tolist()]
+        self.urls = [
+            None if image is None else f"/items/{item}/image"
+            for item, image in zip(self.ids, rec.images.tolist(), strict=True)
+        ]
+
+    def row(self, item_id: str) -> int:
+        if not self.rec.has_item(item_id):
+            raise HTTPException(404, f"unknown item id {item_id!r}")
+        return int(self.rec.item_rows([item_id])[0])
+
+    def ref(self, row: int) -> ItemRef:
+        return ItemRef(item_id=self.ids[row], title=self.titles[row])
+
+    def hits(self, hits: Hits, pool: np.ndarray | None = None) -> list[ItemHit]:
+        rows, scores = hits
+        because = self.rec.because(pool, rows, BECAUSE) if pool is not None else None
+        return [
+            ItemHit(
+                item_id=self.ids[row],
+                score=float(score),
+                title=self.titles[row],
+                image_url=self.urls[row],
+                because=[] if because is None else [self.ref(int(b)) for b in because[i]],
+            )
+            for i, (row, score) in enumerate(zip(rows.tolist(), scores.tolist(), strict=True))
+        ]
+
+    def item(self, row: int) -> Item:
+        record = self.rec.items.iloc[row]
+        fields = {
+            name.removeprefix("field:"): _json_value(record[name])
+            for name in self.rec.items.columns
+            if name.startswith("field:")
+        }
+        return Item(
+            item_id=self.ids[row], title=self.titles[row], image_url=self.urls[row], fields=fields
+        )
+
+
+def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
+    """The app serving ``bundle`` (a folder, checked on load, or a loaded recommender)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)  # one request, one core: requests run in parallel instead
+    rec = bundle if isinstance(bundle, BundleRecommender) else BundleRecommender.load(bundle)
+    cat = Catalogue(rec)
+    manifest = rec.manifest
+    app = FastAPI(
+        title="fusionrec",
+        version=str(manifest.get("fusionrec_version", "")),
+        description=f"Recommendations from the {manifest['model']} model on {manifest['dataset']}",
+    )
+    app.state.recommender = rec
+
+    @app.exception_handler(FusionrecError)
+    async def _bad_request(_: Request, exc: FusionrecError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        return Health(status="ok")
+
+    @app.get("/metadata", response_model=Metadata)
+    def metadata() -> Metadata:
+        return Metadata(
+            dataset=manifest["dataset"],
+            model=manifest["model"],
+            n_users=manifest["n_users"],
+            n_items=manifest["n_items"],
+            views=manifest["views"],
+            metrics=manifest["metrics"].get("test", {}),
+            search=bool(manifest["search"]),
+            search_ways=manifest.get("search_ways", []),
+            sentiment=bool(manifest["sentiment"]),
+            bundle_version=manifest["format"],
+            index=manifest["index"],
+        )
+
+    @app.get("/users", response_model=Users)
+    def users(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> Users:
+        ids = rec.user_ids[offset : offset + limit]
+        return Users(user_ids=[str(u) for u in ids.tolist()], total=len(rec.user_ids))
+
+    @app.get("/users/{user_id}/recommendations", response_model=UserRecommendations)
+    def user_recommendations(user_id: str, k: K = 10, exclude_seen: bool = True) -> Any:
+        if not rec.has_user(user_id):
+            raise HTTPException(404, f"unknown user id {user_id!r}")
+        user = int(rec.user_rows([user_id])[0])
+        hits = rec.user_top(user, k, exclude_seen)
+        return UserRecommendations(
+            user_id=user_id, items=cat.hits(hits, rec.train_matrix[user].indices)
+        )
+
+    @app.post("/recommendations", response_model=Recommendations)
+    def recommendations(body: Preferences) -> Any:
+        if not body.liked_item_ids and body.text is None:
+            raise HTTPException(422, "give liked_item_ids, text, or both")
+        liked = np.array([cat.row(i) for i in body.liked_item_ids], dtype=np.int64)
+        hits = rec.preference_top(liked, body.text, body.k)
+        return Recommendations(items=cat.hits(hits, liked))
+
+    @app.get("/items/{item_id}", response_model=Item)
+    def item(item_id: str) -> Any:
+        return cat.item(cat.row(item_id))
+
+    @app.get("/items/{item_id}/image", response_class=FileResponse)
+    def image(item_id: str) -> Any:
+        row = cat.row(item_id)
+        name = rec.images.iloc[row]
+        if name is None:
+            raise HTTPException(404, f"item {item_id!r} has no image")
+        root = (rec.folder / "images").resolve()
+        path = (rec.folder / name).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise HTTPException(404, f"item {item_id!r} has no image")
+        media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return FileResponse(path, media_type=media)
+
+    @app.get("/items/{item_id}/similar", response_model=Similar)
+    def similar(
+        item_id: str,
+        by: Literal["behaviour", "text", "image", "audio", "fused"] | None = None,
+        k: K = 10,
+    ) -> Any:
+        """Items closest to the item in view ``by`` (default: the view the model scores
+        with, fused for multimodal models)."""
+        row = cat.row(item_id)
+        by = by or manifest.get("explain_view") or "behaviour"
+        return Similar(item_id=item_id, by=by, items=cat.hits(rec.similar_top(row, k, by)))
+
+    @app.get("/search", response_model=SearchResults)
+    def search(
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY)],
+        by: Literal["image", "text", "fused"] = "fused",
+        k: K = 10,
+    ) -> Any:
+        return SearchResults(query=q, by=by, items=cat.hits(rec.search_top(q, by, k)))
+
+    @app.post("/sentiment", response_model=Sentiment)
+    def sentiment(body: Review) -> Any:
+        return Sentiment(**rec.sentiment(body.text, body.item_id))
+
+    if STATIC.is_dir() and (STATIC / "index.html").exists():
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
+    return app
+
+
+#: Environment variable ``app_from_env`` reads the bundle folder from (``--workers`` > 1).
+BUNDLE_ENV = "FUSIONREC_BUNDLE"
+
+
+def app_from_env() -> FastAPI:
+    """The app of the bundle named by ``$FUSIONREC_BUNDLE`` (uvicorn's factory for several
+    worker processes, each loading the bundle itself)."""
+    return create_app(os.environ[BUNDLE_ENV])

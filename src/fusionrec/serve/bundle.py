@@ -1,0 +1,343 @@
+"""Serving bundles: everything a server needs from a finished run, in one checked folder.
+
+``export_bundle(run_dir, out)`` writes, from the run's fitted recommender
+(``fusionrec.load``):
+
+=========================  =============================================================
+``items.parquet``          item_id (string), title, image (bundle path or null), fields
+``item_ids.npy``           external item ids as strings (row i = item row i everywhere)
+``user_ids.npy``           external user ids as strings
+``seen.npz``               the users' training items (CSR ``indptr``/``indices``)
+``scoring/items.npy``      the item vectors the model scores with
+``scoring/users.npy``      the user vectors (score = user . item)
+``views/<v>.npy``          item vectors per view (behaviour, text, image, fused)
+``views/<v>.mask.npy``     which items have view ``v``
+``index/<name>.faiss``     a FAISS index per view (``scoring``, ``view-<v>``,
+                           ``search-<way>``) with its ``.rows.npy``
+``search/``                the cross-modal search index (``CatalogueSearch``), when the run
+                           has text (from an encoder) and images
+``sentiment/``             a review-sentiment model, unless exported without one
+``images/``                the item image files, named by item row
+``config.yaml``            the run's config; ``results.json`` its metrics
+``manifest.json``          format version, what is in the bundle, sha256 of every file
+=========================  =============================================================
+
+The bundle is built in a temporary folder next to ``out`` (manifest last) and renamed into
+place, so ``out`` is either absent, the old bundle, or complete. ``read_manifest`` refuses a
+bundle whose manifest is missing, of another format, or whose files are missing or do not
+match their checksums, naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fusionrec.errors import DataError, FusionrecError, ModelError
+from fusionrec.io import read_json, write_atomic, write_json, write_npy
+from fusionrec.serve.index import IndexConfig, VectorIndex
+
+log = logging.getLogger("fusionrec.serve")
+
+KIND = "fusionrec-bundle"
+FORMAT = 1
+MANIFEST = "manifest.json"
+#: Image files copied into a bundle (anything else is served without an image).
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _json_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns as strings (missing stays missing), so any item table fits parquet."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].where(out[column].isna(), out[column].astype(str))
+            out[column] = out[column].astype("string")
+    return out
+
+
+def _title_column(dataset: Any) -> str | None:
+    if "title" in dataset.items.columns:
+        return "title"
+    return dataset.text_fields[0] if dataset.text_fields else None
+
+
+def _copy_images(dataset: Any, folder: Path) -> list[str | None]:
+    """Copy each item's image into ``folder/images`` as ``<row><suffix>``; the bundle path
+    per item, None where the item has no image file (counted in the log)."""
+    column = dataset.image_column
+    if not column or column not in dataset.items.columns:
+        return [None] * dataset.n_items
+    out: list[str | None] = []
+    missing = 0
+    for row, value in enumerate(dataset.items[column].tolist()):
+        source = Path(str(value)) if isinstance(value, str | Path) and str(value) else None
+        if source is None or not source.is_file() or source.suffix.lower() not in IMAGE_SUFFIXES:
+            out.append(None)
+            missing += value is not None and not pd.isna(value)
+            continue
+        name = f"images/{row}{source.suffix.lower()}"
+        (folder / "images").mkdir(exist_ok=True)
+        shutil.copyfile(source, folder / name)
+        out.append(name)
+    if missing:
+        log.warning("%d item image paths name no readable image file; served without", missing)
+    return out
+
+
+def _item_table(dataset: Any, images: list[str | None]) -> pd.DataFrame:
+    title = _title_column(dataset)
+    items = dataset.items
+    fields = items.drop(
+        columns=[c for c in ("item_id", dataset.image_column) if c and c in items.columns]
+    )
+    table = pd.DataFrame(
+        {
+            "item_id": items["item_id"].astype(str).to_numpy(),
+            "title": (items[title] if title else items["item_id"]).astype("string").to_numpy(),
+            "image": pd.array(images, dtype="string"),
+        }
+    )
+    fields = fields.drop(columns=["title"], errors="ignore").reset_index(drop=True)
+    return pd.concat([table, _json_safe(fields).add_prefix("field:")], axis=1)
+
+
+def _write_npz(path: Path, **arrays: np.ndarray) -> None:
+    def writer(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    write_atomic(path, writer)
+
+
+def _sentiment_model(sentiment: str | Path | None) -> Any:
+    if sentiment is None:
+        return None
+    from fusionrec.tasks.sentiment import default_model, load_sentiment_model
+
+    return default_model() if str(sentiment) == "default" else load_sentiment_model(sentiment)
+
+
+def _fit_search(rec: Any, features_config: Any, progress: bool) -> Any:
+    """The cross-modal search index of the run's catalogue, or None where it cannot exist
+    (no text encoder to embed queries, or no images)."""
+    features = rec.features
+    if (
+        rec.text_encoder is None
+        or features is None
+        or not {"text", "image"} <= set(features.names)
+        or not rec.dataset.image_column
+    ):
+        return None
+    from fusionrec.tasks.search import CatalogueSearch
+
+    log.info("fitting the cross-modal search index of %s", rec.dataset.name)
+    return CatalogueSearch.fit(
+        rec.dataset, features, features_config=features_config, progress=progress
+    )
+
+
+def _write_bundle(
+    folder: Path,
+    run_dir: Path,
+    seed: int | None,
+    index_config: IndexConfig,
+    search: bool,
+    sentiment: str | Path | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """Everything but the manifest into ``folder``; returns the manifest's contents."""
+    from fusionrec.api import load, run_features_config
+    from fusionrec.config import load_config
+    from fusionrec.encoders.base import l2_normalize
+    from fusionrec.tasks.views import view_mask
+
+    rec = load(run_dir, seed)
+    cfg = load_config(run_dir / "config.yaml")
+    items, users = rec.scoring_vectors()
+    if users is None or not rec.dot_product():
+        raise ModelError(
+            f"model '{rec.model.name}' does not score by user . item vectors, so its "
+            "recommendations cannot be served from exported vectors; export an embedding "
+            "model (mf-bpr, lightgcn or a multimodal one)"
+        )
+    ds = rec.dataset
+    write_npy(folder / "item_ids.npy", ds.item_ids.astype(str))
+    write_npy(folder / "user_ids.npy", ds.user_ids.astype(str))
+    seen = rec.train_matrix
+    _write_npz(folder / "seen.npz", indptr=seen.indptr, indices=seen.indices)
+    write_npy(folder / "scoring/items.npy", items.astype(np.float32))
+    write_npy(folder / "scoring/users.npy", users.astype(np.float32))
+    indexes = {"scoring": VectorIndex.build(items, config=index_config)}
+    views = []
+    for view in rec.views():
+        try:
+            vectors = rec.item_embeddings(view).astype(np.float32)
+        except ModelError as exc:  # e.g. a fused model that keeps no behaviour-only part
+            log.info("view %s not exported: %s", view, exc)
+            continue
+        views.append(view)
+        mask = view_mask(rec.features, view, ds.n_items)
+        write_npy(folder / f"views/{view}.npy", vectors)
+        write_npy(folder / f"views/{view}.mask.npy", mask)
+        indexes[f"view-{view}"] = VectorIndex.build(
+            l2_normalize(vectors), np.flatnonzero(mask), index_config
+        )
+    images = _copy_images(ds, folder)
+    table = _item_table(ds, images)
+    write_atomic(folder / "items.parquet", lambda p: table.to_parquet(p, index=False))
+    searcher = _fit_search(rec, run_features_config(cfg), progress) if search else None
+    if searcher is not None:
+        searcher.save(folder / "search")
+        for way in searcher.ways:
+            matrix, mask = searcher.view(way)
+            indexes[f"search-{way}"] = VectorIndex.build(matrix, np.flatnonzero(mask), index_config)
+    for name, index in indexes.items():
+        index.save(folder / "index" / name)
+    model = _sentiment_model(sentiment)
+    if model is not None:
+        model.save(folder / "sentiment")
+    shutil.copyfile(run_dir / "config.yaml", folder / "config.yaml")
+    results = read_json(run_dir / "results.json") if (run_dir / "results.json").exists() else {}
+    write_json(folder / "results.json", results)
+    return {
+        "kind": KIND,
+        "format": FORMAT,
+        "fusionrec_version": _version(),
+        "run_dir": str(run_dir),
+        "dataset": ds.name,
+        "model": rec.model.name,
+        "seed": seed if seed is not None else cfg.seeds[0],
+        "n_users": int(ds.n_users),
+        "n_items": int(ds.n_items),
+        "views": views,
+        "explain_view": "fused" if "fused" in views else next(iter(views), None),
+        "text_encoder": None
+        if rec.text_encoder is None
+        else rec.text_encoder.model_dump(mode="json"),
+        "search": searcher is not None,
+        "search_ways": searcher.ways if searcher is not None else [],
+        "sentiment": model is not None,
+        "index": {name: index.kind for name, index in indexes.items()},
+        "index_config": index_config.model_dump(mode="json"),
+        "metrics": {"test": results.get("test", {}), "valid": results.get("valid", {})},
+        "images": int(sum(i is not None for i in images)),
+    }
+
+
+def _version() -> str:
+    import fusionrec
+
+    return fusionrec.__version__
+
+
+def export_bundle(
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    seed: int | None = None,
+    index: IndexConfig | None = None,
+    search: bool = True,
+    sentiment: str | Path | None = "default",
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Path:
+    """Write the serving bundle of the finished run ``run_dir`` to ``out``.
+
+    ``sentiment``: ``"default"`` (the cached default model), a saved sentiment model folder,
+    or None for none. ``out`` must not exist unless ``overwrite``; it is replaced only once
+    the new bundle is complete.
+    """
+    run_dir, out = Path(run_dir), Path(out)
+    if not (run_dir / "config.yaml").exists():
+        raise DataError(
+            "not a run directory (no config.yaml)",
+            path=run_dir,
+            hint="export a directory written by `fusionrec train` or `fusionrec demo`",
+        )
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FusionrecError(f"{out} already exists; choose another -o or pass --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        manifest = _write_bundle(
+            work, run_dir, seed, index or IndexConfig(), search, sentiment, progress
+        )
+        files = sorted(p for p in work.rglob("*") if p.is_file())
+        manifest["files"] = {p.relative_to(work).as_posix(): sha256(p) for p in files}
+        write_json(work / MANIFEST, manifest)
+        _swap_into_place(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    log.info("bundle written to %s (%d files)", out, len(manifest["files"]) + 1)
+    return out
+
+
+def _swap_into_place(work: Path, out: Path) -> None:
+    """Rename the finished ``work`` folder to ``out``, removing an old ``out`` only after."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{work.name}")
+        out.rename(old)
+    work.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_manifest(folder: str | Path, verify: bool = True) -> dict[str, Any]:
+    """The manifest of the bundle ``folder``, after checking that every file it lists is
+    there with its checksum (``verify``); a ``DataError`` names the first bad file."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    fix = "export the bundle again with `fusionrec export RUN_DIR -o BUNDLE`"
+    if not path.is_file():
+        raise DataError("not a fusionrec bundle (no manifest.json)", path=folder, hint=fix)
+    try:
+        manifest = read_json(path)
+    except ValueError as exc:
+        raise DataError(f"unreadable manifest ({exc})", path=path, hint=fix) from None
+    if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
+        raise DataError("not a fusionrec bundle manifest", path=path, hint=fix)
+    if manifest.get("format") != FORMAT:
+        raise DataError(
+            f"bundle format {manifest.get('format')!r}; this fusionrec reads format {FORMAT}",
+            path=path,
+            hint=fix,
+        )
+    if verify:
+        for name, expected in manifest.get("files", {}).items():
+            _verify_file(folder, name, expected, fix)
+    return manifest
+
+
+def _verify_file(folder: Path, name: str, expected: str, fix: str) -> None:
+    target = (folder / name).resolve()
+    if not target.is_relative_to(folder.resolve()):
+        raise DataError("manifest lists a file outside the bundle", path=folder / name)
+    if not target.is_file():
+        raise DataError("missing bundle file", path=folder / name, hint=fix)
+    if sha256(target) != expected:
+        raise DataError(
+            "checksum mismatch: the file was changed or truncated", path=folder / name, hint=fix
+        )
+
+
+def load_arrays(folder: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """``.npy`` files of the bundle by relative name (no pickles)."""
+    return {name: np.load(folder / name, allow_pickle=False) for name in names}

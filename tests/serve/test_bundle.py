@@ -1,0 +1,152 @@
+"""Export and load: a bundle answers as the run it came from, with no training code or
+dataset, and a partial or corrupt bundle is refused naming the file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import fusionrec
+from fusionrec.cli import app
+from fusionrec.errors import DataError, FusionrecError
+from fusionrec.serve.bundle import read_manifest, sha256
+from fusionrec.serve.recommender import load_bundle
+
+
+def test_bundle_holds_every_view_index_image_and_checksum(bundle):
+    manifest = read_manifest(bundle)
+    assert manifest["views"] == ["behaviour", "text", "image", "fused"]
+    assert manifest["search"] and manifest["sentiment"]
+    assert set(manifest["search_ways"]) == {"text", "image", "fused"}
+    assert {"scoring", "view-fused", "search-image"} <= set(manifest["index"])
+    assert set(manifest["index"].values()) == {"flat"}  # 40 items: exact
+    assert manifest["images"] == 38  # two items have no poster file
+    on_disk = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()}
+    assert on_disk - set(manifest["files"]) == {"manifest.json"}
+    name = "images/0.jpg"
+    assert manifest["files"][name] == sha256(bundle / name)
+    assert "recall@10" in manifest["metrics"]["test"]
+    items = pd.read_parquet(bundle / "items.parquet")
+    assert items["item_id"].tolist()[:2] == ["i0", "i1"]
+    assert "field:year" in items and "field:plot" in items
+
+
+def test_bundle_answers_as_the_run(bundle, trained_run):
+    served, fitted = fusionrec.load_bundle(bundle), fusionrec.load(trained_run)
+    users = ["u0", "u1", "u7"]
+    a = served.recommend(users, k=8)
+    b = fitted.recommend(users, k=8)
+    assert a["item_id"].tolist() == b["item_id"].tolist()
+    np.testing.assert_allclose(a["score"], b["score"], rtol=1e-4, atol=1e-5)
+    for by in ("behaviour", "text", "image", "fused"):
+        a, b = served.similar_items("i3", k=6, by=by), fitted.similar_items("i3", k=6, by=by)
+        assert a["item_id"].tolist() == b["item_id"].tolist(), by
+        np.testing.assert_allclose(a["similarity"], b["similarity"], rtol=1e-4, atol=1e-5)
+    a = served.recommend_for_items(["i1", "i2"], k=5)
+    b = fitted.recommend_for_items(["i1", "i2"], k=5)
+    assert a["item_id"].tolist() == b["item_id"].tolist()
+    a = served.recommend_for_text("robots in a distant galaxy", k=5)
+    b = fitted.recommend_for_text("robots in a distant galaxy", k=5)
+    assert a["item_id"].tolist() == b["item_id"].tolist()
+    np.testing.assert_allclose(a["score"], b["score"], rtol=1e-4, atol=1e-5)
+
+
+def test_exclude_seen_in_the_bundle(bundle):
+    served = load_bundle(bundle)
+    seen = set(served.item_ids[served.train_matrix[0].indices])
+    everything = served.recommend("u0", k=40)
+    assert not seen & set(everything["item_id"]) and len(everything) == 40 - len(seen)
+    assert seen <= set(served.recommend("u0", k=40, exclude_seen=False)["item_id"])
+
+
+def test_loading_needs_no_training_code_or_dataset(bundle, tmp_path):
+    """A moved bundle, in a fresh process where the training packages cannot be imported."""
+    moved = shutil.copytree(bundle, tmp_path / "moved")
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, *a):\n"
+        "        if name.startswith(('fusionrec.train', 'fusionrec.api')):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from fusionrec.serve.recommender import load_bundle\n"
+        f"rec = load_bundle({str(moved)!r})\n"
+        "print(rec.recommend('u0', k=3)['item_id'].tolist())\n"
+        "print(rec.search('robots in space', by='image', k=3)['item_id'].tolist())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("[") == 2
+
+
+def _copy(bundle: Path, tmp_path: Path) -> Path:
+    return shutil.copytree(bundle, tmp_path / "copy")
+
+
+def test_a_changed_byte_is_refused_naming_the_file(bundle, tmp_path):
+    copy = _copy(bundle, tmp_path)
+    target = copy / "scoring" / "users.npy"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"scoring/users.npy: checksum mismatch"):
+        load_bundle(copy)
+
+
+def test_a_missing_file_or_manifest_or_version_is_refused(bundle, tmp_path):
+    copy = _copy(bundle, tmp_path)
+    (copy / "index" / "scoring.faiss").unlink()
+    with pytest.raises(DataError, match=r"index/scoring.faiss: missing bundle file"):
+        load_bundle(copy)
+    manifest = (copy / "manifest.json").read_text()
+    (copy / "manifest.json").write_text(manifest.replace('"format": 1', '"format": 99'))
+    with pytest.raises(DataError, match=r"manifest.json: bundle format 99"):
+        load_bundle(copy)
+    (copy / "manifest.json").unlink()
+    with pytest.raises(DataError, match="not a fusionrec bundle"):
+        load_bundle(copy)
+
+
+def test_the_cli_refuses_a_corrupt_bundle_in_one_line(bundle, tmp_path):
+    copy = _copy(bundle, tmp_path)
+    (copy / "items.parquet").write_bytes(b"broken")
+    result = CliRunner().invoke(app, ["serve", str(copy), "--port", "1"])
+    assert isinstance(result.exception, FusionrecError)
+    assert "items.parquet: checksum mismatch" in str(result.exception)
+    out = subprocess.run(
+        [sys.executable, "-c", "from fusionrec.cli import main; main()", "serve", str(copy)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "500"},  # rich wraps at the terminal width
+    )
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and "checksum mismatch" in lines[0]
+
+
+def test_export_refuses_to_replace_a_bundle_unless_told(bundle, trained_run, tmp_path):
+    copy = _copy(bundle, tmp_path)
+    before = (copy / "manifest.json").read_bytes()
+    result = CliRunner().invoke(
+        app, ["export", str(trained_run), "-o", str(copy), "--sentiment", "none", "--no-search"]
+    )
+    assert "already exists" in str(result.exception)
+    assert (copy / "manifest.json").read_bytes() == before
+    result = CliRunner().invoke(
+        app,
+        ["export", str(trained_run), "-o", str(copy), "--sentiment", "none", "--no-search",
+         "--overwrite", "--index-kind", "hnsw"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(copy)
+    assert not manifest["search"] and not manifest["sentiment"]
+    assert set(manifest["index"].values()) == {"hnsw"}
+    assert not list(tmp_path.glob(".copy*"))  # no temporary folder left behind
+    assert load_bundle(copy).recommend("u0", k=3)["rank"].tolist() == [1, 2, 3]
