@@ -54,10 +54,11 @@ function errorText(data, response) {
 
 /**
  * Runs `work` with a loading state in the status line `statusId`; its result (a message) or
- * its error replaces it. A newer call for the same status line makes older results stale,
- * so a slow answer never overwrites a newer one.
+ * its error replaces it, and an error also empties the list `listId` so no stale results
+ * stay under it. A newer call for the same status line makes older results stale, so a
+ * slow answer never overwrites a newer one.
  */
-async function load(statusId, work) {
+async function load(statusId, work, listId = null) {
   const status = $(statusId);
   const ticket = (tickets[statusId] = (tickets[statusId] || 0) + 1);
   const current = () => tickets[statusId] === ticket;
@@ -72,6 +73,7 @@ async function load(statusId, work) {
     if (!current()) return;
     status.className = "status error";
     status.textContent = err.message;
+    if (listId) $(listId).replaceChildren();
   }
 }
 
@@ -181,7 +183,7 @@ function wire() {
       const data = await api(`users/${encodeURIComponent(user)}/recommendations?k=${k()}&exclude_seen=${seen}`);
       if (!current()) return "";
       return showCards("recs", data.items) || `Top ${data.items.length} for user ${data.user_id}.`;
-    });
+    }, "recs");
   });
   $("prefs-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -195,7 +197,7 @@ function wire() {
       const data = await api("recommendations", body);
       if (!current()) return "";
       return showCards("recs", data.items) || `Top ${data.items.length} for what you like.`;
-    });
+    }, "recs");
   });
   $("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -204,7 +206,7 @@ function wire() {
       const data = await api(`search?${query}`);
       if (!current()) return "";
       return showCards("search-results", data.items) || `${data.items.length} results.`;
-    });
+    }, "search-results");
   });
   $("similar-by").addEventListener("change", loadSimilar);
   $("close-item").addEventListener("click", closeItem);
@@ -265,7 +267,7 @@ function loadSimilar() {
     const data = await api(`items/${encodeURIComponent(itemId)}/similar?by=${encodeURIComponent(by)}&k=${k()}`);
     if (!current()) return "";
     return showCards("similar", data.items);
-  });
+  }, "similar");
 }
 
 function closeItem() {
