@@ -1,10 +1,9 @@
-"""End-to-end: the web page, served by the real app from an exported multimodal run, driven
-in headless Chromium. Every check compares what the page shows with what the API answers
-for the same request, so the page cannot pass by showing something else.
+"""End-to-end: the web page, served by the real app, driven in headless Chromium.
 
-The catalogue is tests/test_api.py's two communities (space films i0-i19, romance films
-i20-i39) with real JPEG posters for all items but two (which must show a placeholder) and one
-title holding markup (which must be shown as text, never parsed).
+The app is conftest.py's ``server``: uvicorn in a thread serving the bundle exported from a
+tiny MGCN run (text and pre-computed image vectors, real JPEG posters for all items but two,
+a tiny sentiment model). Every check compares what the page shows with what the API answers
+to the same request, so the page cannot pass by showing something else.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import tempfile
-import threading
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -33,26 +30,14 @@ if not CHROMIUM.exists():
 if importlib.util.find_spec("fusionrec.serve.app") is None:
     pytest.skip("fusionrec.serve not present", allow_module_level=True)
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import uvicorn  # noqa: E402
-from PIL import Image  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-import fusionrec  # noqa: E402
-from fusionrec.serve.app import create_app  # noqa: E402
-from fusionrec.serve.bundle import export_bundle  # noqa: E402
-from toy_data import write_toy_dataset  # noqa: E402
-
-N_ITEMS = 40
-NO_POSTER = {"i5", "i25"}
-MARKUP_ITEM, MARKUP_TITLE = "i3", "<b>Star</b> story 3 & <i>co</i>"
-SPACE = "space adventure with robots and astronauts exploring a distant galaxy"
-ROMANCE = "romantic comedy about a wedding, love and a family in Paris"
+#: All of conftest.py's toy catalogue, so its items without a poster are among the results.
+ALL_ITEMS = 40
 WAIT_S = 60
 CHROMIUM_FLAGS = [
     "--headless",
@@ -65,77 +50,6 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--window-size=1280,1600",
 ]
-
-
-def write_catalogue(folder: Path) -> dict:
-    """Interactions, items with titles, plots and poster files, pre-computed image vectors."""
-    inter = write_toy_dataset(folder)
-    ids = [f"i{i}" for i in range(N_ITEMS)]
-    space = np.arange(N_ITEMS) < N_ITEMS // 2
-    (folder / "posters").mkdir()
-    posters = []
-    for i, (item, is_space) in enumerate(zip(ids, space, strict=True)):
-        if item in NO_POSTER:
-            posters.append("")
-            continue
-        colour = (30, 40, 120 + 3 * i) if is_space else (150 + 2 * i, 40, 60)
-        Image.new("RGB", (20, 30), colour).save(folder / "posters" / f"{item}.jpg", "JPEG")
-        posters.append(f"posters/{item}.jpg")
-    titles = [f"{'Star' if s else 'Love'} story {i}" for i, s in enumerate(space)]
-    titles[ids.index(MARKUP_ITEM)] = MARKUP_TITLE
-    pd.DataFrame(
-        {
-            "item_id": ids,
-            "title": titles,
-            "plot": [SPACE if s else ROMANCE for s in space],
-            "poster": posters,
-        }
-    ).to_csv(folder / "items.csv", index=False)
-    rng = np.random.default_rng(0)
-    image = rng.normal(size=(N_ITEMS, 8)).astype(np.float32) + 3 * space[:, None]
-    np.savez(folder / "image.npz", features=image, item_id=np.array(ids))
-    return {
-        "name": str(inter),
-        "items_path": str(folder / "items.csv"),
-        "text_fields": ["title", "plot"],
-        "image_column": "poster",
-    }
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[str]:
-    """The real app on a free port, serving a bundle exported from a short MGCN run."""
-    folder = tmp_path_factory.mktemp("web")
-    data = folder / "data"
-    fusionrec.fit(
-        write_catalogue(data),
-        model="mgcn",
-        features={
-            "modalities": ["text", "image"],
-            "precomputed": {"image": str(data / "image.npz")},
-            "cache_dir": str(folder / "cache"),
-        },
-        train={"epochs": 5, "lr": 0.03, "batch_size": 128, "metric": "recall@10", "threads": 1},
-        overrides=["evaluate.ks=[5,10]"],
-        run_dir=folder / "run",
-        embedding_size=16,
-        knn_k=5,
-    )
-    export_bundle(folder / "run", folder / "bundle")
-    config = uvicorn.Config(
-        create_app(folder / "bundle"), host="127.0.0.1", port=0, log_level="warning"
-    )
-    uvi = uvicorn.Server(config)
-    thread = threading.Thread(target=uvi.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not uvi.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the app did not start"
-        time.sleep(0.05)
-    port = uvi.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    uvi.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -234,29 +148,33 @@ def test_header_and_recommendations_for_a_picked_user(server, page):
     assert_no_script_errors(page)
 
 
-def test_stated_tastes_show_placeholders_and_titles_as_text(server, page):
+def test_stated_tastes_show_posters_and_placeholders(server, page):
     page.find_element(By.ID, "pref-text").send_keys("space adventure with robots")
     k = page.find_element(By.ID, "rec-k")
     k.clear()
-    k.send_keys(str(N_ITEMS))
+    k.send_keys(str(ALL_ITEMS))
     page.find_element(By.CSS_SELECTOR, "#prefs-form button[type=submit]").click()
     assert wait_for_cards(page, "recs", "recs-status")
-    body = {"text": "space adventure with robots", "k": N_ITEMS}
+    body = {"text": "space adventure with robots", "k": ALL_ITEMS}
     expected = api(server, "/recommendations", body)["items"]
     assert_cards_match(page, "recs", expected)
-    shown = {item["item_id"] for item in expected}
-    assert NO_POSTER & shown, "the catalogue's items without posters should be recommended"
-    if MARKUP_ITEM in shown:  # shown as the literal title, not parsed as HTML
-        assert not page.find_elements(By.CSS_SELECTOR, "#recs b, #recs i")
+    assert any(item["image_url"] is None for item in expected), "no item without a poster"
+    assert any(item["image_url"] is not None for item in expected), "no item with a poster"
     assert_no_script_errors(page)
 
 
 def test_search_then_open_an_item_by_keyboard_shows_similar_items(server, page):
+    meta = api(server, "/metadata")
+    assert meta["search"], "the bundle of a text + image run should have a search index"
     page.find_element(By.ID, "search-q").send_keys("romantic comedy wedding")
-    Select(page.find_element(By.ID, "search-by")).select_by_value("text")
+    way = Select(page.find_element(By.ID, "search-by"))
+    offered = [o.get_attribute("value") for o in way.options]
+    assert offered and set(offered) <= set(meta.get("search_ways", offered))
+    by = "text" if "text" in offered else offered[0]
+    way.select_by_value(by)
     page.find_element(By.CSS_SELECTOR, "#search-form button[type=submit]").click()
     found = wait_for_cards(page, "search-results", "search-status")
-    query = urllib.parse.urlencode({"q": "romantic comedy wedding", "by": "text", "k": 10})
+    query = urllib.parse.urlencode({"q": "romantic comedy wedding", "by": by, "k": 10})
     expected = api(server, f"/search?{query}")["items"]
     assert_cards_match(page, "search-results", expected)
 
@@ -265,10 +183,12 @@ def test_search_then_open_an_item_by_keyboard_shows_similar_items(server, page):
     wait(page, lambda d: d.find_element(By.ID, "item-title").text == item["title"])
     fields = [dt.text for dt in page.find_elements(By.CSS_SELECTOR, "#item-fields dt")]
     assert fields == list(item["fields"])
-    poster = page.find_element(By.CSS_SELECTOR, "#item-poster img")
-    wait(page, lambda d: d.execute_script("return arguments[0].naturalWidth > 0", poster))
+    if item["image_url"] is None:
+        assert page.find_elements(By.CSS_SELECTOR, "#item-poster .placeholder")
+    else:
+        poster = page.find_element(By.CSS_SELECTOR, "#item-poster img")
+        wait(page, lambda d: d.execute_script("return arguments[0].naturalWidth > 0", poster))
 
-    meta = api(server, "/metadata")
     ways = [
         o.get_attribute("value") for o in Select(page.find_element(By.ID, "similar-by")).options
     ]

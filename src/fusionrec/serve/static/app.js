@@ -3,7 +3,7 @@
 // Every string from the API reaches the DOM through textContent or an attribute, never as
 // HTML, so titles and metadata cannot inject markup.
 
-const SIMILAR_WAYS = ["behaviour", "text", "image", "fused"];
+const SIMILAR_WAYS = ["behaviour", "text", "image", "audio", "fused"];
 const USERS_PAGE = 50;
 const MAX_K = 50;
 const $ = (id) => document.getElementById(id);
@@ -152,6 +152,12 @@ function showMetadata(meta) {
   const ways = (meta.views || []).filter((v) => SIMILAR_WAYS.includes(v));
   $("similar-by").replaceChildren(...(ways.length ? ways : SIMILAR_WAYS).map((v) => el("option", { value: v, textContent: v })));
   if (ways.includes("fused")) $("similar-by").value = "fused";
+  if (Array.isArray(meta.search_ways)) {
+    // Only the ways this bundle's search index has (older servers do not say: keep all).
+    for (const option of [...$("search-by").options]) {
+      if (!meta.search_ways.includes(option.value)) option.remove();
+    }
+  }
   unavailable("search-form", "search-status", meta.search, "Search is not available for this model.");
   unavailable("sentiment-form", "sentiment-status", meta.sentiment, "Sentiment is not available on this server.");
 }
