@@ -8,6 +8,7 @@ from fusionrec.models import (  # noqa: F401
     bm3,
     cold_transfer,
     content_knn,
+    diffmm,
     freedom,
     itemknn,
     lattice,
