@@ -53,9 +53,9 @@ Differences from the authors' code, and why:
 * graph perturbation: the authors build the two noisy views with two *extra* GCN encoders
   per modality that are never used for scoring (so L_G only reaches the user weights);
   here both noisy views share the scoring encoders, so L_G regularises what is scored;
-* L_F and L_G are computed on the batch's users and positive items (the authors use every
-  user and item: an n x n similarity matrix per step); the alignment moments still use the
-  full matrices, as they are cheap;
+* L_F is computed on the batch's users and positive items and L_G on the batch's distinct
+  users and positive items (the authors use every user and item: an n x n similarity
+  matrix per step); the alignment moments still use the full matrices, as they are cheap;
 * BPR uses the natural log (the authors' log2 scales it by 1.44);
 * any number of modalities (the authors hard-code image + text); the duplicated 2d guide
   views of the code are d-dimensional here (duplicating columns changes no moment).
@@ -144,63 +144,59 @@ class MENTOR(Recommender):
         self.feature_mlp = nn.Linear(len(self.names) * d, len(self.names) * d)
 
     # -- encoders -------------------------------------------------------------------------
-    def _gcn(self, x: torch.Tensor, perturb: bool) -> torch.Tensor:
-        """x + A x + A^2 x + ... (sum of layers), with SimGCL noise after each layer."""
-        out, h = x, x
-        for _ in range(self.params.n_ui_layers):
-            h = torch.sparse.mm(self.adj, h)
-            if perturb:
-                noise = F.normalize(torch.rand_like(h), dim=-1)
-                h = h + torch.sign(h) * noise * self.params.noise_eps
-            out = out + h
-        return out
-
-    def _item_graph(self, h: torch.Tensor) -> torch.Tensor:
-        g = h
-        for _ in range(self.params.n_mm_layers):
-            g = torch.sparse.mm(self.mm_adj, g)
-        return h + g
-
     def _item_features(self, name: str) -> torch.Tensor:
         if name == ID:
             return self.id_mlp(self.item_id)
         mask = self.projector.mask(name).unsqueeze(1)
         return self.projector.proj[name](self.projector.raw(name)) * mask
 
-    def _encode(self, name: str, item: torch.Tensor, perturb: bool) -> torch.Tensor:
-        x = F.normalize(torch.cat([self.prefs[name], item], dim=0), dim=1)
-        return self._gcn(x, perturb)
-
-    def _encode_all(self, feats: list[torch.Tensor], perturb: bool) -> list[torch.Tensor]:
-        return [self._encode(n, f, perturb) for n, f in zip(self.names, feats, strict=True)]
-
-    def _fuse(self, views: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fused users [n_users, M d] and item-graph-enhanced fused items [n_items, M d]."""
-        n = self.n_users
-        users = torch.cat([self.user_weight[:, m : m + 1] * v[:n] for m, v in enumerate(views)], 1)
-        items = self._item_graph(torch.cat([v[n:] for v in views], dim=1))
-        return users, items
-
     def modality_features(self) -> list[torch.Tensor]:
         """Every modality's item vectors h_m (zero where the modality is missing)."""
         return [self._item_features(name) for name in self.names]
 
+    def _encode(self, names: list[str], items: list[torch.Tensor], perturb: bool) -> torch.Tensor:
+        """H_v of the named views, [n_users + n_items, V, d]: x + A x + A^2 x + ..., one sparse
+        product per layer for all views at once (the graph is shared), with SimGCL noise
+        per view after each layer when ``perturb``."""
+        nodes = [torch.cat([self.prefs[n], h]) for n, h in zip(names, items, strict=True)]
+        x = F.normalize(torch.stack(nodes, dim=1), dim=-1)
+        shape = x.shape
+        out, h = x, x
+        for _ in range(self.params.n_ui_layers):
+            h = torch.sparse.mm(self.adj, h.reshape(shape[0], -1)).view(shape)
+            if perturb:
+                noise = F.normalize(torch.rand_like(h), dim=-1)
+                h = h + torch.sign(h) * noise * self.params.noise_eps
+            out = out + h
+        return out
+
+    def _fuse(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fused users (modality views weighted by w_u, concatenated: [n_users, M d]) and
+        every view's items enhanced over the item graph, concatenated ([n_items, V d], the
+        modalities first, so the fused items are the first M d columns)."""
+        n, m = self.n_users, len(self.names)
+        users = (self.user_weight.unsqueeze(-1) * encoded[:n, :m]).flatten(1)
+        items = encoded[n:].flatten(1)
+        graph = items
+        for _ in range(self.params.n_mm_layers):
+            graph = torch.sparse.mm(self.mm_adj, graph)
+        return users, items + graph
+
     def views(self, feats: list[torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """(users, items) of the fused view (key ``fused``), of every modality and of the id
         view: the alignment task's levels."""
-        encoded = self._encode_all(feats, perturb=False)
+        names = [*self.names, ID]
+        encoded = self._encode(names, [*feats, self._item_features(ID)], perturb=False)
         users, items = self._fuse(encoded)
-        out = {"fused": (users, items)}
         n, d = self.n_users, self.params.embedding_size
-        for m, name in enumerate(self.names):
-            out[name] = (encoded[m][:n], items[:, m * d : (m + 1) * d])
-        id_view = self._encode(ID, self._item_features(ID), perturb=False)
-        out[ID] = (id_view[:n], self._item_graph(id_view[n:]))
+        out = {"fused": (users, items[:, : len(self.names) * d])}
+        for v, name in enumerate(names):
+            out[name] = (encoded[:n, v], items[:, v * d : (v + 1) * d])
         return out
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         def compute() -> tuple[torch.Tensor, torch.Tensor]:
-            return self._fuse(self._encode_all(self.modality_features(), perturb=False))
+            return self._fuse(self._encode(self.names, self.modality_features(), perturb=False))
 
         return self.cached("fused", compute)
 
@@ -228,11 +224,13 @@ class MENTOR(Recommender):
     def perturbation_loss(
         self, feats: list[torch.Tensor], u_idx: torch.Tensor, i_idx: torch.Tensor
     ) -> torch.Tensor:
-        """InfoNCE between two independently perturbed fused views of the batch, both from
-        the scoring encoders applied to the items' modality vectors ``feats``."""
+        """InfoNCE between two independently perturbed fused views of the batch's distinct
+        users and items (a repeated row would be its own negative), both from the scoring
+        encoders applied to the items' modality vectors ``feats``."""
+        u_idx, i_idx = torch.unique(u_idx), torch.unique(i_idx)
 
         def perturbed() -> tuple[torch.Tensor, torch.Tensor]:
-            return self._fuse(self._encode_all(feats, perturb=True))
+            return self._fuse(self._encode(self.names, feats, perturb=True))
 
         (u1, i1), (u2, i2) = perturbed(), perturbed()
         t = self.params.temperature
