@@ -210,7 +210,7 @@ class MENTOR(Recommender):
             flat = torch.cat([users.reshape(-1), items.reshape(-1)])
             moments.append(torch.stack([flat.mean(), flat.var()]))
         stacked = torch.stack(moments)  # [V, 2]
-        a, b = torch.triu_indices(len(moments), len(moments), offset=1)
+        a, b = torch.triu_indices(len(moments), len(moments), offset=1, device=stacked.device)
         return (stacked[a] - stacked[b]).abs().sum()
 
     def feature_mask_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
