@@ -13,6 +13,7 @@ from fusionrec.models import (  # noqa: F401
     itemknn,
     lattice,
     lightgcn,
+    mentor,
     mf,
     mgcn,
     multitask,
