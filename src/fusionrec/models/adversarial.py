@@ -83,15 +83,16 @@ class AdvFusionParams(Params):
     gen_adv_weight: float = 0.1
     #: fill in missing modalities with the generator when building item vectors. Off by
     #: default: on movielens-100k-mm with 30% of posters hidden, filling them in lowered
-    #: *validation* Recall@20 in both settings measured (0.332 -> 0.258 with defaults, 0.287
-    #: -> 0.261 standardised + aligned; benchmarks/results/adv_completion.md, one seed); the
+    #: *validation* Recall@20 in both settings measured (0.338 -> 0.259 with defaults, 0.290
+    #: -> 0.263 standardised + aligned; benchmarks/results/adv_completion.md, one seed); the
     #: generator is still trained and ``completion_quality`` reports how good its fill-in is.
     complete_missing: bool = False
     #: InfoNCE between two modalities of the same item. The discriminator only matches the
     #: modalities' *distributions*, which a collapsed space satisfies trivially; this anchor
-    #: keeps items distinguishable. On movielens-100k-mm (one seed) 0.05 lifts *validation*
-    #: cold-item Recall@20 from 0.17 to 0.33 but lowers warm validation Recall@20 from 0.335
-    #: to 0.252, so it is off by default; turn it on for cold-start use.
+    #: keeps items distinguishable. On movielens-100k-mm (one seed, ``bench_mm_models_b.py
+    #: --sections warm,cold``) 0.05 lifted *validation* cold-item Recall@20 from 0.17 to 0.33
+    #: but lowered warm validation Recall@20 from 0.335 to 0.252, so it is off by default;
+    #: turn it on for cold-start use.
     align_weight: float = 0.0
     temperature: float = 0.2
     hidden: int = 128

@@ -62,9 +62,9 @@ class MTLFusionParams(Params):
     aux_sample: int = 512
     #: probability of dropping an item's id vector during training (DropoutNet, Volkovs et
     #: al., NeurIPS 2017): forces the content part to score items alone, as it must for
-    #: cold items. 0 keeps the warm-item optimum. On movielens-100k-mm cold items (one seed)
-    #: 0.5 did not improve *validation* cold Recall@20 (0.397 vs 0.411 without), so it is
-    #: not a default; try it on validation for your catalogue.
+    #: cold items. 0 keeps the warm-item optimum. On movielens-100k-mm cold items (one seed,
+    #: ``bench_mm_models_b.py --sections cold``) 0.5 did not improve *validation* cold
+    #: Recall@20 (0.397 vs 0.411 without), so it is not a default; try it on validation.
     id_dropout: float = 0.0
 
 
