@@ -30,8 +30,8 @@ from torch.nn import functional as F
 
 from fusionrec.data.features import ItemFeatures, ModalityFeatures
 from fusionrec.models.base import (
+    ForwardRecommender,
     Params,
-    Recommender,
     TrainData,
     bpr_loss,
     l2_reg,
@@ -102,7 +102,7 @@ class AdvFusionParams(Params):
 
 
 @register
-class AdvFusion(Recommender):
+class AdvFusion(ForwardRecommender):
     """Shared-space encoders aligned adversarially, plus generators for missing modalities."""
 
     name = "adv-fusion"
@@ -299,16 +299,6 @@ class AdvFusion(Recommender):
                 both = items[(masks[a] & masks[b])[items]]
                 terms.append(info_nce(zs[a][both], zs[b][both], self.params.temperature))
         return torch.stack(terms).mean()
-
-    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        user_vec, item_vec = self.forward()
-        return self.dot_scores(user_vec[users], item_vec, items)
-
-    def item_embeddings(self) -> torch.Tensor:
-        return self.forward()[1].detach()
-
-    def user_embeddings(self) -> torch.Tensor:
-        return self.forward()[0].detach()
 
     # -- diagnostics ----------------------------------------------------------------------
     @torch.no_grad()

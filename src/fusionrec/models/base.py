@@ -122,6 +122,21 @@ class Recommender(nn.Module):
         return user_vec @ item_vec[items].T
 
 
+class ForwardRecommender(Recommender):
+    """A model whose ``forward()`` returns (user vectors, item vectors) and that scores by
+    their dot product: the graph and fusion models. Scoring and exported embeddings follow."""
+
+    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        user_vec, item_vec = self.forward()
+        return self.dot_scores(user_vec[users], item_vec, items)
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self.forward()[1].detach()
+
+    def user_embeddings(self) -> torch.Tensor:
+        return self.forward()[0].detach()
+
+
 MODELS: dict[str, type[Recommender]] = {}
 
 

@@ -98,8 +98,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusionrec.models.base import (
+    ForwardRecommender,
     Params,
-    Recommender,
     TrainData,
     bpr_loss,
     id_embeddings,
@@ -274,7 +274,7 @@ def trainable(module: nn.Module) -> Iterator[None]:
 
 
 @register
-class DiffMM(Recommender):
+class DiffMM(ForwardRecommender):
     name = "diffmm"
     ParamsSchema = DiffMMParams
     requires_features = True
@@ -462,13 +462,3 @@ class DiffMM(Recommender):
             total = total + contrast(a[:nu], b[:nu], users, tau)
             total = total + contrast(a[nu:], b[nu:], pos, tau)
         return total
-
-    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        user_vec, item_vec = self.forward()
-        return self.dot_scores(user_vec[users], item_vec, items)
-
-    def item_embeddings(self) -> torch.Tensor:
-        return self.forward()[1].detach()
-
-    def user_embeddings(self) -> torch.Tensor:
-        return self.forward()[0].detach()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 
 from fusionrec.models.base import (
+    ForwardRecommender,
     Params,
-    Recommender,
     TrainData,
     bpr_loss,
     id_embeddings,
@@ -36,7 +36,7 @@ def propagate(adj: torch.Tensor, ego: torch.Tensor, n_layers: int) -> torch.Tens
 
 
 @register
-class LightGCN(Recommender):
+class LightGCN(ForwardRecommender):
     name = "lightgcn"
     ParamsSchema = LightGCNParams
 
@@ -65,13 +65,3 @@ class LightGCN(Recommender):
             self.item_emb(batch["neg_items"]),
         )
         return bpr_loss(pos, neg) + self.params.reg_weight * reg
-
-    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        user_vec, item_vec = self.forward()
-        return self.dot_scores(user_vec[users], item_vec, items)
-
-    def item_embeddings(self) -> torch.Tensor:
-        return self.forward()[1].detach()
-
-    def user_embeddings(self) -> torch.Tensor:
-        return self.forward()[0].detach()

@@ -72,8 +72,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from fusionrec.models.base import (
+    ForwardRecommender,
     Params,
-    Recommender,
     TrainData,
     bpr_loss,
     pos_neg_scores,
@@ -117,7 +117,7 @@ class MENTORParams(Params):
 
 
 @register
-class MENTOR(Recommender):
+class MENTOR(ForwardRecommender):
     name = "mentor"
     ParamsSchema = MENTORParams
     requires_features = True
@@ -267,12 +267,3 @@ class MENTOR(Recommender):
         return sum(weights[k] * v for k, v in self.loss_terms(batch).items())
 
     # -- contract -------------------------------------------------------------------------
-    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        user_vec, item_vec = self.forward()
-        return self.dot_scores(user_vec[users], item_vec, items)
-
-    def item_embeddings(self) -> torch.Tensor:
-        return self.forward()[1].detach()
-
-    def user_embeddings(self) -> torch.Tensor:
-        return self.forward()[0].detach()

@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from fusionrec.models.base import (
+    ForwardRecommender,
     Params,
-    Recommender,
     TrainData,
     bpr_loss,
     id_embeddings,
@@ -63,7 +63,7 @@ def _gate(d: int) -> nn.Sequential:
 
 
 @register
-class MGCN(Recommender):
+class MGCN(ForwardRecommender):
     name = "mgcn"
     ParamsSchema = MGCNParams
     requires_features = True
@@ -147,16 +147,6 @@ class MGCN(Recommender):
             cl = cl + one_way_info_nce(side[u_idx], content[u_idx], t)
             loss = loss + self.params.cl_loss * cl
         return loss
-
-    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        user_vec, item_vec = self.forward()
-        return self.dot_scores(user_vec[users], item_vec, items)
-
-    def item_embeddings(self) -> torch.Tensor:
-        return self.forward()[1].detach()
-
-    def user_embeddings(self) -> torch.Tensor:
-        return self.forward()[0].detach()
 
     def behaviour_embeddings(self) -> torch.Tensor:
         """The user-item view of the items (before the content side view is added)."""

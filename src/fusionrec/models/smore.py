@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from fusionrec.models.base import (
+    ForwardRecommender,
     Params,
-    Recommender,
     TrainData,
     bpr_loss,
     id_embeddings,
@@ -71,7 +71,7 @@ def _query(d: int) -> nn.Sequential:
 
 
 @register
-class SMORE(Recommender):
+class SMORE(ForwardRecommender):
     name = "smore"
     ParamsSchema = SMOREParams
     requires_features = True
@@ -176,13 +176,3 @@ class SMORE(Recommender):
             cl = cl + one_way_info_nce(side[u_idx], content[u_idx], t)
             loss = loss + self.params.cl_loss * cl
         return loss
-
-    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        user_vec, item_vec = self.forward()
-        return self.dot_scores(user_vec[users], item_vec, items)
-
-    def item_embeddings(self) -> torch.Tensor:
-        return self.forward()[1].detach()
-
-    def user_embeddings(self) -> torch.Tensor:
-        return self.forward()[0].detach()
