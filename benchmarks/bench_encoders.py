@@ -42,6 +42,9 @@ from fusionrec.encoders.sentence_transformer import SentenceTransformerEncoder  
 from fusionrec.encoders.templates import default_template, render_texts  # noqa: E402
 from fusionrec.io import write_json, write_text  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import provenance  # noqa: E402
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -158,7 +161,10 @@ def to_markdown(result: dict) -> str:
         [
             "# Encoder throughput (movielens-100k-mm)",
             "",
+            "Written whole by `bench_encoders.py`; do not edit by hand.  ",
             f"Date: {result['date']}  ",
+            f"Commit: {result['commit']} "
+            + ("(working tree had uncommitted changes)  " if result["dirty"] else "(clean tree)  "),
             f"Command: `{result['command']}`  ",
             f"Machine: {info['cpu']}, {info['cpu_count']} CPUs (shared), "
             f"torch {info['torch']} with {info['torch_threads']} threads, "
@@ -199,6 +205,7 @@ def main() -> None:
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "dataset": args.dataset,
+        **provenance(),
         "machine": machine(),
         "throughput": [
             bench_image(paths, args.image_batch, args.image_workers, args.repeats),
