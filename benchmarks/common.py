@@ -9,10 +9,12 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from fusionrec.evaluate.metrics import mean_std
 from fusionrec.io import write_text
+
+__all__ = ["RESULTS", "header", "machine", "mean_std", "provenance", "write_result"]
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -73,9 +75,3 @@ def header(title: str) -> str:
 def write_result(path: Path, text: str) -> Path:
     """Write a result file whole and atomically (a crash never leaves half a table)."""
     return write_text(path, text if text.endswith("\n") else text + "\n")
-
-
-def mean_std(values: list[float] | np.ndarray) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1, 0 for one value), as the trainer reports."""
-    arr = np.asarray(values, dtype=float)
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0

@@ -13,6 +13,9 @@ Each function returns per-user sums for every K so callers can accumulate over b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 
 METRICS = ("recall", "ndcg", "precision", "f1", "hit", "map", "mrr")
@@ -52,3 +55,10 @@ def block_metrics(
         out[f"map@{k}"] = sum_prec[:, k - 1] / capped
         out[f"mrr@{k}"] = torch.where(first_hit <= k, 1.0 / first_hit.float(), 0.0)
     return out
+
+
+def mean_std(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0 for a single value) of a metric over
+    runs: seeds, folds or splits are a sample of the runs one could have made."""
+    arr = np.asarray(values, dtype=float)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0

@@ -41,6 +41,7 @@ from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.errors import ConfigError
 from fusionrec.evaluate import Evaluator
 from fusionrec.evaluate.cold_start import cold_item_halves, expected_random_metrics
+from fusionrec.evaluate.metrics import mean_std
 from fusionrec.io import ensure_writable_dir, write_json, write_npy, write_text
 from fusionrec.models import TrainData, build_model
 from fusionrec.train.rundir import LOCK, RunLock, open_run
@@ -285,9 +286,8 @@ def aggregate(records: list[dict[str, Any]], part: str) -> dict[str, dict[str, f
     keys = records[0][part].keys()
     out = {}
     for key in keys:
-        values = np.array([r[part][key] for r in records], dtype=float)
-        std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-        out[key] = {"mean": float(values.mean()), "std": std}
+        mean, std = mean_std([r[part][key] for r in records])
+        out[key] = {"mean": mean, "std": std}
     return out
 
 

@@ -22,6 +22,7 @@ from fusionrec.evaluate.classification import (
     classification_metrics,
     expected_calibration_error,
 )
+from fusionrec.evaluate.metrics import mean_std
 from fusionrec.tasks.sentiment.classifier import softmax
 from fusionrec.tasks.sentiment.model import KINDS, stratified_folds, train_sentiment
 
@@ -59,12 +60,7 @@ class CrossValidation:
     def summary(self, name: str) -> dict[str, tuple[float, float]]:
         """metric -> (mean, sample std over folds)."""
         rows = self.folds[name]
-        out = {}
-        for key in rows[0]:
-            values = np.asarray([r[key] for r in rows], dtype=float)
-            std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-            out[key] = (float(values.mean()), std)
-        return out
+        return {key: mean_std([r[key] for r in rows]) for key in rows[0]}
 
     def verdict(self) -> str:
         """Plainly: does the best model beat the TF-IDF baseline on macro-F1?"""
@@ -85,7 +81,7 @@ class CrossValidation:
             ]
         )
         wins = int((diffs > 0).sum())
-        spread = float(diffs.std(ddof=1)) if len(diffs) > 1 else 0.0
+        spread = mean_std(diffs)[1]
         noise = (
             "a difference smaller than its fold-to-fold spread, so within noise"
             if abs(diffs.mean()) <= spread
