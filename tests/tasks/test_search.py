@@ -147,6 +147,8 @@ def test_search_ranks_only_items_with_the_view_and_save_load_is_identical(synthe
     for by in ("image", "text", "fused"):
         pd.testing.assert_frame_equal(loaded.search(query, by=by), search.search(query, by=by))
     np.testing.assert_array_equal(loaded.embed_queries([query]), search.embed_queries([query]))
+    # queries never flip a shared module's mode (a server embeds from many threads at once)
+    assert not search.aligner.training and not loaded.aligner.training
     assert loaded.manifest["encoders"]["text"] == features["text"].encoder_id
     assert loaded.manifest["encoders"]["image"] == "synthetic-image"
     assert not list((tmp_path / "index").glob("*.tmp"))

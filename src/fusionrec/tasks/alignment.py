@@ -90,6 +90,9 @@ class Aligner(nn.Module):
         self.heads = nn.ModuleDict(heads)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
         self.max_log_scale = math.log(max_scale)
+        # Inference mode unless the training loop says otherwise: ``embed`` is called from
+        # concurrent server threads and must not flip a shared module's mode.
+        self.eval()
 
     @property
     def logit_scale(self) -> torch.Tensor:
@@ -123,12 +126,12 @@ class Aligner(nn.Module):
 
     @torch.no_grad()
     def embed(self, view: str, matrix: np.ndarray, chunk: int = 4096) -> np.ndarray:
-        """Aligned, unit-length embeddings of ``matrix`` rows in ``view`` (eval mode)."""
-        was_training = self.training
-        self.eval()
+        """Aligned, unit-length embeddings of ``matrix`` rows in ``view``. Read-only, so safe
+        from several threads: the module stays in eval mode outside its training loop."""
+        if self.training:
+            raise ModelError("Aligner.embed called in training mode; call eval() first")
         x = torch.as_tensor(matrix, dtype=torch.float32)
         out = torch.cat([self.heads[view](x[i : i + chunk]) for i in range(0, len(x), chunk)])
-        self.train(was_training)
         return out.numpy()
 
 
