@@ -1,0 +1,205 @@
+"""Run RecBole 1.2.1 on exactly the split fusionrec uses, for side-by-side benchmarks.
+
+RecBole is an optional benchmark dependency (``pip install -e '.[bench]'``). Version 1.2.1
+predates numpy 2, SciPy >= 1.14 and torch's ``weights_only`` default, so ``apply_shims``
+patches those three gaps at run time, here and never in the package:
+
+- numpy 2 removed the ``np.float_``/``np.complex_``/``np.unicode_`` names RecBole's config
+  assigns to the old ``np.float``/``np.int``/... aliases;
+- SciPy 1.14 removed ``spmatrix.A`` and ``dok_matrix._update``, which RecBole's graph
+  models call;
+- torch >= 2.6 loads checkpoints with ``weights_only=True``, which rejects RecBole's pickled
+  config when the trainer reloads its best epoch.
+
+``recbole.quick_start`` imports Ray (and through it ``pkg_resources``), so this module uses
+RecBole's lower-level pieces (``Config``, ``create_dataset``, ``data_preparation``, the
+model class and its trainer) instead.
+
+The split is handed over as RecBole "benchmark files" (``<name>.train.inter``,
+``.valid.inter``, ``.test.inter``), written from fusionrec's own split so both toolkits see
+the same interactions; RecBole then ranks all items, masks training (and, for test,
+validation) interactions, and early-stops on valid Recall@20 as fusionrec does.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_SHIMMED = False
+
+
+def apply_shims() -> None:
+    """Patch the numpy / SciPy / torch gaps RecBole 1.2.1 falls into (idempotent)."""
+    global _SHIMMED
+    if _SHIMMED:
+        return
+    # RecBole's Config.compatibility_settings assigns np.float = np.float_ etc.; numpy 2
+    # removed the underscore names too, so both spellings are restored.
+    for alias, real in (
+        ("float_", np.float64),
+        ("complex_", np.complex128),
+        ("unicode_", np.str_),
+        ("float", float),
+        ("int", int),
+        ("bool", bool),
+        ("long", int),
+        ("complex", complex),
+        ("object", object),
+        ("str", str),
+        ("unicode", str),
+    ):
+        if alias not in np.__dict__:
+            setattr(np, alias, real)
+    import scipy.sparse as sp
+
+    for cls in (sp.spmatrix, sp.coo_matrix, sp.csr_matrix, sp.csc_matrix, sp.dok_matrix):
+        if not hasattr(cls, "A"):
+            cls.A = property(lambda self: self.toarray())
+    if not hasattr(sp.dok_matrix, "_update"):
+        # LightGCN and other graph models fill their adjacency with dok._update(dict).
+        sp.dok_matrix._update = lambda self, entries: self._dict.update(entries)
+    import torch
+
+    original_load = torch.load
+
+    @functools.wraps(original_load)
+    def load(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("weights_only", False)
+        return original_load(*args, **kwargs)
+
+    torch.load = load
+    _SHIMMED = True
+
+
+def write_benchmark_files(
+    directory: Path, name: str, parts: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> Path:
+    """Write ``parts`` (``train``/``valid``/``test`` -> user and item index arrays) as RecBole
+    atomic benchmark files under ``directory/name`` and return that folder's parent."""
+    folder = directory / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, (users, items) in parts.items():
+        lines = ["user_id:token\titem_id:token"]
+        lines += [f"{u}\t{i}" for u, i in zip(users.tolist(), items.tolist(), strict=True)]
+        (folder / f"{name}.{part}.inter").write_text("\n".join(lines) + "\n")
+    return directory
+
+
+@dataclass
+class RecBoleResult:
+    model: str
+    valid: dict[str, float]
+    test: dict[str, float]
+    best_epoch: int
+    epochs_run: int
+    train_seconds: list[float] = field(default_factory=list)  # wall, per epoch
+    train_cpu_seconds: list[float] = field(default_factory=list)
+    eval_seconds: list[float] = field(default_factory=list)
+    valid_curve: list[float] = field(default_factory=list)  # valid Recall@20 per evaluation
+
+
+def run_general(
+    model: str,
+    data_root: Path,
+    name: str,
+    *,
+    epochs: int,
+    params: dict[str, Any] | None = None,
+    seed: int = 2026,
+    eval_step: int = 1,
+    patience: int = 20,
+    topk: tuple[int, ...] = (10, 20, 50),
+    device: str = "cpu",
+    checkpoint_dir: Path | None = None,
+) -> RecBoleResult:
+    """Train and test one RecBole general recommender on the benchmark files of ``name``.
+
+    ``params`` override RecBole's model defaults (``embedding_size``, ``learning_rate``,
+    ``n_layers``, ``reg_weight``, ``train_batch_size``...). Per-epoch training time is
+    measured around RecBole's own ``_train_epoch``; evaluation time around ``evaluate``.
+    """
+    apply_shims()
+    import torch
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, get_trainer, init_seed
+
+    settings: dict[str, Any] = {
+        "data_path": str(data_root),
+        "dataset": name,
+        "benchmark_filename": ["train", "valid", "test"],
+        "load_col": {"inter": ["user_id", "item_id"]},
+        "epochs": epochs,
+        "train_batch_size": 2048,
+        "eval_batch_size": 4096,
+        "learning_rate": 1e-3,
+        "embedding_size": 64,
+        "stopping_step": patience,
+        "eval_step": eval_step,
+        "seed": seed,
+        "reproducibility": True,
+        "metrics": ["Recall", "NDCG"],
+        "topk": list(topk),
+        "valid_metric": "Recall@20",
+        "eval_args": {"split": None, "order": "RO", "group_by": "user", "mode": "full"},
+        "train_neg_sample_args": {"distribution": "uniform", "sample_num": 1},
+        "device": device,
+        "use_gpu": device != "cpu",
+        "checkpoint_dir": str(checkpoint_dir or data_root / "recbole-saved"),
+        "show_progress": False,
+        "log_wandb": False,
+        "state": "ERROR",
+    }
+    settings.update(params or {})
+    config = Config(model=model, dataset=name, config_dict=settings)
+    logging.getLogger().setLevel(logging.ERROR)
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    init_seed(config["seed"], config["reproducibility"])
+    net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    train_wall: list[float] = []
+    train_cpu: list[float] = []
+    eval_wall: list[float] = []
+    valid_curve: list[float] = []
+    original_epoch, original_eval = trainer._train_epoch, trainer.evaluate
+
+    def timed_epoch(*args: Any, **kwargs: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = original_epoch(*args, **kwargs)
+        train_wall.append(time.perf_counter() - wall)
+        train_cpu.append(time.process_time() - cpu)
+        return out
+
+    def timed_eval(*args: Any, **kwargs: Any) -> Any:
+        wall = time.perf_counter()
+        out = original_eval(*args, **kwargs)
+        eval_wall.append(time.perf_counter() - wall)
+        valid_curve.append(float(dict(out)["recall@20"]))
+        return out
+
+    trainer._train_epoch, trainer.evaluate = timed_epoch, timed_eval
+    torch.set_num_threads(torch.get_num_threads())  # RecBole leaves the thread count alone
+    _, best_valid = trainer.fit(train_data, valid_data, verbose=False, saved=True)
+    test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+    eval_wall.pop()  # the test evaluation is not a per-epoch validation
+    valid_curve.pop()
+    return RecBoleResult(
+        model=model,
+        valid={k.lower(): float(v) for k, v in dict(best_valid).items()},
+        test={k.lower(): float(v) for k, v in dict(test).items()},
+        best_epoch=(int(np.argmax(valid_curve)) + 1) * eval_step,
+        epochs_run=len(train_wall),
+        train_seconds=train_wall,
+        train_cpu_seconds=train_cpu,
+        eval_seconds=eval_wall,
+        valid_curve=valid_curve,
+    )
