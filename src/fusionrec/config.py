@@ -78,7 +78,9 @@ class TrainConfig(_Strict):
     seed: int = 2026
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = pydantic.Field(1, ge=1, description="epochs between checkpoints")
-    threads: int | None = pydantic.Field(None, ge=1, description="torch CPU threads")
+    threads: int | None = pydantic.Field(
+        None, ge=1, description="torch CPU threads (default: every core the process may use)"
+    )
 
 
 class ModelConfig(_Strict):

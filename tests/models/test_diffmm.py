@@ -110,7 +110,7 @@ def test_generated_graphs_are_sparse_top_k_and_follow_content(synthetic: Synthet
         assert gen.shape == (n_users, k) and int(gen.min()) >= 0
         assert all(len(set(row)) == k for row in gen.tolist())
         graph = model.generated_graph(name)
-        assert graph.is_sparse and graph._nnz() == 2 * n_users * k + n_users + n_items
+        assert graph.nnz == 2 * n_users * k + n_users + n_items
         # users prefer one of 4 clusters: random edges would agree ~1/4 of the time
         agree = (synthetic.cluster[gen.numpy()] == synthetic.user_pref[:, None]).mean()
         assert agree > 0.5, (name, agree)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 from synthetic_mm import (
     Synthetic,
@@ -19,7 +18,7 @@ from synthetic_mm import (
 
 from fusionrec.models.base import TrainData, build_model
 from fusionrec.models.freedom import FREEDOM, FREEDOMParams, frozen_item_graph, modality_weights
-from fusionrec.models.graph import to_torch_sparse
+from fusionrec.models.graph import SparseGraph
 from fusionrec.models.item_graph import degree_sensitive_sample
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -28,12 +27,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def make(data: TrainData, **params) -> FREEDOM:
     torch.manual_seed(0)
     return FREEDOM(data, FREEDOMParams(**params))
-
-
-def to_scipy(t: torch.Tensor) -> sp.csr_matrix:
-    t = t.coalesce()
-    i = t.indices().numpy()
-    return sp.csr_matrix((t.values().numpy(), (i[0], i[1])), shape=tuple(t.shape))
 
 
 def test_scores_and_loss(synthetic: Synthetic) -> None:
@@ -50,8 +43,7 @@ def test_scores_and_loss(synthetic: Synthetic) -> None:
 def test_item_graph_is_sparse_and_links_similar_items(synthetic: Synthetic) -> None:
     k, n = 10, synthetic.data.n_items
     model = make(synthetic.data, knn_k=k)
-    assert model.mm_adj.is_sparse
-    assert model.mm_adj._nnz() <= 2 * k * n  # two modalities, <= k edges each per item
+    assert model.mm_adj.nnz <= 2 * k * n  # two modalities, <= k edges each per item
     mixed, parts = frozen_item_graph(model.projector, k, 0.1)
     for name, part in parts.items():
         assert part.nnz <= k * n
@@ -98,14 +90,14 @@ def test_pruned_graph_resampled_each_epoch(synthetic: Synthetic) -> None:
     graphs = []
     for epoch in (1, 2):
         model.on_epoch_start(epoch)
-        g = to_scipy(model.masked_adj)
+        g = model.masked_adj.to_scipy()
         assert g.nnz == 2 * int(n_edges * 0.2)  # both directions of the kept edges
         graphs.append(g)
     assert (graphs[0] != graphs[1]).nnz > 0
     # kept edges are training edges, and scoring uses the full graph
     kept = graphs[0][: model.n_users, model.n_users :]
     assert (kept.multiply(synthetic.data.train_matrix) > 0).sum() == kept.nnz
-    assert model.norm_adj._nnz() == 2 * n_edges
+    assert model.norm_adj.nnz == 2 * n_edges
 
 
 def test_item_graph_reaches_cold_items(synthetic: Synthetic) -> None:
@@ -120,7 +112,7 @@ def test_item_graph_reaches_cold_items(synthetic: Synthetic) -> None:
     broken = make(synthetic.data)
     perm = np.random.default_rng(0).permutation(synthetic.data.n_items)
     mixed, _ = frozen_item_graph(broken.projector, 10, 0.1)
-    broken.mm_adj = to_torch_sparse(mixed[perm])
+    broken.mm_adj = SparseGraph(mixed[perm])
     train_quick(broken, synthetic, epochs=12)
     bad = evaluator.evaluate(broken.eval().score)["recall@5"]
     assert good > 0.5 and good > bad + 0.2, (good, bad)

@@ -123,3 +123,52 @@ def test_itemknn_scores_neighbours_of_history():
     model.fit(TrainData(4, 3, train))
     s = model.score(torch.tensor([3]))
     assert s[0, 1] > 0 and s[0, 2] == 0
+
+
+def test_fused_adam_makes_the_same_updates_as_plain_adam(world):
+    """The trainer's optimizer is Adam's fused kernel (one pass a tensor), not a different
+    update rule: a few steps from the same start land on the same weights."""
+    from fusionrec.train.trainer import adam
+
+    data, _ = world
+    cfg = TrainConfig(lr=0.01, weight_decay=1e-4)
+    weights = []
+    for fused in (True, False):
+        torch.manual_seed(0)
+        model = build_model("mf-bpr", data)
+        opt = (
+            adam(list(model.parameters()), cfg)
+            if fused
+            else torch.optim.Adam(model.parameters(), lr=0.01, weight_decay=1e-4)
+        )
+        assert bool(opt.defaults["fused"]) == fused
+        torch.manual_seed(1)
+        for _ in range(5):
+            batch = {
+                "users": torch.randint(0, data.n_users, (64,)),
+                "pos_items": torch.randint(0, data.n_items, (64,)),
+                "neg_items": torch.randint(0, data.n_items, (64,)),
+            }
+            opt.zero_grad()
+            model.calculate_loss(batch).backward()
+            opt.step()
+        weights.append(model.item_emb.weight.detach().clone())
+    assert torch.allclose(weights[0], weights[1], atol=1e-6)
+
+
+def test_trainer_uses_every_core_by_default_and_says_so(world, caplog, monkeypatch):
+    data, valid = world
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2})
+    before = torch.get_num_threads()
+    try:
+        with caplog.at_level("INFO", logger="fusionrec"):
+            train_model(
+                build_model("mf-bpr", data), data, valid, TrainConfig(epochs=1), progress=False
+            )
+        assert torch.get_num_threads() == 3
+        assert "with 3 CPU thread(s)" in caplog.text
+        one = TrainConfig(epochs=1, threads=1)
+        train_model(build_model("mf-bpr", data), data, valid, one, progress=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

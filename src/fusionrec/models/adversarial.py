@@ -129,7 +129,7 @@ class AdvFusion(ForwardRecommender):
         warm = torch.as_tensor(data.item_popularity > 0, dtype=torch.float32)
         self.register_buffer("warm", warm.unsqueeze(1), persistent=False)
         if params.n_layers > 0:
-            self.register_buffer("adj", normalized_bipartite(data.train_matrix), persistent=False)
+            self.adj = normalized_bipartite(data.train_matrix)
 
     # -- shared space ---------------------------------------------------------------------
     def shared(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

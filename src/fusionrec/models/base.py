@@ -188,6 +188,18 @@ def id_embeddings(n_users: int, n_items: int, dim: int) -> tuple[nn.Embedding, n
     return users, items
 
 
+def gather_rows(table: torch.Tensor, *indices: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``table[i]`` for each index tensor, through one gather: each gather's backward fills a
+    zero gradient as large as the whole table, so positives and negatives share one."""
+    flat = torch.cat([i.reshape(-1) for i in indices])
+    rows = table.index_select(0, flat)
+    sizes = [i.numel() for i in indices]
+    return tuple(
+        part.reshape(*i.shape, table.shape[1])
+        for part, i in zip(rows.split(sizes), indices, strict=True)
+    )
+
+
 def pos_neg_scores(
     u: torch.Tensor, p: torch.Tensor, n: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -79,7 +79,7 @@ class BM3(Recommender):
         )
         for lin in self.projector.proj.values():
             nn.init.xavier_normal_(lin.weight)
-        self.register_buffer("norm_adj", normalized_bipartite(data.train_matrix), persistent=False)
+        self.norm_adj = normalized_bipartite(data.train_matrix)
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Online user and item representations (before the predictor)."""

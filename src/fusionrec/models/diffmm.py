@@ -108,10 +108,10 @@ from fusionrec.models.base import (
 )
 from fusionrec.models.fusion import ModalityProjector
 from fusionrec.models.graph import (
+    SparseGraph,
     bipartite_adjacency,
     normalized_bipartite,
     symmetric_normalize,
-    to_torch_sparse,
 )
 from fusionrec.models.lightgcn import propagate
 
@@ -247,14 +247,18 @@ class Denoiser(nn.Module):
         return h
 
 
-def drop_entries(adj: torch.Tensor, keep: float) -> torch.Tensor:
-    """A sparse matrix with a random ``keep`` share of its entries, scaled by 1/keep."""
+def drop_entries(adj: sp.csr_matrix, keep: float) -> SparseGraph:
+    """A graph with a random ``keep`` share of the entries of ``adj``, scaled by 1/keep."""
     if keep >= 1:
-        return adj
-    kept = torch.rand(adj._nnz(), device=adj.device) < keep
-    return torch.sparse_coo_tensor(
-        adj._indices()[:, kept], adj._values()[kept] / keep, adj.shape, check_invariants=False
-    ).coalesce()
+        return SparseGraph(adj)
+    adj = sp.csr_matrix(adj)
+    adj.sum_duplicates()  # sorted, duplicate-free: entries in row-major order
+    coo = adj.tocoo()
+    kept = (torch.rand(coo.nnz) < keep).numpy()
+    dropped = sp.csr_matrix(
+        (coo.data[kept] / keep, (coo.row[kept], coo.col[kept])), shape=adj.shape
+    )
+    return SparseGraph(dropped)
 
 
 def contrast(a: torch.Tensor, b: torch.Tensor, idx: torch.Tensor, tau: float) -> torch.Tensor:
@@ -286,7 +290,7 @@ class DiffMM(ForwardRecommender):
         self.user_emb, self.item_emb = id_embeddings(data.n_users, data.n_items, d)
         self.projector = ModalityProjector(data.features, d)
         self.modal_weight = nn.Parameter(torch.full((len(self.names),), 1.0 / len(self.names)))
-        self.register_buffer("adj", normalized_bipartite(data.train_matrix), persistent=False)
+        self.adj = normalized_bipartite(data.train_matrix)
         self.rows = sp.csr_matrix(data.train_matrix, dtype=np.float32)
         self.diffusion = GaussianDiffusion(
             params.steps, params.noise_scale, params.noise_min, params.noise_max
@@ -307,7 +311,7 @@ class DiffMM(ForwardRecommender):
         for n in self.names:  # generated items per user; -1 until first generated
             self.register_buffer(f"gen_{n}", torch.full((data.n_users, self.k), -1))
         self.diffusion_opt: torch.optim.Optimizer | None = None
-        self.train_graphs: dict[str, torch.Tensor] | None = None
+        self.train_graphs: dict[str, SparseGraph] | None = None
 
     # -- modality features ----------------------------------------------------------------
     def modality_features(self) -> list[torch.Tensor]:
@@ -375,8 +379,11 @@ class DiffMM(ForwardRecommender):
                 getattr(self, f"gen_{name}")[idx] = x.topk(self.k, dim=1).indices
         self._cache = {}
 
-    def generated_graph(self, name: str) -> torch.Tensor:
+    def generated_graph(self, name: str) -> SparseGraph:
         """G_m = D^-1/2 (A_gen + I) D^-1/2 over users + items, from the stored top-k items."""
+        return SparseGraph(self.generated_matrix(name), symmetric=True).to(self.adj.device)
+
+    def generated_matrix(self, name: str) -> sp.csr_matrix:
         gen = getattr(self, f"gen_{name}").cpu().numpy()
         rows = np.repeat(np.arange(self.n_users), self.k)
         ui = sp.csr_matrix(
@@ -384,7 +391,7 @@ class DiffMM(ForwardRecommender):
             shape=(self.n_users, self.n_items),
         )
         adj = bipartite_adjacency(ui) + sp.eye(self.n_users + self.n_items, dtype=np.float32)
-        return to_torch_sparse(symmetric_normalize(adj), self.adj.device)
+        return symmetric_normalize(adj)
 
     def _ensure_generated(self) -> None:
         if bool((getattr(self, f"gen_{self.names[0]}") < 0).any()):
@@ -395,7 +402,9 @@ class DiffMM(ForwardRecommender):
         self.train_diffusion()
         self.generate()
         keep = self.params.keep_rate
-        self.train_graphs = {n: drop_entries(self.generated_graph(n), keep) for n in self.names}
+        self.train_graphs = {
+            n: drop_entries(self.generated_matrix(n), keep).to(self.adj.device) for n in self.names
+        }
 
     # -- encoder --------------------------------------------------------------------------
     def _layer_sum(self, x: torch.Tensor) -> torch.Tensor:
@@ -403,7 +412,7 @@ class DiffMM(ForwardRecommender):
         return propagate(self.adj, x, self.params.n_layers) * (self.params.n_layers + 1)
 
     def encode(
-        self, graphs: dict[str, torch.Tensor], views: bool
+        self, graphs: dict[str, SparseGraph], views: bool
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Z over users + items, and the contrastive modality views V_m when ``views``."""
         p, nu = self.params, self.n_users
@@ -413,12 +422,12 @@ class DiffMM(ForwardRecommender):
         fused, modal_views = 0.0, []
         for m, (name, f) in enumerate(zip(self.names, self.modality_features(), strict=True)):
             content = torch.cat([users, F.normalize(f, dim=1)])
-            h = torch.sparse.mm(self.adj, content)
-            h = h + torch.sparse.mm(self.adj, torch.cat([h[:nu], items]))
-            h = h + p.ris_adj_lambda * torch.sparse.mm(graphs[name], ids)
+            h = self.adj(content)
+            h = h + self.adj(torch.cat([h[:nu], items]))
+            h = h + p.ris_adj_lambda * graphs[name](ids)
             fused = fused + weight[m] * h
             if views:
-                modal_views.append(self._layer_sum(torch.sparse.mm(graphs[name], content)))
+                modal_views.append(self._layer_sum(graphs[name](content)))
         z = self._layer_sum(fused) + p.ris_lambda * F.normalize(fused, dim=1)
         return z, modal_views
 

@@ -39,7 +39,7 @@ from fusionrec.models.base import (
     register,
 )
 from fusionrec.models.fusion import ModalityProjector
-from fusionrec.models.graph import normalized_bipartite, to_torch_sparse
+from fusionrec.models.graph import SparseGraph, normalized_bipartite
 from fusionrec.models.item_graph import (
     combine_graphs,
     degree_sensitive_sample,
@@ -97,8 +97,8 @@ class FREEDOM(Recommender):
         self.projector = ModalityProjector(data.features, params.feat_embed_dim)
         mixed, _ = frozen_item_graph(self.projector, params.knn_k, params.image_weight)
         self.item_graph_nnz = int(mixed.nnz)
-        self.register_buffer("mm_adj", to_torch_sparse(mixed), persistent=False)
-        self.register_buffer("norm_adj", normalized_bipartite(data.train_matrix), persistent=False)
+        self.mm_adj = SparseGraph(mixed)
+        self.norm_adj = normalized_bipartite(data.train_matrix)
         self._edges = edge_keep_weights(data.train_matrix)
         self.masked_adj: torch.Tensor | None = None
 
@@ -121,7 +121,7 @@ class FREEDOM(Recommender):
     def forward(self, adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.item_emb.weight
         for _ in range(self.params.n_mm_layers):
-            h = torch.sparse.mm(self.mm_adj, h)
+            h = self.mm_adj(h)
         ego = torch.cat([self.user_emb.weight, self.item_emb.weight], dim=0)
         out = propagate(adj, ego, self.params.n_ui_layers)
         return out[: self.n_users], out[self.n_users :] + h
@@ -138,10 +138,15 @@ class FREEDOM(Recommender):
         u = users_all[users]
         loss = _bpr(u, items_all[pos], items_all[neg])
         if self.params.reg_weight > 0:
+            # each distinct item of the batch is projected once (a popular item recurs many
+            # times in a batch; image features are 1280 wide)
+            rows, inverse = torch.unique(torch.cat([pos, neg.reshape(-1)]), return_inverse=True)
+            at_pos, at_neg = inverse[: len(pos)], inverse[len(pos) :].reshape(neg.shape)
             for name in self.projector.names:
                 raw, m, proj = self._modality(name)
                 ok = m[pos] & (m[neg] if neg.dim() == 1 else m[neg].all(dim=1))
-                f_pos, f_neg = proj(raw[pos]), proj(raw[neg])
+                projected = proj(raw[rows])
+                f_pos, f_neg = projected[at_pos], projected[at_neg]
                 loss = loss + self.params.reg_weight * _bpr(u, f_pos, f_neg, ok)
         return loss
 

@@ -42,7 +42,7 @@ from fusionrec.models.base import (
     register,
 )
 from fusionrec.models.fusion import ModalityProjector
-from fusionrec.models.graph import knn_graph, normalized_bipartite, to_torch_sparse
+from fusionrec.models.graph import SparseGraph, knn_graph, normalized_bipartite, to_torch_sparse
 from fusionrec.models.item_graph import knn_adjacency, sparse_sym_normalize
 from fusionrec.models.lightgcn import propagate
 
@@ -62,15 +62,15 @@ class LATTICEParams(Params):
     reg_weight: float = 1e-4
 
 
-def edge_propagate(adj: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """``adj @ h`` for a sparse ``adj`` whose values may carry gradient.
+def edge_propagate(adj: torch.Tensor | SparseGraph, h: torch.Tensor) -> torch.Tensor:
+    """``adj @ h`` for a fixed graph, or a sparse COO ``adj`` whose values carry gradient.
 
     ``torch.sparse.mm`` computes the gradient of the sparse operand through a dense
     n x n product before masking it, which is quadratic memory in the number of items;
     gathering neighbours and summing per edge keeps both passes O(nnz x dim).
     """
-    if not adj.values().requires_grad:
-        return torch.sparse.mm(adj, h)
+    if isinstance(adj, SparseGraph):
+        return adj(h)
     idx = adj.indices()
     messages = adj.values().unsqueeze(1) * h[idx[1]]
     return torch.zeros_like(h).index_add(0, idx[0], messages)
@@ -96,8 +96,8 @@ class LATTICE(Recommender):
                 self.projector.raw(n), params.knn_k, self.projector.mask(n), binary=False
             )
             self.register_buffer(f"raw_adj_{n}", to_torch_sparse(raw), persistent=False)
-        self.register_buffer("norm_adj", normalized_bipartite(data.train_matrix), persistent=False)
-        self._item_adj: torch.Tensor | None = None
+        self.norm_adj = normalized_bipartite(data.train_matrix)
+        self._item_adj: SparseGraph | None = None
         self._rebuild = True
 
     # -- item graph -----------------------------------------------------------------------
@@ -139,16 +139,17 @@ class LATTICE(Recommender):
     def on_epoch_start(self, epoch: int) -> None:
         self._rebuild = True
 
-    def _train_item_graph(self) -> torch.Tensor:
+    def _train_item_graph(self) -> torch.Tensor | SparseGraph:
+        """The graph with gradient on an epoch's first batch; frozen for the others."""
         if self._rebuild or self._item_adj is None:
             adj = self.build_item_graph()
-            self._item_adj = adj.detach()
+            self._item_adj = SparseGraph.from_coo(adj)
             self._rebuild = False
             return adj
         return self._item_adj
 
     # -- propagation ----------------------------------------------------------------------
-    def forward(self, item_adj: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, item_adj: torch.Tensor | SparseGraph) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.item_emb.weight
         for _ in range(self.params.n_layers):
             h = edge_propagate(item_adj, h)
@@ -161,7 +162,9 @@ class LATTICE(Recommender):
         return users, items + nn.functional.normalize(h, dim=1)
 
     def _full(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.cached("full", lambda: self.forward(self.build_item_graph()))
+        return self.cached(
+            "full", lambda: self.forward(SparseGraph.from_coo(self.build_item_graph()))
+        )
 
     # -- contract -------------------------------------------------------------------------
     def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -13,12 +13,13 @@ from fusionrec.models.base import (
     Params,
     TrainData,
     bpr_loss,
+    gather_rows,
     id_embeddings,
     l2_reg,
     pos_neg_scores,
     register,
 )
-from fusionrec.models.graph import normalized_bipartite
+from fusionrec.models.graph import SparseGraph, normalized_bipartite
 
 
 class LightGCNParams(Params):
@@ -27,12 +28,13 @@ class LightGCNParams(Params):
     reg_weight: float = 1e-4
 
 
-def propagate(adj: torch.Tensor, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
+def propagate(adj: SparseGraph, ego: torch.Tensor, n_layers: int) -> torch.Tensor:
     """Mean of ``ego`` and its ``n_layers`` successive sparse propagations."""
-    layers = [ego]
+    total, h = ego, ego
     for _ in range(n_layers):
-        layers.append(torch.sparse.mm(adj, layers[-1]))
-    return torch.stack(layers, dim=0).mean(dim=0)
+        h = adj(h)
+        total = total + h
+    return total / (n_layers + 1)
 
 
 @register
@@ -45,7 +47,7 @@ class LightGCN(ForwardRecommender):
         self.user_emb, self.item_emb = id_embeddings(
             data.n_users, data.n_items, params.embedding_size
         )
-        self.register_buffer("adj", normalized_bipartite(data.train_matrix), persistent=False)
+        self.adj = normalized_bipartite(data.train_matrix)
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         def compute() -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,11 +59,11 @@ class LightGCN(ForwardRecommender):
 
     def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, items = self.forward()
-        u, p, n = users[batch["users"]], items[batch["pos_items"]], items[batch["neg_items"]]
+        pos_items, neg_items = batch["pos_items"], batch["neg_items"]
+        u = users[batch["users"]]
+        p, n = gather_rows(items, pos_items, neg_items)
         pos, neg = pos_neg_scores(u, p, n)
         reg = l2_reg(
-            self.user_emb(batch["users"]),
-            self.item_emb(batch["pos_items"]),
-            self.item_emb(batch["neg_items"]),
+            self.user_emb(batch["users"]), *gather_rows(self.item_emb.weight, pos_items, neg_items)
         )
         return bpr_loss(pos, neg) + self.params.reg_weight * reg

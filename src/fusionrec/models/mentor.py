@@ -81,7 +81,7 @@ from fusionrec.models.base import (
 )
 from fusionrec.models.freedom import frozen_item_graph
 from fusionrec.models.fusion import ModalityProjector
-from fusionrec.models.graph import to_torch_sparse
+from fusionrec.models.graph import SparseGraph
 from fusionrec.models.mm_graph_common import user_item_views
 from fusionrec.models.multitask_heads import one_way_info_nce
 
@@ -128,9 +128,9 @@ class MENTOR(ForwardRecommender):
         self.names = data.features.names
         self.projector = ModalityProjector(data.features, d, hidden=4 * d)
         graph, _ = frozen_item_graph(self.projector, params.knn_k, params.image_weight)
-        self.register_buffer("mm_adj", to_torch_sparse(graph), persistent=False)
+        self.mm_adj = SparseGraph(graph)
         norm, _ = user_item_views(data.train_matrix)
-        self.register_buffer("adj", to_torch_sparse(norm), persistent=False)
+        self.adj = SparseGraph(norm, symmetric=True)
         self.item_id = nn.Parameter(nn.init.xavier_normal_(torch.empty(data.n_items, d)))
         self.id_mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.LeakyReLU(), nn.Linear(4 * d, d))
         self.prefs = nn.ParameterDict(
@@ -163,7 +163,7 @@ class MENTOR(ForwardRecommender):
         shape = x.shape
         out, h = x, x
         for _ in range(self.params.n_ui_layers):
-            h = torch.sparse.mm(self.adj, h.reshape(shape[0], -1)).view(shape)
+            h = self.adj(h.reshape(shape[0], -1)).view(shape)
             if perturb:
                 noise = F.normalize(torch.rand_like(h), dim=-1)
                 h = h + torch.sign(h) * noise * self.params.noise_eps
@@ -179,7 +179,7 @@ class MENTOR(ForwardRecommender):
         items = encoded[n:].flatten(1)
         graph = items
         for _ in range(self.params.n_mm_layers):
-            graph = torch.sparse.mm(self.mm_adj, graph)
+            graph = self.mm_adj(graph)
         return users, items + graph
 
     def views(self, feats: list[torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

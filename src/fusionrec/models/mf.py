@@ -12,6 +12,7 @@ from fusionrec.models.base import (
     Recommender,
     TrainData,
     bpr_loss,
+    gather_rows,
     id_embeddings,
     l2_reg,
     pos_neg_scores,
@@ -37,8 +38,7 @@ class MFBPR(Recommender):
 
     def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         u = self.user_emb(batch["users"])
-        p = self.item_emb(batch["pos_items"])
-        n = self.item_emb(batch["neg_items"])
+        p, n = gather_rows(self.item_emb.weight, batch["pos_items"], batch["neg_items"])
         pos, neg = pos_neg_scores(u, p, n)
         return bpr_loss(pos, neg) + self.params.reg_weight * l2_reg(u, p, n)
 

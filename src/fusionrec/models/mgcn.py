@@ -37,10 +37,10 @@ from fusionrec.models.base import (
     pos_neg_scores,
     register,
 )
-from fusionrec.models.graph import to_torch_sparse
+from fusionrec.models.graph import SparseGraph
 from fusionrec.models.lightgcn import propagate
 from fusionrec.models.mm_graph_common import modality_item_graph, user_item_views
-from fusionrec.models.multitask_heads import one_way_info_nce
+from fusionrec.models.multitask_heads import batch_info_nce
 
 
 class MGCNParams(Params):
@@ -75,8 +75,9 @@ class MGCN(ForwardRecommender):
         self.names = feats.names
         self.user_emb, self.item_emb = id_embeddings(data.n_users, data.n_items, d)
         norm, r_hat = user_item_views(data.train_matrix)
-        self.register_buffer("adj", to_torch_sparse(norm), persistent=False)
-        self.register_buffer("r_hat", to_torch_sparse(r_hat), persistent=False)
+        self.adj = SparseGraph(norm, symmetric=True)
+        self.r_hat = SparseGraph(r_hat)
+        self.ii = nn.ModuleDict()  # per-modality item-item graphs
         self.trs = nn.ModuleDict()
         self.gates = nn.ModuleDict()
         self.prefer = nn.ModuleDict()
@@ -84,7 +85,7 @@ class MGCN(ForwardRecommender):
             self.register_buffer(f"raw_{mod.name}", torch.from_numpy(mod.matrix), persistent=False)
             self.register_buffer(f"mask_{mod.name}", torch.from_numpy(mod.mask), persistent=False)
             graph = modality_item_graph(mod, params.knn_k)
-            self.register_buffer(f"ii_{mod.name}", to_torch_sparse(graph), persistent=False)
+            self.ii[mod.name] = SparseGraph(graph)
             self.trs[mod.name] = nn.Linear(mod.dim, d)
             self.gates[mod.name] = _gate(d)
             self.prefer[mod.name] = _gate(d)
@@ -107,8 +108,8 @@ class MGCN(ForwardRecommender):
             feat = self.trs[name](self._buf("raw", name))
             item = item_id * self.gates[name](feat) * mask.unsqueeze(1)
             for _ in range(self.params.n_layers):
-                item = torch.sparse.mm(self._buf("ii", name), item)
-            user = torch.sparse.mm(self.r_hat, item)
+                item = self.ii[name](item)
+            user = self.r_hat(item)
             mod_views.append(torch.cat([user, item], dim=0))
             ones = torch.ones(self.n_users, dtype=torch.bool, device=mask.device)
             presents.append(torch.cat([ones, mask]))
@@ -143,8 +144,8 @@ class MGCN(ForwardRecommender):
         if self.params.cl_loss > 0:
             t = self.params.temperature
             off = self.n_users
-            cl = one_way_info_nce(side[off + p_idx], content[off + p_idx], t)
-            cl = cl + one_way_info_nce(side[u_idx], content[u_idx], t)
+            cl = batch_info_nce(side[off:], content[off:], p_idx, t)
+            cl = cl + batch_info_nce(side[:off], content[:off], u_idx, t)
             loss = loss + self.params.cl_loss * cl
         return loss
 

@@ -18,7 +18,6 @@ from fusionrec.models.graph import (
     bipartite_adjacency,
     knn_graph,
     symmetric_normalize,
-    to_torch_sparse,
 )
 
 
@@ -46,7 +45,3 @@ def user_item_views(train: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]
     norm = symmetric_normalize(bipartite_adjacency(train))
     n_users = train.shape[0]
     return norm, norm[:n_users, n_users:].tocsr()
-
-
-def sparse_buffers(mats: list[sp.csr_matrix]) -> list[torch.Tensor]:
-    return [to_torch_sparse(m) for m in mats]

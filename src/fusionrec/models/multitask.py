@@ -90,7 +90,7 @@ class MTLFusion(Recommender):
         warm = torch.as_tensor(data.item_popularity > 0, dtype=torch.float32)
         self.register_buffer("warm", warm.unsqueeze(1), persistent=False)
         if params.n_layers > 0:
-            self.register_buffer("adj", normalized_bipartite(data.train_matrix), persistent=False)
+            self.adj = normalized_bipartite(data.train_matrix)
 
         wanted = params.label_tasks if params.label_tasks is not None else list(data.item_labels)
         missing = [k for k in wanted if k not in data.item_labels]

@@ -38,10 +38,10 @@ from fusionrec.models.base import (
     pos_neg_scores,
     register,
 )
-from fusionrec.models.graph import to_torch_sparse
+from fusionrec.models.graph import SparseGraph
 from fusionrec.models.lightgcn import propagate
 from fusionrec.models.mm_graph_common import max_pool_graphs, modality_item_graph, user_item_views
-from fusionrec.models.multitask_heads import one_way_info_nce
+from fusionrec.models.multitask_heads import batch_info_nce
 
 
 class SMOREParams(Params):
@@ -86,8 +86,9 @@ class SMORE(ForwardRecommender):
         self.register_buffer("warm", torch.as_tensor(warm, dtype=torch.float32).unsqueeze(1),
                              persistent=False)  # fmt: skip
         norm, r_hat = user_item_views(data.train_matrix)
-        self.register_buffer("adj", to_torch_sparse(norm), persistent=False)
-        self.register_buffer("r_hat", to_torch_sparse(r_hat), persistent=False)
+        self.adj = SparseGraph(norm, symmetric=True)
+        self.r_hat = SparseGraph(r_hat)
+        self.ii = nn.ModuleDict()  # per-modality item-item graphs
         n_freq = d // 2 + 1
         self.trs, self.gates, self.prefer, self.query = (nn.ModuleDict() for _ in range(4))
         self.filters = nn.ParameterDict()
@@ -98,7 +99,7 @@ class SMORE(ForwardRecommender):
             k = params.knn_k_per_modality.get(mod.name, params.knn_k)
             graph = modality_item_graph(mod, k)
             graphs.append(graph)
-            self.register_buffer(f"ii_{mod.name}", to_torch_sparse(graph), persistent=False)
+            self.ii[mod.name] = SparseGraph(graph)
             self.trs[mod.name] = nn.Linear(mod.dim, d)
             self.gates[mod.name] = _gate(d)
             self.prefer[mod.name] = _gate(d)
@@ -106,8 +107,7 @@ class SMORE(ForwardRecommender):
             # complex filter as (real, imag) pairs, one weight per frequency
             self.filters[mod.name] = nn.Parameter(torch.randn(1, n_freq, 2))
         self.filters["fusion"] = nn.Parameter(torch.randn(1, n_freq, 2))
-        self.register_buffer("ii_fusion", to_torch_sparse(max_pool_graphs(graphs)),
-                             persistent=False)  # fmt: skip
+        self.ii_fusion = SparseGraph(max_pool_graphs(graphs))
         self.gate_fusion = _gate(d)
         self.prefer_fusion = _gate(d)
         self.dropout = nn.Dropout(params.dropout)
@@ -138,16 +138,16 @@ class SMORE(ForwardRecommender):
         content = propagate(self.adj, ego, self.params.n_ui_layers)
         uni, fused = self.spectral()
 
-        def graph_view(item: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
+        def graph_view(item: torch.Tensor, adj: SparseGraph) -> torch.Tensor:
             for _ in range(self.params.n_layers):
-                item = torch.sparse.mm(adj, item)
-            return torch.cat([torch.sparse.mm(self.r_hat, item), item], dim=0)
+                item = adj(item)
+            return torch.cat([self.r_hat(item), item], dim=0)
 
         fusion_view = graph_view(item_id * self.gate_fusion(fused), self.ii_fusion)
         parts = []
         for name, feat in zip(self.names, uni, strict=True):
             mask = self._buf("mask", name).unsqueeze(1)
-            view = graph_view(item_id * self.gates[name](feat) * mask, self._buf("ii", name))
+            view = graph_view(item_id * self.gates[name](feat) * mask, self.ii[name])
             att = torch.softmax(self.query[name](fusion_view), dim=-1)
             parts.append(self.dropout(self.prefer[name](content)) * att * view)
         parts.append(self.dropout(self.prefer_fusion(content)) * fusion_view)
@@ -172,7 +172,7 @@ class SMORE(ForwardRecommender):
         loss = bpr_loss(pos, neg) + self.params.reg_weight * l2_reg(u, p, n)
         if self.params.cl_loss > 0:
             t, off = self.params.temperature, self.n_users
-            cl = one_way_info_nce(side[off + p_idx], content[off + p_idx], t)
-            cl = cl + one_way_info_nce(side[u_idx], content[u_idx], t)
+            cl = batch_info_nce(side[off:], content[off:], p_idx, t)
+            cl = cl + batch_info_nce(side[:off], content[:off], u_idx, t)
             loss = loss + self.params.cl_loss * cl
         return loss

@@ -7,6 +7,7 @@ Model selection uses the validation evaluator only; the test split is never touc
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import random
 import time
@@ -86,6 +87,21 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def adam(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Adam:
+    """Adam with its fused kernel where every parameter allows it: one pass over each tensor
+    instead of six, the same update rule (about 8x faster a step on CPU, which dominates an
+    MF-BPR epoch; see docs/performance.md)."""
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(
+        params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None
+    )
+
+
+def cpu_threads(config: TrainConfig) -> int:
+    """``train.threads``, or every core this process may run on."""
+    return config.threads or len(os.sched_getaffinity(0))
+
+
 def evaluate_model(model: Recommender, evaluator: Evaluator) -> dict[str, float]:
     """Evaluate in eval mode (so graph models propagate once), then restore the mode."""
     was_training = model.training
@@ -123,11 +139,7 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         self.sampler = NegativeSampler(data.train_matrix, self.rng)
         params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = (
-            torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-            if params and model.trainable
-            else None
-        )
+        self.optimizer = adam(params, config) if params and model.trainable else None
 
     # -- checkpoints ----------------------------------------------------------------------
     def _state(self, epoch: int, best: dict[str, Any], history: list[dict[str, Any]]) -> dict:
@@ -303,8 +315,10 @@ def train_model(
 ) -> TrainResult:
     """Train with early stopping on ``valid``; the model ends with its best weights."""
     config = config or TrainConfig()
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    threads = cpu_threads(config)
+    torch.set_num_threads(threads)
+    where = next(iter(model.parameters()), torch.zeros(0)).device
+    log.info("training %s on %s with %d CPU thread(s)", model.name, where, threads)
     seed_everything(config.seed)
     trainer = Trainer(model, data, valid, config, run_dir=run_dir, progress=progress)
     try:
