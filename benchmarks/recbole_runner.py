@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,8 @@ class RecBoleResult:
     train_cpu_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
     valid_curve: list[float] = field(default_factory=list)  # valid Recall@20 per evaluation
+    #: evaluates the trained model on the validation split again (for timing evaluation)
+    evaluate_valid: Callable[[], Any] | None = field(default=None, repr=False)
 
 
 def run_general(
@@ -202,4 +205,5 @@ def run_general(
         train_cpu_seconds=train_cpu,
         eval_seconds=eval_wall,
         valid_curve=valid_curve,
+        evaluate_valid=lambda: original_eval(valid_data, load_best_model=False),
     )

@@ -157,14 +157,14 @@ def test_ctrl_c_exits_130_and_prints_the_command_that_resumes(tmp_path, capsys, 
 
 def interrupt_at_epoch(monkeypatch, stop: int) -> None:
     """Make training raise KeyboardInterrupt at the start of epoch ``stop`` (Ctrl-C)."""
-    original = Trainer._train_epoch
+    original = Trainer.train_epoch
 
     def epoch_or_interrupt(self, epoch):
         if epoch == stop:
             raise KeyboardInterrupt
         return original(self, epoch)
 
-    monkeypatch.setattr(Trainer, "_train_epoch", epoch_or_interrupt)
+    monkeypatch.setattr(Trainer, "train_epoch", epoch_or_interrupt)
 
 
 def test_evaluate_warns_about_an_interrupted_run(toy, capsys, monkeypatch):

@@ -187,7 +187,8 @@ class Trainer:
                 batch["neg_items"] = torch.from_numpy(neg).to(self.device)
             yield batch
 
-    def _train_epoch(self, epoch: int) -> float:
+    def train_epoch(self, epoch: int) -> float:
+        """One pass over the training interactions; the mean loss (benchmarks time it)."""
         self.model.train()
         self.model.on_epoch_start(epoch)
         total, count = 0.0, 0
@@ -228,7 +229,7 @@ class Trainer:
             first = cfg.epochs + 1 if stopped else start_epoch + 1
             for epoch in range(first, cfg.epochs + 1):
                 t0 = time.perf_counter()
-                loss = self._train_epoch(epoch)
+                loss = self.train_epoch(epoch)
                 train_time += time.perf_counter() - t0
                 record: dict[str, Any] = {"epoch": epoch, "loss": loss}
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
