@@ -42,6 +42,19 @@ def test_negative_sampler_never_returns_positives():
     assert not np.asarray(train[np.repeat(users, 3), neg.ravel()]).any()
 
 
+def test_negative_sampler_bitset_and_binary_search_draw_the_same(monkeypatch):
+    """Small grids use a bit set, large ones binary search: the same negatives either way."""
+    from fusionrec.train import sampling
+
+    train = sp.random(60, 45, density=0.3, random_state=1, format="csr")
+    users = np.repeat(np.arange(60), 10)
+    fast = sampling.NegativeSampler(train, np.random.default_rng(5))
+    monkeypatch.setattr(sampling, "BITSET_LIMIT", 0)
+    slow = sampling.NegativeSampler(train, np.random.default_rng(5))
+    assert fast.bits is not None and slow.bits is None
+    assert np.array_equal(fast.sample(users, 2), slow.sample(users, 2))
+
+
 @pytest.mark.parametrize("name", ["mf-bpr", "lightgcn"])
 def test_training_learns_the_communities(world, name):
     data, valid = world

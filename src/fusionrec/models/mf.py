@@ -39,8 +39,10 @@ class MFBPR(Recommender):
     def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         u = self.user_emb(batch["users"])
         p, n = gather_rows(self.item_emb.weight, batch["pos_items"], batch["neg_items"])
-        pos, neg = pos_neg_scores(u, p, n)
-        return bpr_loss(pos, neg) + self.params.reg_weight * l2_reg(u, p, n)
+        loss = bpr_loss(*pos_neg_scores(u, p, n))
+        if self.params.reg_weight:  # skipped, not multiplied by zero, when switched off
+            loss = loss + self.params.reg_weight * l2_reg(u, p, n)
+        return loss
 
     def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         return self.dot_scores(self.user_emb(users), self.item_emb.weight, items)
