@@ -25,9 +25,8 @@ class NegativeSampler:
         self.keys = np.sort(coo.row.astype(np.int64) * self.n_items + coo.col)
         self.bits: np.ndarray | None = None
         if train.shape[0] * self.n_items <= BITSET_LIMIT:
-            flags = np.zeros(train.shape[0] * self.n_items, dtype=bool)
-            flags[self.keys] = True
-            self.bits = np.packbits(flags, bitorder="little")
+            self.bits = np.zeros((train.shape[0] * self.n_items + 7) // 8, dtype=np.uint8)
+            np.bitwise_or.at(self.bits, self.keys >> 3, (1 << (self.keys & 7)).astype(np.uint8))
         self.rng = rng
         density = np.diff(train.indptr).max(initial=0) / max(1, self.n_items)
         if density >= 1.0:
