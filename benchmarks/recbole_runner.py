@@ -23,10 +23,12 @@ validation) interactions, and early-stops on valid Recall@20 as fusionrec does.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,16 @@ def apply_shims() -> None:
 
     torch.load = load
     _SHIMMED = True
+
+
+@contextlib.contextmanager
+def _inside(directory: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 def write_benchmark_files(
@@ -168,7 +180,8 @@ def run_general(
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"], config["reproducibility"])
     net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    with _inside(data_root):  # RecBole writes ./log_tensorboard wherever it runs
+        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     train_wall: list[float] = []
     train_cpu: list[float] = []
     eval_wall: list[float] = []
