@@ -21,7 +21,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from fusionrec.errors import FusionrecError
-from fusionrec.serve.recommender import BundleRecommender, Hits
+from fusionrec.serve.recommender import BundleRecommender
+from fusionrec.tasks.base import Hits
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_K = 100
@@ -151,7 +152,7 @@ class Catalogue:
 
     def hits(self, hits: Hits, pool: np.ndarray | None = None) -> list[ItemHit]:
         rows, scores = hits
-        because = self.rec.because(pool, rows, BECAUSE) if pool is not None else None
+        because = self.rec.because(pool, rows, BECAUSE)[0] if pool is not None else None
         return [
             ItemHit(
                 item_id=self.ids[row],
