@@ -134,7 +134,12 @@ class BundleRecommender(EmbeddingRecommender):
             )
         from fusionrec.tasks.search import CatalogueSearch
 
-        return self._lazy("search", lambda: CatalogueSearch.load(self.folder / "search"))
+        def build() -> CatalogueSearch:
+            searcher = CatalogueSearch.load(self.folder / "search")
+            searcher.embed_queries(["warm-up"])  # load the text encoder once, under the lock
+            return searcher
+
+        return self._lazy("search", build)
 
     def sentiment(self, text: str, item_id: str | None = None) -> dict[str, Any]:
         """Label, its probability, all class probabilities and the star rating of a review."""

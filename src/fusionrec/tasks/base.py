@@ -326,8 +326,13 @@ class EmbeddingRecommender(ABC):
                 "this run's item text was not encoded by a text encoder (no text features, "
                 "or pre-computed ones), so a description cannot be embedded in the same space"
             )
-        encoder = self._lazy("encoder", lambda: sentence_encoder(self.text_encoder))
-        return embed_sentences(encoder, texts)
+
+        def build() -> Any:
+            encoder = sentence_encoder(self.text_encoder)
+            embed_sentences(encoder, ["warm-up"])  # load its model once, under the lock
+            return encoder
+
+        return embed_sentences(self._lazy("encoder", build), texts)
 
     # -- explanations --------------------------------------------------------------------
     def explain_view(self) -> str | None:
