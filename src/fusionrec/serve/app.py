@@ -8,9 +8,9 @@ are 422 naming the field (FastAPI's validation); a request the bundle cannot ans
 the model lacks, no search index) is 400 with the reason.
 
 Threads: requests run side by side, so each request computes on one thread
-(``limit_threads``): FAISS, torch and BLAS would otherwise each start a pool per request
+(``limit_threads``): FAISS and torch would otherwise start an OpenMP pool per request
 thread, more threads than cores, and a request then waits for a pool thread the OS has not
-scheduled (the long latency tail of a busy machine). Routes that only look up vectors and
+scheduled. Routes that only look up vectors and
 rank a few items are ``async`` and run on the event loop, without a hop to a worker thread;
 routes that run a text encoder or read a file run in FastAPI's thread pool.
 """
@@ -38,7 +38,7 @@ MAX_QUERY = 500
 #: How many of the user's (or the request's) liked items a "because" line names.
 BECAUSE = 3
 K = Annotated[int, Query(ge=1, le=MAX_K, description="how many items (1-100)")]
-#: Compute threads (FAISS, torch, BLAS) a request thread uses.
+#: Compute threads (FAISS and torch OpenMP pools) a request thread uses.
 THREADS_PER_REQUEST = 1
 _limited = threading.local()
 
@@ -47,14 +47,14 @@ def limit_threads() -> None:
     """Make the calling thread compute on ``THREADS_PER_REQUEST`` threads (once per thread).
 
     OpenMP settings (FAISS, torch) belong to the thread that makes them, so setting them once
-    at start-up misses the request threads; the BLAS pools are process-wide."""
+    at start-up misses FastAPI's request threads, which then each start a pool of one thread
+    per core. (numpy's BLAS pool is left alone: the matrices of a request are too small for
+    it to use more than one thread, and limiting it measurably slowed requests.)"""
     if getattr(_limited, "done", False):
         return
     import faiss
     import torch
-    from threadpoolctl import threadpool_limits
 
-    threadpool_limits(THREADS_PER_REQUEST)  # every BLAS, and every OpenMP for this thread
     torch.set_num_threads(THREADS_PER_REQUEST)
     faiss.omp_set_num_threads(THREADS_PER_REQUEST)
     _limited.done = True
