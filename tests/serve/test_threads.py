@@ -1,9 +1,10 @@
-"""Concurrency behaviour of the server that latency depends on: a request computes on one
-thread (no FAISS/torch/BLAS pool per request thread), and a text encoder is loaded once even
-when the first queries arrive together."""
+"""Server behaviour that latency depends on: a request computes on one thread (no FAISS or
+torch pool per request thread), a text encoder is loaded once even when the first queries
+arrive together, and the objects loaded at start-up are frozen out of the garbage collector."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -70,3 +71,10 @@ def test_text_encoders_load_once_under_concurrent_first_queries(bundle, monkeypa
     with ThreadPoolExecutor(6) as pool:
         vectors = list(pool.map(lambda t: rec.embed_text([t]), ["a love story"] * 6))
     assert len(loads) == 1 and all((v == vectors[0]).all() for v in vectors)
+
+
+def test_start_up_objects_are_frozen_out_of_the_garbage_collector(bundle):
+    gc.unfreeze()
+    create_app(bundle)
+    walked = len(gc.get_objects())  # what a full collection would walk now
+    assert gc.get_freeze_count() > 10 * walked  # the bundle, torch, pandas: frozen
