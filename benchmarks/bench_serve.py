@@ -6,8 +6,10 @@ second process, an open-loop asyncio/httpx load generator: requests are sent on 
 schedule (not after the previous answer), so a slow server shows as latency, not as a lower
 offered rate. Each scenario runs ``--seconds`` after a short warm-up. Bars (issue 10):
 recommendations p99 <= 20 ms at 200 req/s with zero errors; search p99 <= 50 ms at 50 req/s.
+The result file records the server's worker processes and thread settings and the machine's
+load average before and after each scenario, so a measurement on a busy machine shows as one.
 
-    python benchmarks/bench_serve.py --bundle bundles/demo [--seconds 20]
+    python benchmarks/bench_serve.py --bundle bundles/demo [--seconds 20] [--workers 1]
     python benchmarks/bench_serve.py --run runs/demo/mgcn    # exports the bundle first
 """
 
@@ -27,6 +29,7 @@ import httpx
 import numpy as np
 
 from common import RESULTS, header, write_result
+from fusionrec.serve.app import THREADS_PER_REQUEST
 
 QUERIES = [
     "a space adventure with robots",
@@ -38,6 +41,8 @@ QUERIES = [
     "a cowboy western",
     "a detective solving a murder",
 ]
+#: Environment variables that size thread pools, recorded as the server process saw them.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: (name, rate per second, p99 bar in ms or None)
 SCENARIOS = [
     ("recommendations", 200, 20.0),
@@ -52,9 +57,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(bundle: Path, port: int) -> subprocess.Popen:
+def start_server(bundle: Path, port: int, workers: int) -> subprocess.Popen:
     command = [sys.executable, "-c", "from fusionrec.cli import main; main()", "serve",
-               str(bundle), "--port", str(port)]  # fmt: skip
+               str(bundle), "--port", str(port), "--workers", str(workers)]  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -109,6 +114,7 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path)
     parser.add_argument("--run", type=Path, help="a run to export first (when no --bundle)")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     args = parser.parse_args()
     if args.bundle is None:
         if args.run is None:
@@ -118,7 +124,7 @@ def main() -> None:
         args.bundle = export_bundle(args.run, Path(tempfile.mkdtemp()) / "bundle")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(args.bundle, port)
+    server = start_server(args.bundle, port, args.workers)
     try:
         meta = httpx.get(f"{base}/metadata").json()
         users = httpx.get(f"{base}/users", params={"limit": 1000}).json()["user_ids"]
@@ -129,44 +135,50 @@ def main() -> None:
                 for hit in httpx.get(f"{base}/users/{user}/recommendations?k=100").json()["items"]
             }
         )
-        load_before = os.getloadavg()[0]
-        rows, verdicts = [], []
+        rows, loads = [], []
         for name, rate, bar in SCENARIOS:
+            load_before = os.getloadavg()[0]
             warm = urls(name, meta, users, items, max(20, int(rate)))
             asyncio.run(run_load(base, warm, rate))
             n = int(rate * args.seconds)
             ms, errors, throughput = asyncio.run(
                 run_load(base, urls(name, meta, users, items, n), rate)
             )
+            load_after = os.getloadavg()[0]
+            loads += [load_before, load_after]
             p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
             met = "-" if bar is None else ("yes" if p99 <= bar and errors == 0 else "**no**")
-            verdicts.append(met)
             rows.append(
                 f"| {name} | {rate} | {n:,} | {throughput:.0f} | {p50:.1f} | {p99:.1f} | "
-                f"{errors} | {'-' if bar is None else f'p99 <= {bar:.0f} ms'} | {met} |"
+                f"{errors} | {'-' if bar is None else f'p99 <= {bar:.0f} ms'} | {met} | "
+                f"{load_before:.1f} / {load_after:.1f} |"
             )
-        load_after = os.getloadavg()[0]
     finally:
         server.terminate()
         server.wait(timeout=30)
     table = [
         "| endpoint | offered req/s | requests | achieved req/s | p50 ms | p99 ms | errors "
-        "| bar | met |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| bar | met | load before / after |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---|",
         *rows,
     ]
-    cores = os.cpu_count()
+    cores = os.cpu_count() or 1
+    env = ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in THREAD_ENV)
+    busy = max(loads) > cores * 0.5
     text = (
         header("Serving: latency and throughput of the HTTP API")
         + f"\nBundle: {meta['model']} on {meta['dataset']} ({meta['n_items']:,} items, "
-        f"indexes {sorted(set(meta['index'].values()))}). `fusionrec serve` (one uvicorn "
-        f"worker) and this load generator share the machine's {cores} cores; "
-        f"{args.seconds:.0f} s per endpoint after a warm-up, open loop.\n"
-        f"Machine load average (1 min) {load_before:.1f} before and {load_after:.1f} after: "
+        f"indexes {sorted(set(meta['index'].values()))}). `fusionrec serve --workers "
+        f"{args.workers}` ({args.workers} uvicorn worker process"
+        f"{'es' if args.workers > 1 else ''}, {THREADS_PER_REQUEST} compute thread per request "
+        f"for FAISS, torch and BLAS; {env}) and this load generator share the machine's "
+        f"{cores} cores; {args.seconds:g} s per endpoint after a warm-up, open loop.\n"
+        "Load: the machine's 1-minute load average before and after each endpoint's run; "
         + (
-            "the machine was busy with other work, which inflates the tail.\n"
-            if load_before > (cores or 1) * 0.5
-            else "otherwise idle.\n"
+            f"above {cores * 0.5:g} (half the cores) the machine was busy with other work, "
+            "which inflates the tail.\n"
+            if busy
+            else "the machine was otherwise idle.\n"
         )
         + "\n"
         + "\n".join(table)

@@ -59,6 +59,23 @@ def test_bundle_answers_as_the_run(bundle, trained_run):
     np.testing.assert_allclose(a["score"], b["score"], rtol=1e-4, atol=1e-5)
 
 
+def test_bundle_and_run_share_one_api_over_the_same_vectors(bundle, trained_run):
+    """Both are EmbeddingRecommenders: views, embeddings, id checks and "because" items."""
+    served, fitted = fusionrec.load_bundle(bundle), fusionrec.load(trained_run)
+    assert served.views() == fitted.views() and served.explain_view() == fitted.explain_view()
+    for view in served.views():
+        np.testing.assert_allclose(served.item_embeddings(view), fitted.item_embeddings(view))
+    np.testing.assert_allclose(served.user_embeddings(), fitted.user_embeddings())
+    assert fitted.has_item("i3") and not fitted.has_item("i99") and not served.has_user("u99")
+    pool, items = fitted.train_matrix[0].indices, np.array([3, 5])
+    for a, b in zip(served.because(pool, items, 2), fitted.because(pool, items, 2), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+    why = fitted.explain("u0", "i3", n=2)
+    assert why.because["item_id"].tolist() == list(
+        fitted.item_ids[fitted.because(pool, [3], 2)[0][0]]
+    )
+
+
 def test_exclude_seen_in_the_bundle(bundle):
     served = load_bundle(bundle)
     seen = set(served.item_ids[served.train_matrix[0].indices])

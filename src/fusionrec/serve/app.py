@@ -6,12 +6,21 @@ Routes are thin: parse and validate, call the bundle's recommender, shape the an
 Unknown ids are 404 naming the id; out-of-range ``k`` or query length and malformed bodies
 are 422 naming the field (FastAPI's validation); a request the bundle cannot answer (a view
 the model lacks, no search index) is 400 with the reason.
+
+Threads: requests run side by side, so each request computes on one thread
+(``limit_threads``): FAISS and torch would otherwise start an OpenMP pool per request
+thread, more threads than cores, and a request then waits for a pool thread the OS has not
+scheduled. Routes that only look up vectors and
+rank a few items are ``async`` and run on the event loop, without a hop to a worker thread;
+routes that run a text encoder or read a file run in FastAPI's thread pool.
 """
 
 from __future__ import annotations
 
+import gc
 import mimetypes
 import os
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,7 +30,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from fusionrec.errors import FusionrecError
-from fusionrec.serve.recommender import BundleRecommender, Hits
+from fusionrec.serve.recommender import BundleRecommender
+from fusionrec.tasks.base import Hits
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_K = 100
@@ -29,6 +39,26 @@ MAX_QUERY = 500
 #: How many of the user's (or the request's) liked items a "because" line names.
 BECAUSE = 3
 K = Annotated[int, Query(ge=1, le=MAX_K, description="how many items (1-100)")]
+#: Compute threads (FAISS and torch OpenMP pools) a request thread uses.
+THREADS_PER_REQUEST = 1
+_limited = threading.local()
+
+
+def limit_threads() -> None:
+    """Make the calling thread compute on ``THREADS_PER_REQUEST`` threads (once per thread).
+
+    OpenMP settings (FAISS, torch) belong to the thread that makes them, so setting them once
+    at start-up misses FastAPI's request threads, which then each start a pool of one thread
+    per core. (numpy's BLAS pool is left alone: the matrices of a request are too small for
+    it to use more than one thread, and limiting it measurably slowed requests.)"""
+    if getattr(_limited, "done", False):
+        return
+    import faiss
+    import torch
+
+    torch.set_num_threads(THREADS_PER_REQUEST)
+    faiss.omp_set_num_threads(THREADS_PER_REQUEST)
+    _limited.done = True
 
 
 class ItemRef(BaseModel):
@@ -151,7 +181,7 @@ class Catalogue:
 
     def hits(self, hits: Hits, pool: np.ndarray | None = None) -> list[ItemHit]:
         rows, scores = hits
-        because = self.rec.because(pool, rows, BECAUSE) if pool is not None else None
+        because = self.rec.because(pool, rows, BECAUSE)[0] if pool is not None else None
         return [
             ItemHit(
                 item_id=self.ids[row],
@@ -177,10 +207,12 @@ class Catalogue:
 
 def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
     """The app serving ``bundle`` (a folder, checked on load, or a loaded recommender)."""
-    import faiss
-
-    faiss.omp_set_num_threads(1)  # one request, one core: requests run in parallel instead
     rec = bundle if isinstance(bundle, BundleRecommender) else BundleRecommender.load(bundle)
+    # The process now holds ~500,000 long-lived objects (torch, pandas, the bundle); a full
+    # garbage collection walks them all, a pause of 0.2-0.5 s in the middle of some request.
+    # Frozen, they are never walked again; requests' own garbage is still collected.
+    gc.collect()
+    gc.freeze()
     cat = Catalogue(rec)
     manifest = rec.manifest
     app = FastAPI(
@@ -195,11 +227,11 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.get("/health", response_model=Health)
-    def health() -> Health:
+    async def health() -> Health:
         return Health(status="ok")
 
     @app.get("/metadata", response_model=Metadata)
-    def metadata() -> Metadata:
+    async def metadata() -> Metadata:
         return Metadata(
             dataset=manifest["dataset"],
             model=manifest["model"],
@@ -215,7 +247,7 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         )
 
     @app.get("/users", response_model=Users)
-    def users(
+    async def users(
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> Users:
@@ -223,7 +255,8 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         return Users(user_ids=[str(u) for u in ids.tolist()], total=len(rec.user_ids))
 
     @app.get("/users/{user_id}/recommendations", response_model=UserRecommendations)
-    def user_recommendations(user_id: str, k: K = 10, exclude_seen: bool = True) -> Any:
+    async def user_recommendations(user_id: str, k: K = 10, exclude_seen: bool = True) -> Any:
+        limit_threads()
         if not rec.has_user(user_id):
             raise HTTPException(404, f"unknown user id {user_id!r}")
         user = int(rec.user_rows([user_id])[0])
@@ -234,6 +267,7 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
 
     @app.post("/recommendations", response_model=Recommendations)
     def recommendations(body: Preferences) -> Any:
+        limit_threads()
         if not body.liked_item_ids and body.text is None:
             raise HTTPException(422, "give liked_item_ids, text, or both")
         liked = np.array([cat.row(i) for i in body.liked_item_ids], dtype=np.int64)
@@ -241,7 +275,7 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         return Recommendations(items=cat.hits(hits, liked))
 
     @app.get("/items/{item_id}", response_model=Item)
-    def item(item_id: str) -> Any:
+    async def item(item_id: str) -> Any:
         return cat.item(cat.row(item_id))
 
     @app.get("/items/{item_id}/image", response_class=FileResponse)
@@ -258,13 +292,14 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         return FileResponse(path, media_type=media)
 
     @app.get("/items/{item_id}/similar", response_model=Similar)
-    def similar(
+    async def similar(
         item_id: str,
         by: Literal["behaviour", "text", "image", "audio", "fused"] | None = None,
         k: K = 10,
     ) -> Any:
         """Items closest to the item in view ``by`` (default: the view the model scores
         with, fused for multimodal models)."""
+        limit_threads()
         row = cat.row(item_id)
         by = by or manifest.get("explain_view") or "behaviour"
         return Similar(item_id=item_id, by=by, items=cat.hits(rec.similar_top(row, k, by)))
@@ -275,10 +310,12 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         by: Literal["image", "text", "fused"] = "fused",
         k: K = 10,
     ) -> Any:
+        limit_threads()
         return SearchResults(query=q, by=by, items=cat.hits(rec.search_top(q, by, k)))
 
     @app.post("/sentiment", response_model=Sentiment)
     def sentiment(body: Review) -> Any:
+        limit_threads()
         return Sentiment(**rec.sentiment(body.text, body.item_id))
 
     if STATIC.is_dir() and (STATIC / "index.html").exists():

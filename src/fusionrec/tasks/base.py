@@ -1,0 +1,352 @@
+"""``EmbeddingRecommender``: the answers a recommender gives in external ids, written once
+over item/user vectors and id maps.
+
+Two classes answer them: ``FittedRecommender`` (a trained model in memory: exact scores from
+the model) and ``fusionrec.serve.BundleRecommender`` (an exported bundle: FAISS indexes over
+the exported vectors). They differ only in where the vectors come from and how the best items
+of a user or of an item are found (``_user_hits``, ``_nearest``, ``_load_view``,
+``scoring_vectors``, ``dot_product``, ``views``, ``_item_columns``); everything else
+(id lookup, views, fold-in and text preferences, "because" items, the result tables) is
+here, so both answer the same question the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from fusionrec.encoders.base import l2_normalize
+from fusionrec.errors import ConfigError, DataError, ModelError
+from fusionrec.evaluate import topk_lower_index_first
+from fusionrec.tasks.explain import closest_items
+from fusionrec.tasks.foldin import (
+    FoldIn,
+    TextToItemMap,
+    embed_sentences,
+    fold_in_scores,
+    sentence_encoder,
+)
+from fusionrec.tasks.ids import lookup
+
+#: Defaults chosen on validation users of movielens-100k-mm by
+#: ``benchmarks/bench_text_preferences.py`` (see benchmarks/results/text_preferences.md).
+DEFAULT_FOLD_IN: FoldIn = "least-squares"
+DEFAULT_FOLD_IN_REG = 10.0
+DEFAULT_TEXT_FOLD_IN: FoldIn = "mean"
+DEFAULT_TEXT_REG = 1.0
+DEFAULT_TEXT_ALPHA = 1.0
+
+#: (item rows, scores) of one ranked answer, best first.
+Hits = tuple[np.ndarray, np.ndarray]
+T = TypeVar("T")
+
+
+def top_k(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values [rows, min(k, n_items)] of each row's best scores, best first."""
+    if k < 1:
+        raise ConfigError(f"k must be at least 1, got {k}")
+    val, idx = topk_lower_index_first(scores, min(k, scores.shape[1]))
+    return idx.numpy(), val.numpy()
+
+
+def top_hits(scores: np.ndarray, k: int) -> Hits:
+    """Item rows and scores of the best ``k`` finite scores of one row (ties: lower row
+    first, the evaluator's rule); -inf marks items that must never be returned."""
+    idx, val = top_k(torch.from_numpy(np.asarray(scores, dtype=np.float32))[None], k)
+    keep = np.isfinite(val[0])
+    return idx[0][keep], val[0][keep]
+
+
+def _known(value: Any, index: dict[Any, int], kind: str) -> bool:
+    try:
+        lookup([value], index, kind)
+    except DataError:
+        return False
+    return True
+
+
+class EmbeddingRecommender(ABC):
+    """Recommendations, similar items, new users and "because" items over item/user vectors.
+
+    Subclasses set ``item_ids``, ``user_ids`` (external ids; row i of every item matrix
+    belongs to ``item_ids[i]``) and ``text_encoder`` (the config section of the encoder that
+    embedded the item text, or None), and call ``__init__`` with the id maps and the
+    training interactions. Lazily built parts are built once, also under concurrent calls.
+    """
+
+    item_ids: np.ndarray
+    user_ids: np.ndarray
+    text_encoder: Any
+
+    def __init__(
+        self,
+        item_index: dict[Any, int],
+        user_index: dict[Any, int],
+        train_matrix: sp.csr_matrix,
+    ) -> None:
+        self._item_index = item_index
+        self._user_index = user_index
+        self.train_matrix = train_matrix
+        self._lock = threading.RLock()  # a build may need another lazy part
+        self._cache: dict[str, Any] = {}
+
+    # -- what a subclass supplies --------------------------------------------------------
+    @property
+    @abstractmethod
+    def model_name(self) -> str:
+        """The model's registry name, for error messages."""
+
+    @abstractmethod
+    def views(self) -> list[str]:
+        """The views ``similar_items`` and ``item_embeddings`` accept."""
+
+    @abstractmethod
+    def _load_view(self, view: str) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors [n_items, d], presence mask [n_items]) of an available ``view``."""
+
+    @abstractmethod
+    def scoring_vectors(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(item vectors, user vectors or None) the model scores with."""
+
+    @abstractmethod
+    def dot_product(self) -> bool:
+        """Whether the score is user vector . item vector (fold-in by vectors)."""
+
+    @abstractmethod
+    def _user_hits(self, users: np.ndarray, k: int, exclude_seen: bool) -> Iterator[Hits]:
+        """The best ``k`` items of each user row in ``users``, one ``Hits`` per user; with
+        ``exclude_seen`` never one of the user's training items."""
+
+    @abstractmethod
+    def _nearest(self, view: str, item: int, k: int) -> Hits:
+        """The ``k`` items closest by cosine to item row ``item`` in ``view``, never the item
+        itself nor an item without the view."""
+
+    @abstractmethod
+    def _item_columns(self) -> dict[str, np.ndarray]:
+        """Per-item columns of every result table (title, image_path where known)."""
+
+    # -- shared machinery ----------------------------------------------------------------
+    def _lazy(self, key: str, build: Callable[[], T]) -> T:
+        """``build()`` once per key, also under concurrent first calls."""
+        if key not in self._cache:
+            with self._lock:
+                if key not in self._cache:
+                    self._cache[key] = build()
+        return self._cache[key]
+
+    def has_item(self, item_id: Any) -> bool:
+        """Whether ``item_id`` is known (the id matching of ``item_rows``)."""
+        return _known(item_id, self._item_index, "item")
+
+    def has_user(self, user_id: Any) -> bool:
+        """Whether ``user_id`` is known (the id matching of ``user_rows``)."""
+        return _known(user_id, self._user_index, "user")
+
+    def item_rows(self, ids: Iterable[Any]) -> np.ndarray:
+        """Rows of external item ids; a ``DataError`` names every unknown one."""
+        return lookup(ids, self._item_index, "item")
+
+    def user_rows(self, ids: Iterable[Any]) -> np.ndarray:
+        """Rows of external user ids; a ``DataError`` names every unknown one."""
+        return lookup(ids, self._user_index, "user")
+
+    def _item_table(self, rows: np.ndarray, scores: np.ndarray, score_name: str) -> pd.DataFrame:
+        """item_id, score (and title, image_path where known) of item ``rows``."""
+        frame = pd.DataFrame(
+            {"item_id": self.item_ids[rows], score_name: np.asarray(scores, np.float64)}
+        )
+        for name, column in self._item_columns().items():
+            frame[name] = column[rows]
+        return frame
+
+    def _ranked(self, hits: Hits, score_name: str = "score") -> pd.DataFrame:
+        """One ranked answer as a table, ranks from 1."""
+        frame = self._item_table(*hits, score_name)
+        frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+        return frame
+
+    # -- recommendations -----------------------------------------------------------------
+    def recommend(
+        self, user_ids: Any | Iterable[Any], k: int = 10, exclude_seen: bool = True
+    ) -> pd.DataFrame:
+        """Top ``k`` items per user: columns user_id, rank, item_id, score (+ title,
+        image_path). ``exclude_seen`` masks the user's training items, so a recommendation
+        never repeats what the model was trained on."""
+        ids = [user_ids] if isinstance(user_ids, str | int | np.integer) else list(user_ids)
+        users = self.user_rows(ids)
+        hits = list(self._user_hits(users, k, exclude_seen))
+        counts = np.array([len(rows) for rows, _ in hits], dtype=np.int64)
+        rows = np.concatenate([np.zeros(0, np.int64), *(r for r, _ in hits)])
+        scores = np.concatenate([np.zeros(0, np.float32), *(s for _, s in hits)])
+        frame = self._item_table(rows, scores, "score")
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        frame.insert(0, "rank", np.arange(len(rows)) - starts + 1)
+        frame.insert(0, "user_id", self.user_ids[np.repeat(users, counts)])
+        return frame
+
+    def user_top(self, user: int, k: int = 10, exclude_seen: bool = True) -> Hits:
+        """The best ``k`` items of user row ``user``."""
+        return next(self._user_hits(np.array([user]), k, exclude_seen))
+
+    # -- embeddings and similar items ----------------------------------------------------
+    def view_vectors(self, view: str) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, presence mask) of ``view``; a clear error for a view the model lacks."""
+        available = self.views()
+        if view not in available:
+            raise ModelError(
+                f"view '{view}' is not available for model '{self.model_name}'; "
+                f"available views: {', '.join(available) or 'none'}"
+            )
+        return self._lazy(f"view:{view}", lambda: self._load_view(view))
+
+    def item_embeddings(self, view: str = "behaviour") -> np.ndarray:
+        """[n_items, d] item vectors of ``view`` (rows align with ``item_ids``)."""
+        return self.view_vectors(view)[0]
+
+    def unit_vectors(self, view: str) -> np.ndarray:
+        """``item_embeddings(view)`` scaled to unit length (cosine = dot product)."""
+        return self._lazy(f"unit:{view}", lambda: l2_normalize(self.item_embeddings(view)))
+
+    def user_embeddings(self) -> np.ndarray:
+        """[n_users, d] user vectors the model scores with (rows align with ``user_ids``)."""
+        _, users = self.scoring_vectors()
+        if users is None:
+            raise ModelError(f"model '{self.model_name}' has no user embeddings")
+        return users
+
+    def similar_top(self, item: int, k: int = 10, by: str = "behaviour") -> Hits:
+        """The ``k`` items closest to item row ``item`` in view ``by``."""
+        _, present = self.view_vectors(by)
+        if not present[item]:
+            raise ModelError(f"item {self.item_ids[item]!r} has no {by} features; try another view")
+        return self._nearest(by, item, k)
+
+    def similar_items(self, item_id: Any, k: int = 10, by: str = "behaviour") -> pd.DataFrame:
+        """The ``k`` items closest to ``item_id`` by cosine similarity in view ``by``
+        (behaviour, text, image, audio or fused; ``views()`` lists this model's)."""
+        (item,) = self.item_rows([item_id])
+        return self._ranked(self.similar_top(int(item), k, by), "similarity")
+
+    # -- new users -----------------------------------------------------------------------
+    def preference_top(
+        self,
+        liked: np.ndarray,
+        text: str | None = None,
+        k: int = 10,
+        *,
+        method: FoldIn | None = None,
+        reg: float | None = None,
+        alpha: float = DEFAULT_TEXT_ALPHA,
+        exclude_liked: bool = True,
+    ) -> Hits:
+        """A new user's top ``k`` from liked item rows and/or a description, folded in
+        together against the frozen item vectors (the description as one more liked
+        pseudo-item, ``text_map``). Without a method: the measured default for dot-product
+        models, else the one method that needs no user vector."""
+        items, _ = self.scoring_vectors()
+        parts = [items[liked]] if len(liked) else []
+        if text is not None:
+            parts.append(self.text_map(alpha)(self.embed_text([text])))
+        if not parts:
+            raise ConfigError("give liked item ids, a description, or both")
+        dot = self.dot_product()
+        default = DEFAULT_FOLD_IN if len(liked) else DEFAULT_TEXT_FOLD_IN
+        if reg is None:
+            reg = DEFAULT_FOLD_IN_REG if len(liked) else DEFAULT_TEXT_REG
+        method = method or (default if dot else "item-similarity")
+        scores = fold_in_scores(items, np.vstack(parts), method, reg, dot_product=dot)
+        if exclude_liked and len(liked):
+            scores[liked] = -np.inf
+        return top_hits(scores, k)
+
+    def recommend_for_items(
+        self,
+        liked: Iterable[Any],
+        k: int = 10,
+        *,
+        method: FoldIn | None = None,
+        reg: float = DEFAULT_FOLD_IN_REG,
+        exclude_liked: bool = True,
+    ) -> pd.DataFrame:
+        """Recommendations for a user not in training who liked ``liked`` (item ids), by
+        fold-in against the frozen item vectors (no retraining; methods in
+        ``fusionrec.tasks.foldin``)."""
+        rows = self.item_rows(liked)
+        if len(rows) == 0:
+            raise ConfigError("recommend_for_items needs at least one liked item id")
+        hits = self.preference_top(
+            rows, None, k, method=method, reg=reg, exclude_liked=exclude_liked
+        )
+        return self._ranked(hits)
+
+    def recommend_for_text(
+        self,
+        text: str,
+        k: int = 10,
+        *,
+        alpha: float = DEFAULT_TEXT_ALPHA,
+        method: FoldIn | None = None,
+        reg: float = DEFAULT_TEXT_REG,
+    ) -> pd.DataFrame:
+        """Recommendations for a new user who describes what they like: the sentence is
+        embedded, mapped into the recommender's item space (``text_map``) and folded in as
+        one liked pseudo-item."""
+        none = np.zeros(0, np.int64)
+        return self._ranked(self.preference_top(none, text, k, method=method, reg=reg, alpha=alpha))
+
+    def text_map(self, alpha: float = DEFAULT_TEXT_ALPHA) -> TextToItemMap:
+        """The ridge map from item text features to scoring vectors, fitted on training
+        items that have text."""
+
+        def build() -> TextToItemMap:
+            if "text" not in self.views():
+                raise ConfigError(
+                    "this run has no text features; fit (and export) a run with "
+                    "features=['text', ...] to recommend from a description"
+                )
+            text, mask = self.view_vectors("text")
+            warm = np.asarray(self.train_matrix.sum(axis=0)).ravel() > 0
+            rows = np.flatnonzero(warm & mask)
+            return TextToItemMap(text, self.scoring_vectors()[0], rows, alpha)
+
+        return self._lazy(f"text_map:{alpha}", build)
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        """Texts embedded by the encoder that embedded the items' text (loaded once)."""
+        if self.text_encoder is None:
+            raise ConfigError(
+                "this run's item text was not encoded by a text encoder (no text features, "
+                "or pre-computed ones), so a description cannot be embedded in the same space"
+            )
+
+        def build() -> Any:
+            encoder = sentence_encoder(self.text_encoder)
+            embed_sentences(encoder, ["warm-up"])  # load its model once, under the lock
+            return encoder
+
+        return embed_sentences(self._lazy("encoder", build), texts)
+
+    # -- explanations --------------------------------------------------------------------
+    def explain_view(self) -> str | None:
+        """The view "because" items are found in: the one the model scores with (fused for
+        multimodal models, behaviour for id models), else the first content view."""
+        views = self.views()
+        return "fused" if "fused" in views else next(iter(views), None)
+
+    def because(self, pool: np.ndarray, items: np.ndarray, n: int = 3) -> Hits:
+        """Per item row of ``items``, the (up to ``n``) rows of ``pool`` (e.g. the user's
+        training items) most similar to it in ``explain_view()``, and their cosines; both
+        [len(items), <= n]."""
+        pool, items = np.asarray(pool, np.int64), np.asarray(items, np.int64)
+        view = self.explain_view()
+        if view is None or not len(pool) or not len(items):
+            return np.zeros((len(items), 0), np.int64), np.zeros((len(items), 0), np.float32)
+        return closest_items(self.unit_vectors(view), pool, items, n)
