@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 from fusionrec.config import ExperimentConfig, load_config
+from fusionrec.data.split import TEST, VALID
 from fusionrec.errors import FusionrecError
 from fusionrec.io import read_json
-from fusionrec.data.split import TEST, VALID
 from fusionrec.models import build_model
 from fusionrec.models.base import Recommender
 from fusionrec.train.experiment import (
