@@ -222,11 +222,18 @@ class FittedRecommender:
     ) -> pd.DataFrame:
         """Recommendations for a user not in training who liked ``liked`` (item ids), by
         fold-in against the frozen item vectors (no retraining; methods in
-        ``fusionrec.tasks.foldin``)."""
+        ``fusionrec.tasks.foldin``). A sequential model (``sasrec``...) without a ``method``
+        instead reads ``liked`` as the user's history in order, oldest first, and encodes it
+        as it encodes a known user's."""
         idx = self._items(liked)
         if len(idx) == 0:
             raise ConfigError("recommend_for_items needs at least one liked item id")
-        scores = self._fold_in(self.scoring_vectors()[0][idx], method, reg, DEFAULT_FOLD_IN)
+        if self.model.sequential and method is None:
+            with torch.no_grad():
+                user = self.model.encode_history(idx)
+                scores = (self.model.item_embeddings() @ user).float().cpu().numpy()
+        else:
+            scores = self._fold_in(self.scoring_vectors()[0][idx], method, reg, DEFAULT_FOLD_IN)
         if exclude_liked:
             scores[idx] = -np.inf
         return self._ranked(scores, k)
