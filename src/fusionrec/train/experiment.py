@@ -37,7 +37,7 @@ import torch
 
 from fusionrec.config import ExperimentConfig, dump_config
 from fusionrec.data import Dataset, ItemFeatures, Split, load_dataset, make_split
-from fusionrec.data.sequences import dataset_sequences, rows_of_parts
+from fusionrec.data.sequences import Sequences, dataset_sequences, rows_of_parts
 from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.errors import ConfigError
 from fusionrec.evaluate import Evaluator
@@ -173,12 +173,16 @@ def train_data(prep: Prepared, model: str, device: torch.device) -> TrainData:
 HISTORY_PARTS = {VALID: (TRAIN,), TEST: (TRAIN, VALID)}
 
 
+def scoring_history(prep: Prepared, part: int) -> Sequences:
+    """The user sequences a sequential model scores ``part`` (VALID or TEST) from."""
+    return dataset_sequences(prep.dataset, rows_of_parts(prep.split.labels, HISTORY_PARTS[part]))
+
+
 def use_history(model: Recommender, prep: Prepared, part: int) -> None:
-    """Give a sequential model the user histories to score ``part`` (VALID or TEST) from;
-    other models score from what they were trained on and are left alone."""
+    """Give a sequential model the user histories to score ``part`` from; other models
+    score from what they were trained on and are left alone."""
     if model.sequential:
-        rows = rows_of_parts(prep.split.labels, HISTORY_PARTS[part])
-        model.set_history(dataset_sequences(prep.dataset, rows))
+        model.set_history(scoring_history(prep, part))
 
 
 def split_evaluators(
