@@ -34,3 +34,27 @@ def test_a_bad_sequential_param_is_named(tmp_path):
     assert "model.params: Value error, embedding_size 64 must be a multiple of n_heads 3" in str(
         result.exception
     )
+
+
+def test_demo_adds_the_sequential_models_on_request(tmp_path):
+    import yaml
+
+    from toy_data import write_toy_dataset
+
+    spec = {
+        "dataset": {"name": "toy", "path": str(write_toy_dataset(tmp_path / "data"))},
+        "split": {"method": "leave-one-out"},
+        "train": {"epochs": 1, "batch_size": 128},
+        "evaluate": {"ks": [5, 10]},
+        "models": [{"name": "most-popular"}],
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    args = ["demo", "--spec", str(path), "-o", str(tmp_path / "demo"), "--quiet"]
+    plain = runner.invoke(app, args, catch_exceptions=False)
+    assert plain.exit_code == 0, plain.output
+    assert "sasrec" not in plain.output
+    only = ["--models", "most-popular,gru4rec,sasrec"]  # mmsasrec needs item features
+    result = runner.invoke(app, [*args, "--sequential", *only], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "gru4rec" in result.output and "sasrec" in result.output

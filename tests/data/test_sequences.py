@@ -81,3 +81,16 @@ def test_leave_one_out_takes_the_last_items_of_the_sequence_even_on_timestamp_ti
     assert label_of["f"] == TEST and label_of["e"] == VALID
     for seed in range(5):  # not a seeded coin flip
         assert (make_split(ds, "leave-one-out", seed=seed).labels == split.labels).all()
+
+
+def test_windows_cover_every_next_item_example_exactly_once():
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 6, size=50)
+    seqs = build_sequences(users, rng.integers(0, 9, size=50), rng.integers(0, 5, size=50), 7)
+    length = 4
+    ends = seqs.window_ends(length)
+    starts = seqs.indptr[seqs.owners[ends]]
+    # the targets of the window ending at p: positions (p - length, p], never a first item
+    targets = ends[:, None] - np.arange(length)[::-1]
+    targets = targets[targets > starts[:, None]]
+    assert np.sort(targets).tolist() == seqs.trainable_positions().tolist()

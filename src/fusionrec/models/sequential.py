@@ -89,14 +89,29 @@ class SequentialRecommender(Recommender):
         self.history = sequences
         self._cache = {}
 
+    def train_positions(self) -> np.ndarray:
+        """The positions of ``TrainData.sequences`` the trainer iterates as examples (into
+        ``batch["positions"]``): by default every next-item example."""
+        return self.train_sequences.trainable_positions()
+
     def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         positions = batch["positions"].cpu().numpy()
         windows = self.train_sequences.prefixes(positions, self.params.max_length, self.pad)
         table = self._table()
         h = self.encode(self._windows(windows), table)
+        return self.next_item_loss(h, table, batch["pos_items"], batch.get("neg_items"))
+
+    def next_item_loss(
+        self,
+        h: torch.Tensor,
+        table: torch.Tensor,
+        targets: torch.Tensor,
+        negatives: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The ``loss`` of encodings ``h`` [N, d] predicting items ``targets`` [N]."""
         if self.params.loss == "ce":
-            return nn.functional.cross_entropy(h @ table[: self.n_items].T, batch["pos_items"])
-        pos, neg = pos_neg_scores(h, table[batch["pos_items"]], table[batch["neg_items"]])
+            return nn.functional.cross_entropy(h @ table[: self.n_items].T, targets)
+        pos, neg = pos_neg_scores(h, table[targets], table[negatives])
         return bpr_loss(pos, neg)
 
     def _user_vectors(self) -> torch.Tensor:

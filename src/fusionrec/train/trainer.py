@@ -122,7 +122,7 @@ class Trainer:
             # next-item examples: every training interaction with an earlier one of its user,
             # by its position in the user sequences (the model reads the prefix from there)
             seqs = data.sequences
-            self.positions = seqs.trainable_positions()
+            self.positions = model.train_positions()
             self.train_users = seqs.owners[self.positions]
             self.train_items = seqs.items[self.positions]
         else:
