@@ -2,14 +2,16 @@
 
 RecBole is an optional benchmark dependency (``pip install -e '.[bench]'``). Version 1.2.1
 predates numpy 2, SciPy >= 1.14 and torch's ``weights_only`` default, so ``apply_shims``
-patches those three gaps at run time, here and never in the package:
+patches those gaps at run time, here and never in the package:
 
 - numpy 2 removed the ``np.float_``/``np.complex_``/``np.unicode_`` names RecBole's config
   assigns to the old ``np.float``/``np.int``/... aliases;
 - SciPy 1.14 removed ``spmatrix.A`` and ``dok_matrix._update``, which RecBole's graph
   models call;
 - torch >= 2.6 loads checkpoints with ``weights_only=True``, which rejects RecBole's pickled
-  config when the trainer reloads its best epoch.
+  config when the trainer reloads its best epoch;
+- pandas >= 2 ``Series.agg(len)`` is the series' length, which breaks token-sequence
+  columns (the histories of sequential benchmark files).
 
 ``recbole.quick_start`` imports Ray (and through it ``pkg_resources``), so this module uses
 RecBole's lower-level pieces (``Config``, ``create_dataset``, ``data_preparation``, the
@@ -75,7 +77,49 @@ def apply_shims() -> None:
         return original_load(*args, **kwargs)
 
     torch.load = load
+    _shim_token_sequences()
     _SHIMMED = True
+
+
+def _shim_token_sequences() -> None:
+    """pandas >= 2 ``Series.agg(len)`` returns the series' length, not each row's, which
+    breaks RecBole's token-sequence columns (``item_id_list`` of sequential benchmark
+    files); the two methods that use it are redefined with ``Series.map(len)``."""
+    import pandas as pd
+    from recbole.data.dataset import Dataset, SequentialDataset
+    from recbole.utils import FeatureSource, FeatureType
+
+    def _remap(self: Any, remap_list: list) -> None:
+        if len(remap_list) == 0:
+            return
+        tokens, split_point = self._concat_remaped_tokens(remap_list)
+        new_ids_list, mp = pd.factorize(tokens)
+        new_ids_list = np.split(new_ids_list + 1, split_point)
+        mp = np.array(["[PAD]", *mp])
+        token_id = {t: i for i, t in enumerate(mp)}
+        for (feat, column, ftype), new_ids in zip(remap_list, new_ids_list, strict=True):
+            if column not in self.field2id_token:
+                self.field2id_token[column] = mp
+                self.field2token_id[column] = token_id
+            if ftype == FeatureType.TOKEN:
+                feat[column] = new_ids
+            elif ftype == FeatureType.TOKEN_SEQ:
+                lengths = np.cumsum(feat[column].map(len).to_numpy())[:-1]
+                feat[column] = pd.Series(np.split(new_ids, lengths), index=feat.index)
+
+    def _benchmark_presets(self: Any) -> None:
+        list_suffix = self.config["LIST_SUFFIX"]
+        for column in self.inter_feat:
+            if column + list_suffix in self.inter_feat:
+                setattr(self, f"{column}_list_field", column + list_suffix)
+        self.set_field_property(
+            self.item_list_length_field, FeatureType.TOKEN, FeatureSource.INTERACTION, 1
+        )
+        lists = self.inter_feat[self.item_id_list_field]
+        self.inter_feat[self.item_list_length_field] = lists.map(len)
+
+    Dataset._remap = _remap
+    SequentialDataset._benchmark_presets = _benchmark_presets
 
 
 def write_benchmark_files(
