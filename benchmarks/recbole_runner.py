@@ -2,14 +2,16 @@
 
 RecBole is an optional benchmark dependency (``pip install -e '.[bench]'``). Version 1.2.1
 predates numpy 2, SciPy >= 1.14 and torch's ``weights_only`` default, so ``apply_shims``
-patches those three gaps at run time, here and never in the package:
+patches those gaps at run time, here and never in the package:
 
 - numpy 2 removed the ``np.float_``/``np.complex_``/``np.unicode_`` names RecBole's config
   assigns to the old ``np.float``/``np.int``/... aliases;
 - SciPy 1.14 removed ``spmatrix.A`` and ``dok_matrix._update``, which RecBole's graph
   models call;
 - torch >= 2.6 loads checkpoints with ``weights_only=True``, which rejects RecBole's pickled
-  config when the trainer reloads its best epoch.
+  config when the trainer reloads its best epoch;
+- pandas >= 2 ``Series.agg(len)`` is the series' length, which breaks token-sequence
+  columns (the histories of sequential benchmark files).
 
 ``recbole.quick_start`` imports Ray (and through it ``pkg_resources``), so this module uses
 RecBole's lower-level pieces (``Config``, ``create_dataset``, ``data_preparation``, the
@@ -78,6 +80,7 @@ def apply_shims() -> None:
         return original_load(*args, **kwargs)
 
     torch.load = load
+    _shim_token_sequences()
     _SHIMMED = True
 
 
@@ -89,6 +92,47 @@ def _inside(directory: Path) -> Iterator[None]:
         yield
     finally:
         os.chdir(before)
+
+
+def _shim_token_sequences() -> None:
+    """pandas >= 2 ``Series.agg(len)`` returns the series' length, not each row's, which
+    breaks RecBole's token-sequence columns (``item_id_list`` of sequential benchmark
+    files); the two methods that use it are redefined with ``Series.map(len)``."""
+    import pandas as pd
+    from recbole.data.dataset import Dataset, SequentialDataset
+    from recbole.utils import FeatureSource, FeatureType
+
+    def _remap(self: Any, remap_list: list) -> None:
+        if len(remap_list) == 0:
+            return
+        tokens, split_point = self._concat_remaped_tokens(remap_list)
+        new_ids_list, mp = pd.factorize(tokens)
+        new_ids_list = np.split(new_ids_list + 1, split_point)
+        mp = np.array(["[PAD]", *mp])
+        token_id = {t: i for i, t in enumerate(mp)}
+        for (feat, column, ftype), new_ids in zip(remap_list, new_ids_list, strict=True):
+            if column not in self.field2id_token:
+                self.field2id_token[column] = mp
+                self.field2token_id[column] = token_id
+            if ftype == FeatureType.TOKEN:
+                feat[column] = new_ids
+            elif ftype == FeatureType.TOKEN_SEQ:
+                lengths = np.cumsum(feat[column].map(len).to_numpy())[:-1]
+                feat[column] = pd.Series(np.split(new_ids, lengths), index=feat.index)
+
+    def _benchmark_presets(self: Any) -> None:
+        list_suffix = self.config["LIST_SUFFIX"]
+        for column in self.inter_feat:
+            if column + list_suffix in self.inter_feat:
+                setattr(self, f"{column}_list_field", column + list_suffix)
+        self.set_field_property(
+            self.item_list_length_field, FeatureType.TOKEN, FeatureSource.INTERACTION, 1
+        )
+        lists = self.inter_feat[self.item_id_list_field]
+        self.inter_feat[self.item_list_length_field] = lists.map(len)
+
+    Dataset._remap = _remap
+    SequentialDataset._benchmark_presets = _benchmark_presets
 
 
 def write_benchmark_files(
@@ -115,9 +159,53 @@ class RecBoleResult:
     train_seconds: list[float] = field(default_factory=list)  # wall, per epoch
     train_cpu_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
-    valid_curve: list[float] = field(default_factory=list)  # valid Recall@20 per evaluation
+    valid_curve: list[float] = field(default_factory=list)  # valid_metric per evaluation
     #: evaluates the trained model on the validation split again (for timing evaluation)
     evaluate_valid: Callable[[], Any] | None = field(default=None, repr=False)
+
+
+def write_sequence_files(
+    directory: Path,
+    name: str,
+    parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    pad: int,
+) -> Path:
+    """Write ``parts`` (``train``/``valid``/``test`` -> users, item windows [n, L] padded
+    with ``pad``, target items) as RecBole's pre-augmented sequential benchmark files: one
+    row per next-item example, ``item_id_list`` the history before the target, oldest
+    first. Returns ``directory``."""
+    folder = directory / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, (users, windows, targets) in parts.items():
+        lines = ["user_id:token\titem_id_list:token_seq\titem_id:token"]
+        for u, window, target in zip(users.tolist(), windows, targets.tolist(), strict=True):
+            history = " ".join(str(i) for i in window[window != pad].tolist())
+            lines.append(f"{u}\t{history}\t{target}")
+        (folder / f"{name}.{part}.inter").write_text("\n".join(lines) + "\n")
+    return directory
+
+
+def _settings(data_root: Path, name: str, **given: Any) -> dict[str, Any]:
+    """RecBole settings shared by general and sequential runs (``given`` overrides)."""
+    settings: dict[str, Any] = {
+        "data_path": str(data_root),
+        "dataset": name,
+        "benchmark_filename": ["train", "valid", "test"],
+        "train_batch_size": 2048,
+        "eval_batch_size": 4096,
+        "learning_rate": 1e-3,
+        "embedding_size": 64,
+        "reproducibility": True,
+        "metrics": ["Recall", "NDCG"],
+        "valid_metric": "Recall@20",
+        "checkpoint_dir": str(data_root / "recbole-saved"),
+        "show_progress": False,
+        "log_wandb": False,
+        "state": "ERROR",
+    }
+    settings.update(given)
+    settings["use_gpu"] = settings.get("device", "cpu") != "cpu"
+    return settings
 
 
 def run_general(
@@ -140,39 +228,76 @@ def run_general(
     ``n_layers``, ``reg_weight``, ``train_batch_size``...). Per-epoch training time is
     measured around RecBole's own ``_train_epoch``; evaluation time around ``evaluate``.
     """
+    settings = _settings(
+        data_root,
+        name,
+        load_col={"inter": ["user_id", "item_id"]},
+        epochs=epochs,
+        stopping_step=patience,
+        eval_step=eval_step,
+        seed=seed,
+        topk=list(topk),
+        eval_args={"split": None, "order": "RO", "group_by": "user", "mode": "full"},
+        train_neg_sample_args={"distribution": "uniform", "sample_num": 1},
+        device=device,
+        checkpoint_dir=str(checkpoint_dir or data_root / "recbole-saved"),
+    )
+    return _train_and_test(model, name, {**settings, **(params or {})})
+
+
+def run_sequential(
+    model: str,
+    data_root: Path,
+    name: str,
+    *,
+    epochs: int,
+    max_length: int = 50,
+    params: dict[str, Any] | None = None,
+    seed: int = 2026,
+    eval_step: int = 1,
+    patience: int = 20,
+    topk: tuple[int, ...] = (10, 20),
+    valid_metric: str = "NDCG@10",
+    device: str = "cpu",
+    checkpoint_dir: Path | None = None,
+) -> RecBoleResult:
+    """Train and test one RecBole sequential recommender (SASRec, GRU4Rec...) on the
+    pre-augmented files of ``name`` (``write_sequence_files``).
+
+    Time order is in the files (each row's history), so RecBole's ``eval_args`` order is
+    'TO' and no augmentation runs. Loss is RecBole's default for the model (CE for SASRec
+    and GRU4Rec), so no negatives are sampled. RecBole's sequential full ranking masks
+    nothing: compare with fusionrec runs made with ``evaluate.repeat: true``.
+    """
+    settings = _settings(
+        data_root,
+        name,
+        load_col={"inter": ["user_id", "item_id_list", "item_id"]},
+        alias_of_item_id=["item_id_list"],
+        MAX_ITEM_LIST_LENGTH=max_length,
+        epochs=epochs,
+        stopping_step=patience,
+        eval_step=eval_step,
+        seed=seed,
+        topk=list(topk),
+        metrics=["Recall", "NDCG", "Hit", "MRR"],
+        valid_metric=valid_metric,
+        eval_args={"split": None, "order": "TO", "group_by": "user", "mode": "full"},
+        train_neg_sample_args=None,
+        device=device,
+        checkpoint_dir=str(checkpoint_dir or data_root / "recbole-saved"),
+    )
+    return _train_and_test(model, name, {**settings, **(params or {})})
+
+
+def _train_and_test(model: str, name: str, settings: dict[str, Any]) -> RecBoleResult:
+    """Build, train (early stopping on ``valid_metric``) and test; per-epoch timings."""
     apply_shims()
     import torch
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import get_model, get_trainer, init_seed
 
-    settings: dict[str, Any] = {
-        "data_path": str(data_root),
-        "dataset": name,
-        "benchmark_filename": ["train", "valid", "test"],
-        "load_col": {"inter": ["user_id", "item_id"]},
-        "epochs": epochs,
-        "train_batch_size": 2048,
-        "eval_batch_size": 4096,
-        "learning_rate": 1e-3,
-        "embedding_size": 64,
-        "stopping_step": patience,
-        "eval_step": eval_step,
-        "seed": seed,
-        "reproducibility": True,
-        "metrics": ["Recall", "NDCG"],
-        "topk": list(topk),
-        "valid_metric": "Recall@20",
-        "eval_args": {"split": None, "order": "RO", "group_by": "user", "mode": "full"},
-        "train_neg_sample_args": {"distribution": "uniform", "sample_num": 1},
-        "device": device,
-        "use_gpu": device != "cpu",
-        "checkpoint_dir": str(checkpoint_dir or data_root / "recbole-saved"),
-        "show_progress": False,
-        "log_wandb": False,
-        "state": "ERROR",
-    }
-    settings.update(params or {})
     config = Config(model=model, dataset=name, config_dict=settings)
     logging.getLogger().setLevel(logging.ERROR)
     init_seed(config["seed"], config["reproducibility"])
@@ -180,13 +305,14 @@ def run_general(
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"], config["reproducibility"])
     net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    with _inside(data_root):  # RecBole writes ./log_tensorboard wherever it runs
+    with _inside(Path(settings["data_path"])):  # RecBole writes ./log_tensorboard where it runs
         trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     train_wall: list[float] = []
     train_cpu: list[float] = []
     eval_wall: list[float] = []
     valid_curve: list[float] = []
     original_epoch, original_eval = trainer._train_epoch, trainer.evaluate
+    valid_key = settings["valid_metric"].lower()
 
     def timed_epoch(*args: Any, **kwargs: Any) -> Any:
         wall, cpu = time.perf_counter(), time.process_time()
@@ -199,7 +325,7 @@ def run_general(
         wall = time.perf_counter()
         out = original_eval(*args, **kwargs)
         eval_wall.append(time.perf_counter() - wall)
-        valid_curve.append(float(dict(out)["recall@20"]))
+        valid_curve.append(float(dict(out)[valid_key]))
         return out
 
     trainer._train_epoch, trainer.evaluate = timed_epoch, timed_eval
@@ -212,7 +338,7 @@ def run_general(
         model=model,
         valid={k.lower(): float(v) for k, v in dict(best_valid).items()},
         test={k.lower(): float(v) for k, v in dict(test).items()},
-        best_epoch=(int(np.argmax(valid_curve)) + 1) * eval_step,
+        best_epoch=(int(np.argmax(valid_curve)) + 1) * settings["eval_step"],
         epochs_run=len(train_wall),
         train_seconds=train_wall,
         train_cpu_seconds=train_cpu,

@@ -91,6 +91,9 @@ class ModelConfig(_Strict):
 class EvaluateConfig(_Strict):
     ks: list[int] = pydantic.Field(default_factory=lambda: [10, 20, 50])
     batch_users: int = pydantic.Field(4096, ge=1)
+    #: Repeat consumption: true ranks items the user has already interacted with too (the
+    #: held-out item may be one seen before); false (default) masks them.
+    repeat: bool = False
 
     @pydantic.field_validator("ks")
     @classmethod

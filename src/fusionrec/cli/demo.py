@@ -11,6 +11,13 @@ from fusionrec.cli.common import console, metrics_table, setup_logging
 
 DEMO = Path(__file__).resolve().parents[1] / "presets" / "demo.yaml"
 SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
+#: ``--sequential`` adds these (user histories in time order; see docs/models.md); SASRec's
+#: window training counts windows of up to 50 items in a batch
+SEQUENTIAL = [
+    {"name": "gru4rec"},
+    {"name": "sasrec", "train": {"batch_size": 128}},
+    {"name": "mmsasrec", "train": {"batch_size": 128}},
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -22,13 +29,20 @@ def demo(
     models: str = typer.Option(None, "--models", help="comma-separated subset of models"),
     spec: Path = typer.Option(DEMO, "--spec", help="study YAML (default: the built-in demo)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+    sequential: bool = typer.Option(
+        False, "--sequential", help="add the sequential models (gru4rec, sasrec, mmsasrec)"
+    ),
 ) -> None:
     """Train the demo study and print Recall/NDCG @10/@20 on the test split."""
     setup_logging()
+    from fusionrec.config import read_yaml
     from fusionrec.train.study import run_study
 
     only = [m.strip() for m in models.split(",")] if models else None
-    results = run_study(spec, output, progress=not quiet, only=only)
+    study = read_yaml(spec)
+    if sequential:  # an option: they add minutes to the demo on a CPU
+        study["models"] = [*study["models"], *SEQUENTIAL]
+    results = run_study(study, output, progress=not quiet, only=only)
     rows = {}
     for name, r in results.items():
         rows[name] = {

@@ -175,12 +175,17 @@ def temporal_split(dataset: Dataset, ratios: tuple[float, float, float]) -> Spli
 
 
 def leave_one_out_split(dataset: Dataset, seed: int) -> Split:
-    """Each user's last interaction is test and the one before valid (random order if no time)."""
+    """Each user's last interaction is test and the one before valid (random order if no time).
+
+    Equal timestamps keep their row order (a stable sort), the order
+    ``fusionrec.data.sequences`` gives user sequences: the test item is then the last item of
+    the user's sequence and the validation item the one before, never an item that a training
+    interaction of the same second follows.
+    """
     inter = dataset.interactions
     users = inter[USER].to_numpy()
     if dataset.has_timestamps:
-        ts = inter[TIMESTAMP].to_numpy().astype(np.float64)
-        key = ts + np.random.default_rng(seed).random(len(users)) * 1e-3  # random tie-break
+        key = inter[TIMESTAMP].to_numpy()  # _rank_within_user's lexsort is stable
     else:
         key = np.random.default_rng(seed).random(len(users))
     rank, n = _rank_within_user(users, key)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from fusionrec.data.features import ItemFeatures
+from fusionrec.data.sequences import Sequences
 from fusionrec.errors import ConfigError, ModelError
 
 
@@ -27,7 +28,9 @@ class TrainData:
     """Everything a model may look at when it is built: training interactions only.
 
     ``item_labels`` holds optional per-item targets for auxiliary tasks (for example a
-    multi-hot genre matrix under ``"genres"``), aligned with item indices.
+    multi-hot genre matrix under ``"genres"``), aligned with item indices. ``sequences``
+    holds the training interactions as per-user time-ordered sequences
+    (``fusionrec.data.sequences``); sequential models need them, the others ignore them.
     """
 
     n_users: int
@@ -36,6 +39,7 @@ class TrainData:
     features: ItemFeatures | None = None
     item_labels: dict[str, np.ndarray] = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    sequences: Sequences | None = None
 
     @property
     def item_popularity(self) -> np.ndarray:
@@ -59,6 +63,10 @@ class Recommender(nn.Module):
     needs_negatives: ClassVar[bool] = True
     #: Modalities the model requires ("any" = at least one); empty for id-only models.
     requires_features: ClassVar[bool] = False
+    #: True for models that read a user's ordered history (``models.sequential``): the
+    #: trainer then adds each example's ``positions`` in ``TrainData.sequences`` to the
+    #: batch, and the experiment sets the history to score with (``set_history``).
+    sequential: ClassVar[bool] = False
 
     def __init__(self, data: TrainData, params: Params) -> None:
         super().__init__()

@@ -6,7 +6,7 @@ own ids (``"u42"``, ``1682``, ``"0669361001"``), never internal indices.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,18 @@ import pandas as pd
 import torch
 
 from fusionrec.data import Dataset, Split
+from fusionrec.errors import ConfigError
 from fusionrec.evaluate import mask_seen
 from fusionrec.models.base import Recommender, TrainData
-from fusionrec.tasks.base import EmbeddingRecommender, Hits, top_hits, top_k
+from fusionrec.tasks.base import (
+    DEFAULT_FOLD_IN_REG,
+    EmbeddingRecommender,
+    Hits,
+    top_hits,
+    top_k,
+)
 from fusionrec.tasks.explain import ModalityAblation, shares
+from fusionrec.tasks.foldin import FoldIn
 from fusionrec.tasks.views import (
     available_views,
     is_dot_product,
@@ -135,6 +143,33 @@ class FittedRecommender(EmbeddingRecommender):
         sims[~self.view_vectors(view)[1]] = -np.inf
         sims[item] = -np.inf
         return top_hits(sims, k)
+
+    # -- new users -----------------------------------------------------------------------
+    def recommend_for_items(
+        self,
+        liked: Iterable[Any],
+        k: int = 10,
+        *,
+        method: FoldIn | None = None,
+        reg: float = DEFAULT_FOLD_IN_REG,
+        exclude_liked: bool = True,
+    ) -> pd.DataFrame:
+        """As ``EmbeddingRecommender.recommend_for_items``, except that a sequential model
+        (``sasrec``...) without a ``method`` reads ``liked`` as the user's history in order,
+        oldest first, and encodes it as it encodes a known user's."""
+        if not (self.model.sequential and method is None):
+            return super().recommend_for_items(
+                liked, k, method=method, reg=reg, exclude_liked=exclude_liked
+            )
+        rows = self.item_rows(liked)
+        if len(rows) == 0:
+            raise ConfigError("recommend_for_items needs at least one liked item id")
+        with torch.no_grad():
+            user = self.model.encode_history(rows)
+            scores = (self.model.item_embeddings() @ user).float().cpu().numpy()
+        if exclude_liked:
+            scores[rows] = -np.inf
+        return self._ranked(top_hits(scores, k))
 
     # -- explanations --------------------------------------------------------------------
     def explain(self, user_id: Any, item_id: Any, n: int = 5) -> Explanation:

@@ -37,6 +37,7 @@ import torch
 
 from fusionrec.config import ExperimentConfig, dump_config
 from fusionrec.data import Dataset, ItemFeatures, Split, load_dataset, make_split
+from fusionrec.data.sequences import Sequences, dataset_sequences, rows_of_parts
 from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.errors import ConfigError
 from fusionrec.evaluate import Evaluator
@@ -44,6 +45,7 @@ from fusionrec.evaluate.cold_start import cold_item_halves, expected_random_metr
 from fusionrec.evaluate.metrics import mean_std
 from fusionrec.io import ensure_writable_dir, write_json, write_npy, write_text
 from fusionrec.models import TrainData, build_model
+from fusionrec.models.base import Recommender, model_class
 from fusionrec.train.rundir import LOCK, RunLock, open_run
 from fusionrec.train.trainer import evaluate_model, resolve_device, seed_everything, train_model
 
@@ -147,6 +149,42 @@ def item_labels(dataset: Dataset) -> dict[str, np.ndarray]:
     return {"genres": values}
 
 
+def train_data(prep: Prepared, model: str, device: torch.device) -> TrainData:
+    """What model ``model`` is built from: the training part of the split (as user sequences
+    too, for sequential models), the features and the item labels."""
+    ds = prep.dataset
+    sequences = None
+    if model_class(model).sequential:
+        sequences = dataset_sequences(ds, prep.split.rows(TRAIN))
+    return TrainData(
+        ds.n_users,
+        ds.n_items,
+        prep.split.matrix(ds, TRAIN),
+        prep.features,
+        item_labels(ds),
+        device,
+        sequences=sequences,
+    )
+
+
+#: The interactions a sequential model's user histories hold when scoring each part: the
+#: training ones for validation, training + validation for test (RecBole's protocol: the
+#: test item is predicted from everything before it).
+HISTORY_PARTS = {VALID: (TRAIN,), TEST: (TRAIN, VALID)}
+
+
+def scoring_history(prep: Prepared, part: int) -> Sequences:
+    """The user sequences a sequential model scores ``part`` (VALID or TEST) from."""
+    return dataset_sequences(prep.dataset, rows_of_parts(prep.split.labels, HISTORY_PARTS[part]))
+
+
+def use_history(model: Recommender, prep: Prepared, part: int) -> None:
+    """Give a sequential model the user histories to score ``part`` from; other models
+    score from what they were trained on and are left alone."""
+    if model.sequential:
+        model.set_history(scoring_history(prep, part))
+
+
 def split_evaluators(
     prep: Prepared, config: ExperimentConfig, device: torch.device
 ) -> tuple[Evaluator, Evaluator, Any]:
@@ -161,11 +199,22 @@ def split_evaluators(
         v_cands, t_cands = cold_item_halves(split.cold_items, valid, test)
     check_cutoffs(config, ds.n_items, ds.n_items if v_cands is None else len(v_cands))
     select_k = int(config.train.metric.split("@")[1])  # early stopping needs its K
+    repeat = config.evaluate.repeat  # repeat consumption: seen items stay rankable
     valid_eval = Evaluator(
-        valid, train, ks=sorted({*ks, select_k}), batch_users=bu, candidates=v_cands, device=device
+        valid,
+        None if repeat else train,
+        ks=sorted({*ks, select_k}),
+        batch_users=bu,
+        candidates=v_cands,
+        device=device,
     )
     test_eval = Evaluator(
-        test, train + valid, ks=ks, batch_users=bu, candidates=t_cands, device=device
+        test,
+        None if repeat else train + valid,
+        ks=ks,
+        batch_users=bu,
+        candidates=t_cands,
+        device=device,
     )
     return valid_eval, test_eval, train
 
@@ -209,7 +258,7 @@ def run_seed(
 ) -> dict[str, Any]:
     """Train one seed, select on validation, score test once (not at all during tuning)."""
     device = resolve_device(config.train.device)
-    valid_eval, test_eval, train = split_evaluators(prep, config, device)
+    valid_eval, test_eval, _ = split_evaluators(prep, config, device)
     seed_dir = run_dir / f"seed-{seed}" if run_dir else None
     handler = None
     if seed_dir:
@@ -217,14 +266,7 @@ def run_seed(
         handler = _file_logger(seed_dir / "train.log")
     try:
         seed_everything(seed)
-        data = TrainData(
-            prep.dataset.n_users,
-            prep.dataset.n_items,
-            train,
-            prep.features,
-            item_labels(prep.dataset),
-            device,
-        )
+        data = train_data(prep, config.model.name, device)
         model = build_model(config.model.name, data, config.model.params)
         train_cfg = config.train.model_copy(update={"seed": seed})
         t0 = time.perf_counter()
@@ -232,7 +274,10 @@ def run_seed(
             model, data, valid_eval, train_cfg, run_dir=seed_dir, progress=progress, resume=resume
         )
         train_seconds = time.perf_counter() - t0
-        test = evaluate_model(model, test_eval) if evaluate_test else None
+        test = None
+        if evaluate_test:
+            use_history(model, prep, TEST)
+            test = evaluate_model(model, test_eval)
         peak = _peak_memory_mb(device)
         record = {
             "seed": seed,

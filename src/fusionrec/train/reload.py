@@ -6,11 +6,18 @@ import logging
 from pathlib import Path
 
 from fusionrec.config import ExperimentConfig, load_config
+from fusionrec.data.split import TEST, VALID
 from fusionrec.errors import FusionrecError
 from fusionrec.io import read_json
-from fusionrec.models import TrainData, build_model
+from fusionrec.models import build_model
 from fusionrec.models.base import Recommender
-from fusionrec.train.experiment import Prepared, item_labels, prepare, split_evaluators
+from fusionrec.train.experiment import (
+    Prepared,
+    prepare,
+    split_evaluators,
+    train_data,
+    use_history,
+)
 from fusionrec.train.rundir import RESULTS
 from fusionrec.train.trainer import (
     BEST,
@@ -41,15 +48,7 @@ def load_run_model(
     seed = cfg.seeds[0] if seed is None else seed
     prep = prep or prepare(cfg, run_dir, progress=False)
     device = resolve_device(cfg.train.device)
-    train = prep.split.matrix(prep.dataset, 0)
-    data = TrainData(
-        prep.dataset.n_users,
-        prep.dataset.n_items,
-        train,
-        prep.features,
-        item_labels(prep.dataset),
-        device,
-    )
+    data = train_data(prep, cfg.model.name, device)
     model = build_model(cfg.model.name, data, cfg.model.params)
     weights = run_dir / f"seed-{seed}" / BEST
     if model.trainable:
@@ -61,6 +60,7 @@ def load_run_model(
         load_weights(model, load_checkpoint(weights, device, fix), weights, fix)
     else:
         model.fit(data)
+    use_history(model, prep, TEST)  # a sequential model scores from everything it knows
     return model, prep
 
 
@@ -104,5 +104,6 @@ def rescore_run(run_dir: str | Path, part: str = "test") -> dict[int, dict[str, 
     out = {}
     for seed in seeds:
         model, _ = load_run_model(run_dir, seed, prep)
+        use_history(model, prep, TEST if part == "test" else VALID)
         out[seed] = evaluate_model(model, test_eval if part == "test" else valid_eval)
     return out

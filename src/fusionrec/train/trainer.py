@@ -133,9 +133,18 @@ class Trainer:
         self.progress = progress
         self.checkpoint_epoch = 0  # epoch of the state in checkpoint.pt (0: none written yet)
         self.device = next(iter(model.parameters()), torch.zeros(0)).device
-        coo = data.train_matrix.tocoo()
-        self.train_users = coo.row.astype(np.int64)
-        self.train_items = coo.col.astype(np.int64)
+        self.positions: np.ndarray | None = None
+        if model.sequential:
+            # next-item examples: every training interaction with an earlier one of its user,
+            # by its position in the user sequences (the model reads the prefix from there)
+            seqs = data.sequences
+            self.positions = model.train_positions()
+            self.train_users = seqs.owners[self.positions]
+            self.train_items = seqs.items[self.positions]
+        else:
+            coo = data.train_matrix.tocoo()
+            self.train_users = coo.row.astype(np.int64)
+            self.train_items = coo.col.astype(np.int64)
         self.rng = np.random.default_rng(config.seed)
         self.sampler = NegativeSampler(data.train_matrix, self.rng)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -181,6 +190,8 @@ class Trainer:
                 "users": torch.from_numpy(users).to(self.device),
                 "pos_items": torch.from_numpy(self.train_items[idx]).to(self.device),
             }
+            if self.positions is not None:
+                batch["positions"] = torch.from_numpy(self.positions[idx]).to(self.device)
             if self.model.needs_negatives:
                 neg = self.sampler.sample(users, self.cfg.n_negatives)
                 neg = neg[:, 0] if self.cfg.n_negatives == 1 else neg

@@ -1,0 +1,174 @@
+"""SASRec: self-attentive sequential recommendation.
+
+Kang & McAuley, "Self-Attentive Sequential Recommendation", ICDM 2018. The user's last n
+items s_1..s_n (n = ``max_length``, left-padded) are embedded with a learned position
+embedding (Sec. III-A/B):
+
+    E_t = M_{s_t} + P_t
+
+and passed through b blocks of causal self-attention and a point-wise feed-forward network
+(Sec. III-B/C), with the paper's g(x) = x + Dropout(g(LayerNorm(x))) around each:
+
+    S = SA(E) = softmax(Q K^T / sqrt(d)) V,  Q = LN(E) W^Q, K = E W^K, V = E W^V,
+        where query t attends only to keys j <= t (causality) that are real items;
+    F_t = FFN(S_t) = ReLU(S_t W^(1) + b^(1)) W^(2) + b^(2).
+
+(Q from the normalised input, K and V from the raw one, as in the authors' code; padded
+positions are zeroed after every block.) The relevance of item i after the last position is
+
+    r_i = F_n^(b) . M_i        (shared item embedding, Sec. III-D)
+
+Training (``training: window``, default) is the paper's: each window of a user's sequence
+is read once and every position predicts the item after it. The paper's loss is binary
+cross-entropy against one sampled negative per position;
+``loss: ce`` (default) is the full softmax over all items (RecBole's default, much stronger
+on MovieLens), ``loss: bpr`` the pairwise analogue of the paper's loss.
+
+When to use: users with ordered histories where recent items predict the next one (viewing,
+listening, shopping sessions); it needs timestamps or a meaningful row order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import pydantic
+import torch
+from torch import nn
+
+from fusionrec.models.base import TrainData, register
+from fusionrec.models.sequential import SequentialParams, SequentialRecommender, item_table
+
+
+class SASRecParams(SequentialParams):
+    n_layers: int = pydantic.Field(2, ge=1)
+    n_heads: int = pydantic.Field(2, ge=1)
+    #: Hidden size of the point-wise feed-forward network.
+    inner_size: int = pydantic.Field(256, ge=1)
+    #: Dropout on embeddings and sub-layer outputs (RecBole's hidden_dropout_prob).
+    dropout: float = pydantic.Field(0.5, ge=0, lt=1)
+    attention_dropout: float = pydantic.Field(0.5, ge=0, lt=1)
+
+    #: window: the paper's training, every position of a user's window of ``max_length``
+    #: items predicts the item after it, one pass per window (``train.batch_size`` counts
+    #: windows); prefix: one example per next item, its prefix encoded on its own
+    #: (RecBole's data augmentation: the same targets, about max_length times the work).
+    training: Literal["window", "prefix"] = "window"
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self) -> SASRecParams:
+        if self.embedding_size % self.n_heads:
+            raise ValueError(
+                f"embedding_size {self.embedding_size} must be a multiple of n_heads {self.n_heads}"
+            )
+        if self.training == "window" and self.loss == "bpr":
+            raise ValueError("loss 'bpr' needs training 'prefix' (one negative per example)")
+        return self
+
+
+class AttentionBlock(nn.Module):
+    """One SASRec block: causal multi-head self-attention then the feed-forward network."""
+
+    def __init__(self, dim: int, heads: int, inner: int, dropout: float, attn_drop: float):
+        super().__init__()
+        self.heads, self.attn_drop = heads, attn_drop
+        self.norm_q, self.norm_ff = nn.LayerNorm(dim, eps=1e-8), nn.LayerNorm(dim, eps=1e-8)
+        self.query, self.key_value = nn.Linear(dim, dim), nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.ffn = nn.Sequential(
+            nn.Linear(dim, inner), nn.ReLU(), nn.Dropout(dropout), nn.Linear(inner, dim)
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        q_in = self.norm_q(x)
+        k, v = self.key_value(x).chunk(2, dim=-1)
+        att = nn.functional.scaled_dot_product_attention(
+            self._split(self.query(q_in)),
+            self._split(k),
+            self._split(v),
+            attn_mask=allowed,
+            dropout_p=self.attn_drop if self.training else 0.0,
+        )
+        att = att.transpose(1, 2).reshape(x.shape)
+        x = q_in + self.drop(self.out(att))
+        x_n = self.norm_ff(x)
+        return x_n + self.drop(self.ffn(x_n))
+
+
+class SASRecEncoder(nn.Module):
+    """Position embeddings + ``n_layers`` causal attention blocks + a final layer norm;
+    returns the last position's output (the window's most recent item)."""
+
+    def __init__(self, params: SASRecParams) -> None:
+        super().__init__()
+        d = params.embedding_size
+        self.scale = math.sqrt(d)
+        self.positions = nn.Embedding(params.max_length, d)
+        nn.init.normal_(self.positions.weight, std=0.02)
+        self.drop = nn.Dropout(params.dropout)
+        self.blocks = nn.ModuleList(
+            AttentionBlock(
+                d, params.n_heads, params.inner_size, params.dropout, params.attention_dropout
+            )  # fmt: skip
+            for _ in range(params.n_layers)
+        )
+        self.norm = nn.LayerNorm(d, eps=1e-8)
+
+    def forward(self, windows: torch.Tensor, table: torch.Tensor, pad: int) -> torch.Tensor:
+        """[B, L, d]: the output at every position (position t has seen items <= t)."""
+        n = windows.shape[1]
+        real = windows != pad
+        x = table[windows] * self.scale + self.positions.weight[:n]
+        x = self.drop(x) * real.unsqueeze(-1)
+        # query t sees keys j <= t that are items, and always itself (a row of only padding
+        # must still attend to something, or softmax returns NaN)
+        eye = torch.eye(n, dtype=torch.bool, device=windows.device)
+        causal = torch.ones(n, n, dtype=torch.bool, device=windows.device).tril()
+        allowed = (causal & real.unsqueeze(1)) | eye
+        for block in self.blocks:
+            x = block(x, allowed.unsqueeze(1)) * real.unsqueeze(-1)
+        return self.norm(x)
+
+
+@register
+class SASRec(SequentialRecommender):
+    name = "sasrec"
+    ParamsSchema = SASRecParams
+
+    def __init__(self, data: TrainData, params: SASRecParams) -> None:
+        super().__init__(data, params)
+        self.items = item_table(data.n_items, params.embedding_size)
+        self.encoder = SASRecEncoder(params)
+
+    def item_vectors(self) -> torch.Tensor:
+        return self.items.weight
+
+    def encode(self, windows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        return self.encoder(windows, table, self.pad)[:, -1]
+
+    def train_positions(self) -> np.ndarray:
+        if self.params.training == "prefix":
+            return super().train_positions()
+        return self.train_sequences.window_ends(self.params.max_length)
+
+    def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Window training: the window ending at position p is read once, and its output at
+        each position is scored against the next item (targets (p - L, p])."""
+        if self.params.training == "prefix":
+            return super().calculate_loss(batch)
+        seqs, n = self.train_sequences, self.params.max_length
+        ends = batch["positions"].cpu().numpy()
+        starts = seqs.indptr[seqs.owners[ends]]
+        inputs = self._windows(seqs.windows(ends, starts, n, self.pad))
+        targets = self._windows(seqs.windows(ends + 1, starts + 1, n, self.pad))
+        table = self._table()
+        keep = targets != self.pad  # exactly the positions holding an input item
+        h = self.encoder(inputs, table, self.pad)[keep]
+        return self.next_item_loss(h, table, targets[keep])

@@ -1,0 +1,155 @@
+"""What every sequential recommender shares: next-item training and history-based scoring.
+
+A sequential model encodes a user's most recent ``max_length`` items (oldest first) into one
+vector h and scores item i by h . e_i, where e_i is the same item vector that represents i
+in the input sequence (shared input/output embeddings, as GRU4Rec in RecBole and SASRec).
+
+Training examples are the training interactions that have an earlier one of the same user:
+the item at position t is predicted from the items before it (``batch["positions"]`` index
+``TrainData.sequences``; the trainer puts them there for ``sequential`` models). Loss:
+
+* ``ce`` (default): softmax cross-entropy of the true next item against every item,
+  -log(exp(h . e_pos) / sum_j exp(h . e_j)), as RecBole's default;
+* ``bpr``: -log sigmoid(h . e_pos - h . e_neg) with uniformly sampled negatives.
+
+Scoring reads ``history``: the training sequences after building, and whatever the caller
+sets with ``set_history`` after that (the experiment sets train + validation before scoring
+test, as RecBole does). ``encode_history`` encodes any ordered list of items, for users not
+seen in training.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pydantic
+import torch
+from torch import nn
+
+from fusionrec.data.sequences import Sequences
+from fusionrec.errors import ModelError
+from fusionrec.models.base import Params, Recommender, TrainData, bpr_loss, pos_neg_scores
+
+
+class SequentialParams(Params):
+    embedding_size: int = pydantic.Field(64, ge=1)
+    #: Most recent items a user is encoded from (RecBole's MAX_ITEM_LIST_LENGTH).
+    max_length: int = pydantic.Field(50, ge=1)
+    #: ce: full softmax over all items; bpr: pairwise against sampled negatives.
+    loss: Literal["ce", "bpr"] = "ce"
+
+
+class SequentialRecommender(Recommender):
+    """Base of the sequential models: subclasses implement ``item_vectors`` ([n_items, d],
+    the input and output item representations) and ``encode`` (windows -> [B, d])."""
+
+    sequential = True
+
+    def __init__(self, data: TrainData, params: SequentialParams) -> None:
+        super().__init__(data, params)
+        if data.sequences is None:
+            raise ModelError(
+                f"model '{self.name}' needs the training interactions as user sequences "
+                "(TrainData.sequences); build TrainData with fusionrec.train.experiment.train_data"
+            )
+        self.pad = data.n_items  # index of the padding row appended to the item table
+        self.train_sequences = data.sequences
+        self.history = data.sequences
+        #: instance override of the class flag: only the BPR loss samples negatives
+        self.needs_negatives = params.loss == "bpr"
+
+    # -- what a subclass defines ----------------------------------------------------------
+    def item_vectors(self) -> torch.Tensor:
+        """[n_items, d] item representations (sequence inputs and scoring targets)."""
+        raise NotImplementedError
+
+    def encode(self, windows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """[B, d] encodings of ``windows`` ([B, L] item indices, right-aligned, padded on
+        the left with ``self.pad``); ``table`` is ``item_vectors()`` plus a zero pad row."""
+        raise NotImplementedError
+
+    # -- shared machinery -----------------------------------------------------------------
+    def _table(self) -> torch.Tensor:
+        vectors = self.item_vectors()
+        return torch.cat([vectors, vectors.new_zeros(1, vectors.shape[1])])
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _windows(self, windows: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(windows).to(self._device())
+
+    def set_history(self, sequences: Sequences) -> None:
+        """Score from ``sequences`` from now on (e.g. train + validation before test)."""
+        if sequences.n_users != self.n_users:
+            raise ModelError(
+                f"history has {sequences.n_users} users, model '{self.name}' {self.n_users}"
+            )
+        self.history = sequences
+        self._cache = {}
+
+    def train_positions(self) -> np.ndarray:
+        """The positions of ``TrainData.sequences`` the trainer iterates as examples (into
+        ``batch["positions"]``): by default every next-item example."""
+        return self.train_sequences.trainable_positions()
+
+    def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        positions = batch["positions"].cpu().numpy()
+        windows = self.train_sequences.prefixes(positions, self.params.max_length, self.pad)
+        table = self._table()
+        h = self.encode(self._windows(windows), table)
+        return self.next_item_loss(h, table, batch["pos_items"], batch.get("neg_items"))
+
+    def next_item_loss(
+        self,
+        h: torch.Tensor,
+        table: torch.Tensor,
+        targets: torch.Tensor,
+        negatives: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The ``loss`` of encodings ``h`` [N, d] predicting items ``targets`` [N]."""
+        if self.params.loss == "ce":
+            return nn.functional.cross_entropy(h @ table[: self.n_items].T, targets)
+        pos, neg = pos_neg_scores(h, table[targets], table[negatives])
+        return bpr_loss(pos, neg)
+
+    def _user_vectors(self) -> torch.Tensor:
+        """[n_users, d] encodings of every user's current history (cached in eval mode)."""
+
+        def compute() -> torch.Tensor:
+            users = np.arange(self.n_users)
+            windows = self.history.recent(users, self.params.max_length, self.pad)
+            return self.encode(self._windows(windows), self._table())
+
+        return self.cached("users", compute)
+
+    def _item_matrix(self) -> torch.Tensor:
+        return self.cached("items", self.item_vectors)
+
+    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
+        return self.dot_scores(self._user_vectors()[users], self._item_matrix(), items)
+
+    def encode_history(self, items: np.ndarray | list[int]) -> torch.Tensor:
+        """[d] encoding of an ordered list of item indices (oldest first): the vector a user
+        with that history is scored with (``score`` = it . ``item_embeddings()``)."""
+        items = np.asarray(items, dtype=np.int64)
+        if items.ndim != 1 or ((items < 0) | (items >= self.n_items)).any():
+            raise ModelError(f"history must be item indices in [0, {self.n_items})")
+        seq = Sequences(np.array([0, len(items)], dtype=np.int64), items)
+        window = seq.recent(np.array([0]), self.params.max_length, self.pad)
+        with torch.no_grad():
+            return self.encode(self._windows(window), self._table())[0]
+
+    def item_embeddings(self) -> torch.Tensor:
+        return self._item_matrix().detach()
+
+    def user_embeddings(self) -> torch.Tensor:
+        return self._user_vectors().detach()
+
+
+def item_table(n_items: int, dim: int) -> nn.Embedding:
+    """Id embeddings of the items, normal(0, 0.02) as RecBole's sequential models."""
+    table = nn.Embedding(n_items, dim)
+    nn.init.normal_(table.weight, std=0.02)
+    return table
