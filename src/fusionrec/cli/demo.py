@@ -4,6 +4,7 @@ comparison table of test metrics."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -25,10 +26,12 @@ def demo(
 ) -> None:
     """Train the demo study and print Recall/NDCG @10/@20 on the test split."""
     setup_logging()
+    from fusionrec.config import read_yaml
     from fusionrec.train.study import run_study
 
     only = [m.strip() for m in models.split(",")] if models else None
-    results = run_study(spec, output, progress=not quiet, only=only)
+    study = read_yaml(spec)
+    results = run_study(study, output, progress=not quiet, only=only)
     rows = {}
     for name, r in results.items():
         rows[name] = {
@@ -38,3 +41,22 @@ def demo(
         }
     title = f"test metrics, {results[next(iter(results))]['dataset']} (run dir: {output})"
     console.print(metrics_table(title, rows, SHOWN, extra=["epochs", "s/epoch"]))
+    console.print(protocol(study), markup=False)
+
+
+def protocol(study: dict[str, Any]) -> str:
+    """How the table was made, from the spec itself: what a reader needs to weigh it."""
+    from fusionrec.train.study import study_configs
+
+    configs = study_configs(study)
+    first = configs[0]
+    epochs = "/".join(str(e) for e in sorted({c.train.epochs for c in configs}))
+    lrs = "/".join(f"{lr:g}" for lr in sorted({c.train.lr for c in configs}))
+    line = (
+        f"{first.split.method} split, seeds {first.seeds}; at most {epochs} epochs, lr {lrs}, "
+        f"early stopping on validation {first.train.metric} (patience {first.train.patience}); "
+        "test scored once per seed; no hyper-parameter search"
+    )
+    return line + (
+        f"\n{' '.join(study['description'].split())}" if study.get("description") else ""
+    )
