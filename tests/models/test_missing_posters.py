@@ -17,10 +17,9 @@ import pytest
 import torch
 
 from fusionrec.config import validate_config
-from fusionrec.data.split import TRAIN
-from fusionrec.models import MODELS, TrainData, build_model
-from fusionrec.train.experiment import item_labels, prepare, split_evaluators
-from fusionrec.train.trainer import evaluate_model, seed_everything, train_model
+from fusionrec.models import MODELS
+from fusionrec.train.experiment import prepare, run_experiment
+from fusionrec.train.reload import load_run_model
 
 #: wrappers that need a base model to be named (as in the contract suite)
 MODEL_PARAMS: dict[str, dict[str, Any]] = {"cold-transfer": {"base": "mf-bpr", "k": 5}}
@@ -81,24 +80,14 @@ def test_movies_without_posters_are_masked_not_dropped(sliced):
 
 
 @pytest.mark.parametrize("name", MULTIMODAL)
-def test_every_multimodal_model_trains_and_scores_movies_without_posters(sliced, name):
+def test_every_multimodal_model_trains_and_scores_movies_without_posters(sliced, name, tmp_path):
     prep = sliced["prep"]
     cfg = validate_config(
         {**sliced["config"], "model": {"name": name, "params": MODEL_PARAMS.get(name, {})}}
     )
-    seed_everything(1)
-    data = TrainData(
-        prep.dataset.n_users,
-        prep.dataset.n_items,
-        prep.split.matrix(prep.dataset, TRAIN),
-        prep.features,
-        item_labels(prep.dataset),
-        torch.device("cpu"),
-    )
-    model = build_model(name, data, cfg.model.params)
-    valid, test, _ = split_evaluators(prep, cfg, torch.device("cpu"))
-    train_model(model, data, valid, cfg.train, progress=False)
-    assert np.isfinite(list(evaluate_model(model, test).values())).all()
+    results = run_experiment(cfg, tmp_path / name, prepared=prep, progress=False)
+    assert np.isfinite([v["mean"] for v in results["test"].values()]).all()
+    model, _ = load_run_model(tmp_path / name, 1, prep)
     model.eval()
     with torch.no_grad():
         scores = model.score(torch.arange(prep.dataset.n_users)).numpy()
