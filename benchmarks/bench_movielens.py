@@ -68,15 +68,20 @@ def child(spec_path: Path, model: str, runs: Path, threads: int, trials: int | N
         "trials": n_trials,
         "valid": final["valid"],
         "test": final["test"],
-        "per_seed": [
-            {
-                k: s[k]
-                for k in ("seed", "epochs", "best_epoch", "seconds_per_epoch", "peak_memory_mb")
-            }
-            for s in final["per_seed"]
-        ],
+        "per_seed": seed_rows(final),
         **provenance(),
     }
+    emit(out, record)
+
+
+def seed_rows(final: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the table needs of each seed of a finished run's ``results.json``."""
+    keys = ("seed", "epochs", "best_epoch", "seconds_per_epoch", "peak_memory_mb")
+    return [{k: s[k] for k in keys} for s in final["per_seed"]]
+
+
+def emit(out: Path, record: dict[str, Any]) -> None:
+    """A child's record: ``<out>/bench.json`` and one ``RESULT`` line for the parent."""
     (out / "bench.json").write_text(json.dumps(record, indent=1, default=float))
     print("RESULT " + json.dumps(record, default=float))
 
@@ -86,6 +91,11 @@ def run_child(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
     cmd += ["--runs", str(args.runs), "--threads", str(args.threads)]
     if args.trials is not None:
         cmd += ["--trials", str(args.trials)]
+    return child_record(cmd, name)
+
+
+def child_record(cmd: list[str], name: str) -> dict[str, Any] | None:
+    """Run one child process; its ``RESULT`` record, or None (and its error) if it failed."""
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     if proc.returncode != 0 or not line:
@@ -98,18 +108,33 @@ def fmt(metric: dict[str, float]) -> str:
     return f"{metric['mean']:.4f} ± {metric['std']:.4f}"
 
 
-def verdict(results: dict[str, dict[str, Any]]) -> list[str]:
-    """Best multimodal model chosen on validation; its test numbers against tuned LightGCN."""
-    mm = {n: r for n, r in results.items() if n not in ID_MODELS}
+def best_multimodal(
+    results: dict[str, dict[str, Any]], id_models: set[str] | list[str]
+) -> tuple[str, str, dict[str, Any], dict[str, Any]] | None:
+    """The multimodal model with the highest mean *validation* Recall@20, the line that names
+    it, LightGCN's and its test metrics; None without lightgcn or a multimodal row."""
+    mm = {n: r for n, r in results.items() if n not in id_models}
     if "lightgcn" not in results or not mm:
-        return ["- verdict: needs lightgcn and at least one multimodal model in the table"]
+        return None
     best = max(mm, key=lambda n: mm[n]["valid"]["recall@20"]["mean"])
-    base, t = results["lightgcn"]["test"], mm[best]["test"]
-    lines = [
+    line = (
         f"- best multimodal model on **validation** Recall@20: **{best}** "
         f"({mm[best]['valid']['recall@20']['mean']:.4f} vs lightgcn "
         f"{results['lightgcn']['valid']['recall@20']['mean']:.4f}); its test numbers, scored once:"
-    ]
+    )
+    return best, line, results["lightgcn"]["test"], mm[best]["test"]
+
+
+NEEDS = "- verdict: needs lightgcn and at least one multimodal model in the table"
+
+
+def verdict(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Best multimodal model chosen on validation; its test numbers against tuned LightGCN."""
+    found = best_multimodal(results, ID_MODELS)
+    if found is None:
+        return [NEEDS]
+    best, line, base, t = found
+    lines = [line]
     for k in ("recall@20", "ndcg@20"):
         margin = t[k]["mean"] - base[k]["mean"]
         bar = max(t[k]["std"], base[k]["std"])
@@ -126,6 +151,20 @@ def verdict(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def row_facts(r: dict[str, Any], skip: tuple[str, ...] = ()) -> tuple[str, float, float, str]:
+    """A record's chosen setting (short keys, ``skip`` left out), mean s/epoch and epochs over
+    seeds, and its commit."""
+    per = r["per_seed"]
+    chosen = ", ".join(
+        f"{k.split('.')[-1]}={v:.3g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
+        for k, v in r["chosen"].items()
+        if k not in skip
+    )
+    spe = sum(s["seconds_per_epoch"] for s in per) / len(per)
+    epochs = sum(s["epochs"] for s in per) / len(per)
+    return chosen, spe, epochs, r["commit"][:9] + ("+dirty" if r["dirty"] else "")
+
+
 def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any]) -> None:
     cols = " | ".join(f"test {k}" for k in SHOWN)
     rows = [
@@ -135,13 +174,7 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
     ]
     for name, r in results.items():
         per = r["per_seed"]
-        chosen = ", ".join(
-            f"{k.split('.')[-1]}={v:.3g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
-            for k, v in r["chosen"].items()
-        )
-        spe = sum(s["seconds_per_epoch"] for s in per) / len(per)
-        epochs = sum(s["epochs"] for s in per) / len(per)
-        commit = r["commit"][:9] + ("+dirty" if r["dirty"] else "")
+        chosen, spe, epochs, commit = row_facts(r)
         rows.append(
             f"| {name} | {'ids' if name in ID_MODELS else 'multimodal'} | {r['trials']} | "
             f"{chosen or 'defaults'} | {fmt(r['valid']['recall@20'])} | "

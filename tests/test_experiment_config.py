@@ -98,11 +98,18 @@ def test_train_reports_a_bad_param_before_reading_any_data(tmp_path):
 def test_example_configs_are_valid():
     from pathlib import Path
 
+    from fusionrec.config import read_yaml
+    from fusionrec.train.study import study_configs
+
     folder = Path(__file__).resolve().parents[1] / "configs"
     paths = sorted(folder.glob("*.yaml"))
     assert paths
     for path in paths:
-        load_config(path)
+        spec = read_yaml(path)
+        if "models" in spec:  # a study for `fusionrec demo --spec`: one config per model
+            assert study_configs(spec)
+        else:
+            load_config(path)
 
 
 def test_f1_at_k_can_be_the_selection_metric():

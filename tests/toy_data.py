@@ -39,3 +39,23 @@ def toy_config(folder: Path, model: str = "mf-bpr", **extra: object) -> Path:
     out = folder / "config.yaml"
     out.write_text(yaml.safe_dump(cfg))
     return out
+
+
+def write_toy_features(folder: Path, n_items: int = 40) -> dict[str, str]:
+    """Pre-computed text and image vectors (``.npz``, keyed by item id) that follow the toy
+    data's two communities (the two halves of the items); 15 % of the images are missing."""
+    rng = np.random.default_rng(0)
+    ids = np.array([f"i{i}" for i in range(n_items)])
+    side = (np.arange(n_items) >= n_items // 2).astype(int)
+    paths = {}
+    for name, dim in (("text", 8), ("image", 6)):
+        centroids = rng.normal(size=(2, dim)) * 2
+        matrix = (centroids[side] + rng.normal(size=(n_items, dim))).astype(np.float32)
+        mask = np.ones(n_items, dtype=bool)
+        if name == "image":
+            mask[rng.choice(n_items, round(0.15 * n_items), replace=False)] = False
+            matrix[~mask] = 0.0
+        path = folder / f"{name}.npz"
+        np.savez(path, features=matrix, mask=mask, item_id=ids)
+        paths[name] = str(path)
+    return paths

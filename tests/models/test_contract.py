@@ -34,7 +34,7 @@ from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.models import MODELS
 from fusionrec.train.experiment import Prepared, prepare, run_experiment, run_seed
 from fusionrec.train.reload import load_run_model, rescore_run
-from toy_data import write_toy_dataset
+from toy_data import write_toy_dataset, write_toy_features
 
 #: The few parameters a model needs beyond its defaults on this catalogue; keep it tiny.
 MODEL_PARAMS: dict[str, dict[str, Any]] = {"cold-transfer": {"base": "mf-bpr", "k": 5}}
@@ -45,33 +45,13 @@ N_ITEMS = 40
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _write_features(folder: Path) -> dict[str, str]:
-    """Text and image vectors that follow the toy data's two communities (items i0-i19 and
-    i20-i39), keyed by item id; 15 % of the images are missing."""
-    rng = np.random.default_rng(0)
-    ids = np.array([f"i{i}" for i in range(N_ITEMS)])
-    side = (np.arange(N_ITEMS) >= N_ITEMS // 2).astype(int)
-    paths = {}
-    for name, dim in (("text", 8), ("image", 6)):
-        centroids = rng.normal(size=(2, dim)) * 2
-        matrix = (centroids[side] + rng.normal(size=(N_ITEMS, dim))).astype(np.float32)
-        mask = np.ones(N_ITEMS, dtype=bool)
-        if name == "image":
-            mask[rng.choice(N_ITEMS, 6, replace=False)] = False
-            matrix[~mask] = 0.0
-        path = folder / f"{name}.npz"
-        np.savez(path, features=matrix, mask=mask, item_id=ids)
-        paths[name] = str(path)
-    return paths
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("contract")
     return {
         "folder": folder,
         "interactions": str(write_toy_dataset(folder / "data", n_items=N_ITEMS)),
-        "features": _write_features(folder),
+        "features": write_toy_features(folder, N_ITEMS),
     }
 
 

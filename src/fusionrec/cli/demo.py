@@ -4,6 +4,7 @@ comparison table of test metrics."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -52,3 +53,22 @@ def demo(
         }
     title = f"test metrics, {results[next(iter(results))]['dataset']} (run dir: {output})"
     console.print(metrics_table(title, rows, SHOWN, extra=["epochs", "s/epoch"]))
+    console.print(protocol(study), markup=False)
+
+
+def protocol(study: dict[str, Any]) -> str:
+    """How the table was made, from the spec itself: what a reader needs to weigh it."""
+    from fusionrec.train.study import study_configs
+
+    configs = study_configs(study)
+    first = configs[0]
+    epochs = "/".join(str(e) for e in sorted({c.train.epochs for c in configs}))
+    lrs = "/".join(f"{lr:g}" for lr in sorted({c.train.lr for c in configs}))
+    line = (
+        f"{first.split.method} split, seeds {first.seeds}; at most {epochs} epochs, lr {lrs}, "
+        f"early stopping on validation {first.train.metric} (patience {first.train.patience}); "
+        "test scored once per seed; no hyper-parameter search"
+    )
+    return line + (
+        f"\n{' '.join(study['description'].split())}" if study.get("description") else ""
+    )

@@ -18,6 +18,9 @@ def tune(
     overrides: list[str] = typer.Argument(None, help="key=value overrides"),
     run_dir: Path = typer.Option(None, "--run-dir", help="default: <output_dir>/<name>-tune"),
     quiet: bool = typer.Option(True, "--quiet/--progress", help="progress bar per trial"),
+    resume: bool = typer.Option(
+        False, "--resume", help="continue a stopped search: replay the recorded trials"
+    ),
 ) -> None:
     """Search hyper-parameters on validation; train the best and score test once."""
     setup_logging()
@@ -25,7 +28,7 @@ def tune(
 
     cfg = build_config(config, overrides=overrides)
     out = run_dir or Path(cfg.output_dir) / f"{cfg.run_name}-tune"
-    summary = run_tune(cfg, out, progress=not quiet)
+    summary = run_tune(cfg, out, progress=not quiet, resume=resume)
     rows = {
         f"trial {t['trial']}": {
             **{k: str(v) for k, v in t["params"].items()},

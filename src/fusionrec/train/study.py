@@ -18,11 +18,12 @@ log = logging.getLogger(__name__)
 
 def study_configs(spec: dict[str, Any]) -> list[ExperimentConfig]:
     """Expand ``{shared sections..., models: [{name, params, train...}, ...]}`` into one
-    validated experiment config per model."""
+    validated experiment config per model (an optional ``description`` is the study's own,
+    for people: ``fusionrec demo`` prints it)."""
     entries = spec.get("models")
     if not entries:
         raise ConfigError("study: 'models' must list at least one model")
-    shared = {k: v for k, v in spec.items() if k != "models"}
+    shared = {k: v for k, v in spec.items() if k not in ("models", "description")}
     configs = []
     for i, entry in enumerate(entries):
         if "name" not in entry:

@@ -9,9 +9,20 @@ The search space lives in the experiment config under ``search``::
         model.params.reg_weight: {type: float, low: 1.0e-5, high: 1.0e-1, log: true}
         model.params.n_layers: {type: int, low: 1, high: 4}
         model.params.fusion: {type: categorical, choices: [concat, sum, gated]}
+        features.modalities: {type: categorical, choices: [[text], [image], [text, image]]}
 
 Every trial trains on train and is scored on validation; the test split is scored exactly
 once, for the best setting, after the search.
+
+A categorical choice may be a list (a modality set): Optuna sees it under a label
+(``text+image``), the config gets the list. ``features.modalities`` is searched without
+re-encoding: the base config's features are encoded once and each trial's model sees only
+its chosen modalities.
+
+``resume=True`` continues a search that stopped: the trials in ``trials.json`` are replayed
+(the seeded sampler proposes them again, in order, and their recorded scores are returned
+without training), so a resumed search proposes exactly what an uninterrupted one would,
+and raising ``n_trials`` extends a finished search. A finished best run is reused.
 """
 
 from __future__ import annotations
@@ -21,11 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
+import yaml
 
 from fusionrec.config import ExperimentConfig, deep_merge, dump_config, validate_config
 from fusionrec.errors import ConfigError
-from fusionrec.io import write_json, write_text
-from fusionrec.train.experiment import prepare, run_experiment, run_seed
+from fusionrec.io import read_json, write_json, write_text
+from fusionrec.train.experiment import Prepared, prepare, run_experiment, run_seed
+from fusionrec.train.rundir import CONFIG, RESULTS, config_differences, holds_run
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +82,20 @@ def parse_search(config: ExperimentConfig) -> SearchConfig:
         raise ConfigError("invalid search space:\n  " + "\n  ".join(lines)) from exc
 
 
+TRIALS = "trials.json"
+#: the config (with its search section) the trials in ``trials.json`` belong to
+SEARCHED = "search_config.yaml"
+
+
+def _label(choice: Any) -> Any:
+    """Optuna keeps only scalar choices: a list choice goes by its items joined with '+'."""
+    return "+".join(map(str, choice)) if isinstance(choice, list) else choice
+
+
 def _suggest(trial: Any, key: str, space: ParamSpace) -> Any:
     if space.type == "categorical":
-        return trial.suggest_categorical(key, space.choices)
+        labels = [_label(c) for c in space.choices]
+        return space.choices[labels.index(trial.suggest_categorical(key, labels))]
     if space.type == "int":
         return trial.suggest_int(
             key, int(space.low), int(space.high), log=space.log, step=int(space.step or 1)
@@ -85,28 +109,96 @@ def _nested(key: str, value: Any) -> dict[str, Any]:
     return value
 
 
+def with_modalities(prep: Prepared, config: ExperimentConfig) -> Prepared:
+    """``prep`` with only the item features ``config.features.modalities`` names (a searched
+    modality set), so a trial never re-encodes."""
+    names = (config.features or {}).get("modalities")
+    if prep.features is None or names is None or list(names) == prep.features.names:
+        return prep
+    missing = sorted(set(names) - set(prep.features.names))
+    if missing:
+        raise ConfigError(
+            f"features.modalities {list(names)}: {missing} not among the encoded modalities "
+            f"{prep.features.names}; list every searched modality in the base config's "
+            "features.modalities"
+        )
+    features = prep.features.select(list(names))
+    return Prepared(prep.dataset, prep.split, features, {"modalities": features.summary()})
+
+
+def _cached_trials(run_dir: Path, config: ExperimentConfig) -> list[dict[str, Any]]:
+    """The finished trials of an earlier search with the same settings (``n_trials`` may
+    differ), in trial order; an error when the settings changed."""
+    if not (run_dir / TRIALS).exists():
+        return []
+    saved_path = run_dir / SEARCHED
+    if not saved_path.exists():
+        raise ConfigError(
+            f"cannot resume the search in {run_dir}: no {SEARCHED} says which settings its "
+            f"{TRIALS} belongs to; start over without resume (or another run directory)"
+        )
+    saved = yaml.safe_load(saved_path.read_text(encoding="utf-8"))
+    now = yaml.safe_load(dump_config(config))
+    differences = [
+        d for d in config_differences(saved, now) if not d.startswith("search.n_trials:")
+    ]
+    if differences:
+        raise ConfigError(
+            f"cannot resume the search in {run_dir} with different settings: "
+            f"{'; '.join(differences)}. Resume with the saved settings ({saved_path}), or "
+            "start over without resume (or another run directory)"
+        )
+    return list(read_json(run_dir / TRIALS))
+
+
 def tune(
-    config: ExperimentConfig, run_dir: str | Path, *, progress: bool = False
+    config: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    progress: bool = False,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Search on validation, then train the best setting and score test once."""
+    """Search on validation, then train the best setting and score test once; ``resume``
+    replays the trials an earlier run of the same search recorded in ``run_dir``."""
     import optuna
 
     search = parse_search(config)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    done = _cached_trials(run_dir, config) if resume else []
+    write_text(run_dir / SEARCHED, dump_config(config))
     base = config.model_dump(mode="json")
     base["search"] = None
     prep = prepare(validate_config(base), run_dir, progress)
     metric = config.train.metric
     trials: list[dict[str, Any]] = []
+    if done:
+        log.info("resuming the search in %s: %d trials recorded", run_dir, len(done))
 
     def objective(trial: Any) -> float:
         chosen = {key: _suggest(trial, key, space) for key, space in search.space.items()}
+        if trial.number < len(done):
+            cached = done[trial.number]
+            if cached["params"] != chosen:
+                raise ConfigError(
+                    f"cannot resume the search in {run_dir}: trial {trial.number} proposes "
+                    f"{chosen}, but {TRIALS} recorded {cached['params']}; start over without "
+                    "resume"
+                )
+            trials.append(cached)
+            return cached[f"valid_{metric}"]
         merged = base
         for key, value in chosen.items():
             merged = deep_merge(merged, _nested(key, value))
         cfg = validate_config(merged, source=f"trial {trial.number}")
-        record = run_seed(cfg, prep, cfg.seeds[0], None, progress=progress, evaluate_test=False)
+        record = run_seed(
+            cfg,
+            with_modalities(prep, cfg),
+            cfg.seeds[0],
+            None,
+            progress=progress,
+            evaluate_test=False,
+        )
         value = record["valid"][metric]
         trials.append(
             {
@@ -117,28 +209,43 @@ def tune(
             }
         )
         log.info("trial %d %s -> valid %s %.4f", trial.number, chosen, metric, value)
-        write_json(run_dir / "trials.json", trials)
+        write_json(run_dir / TRIALS, trials)
         return value
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=search.sampler_seed)
     )
-    study.optimize(objective, n_trials=search.n_trials)
+    study.optimize(objective, n_trials=max(search.n_trials, len(done)))
+    best_params = trials[study.best_trial.number]["params"]
     best = base
-    for key, value in study.best_params.items():
+    for key, value in best_params.items():
         best = deep_merge(best, _nested(key, value))
     best_cfg = validate_config(best, source="best trial")
     write_text(run_dir / "best_config.yaml", dump_config(best_cfg))
-    final = run_experiment(
-        best_cfg, run_dir / "best", prepared=prep, progress=progress, overwrite=True
-    )
+    final = _best_run(best_cfg, run_dir / "best", with_modalities(prep, best_cfg), progress, resume)
     summary = {
         "metric": metric,
-        "best_params": study.best_params,
+        "best_params": best_params,
         "best_valid": study.best_value,
         "trials": trials,
         "test": final["test"],
     }
     write_json(run_dir / "tune.json", summary)
     return summary
+
+
+def _best_run(
+    config: ExperimentConfig, run_dir: Path, prep: Prepared, progress: bool, resume: bool
+) -> dict[str, Any]:
+    """Train the chosen setting with every seed; on resume, a finished run of exactly this
+    setting is reused and an unfinished one continued from its checkpoints."""
+    if resume and (run_dir / CONFIG).exists():
+        saved = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))
+        same = not config_differences(saved, yaml.safe_load(dump_config(config)))
+        if same and (run_dir / RESULTS).exists():
+            log.info("reusing the finished best run in %s", run_dir)
+            return read_json(run_dir / RESULTS)
+        if same and holds_run(run_dir):
+            return run_experiment(config, run_dir, prepared=prep, progress=progress, resume=True)
+    return run_experiment(config, run_dir, prepared=prep, progress=progress, overwrite=True)

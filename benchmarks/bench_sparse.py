@@ -1,0 +1,457 @@
+"""Where content matters: every model on the sparse movielens-latest-small-mm, tuned with the
+same budget on validation, then three seeds of the chosen setting, RecBole beside it.
+
+Protocol (issue 14), the dense study's (``bench_movielens.py``) on the sparse catalogue:
+- data: ``benchmarks/sparse_study.yaml``: the canonical split file ``split-8-1-1.inter``
+  (80,649 / 10,093 / 10,093), text (title, genres, tags) and posters, the training settings
+  of ``movielens_study.yaml`` (<= 300 epochs, lr 1e-3, batch 2048, patience 20, early stop
+  on validation Recall@20);
+- models: MF-BPR, LightGCN and every registered multimodal recommender (read from the model
+  registry; ``cold-transfer`` is left out: a cold-start wrapper, on this warm split it scores
+  as its base model). Each model's space is its entry in ``movielens_study.yaml`` or
+  ``search_spaces/<model>.yaml``; a multimodal model's space adds the modality set (text
+  only, posters only, both), chosen on validation per model;
+- tuning: ``fusionrec tune`` (Optuna TPE, validation Recall@20 only), ``--trials`` trials per
+  model (default 20, the dense study's), the trials on the first seed; then the chosen setting
+  with every seed, test scored once per seed with the best-validation weights;
+- the best multimodal model is the one with the highest mean *validation* Recall@20; its test
+  numbers are compared with the tuned LightGCN's (goal: >= +15 % Recall@20, and an NDCG@20
+  margin larger than the larger seed std);
+- missing posters: movies without a poster keep a masked (zero, flagged) image row; test
+  Recall@20 is also reported per user restricted to held-out movies with / without a poster;
+- RecBole 1.2.1 BPR and LightGCN on the same split (``recbole_runner.run_general``; emb 64,
+  Adam lr 1e-3, batch 2048, patience 20, <= 300 epochs, full ranking), same seeds.
+
+Resumable: each model runs in its own subprocess in ``<runs>/<model>`` with
+``tune(..., resume=True)``: recorded trials are replayed, not retrained, a finished best run
+is reused and an unfinished one continued from its checkpoints; a model whose ``bench.json``
+exists is not run again (``--fresh`` runs it again, ``--collect`` only rewrites the table).
+RecBole runs are cached per (model, seed) in ``<runs>/recbole/``.
+
+    python benchmarks/bench_sparse.py [--models mf-bpr,lightgcn,mgcn] [--trials 20]
+        [--threads 1] [--runs runs/bench-sparse] [--no-recbole] [--collect] [--compact]
+    # smoke test: --trials 2 --epochs 3 --seeds 1 --recbole-epochs 2 --runs /tmp/x --out /tmp/x.md
+
+``--compact`` also prints a short markdown table (test Recall@20 / NDCG@20 per model and
+RecBole) for the README; the full file is ``benchmarks/results/sparse_quality.md``.
+
+Cost. A trial is up to 300 epochs plus one validation pass per epoch (early stopping with
+patience 20 usually ends it sooner); a model is ``--trials`` trials plus one run per seed.
+One training epoch on this dataset, measured with ``--time-epoch`` (defaults, text + image,
+2 torch threads) on the 2-core development CPU while it was heavily shared (load 8-10, so
+these are upper bounds; an idle machine is several times faster), in seconds:
+mf-bpr 5.2, lightgcn 16, content-knn 0 (closed form; 0.8 per validation), bm3 26,
+lattice 42 (4.3 per validation), freedom 49, adv-fusion 80, mtl-fusion 83, vbpr 102,
+mgcn 155, diffmm 157, mentor 166, smore 308; a validation pass is under 2 s except
+lattice's. In the smoke run (1 thread, same load, 3 epochs) mf-bpr took 0.9, lightgcn 11.9
+and mgcn 21 s/epoch, so one thread per process is faster here (``--threads`` default 1).
+At ~100 epochs per trial a graph model is then days of CPU for 20 trials: run it on a
+quiet machine or a GPU, or lower ``--trials`` for every model alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench_movielens import NEEDS, best_multimodal, child_record, emit, fmt, row_facts, seed_rows
+from common import RESULTS, header, mean_std, provenance, write_result
+
+HERE = Path(__file__).resolve().parent
+SPEC = HERE / "sparse_study.yaml"
+DENSE = HERE / "movielens_study.yaml"
+SPACES = HERE / "search_spaces"
+ID_MODELS = ["mf-bpr", "lightgcn"]
+EXCLUDED = {"cold-transfer": "a cold-start wrapper; on this warm split it scores as its base"}
+MODALITY_SETS = [["text"], ["image"], ["text", "image"]]
+RECBOLE = ["BPR", "LightGCN"]
+SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
+GOAL = 0.15  # issue 14: the best multimodal model >= +15 % test Recall@20 over LightGCN
+
+
+def model_names() -> list[str]:
+    """MF-BPR, LightGCN and every registered multimodal model but the excluded ones."""
+    from fusionrec.models import MODELS
+
+    mm = sorted(n for n, c in MODELS.items() if c.requires_features and n not in EXCLUDED)
+    return ID_MODELS + mm
+
+
+def search_space(model: str) -> dict[str, Any]:
+    """The model's space from the dense study or ``search_spaces/``; multimodal models also
+    search the modality set."""
+    from fusionrec.models import MODELS
+
+    dense = {m["name"]: m for m in yaml.safe_load(DENSE.read_text())["models"]}
+    space = dict(dense.get(model, {}).get("search", {}).get("space", {}))
+    own = SPACES / f"{model}.yaml"
+    if not space and own.exists():
+        space = dict(yaml.safe_load(own.read_text())["search"]["space"])
+    if MODELS[model].requires_features:
+        space["features.modalities"] = {"type": "categorical", "choices": MODALITY_SETS}
+    return space
+
+
+def study_config(args: argparse.Namespace, model: str) -> Any:
+    """The experiment config ``fusionrec tune`` gets for ``model``."""
+    from fusionrec.config import deep_merge, validate_config
+
+    spec = yaml.safe_load(args.spec.read_text())
+    update: dict[str, Any] = {
+        "name": model,
+        "model": {"name": model},
+        "search": {"n_trials": args.trials, "space": search_space(model)},
+        "train": {"threads": args.threads},
+    }
+    if args.epochs:
+        update["train"]["epochs"] = args.epochs
+    if args.seeds:
+        update["seeds"] = spec["seeds"][: args.seeds]
+    return validate_config(deep_merge(spec, update), source=f"{args.spec} ({model})")
+
+
+def poster_masks(prep: Any) -> Any:
+    """True for the items whose poster was found and encoded (the image mask)."""
+    return prep.features["image"].mask
+
+
+def recall_by_poster(run_dir: Path, prep: Any, config: Any) -> dict[str, Any]:
+    """Test Recall@20 per user, restricted to the user's held-out movies with a poster (or
+    without one), averaged over the users that have at least one such movie; ranking and
+    masking exactly as in the main metric. One value per seed, then mean ± std."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from fusionrec.data.split import TEST, TRAIN, VALID
+    from fusionrec.evaluate import Evaluator
+    from fusionrec.train.reload import load_run_model
+    from fusionrec.train.trainer import evaluate_model
+    from fusionrec.train.tune import with_modalities
+
+    has = poster_masks(prep).astype(np.float32)
+    ds, split = prep.dataset, prep.split
+    test = split.matrix(ds, TEST)
+    seen = split.matrix(ds, TRAIN) + split.matrix(ds, VALID)
+    out: dict[str, Any] = {}
+    for group, keep in (("with poster", has), ("without poster", 1.0 - has)):
+        target = sp.csr_matrix(test @ sp.diags(keep))
+        target.eliminate_zeros()
+        evaluator = Evaluator(target, seen, ks=[20])
+        values = []
+        for seed in config.seeds:
+            model, _ = load_run_model(run_dir, seed, with_modalities(prep, config))
+            values.append(evaluate_model(model, evaluator)["recall@20"])
+        out[group] = {
+            **_mean_std(values),
+            "users": len(evaluator.users),
+            "items": int(target.nnz),
+        }
+    return out
+
+
+def child(args: argparse.Namespace, model: str) -> None:
+    """Tune one model (resuming), score the chosen setting's seeds, print the record."""
+    import torch
+
+    from fusionrec.config import load_config
+    from fusionrec.train.experiment import prepare
+    from fusionrec.train.tune import tune
+
+    torch.set_num_threads(args.threads)
+    cfg = study_config(args, model)
+    out = args.runs / model
+    summary = tune(cfg, out, progress=False, resume=True)
+    final = json.loads((out / "best" / "results.json").read_text())
+    best_cfg = load_config(out / "best" / "config.yaml")
+    base = cfg.model_copy(update={"search": None})
+    prep = prepare(base, out, progress=False)
+    record = {
+        "model": model,
+        "chosen": summary["best_params"],
+        "trials": len(summary["trials"]),
+        "modalities": (best_cfg.features or {}).get("modalities")
+        if model not in ID_MODELS
+        else None,
+        "valid": final["valid"],
+        "test": final["test"],
+        "by_poster": recall_by_poster(out / "best", prep, best_cfg),
+        "per_seed": seed_rows(final),
+        **provenance(),
+    }
+    emit(out, record)
+
+
+def _mean_std(values: list[float]) -> dict[str, float]:
+    mean, std = mean_std(values)
+    return {"mean": mean, "std": std}
+
+
+def recbole(args: argparse.Namespace, train: bool = True) -> dict[str, Any]:
+    """RecBole BPR and LightGCN on the same split, every seed, cached per (model, seed);
+    without ``train`` only the cached runs."""
+    import torch
+
+    from fusionrec.config import validate_config
+    from fusionrec.data.split import TEST, TRAIN, VALID
+    from fusionrec.train.experiment import prepare
+    from recbole_runner import run_general, write_benchmark_files
+
+    torch.set_num_threads(args.threads)
+    spec = yaml.safe_load(args.spec.read_text())
+    seeds = spec["seeds"][: args.seeds] if args.seeds else spec["seeds"]
+    folder = args.runs / "recbole"
+    epochs = args.recbole_epochs
+    results: dict[str, Any] = {}
+    data_root: Path | None = None
+    for model in RECBOLE:
+        runs = []
+        for seed in seeds:
+            path = folder / f"{model}-seed{seed}-epochs{epochs}.json"
+            if not path.exists() and not train:
+                continue
+            if not path.exists():
+                if data_root is None:
+                    prep = prepare(validate_config({**spec, "features": None}), progress=False)
+                    ds = prep.dataset
+                    parts = {}
+                    for part, code in (("train", TRAIN), ("valid", VALID), ("test", TEST)):
+                        users, items = prep.split.pairs(ds, code)
+                        parts[part] = (ds.user_ids[users], ds.item_ids[items])
+                    data_root = write_benchmark_files(folder / "data", "sparse", parts)
+                run = run_general(
+                    model,
+                    data_root,
+                    "sparse",
+                    epochs=epochs,
+                    seed=seed,
+                    patience=20,
+                    checkpoint_dir=folder / "saved",
+                )
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({"seed": seed, **run.__dict__}, indent=1))
+            runs.append(json.loads(path.read_text()))
+        if not runs:
+            continue
+        results[model] = {
+            "test": {k: _mean_std([r["test"][k] for r in runs]) for k in SHOWN},
+            "valid": {"recall@20": _mean_std([r["valid"]["recall@20"] for r in runs])},
+            "best_epoch": [r["best_epoch"] for r in runs],
+            "epochs_run": [r["epochs_run"] for r in runs],
+            "seconds_per_epoch": sum(
+                sum(r["train_seconds"]) / len(r["train_seconds"]) for r in runs
+            )
+            / len(runs),
+            "seeds": [r["seed"] for r in runs],
+        }
+    return results
+
+
+def time_epochs(args: argparse.Namespace, models: list[str]) -> None:
+    """One training epoch of every model with its defaults and both modalities: the cost
+    of a trial is about (epochs until early stop) x this."""
+    import torch
+
+    from fusionrec.train.experiment import prepare, run_seed
+
+    torch.set_num_threads(args.threads)
+    cfg = study_config(args, models[0]).model_copy(update={"search": None})
+    prep = prepare(cfg, None, progress=False)
+    for model in models:
+        one = study_config(args, model)
+        one = one.model_copy(
+            update={"search": None, "train": one.train.model_copy(update={"epochs": 1})}
+        )
+        rec = run_seed(one, prep, one.seeds[0], None, progress=False, evaluate_test=False)
+        print(
+            f"EPOCH {model}: {rec['seconds_per_epoch']:.2f} s/epoch, "
+            f"{rec['seconds_per_eval']:.2f} s/validation",
+            flush=True,
+        )
+
+
+def run_child(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
+    cmd = [sys.executable, __file__, "--child", name, "--spec", str(args.spec)]
+    cmd += ["--runs", str(args.runs), "--threads", str(args.threads), "--trials", str(args.trials)]
+    cmd += ["--epochs", str(args.epochs or 0), "--seeds", str(args.seeds or 0)]
+    return child_record(cmd, name)
+
+
+def verdict(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Best multimodal model chosen on validation; its test numbers against tuned LightGCN."""
+    found = best_multimodal(results, ID_MODELS)
+    if found is None:
+        return [NEEDS]
+    best, line, base, t = found
+    gain = t["recall@20"]["mean"] / base["recall@20"]["mean"] - 1
+    met = gain >= GOAL
+    margin = t["ndcg@20"]["mean"] - base["ndcg@20"]["mean"]
+    bar = max(t["ndcg@20"]["std"], base["ndcg@20"]["std"])
+    lines = [
+        line,
+        f"  - test recall@20: {best} {fmt(t['recall@20'])} vs tuned lightgcn "
+        f"{fmt(base['recall@20'])}: {gain:+.1%}; goal >= +{GOAL:.0%}: "
+        + (
+            "**met**"
+            if met
+            else f"**NOT met** (short by {100 * (GOAL - gain):.1f} percentage points)"
+        ),
+        f"  - test ndcg@20: {best} {fmt(t['ndcg@20'])} vs tuned lightgcn {fmt(base['ndcg@20'])},"
+        f" margin {margin:+.4f}: "
+        + ("**more**" if margin > bar else "**NOT more**")
+        + f" than the larger seed std ({bar:.4f})",
+    ]
+    return lines
+
+
+def table(results: dict[str, dict[str, Any]]) -> list[str]:
+    cols = " | ".join(f"test {k}" for k in SHOWN)
+    rows = [
+        f"| model | kind | trials | modalities | chosen setting | valid recall@20 | {cols} | "
+        "test recall@20, movies with poster | without poster | s/epoch | epochs | commit |",
+        "|---|---|---|---|---|---|" + "---|" * len(SHOWN) + "---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        chosen, spe, epochs, commit = row_facts(r, skip=("features.modalities",))
+        poster = [
+            f"{fmt(r['by_poster'][g])} ({r['by_poster'][g]['users']} users)"
+            for g in ("with poster", "without poster")
+        ]
+        rows.append(
+            f"| {name} | {'ids' if name in ID_MODELS else 'multimodal'} | {r['trials']} | "
+            f"{'+'.join(r['modalities']) if r['modalities'] else '-'} | "
+            f"{chosen or 'defaults'} | {fmt(r['valid']['recall@20'])} | "
+            + " | ".join(fmt(r["test"][k]) for k in SHOWN)
+            + f" | {poster[0]} | {poster[1]} | {spe:.2f} | {epochs:.0f} | {commit} |"
+        )
+    return rows
+
+
+def recbole_table(ref: dict[str, Any]) -> list[str]:
+    rows = [
+        "| RecBole 1.2.1 | seeds | valid recall@20 | "
+        + " | ".join(f"test {k}" for k in SHOWN)
+        + " | best epoch | epochs run | s/epoch |",
+        "|---|---|---|" + "---|" * len(SHOWN) + "---|---|---|",
+    ]
+    for name, r in ref.items():
+        rows.append(
+            f"| {name} | {r['seeds']} | {fmt(r['valid']['recall@20'])} | "
+            + " | ".join(fmt(r["test"][k]) for k in SHOWN)
+            + f" | {r['best_epoch']} | {r['epochs_run']} | {r['seconds_per_epoch']:.2f} |"
+        )
+    return rows
+
+
+def compact(results: dict[str, Any], ref: dict[str, Any]) -> str:
+    """A short table for the README: test Recall@20 / NDCG@20 of every row."""
+    rows = ["| model | modalities | test Recall@20 | test NDCG@20 |", "|---|---|---|---|"]
+    for name, r in results.items():
+        mods = "+".join(r["modalities"]) if r["modalities"] else "-"
+        rows.append(
+            f"| {name} | {mods} | {fmt(r['test']['recall@20'])} | {fmt(r['test']['ndcg@20'])} |"
+        )
+    for name, r in ref.items():
+        rows.append(
+            f"| RecBole {name} | - | {fmt(r['test']['recall@20'])} | {fmt(r['test']['ndcg@20'])} |"
+        )
+    return "\n".join(rows)
+
+
+def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]) -> None:
+    spec = yaml.safe_load(args.spec.read_text())
+    train = {**spec["train"], **({"epochs": args.epochs} if args.epochs else {})}
+    seeds = spec["seeds"][: args.seeds] if args.seeds else spec["seeds"]
+    commits = {r["commit"] + ("+dirty" if r["dirty"] else "") for r in results.values()}
+    setup = [
+        f"- data: {spec['dataset']['name']}, split {spec['split']['path']} (canonical file); "
+        f"features {spec['features']} (text: title, genres, tags; image: posters); movies "
+        "without a poster keep a masked image row",
+        f"- training: {train}; early stopping on validation Recall@20; test scored once per "
+        f"seed with the best-validation weights; seeds {seeds}",
+        f"- tuning: `fusionrec tune` (Optuna TPE, validation Recall@20 only), {args.trials} "
+        "trials per model (the same budget for every model), on the first seed; spaces from "
+        "movielens_study.yaml / search_spaces/, plus the modality set (text, image, "
+        "text+image) for multimodal models; each model in its own process, "
+        f"{args.threads} torch threads; mean ± sample std (ddof=1) over seeds",
+        "- poster columns: per user, test Recall@20 counted over the user's held-out movies "
+        "that have a poster (resp. have none) only, the ranking (all movies, train and valid "
+        "masked) unchanged; averaged over the users with at least one such movie (user count "
+        "in parentheses); a user with both kinds counts in both",
+        f"- left out: {', '.join(f'{k} ({v})' for k, v in EXCLUDED.items())}",
+    ]
+    if len(commits) > 1:
+        setup.append(f"- WARNING: rows come from different code versions: {sorted(commits)}")
+    pending = [m for m in args.names if m not in results]
+    if pending:
+        setup.append(f"- not (yet) in this table: {', '.join(pending)}")
+    text = header("Where content matters: models on movielens-latest-small-mm (tuned)")
+    text += "\n".join(setup) + "\n\n" + "\n".join(table(results)) + "\n\n"
+    if ref:
+        text += (
+            f"RecBole on the same split, same seeds (emb 64, lr 1e-3, batch 2048, patience 20, "
+            f"<= {args.recbole_epochs} epochs):\n\n" + "\n".join(recbole_table(ref)) + "\n\n"
+        )
+    text += "\n".join(verdict(results))
+    write_result(args.out, text)
+    write_result(
+        args.out.with_suffix(".json"),
+        json.dumps({"models": results, "recbole": ref, **provenance()}, indent=1, default=float),
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--spec", type=Path, default=SPEC)
+    ap.add_argument("--models", default=None, help="comma-separated subset (default: all)")
+    ap.add_argument("--trials", type=int, default=20, help="trials per model (default 20)")
+    ap.add_argument("--epochs", type=int, default=0, help="override train.epochs (smoke tests)")
+    ap.add_argument("--seeds", type=int, default=0, help="use the first N seeds (smoke tests)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runs", type=Path, default=Path("runs/bench-sparse"))
+    ap.add_argument("--recbole", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--recbole-epochs", type=int, default=300)
+    ap.add_argument("--fresh", action="store_true", help="re-run models with a bench.json")
+    ap.add_argument("--collect", action="store_true", help="table from finished runs only")
+    ap.add_argument("--compact", action="store_true", help="also print a short README table")
+    ap.add_argument("--time-epoch", action="store_true", help="time one epoch of each model")
+    ap.add_argument("--out", type=Path, default=RESULTS / "sparse_quality.md")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args, args.child)
+        return
+    names = model_names()
+    if args.models:
+        unknown = set(args.models.split(",")) - set(names)
+        if unknown:
+            ap.error(f"--models: not among {names}: {sorted(unknown)}")
+        names = [n for n in names if n in args.models.split(",")]
+    args.names = names
+    if args.time_epoch:
+        time_epochs(args, names)
+        return
+    results: dict[str, Any] = {}
+    for name in names:
+        path = args.runs / name / "bench.json"
+        if path.exists() and not args.fresh:
+            results[name] = json.loads(path.read_text())
+        elif not args.collect:
+            record = run_child(args, name)
+            if record is None:
+                continue
+            results[name] = record
+            print(name, {k: fmt(record["test"][k]) for k in SHOWN}, flush=True)
+        write(args, results, {})
+    ref = recbole(args, train=not args.collect) if args.recbole else {}
+    write(args, results, ref)
+    if args.compact:
+        print(compact(results, ref))
+
+
+if __name__ == "__main__":
+    main()
