@@ -25,12 +25,10 @@ validation) interactions, and early-stops on valid Recall@20 as fusionrec does.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,17 +79,18 @@ def apply_shims() -> None:
 
     torch.load = load
     _shim_token_sequences()
+    import recbole.trainer.trainer as recbole_trainer
+
+    recbole_trainer.get_tensorboard = lambda logger: _NoTensorBoard()
     _SHIMMED = True
 
 
-@contextlib.contextmanager
-def _inside(directory: Path) -> Iterator[None]:
-    before = Path.cwd()
-    os.chdir(directory)
-    try:
-        yield
-    finally:
-        os.chdir(before)
+class _NoTensorBoard:
+    """Stands in for RecBole's TensorBoard writer, which writes ``./log_tensorboard`` into
+    whatever directory the benchmark runs from (lazily, from a background thread)."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
 
 
 def _shim_token_sequences() -> None:
@@ -305,8 +304,7 @@ def _train_and_test(model: str, name: str, settings: dict[str, Any]) -> RecBoleR
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"], config["reproducibility"])
     net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    with _inside(Path(settings["data_path"])):  # RecBole writes ./log_tensorboard where it runs
-        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     train_wall: list[float] = []
     train_cpu: list[float] = []
     eval_wall: list[float] = []
