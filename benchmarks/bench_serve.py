@@ -171,8 +171,9 @@ def main() -> None:
         f"indexes {sorted(set(meta['index'].values()))}). `fusionrec serve --workers "
         f"{args.workers}` ({args.workers} uvicorn worker process"
         f"{'es' if args.workers > 1 else ''}, {THREADS_PER_REQUEST} compute thread per request "
-        f"for FAISS, torch and BLAS; {env}) and this load generator share the machine's "
-        f"{cores} cores; {args.seconds:g} s per endpoint after a warm-up, open loop.\n"
+        f"for FAISS and torch, numpy's BLAS left alone; {env}) and this load generator share "
+        f"the machine's {cores} cores; {args.seconds:g} s per endpoint after a warm-up, "
+        "open loop.\n"
         "Load: the machine's 1-minute load average before and after each endpoint's run; "
         + (
             f"above {cores * 0.5:g} (half the cores) the machine was busy with other work, "
