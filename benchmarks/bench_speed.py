@@ -9,7 +9,9 @@ of epochs and the same torch thread count. Each run is its own process, so peak 
 per run. Reported: seconds per training epoch (wall and CPU; the first epoch is left out as
 warm-up), seconds per full validation evaluation (all items ranked, training items masked,
 K 10/20/50, timed after training with ``--eval-threads``), peak resident memory, and
-validation Recall@20 after the same epochs, so speed is not bought with quality.
+validation Recall@20 after the same epochs over ``--quality-seeds`` seeds per toolkit (timing
+from the first), so speed is not bought with quality: the gap of the means must lie within
+two standard errors.
 
 Part 2, MGCN, SMORE, FREEDOM and LATTICE on movielens-100k-mm with text + poster features:
 seconds per epoch and the validation Recall@20 curve for a fixed seed, at this commit and at
@@ -94,10 +96,13 @@ def worker_fusionrec(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     params = json.loads(args.params)
     config = _config(args.dataset, args.model, params, args.features, args.device)
+    config = config.model_copy(
+        update={"train": config.train.model_copy(update={"seed": args.seed})}
+    )
     prep = prepare(config, progress=False)
     device = torch.device("cuda" if args.device == "cuda" else "cpu")
     valid, _, train = split_evaluators(prep, config, device)
-    seed_everything(2026)
+    seed_everything(args.seed)
     data = TrainData(
         prep.dataset.n_users,
         prep.dataset.n_items,
@@ -157,6 +162,7 @@ def worker_recbole(args: argparse.Namespace) -> dict[str, Any]:
             epochs=args.epochs,
             params=params,
             eval_step=args.epochs,  # one validation, after the last epoch
+            seed=args.seed,
             device=args.device,
         )
         evals = _eval_seconds(result.evaluate_valid, args.eval_threads, 3)
@@ -190,6 +196,7 @@ def launch(
     features: bool = False,
     curve: bool = False,
     epochs: int,
+    seed: int = 2026,
 ) -> dict[str, Any]:
     """One measurement in a fresh process (``src``: the fusionrec sources to import)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
@@ -215,6 +222,8 @@ def launch(
         args.device,
         "--params",
         json.dumps(params or {}),
+        "--seed",
+        str(seed),
     ]
     cmd += ["--features"] if features else []
     cmd += ["--curve"] if curve else []
@@ -237,10 +246,30 @@ def per_epoch(values: list[float]) -> float:
     return statistics.fmean(rest)
 
 
+def fmt_seeds(values: list[float]) -> str:
+    from common import mean_std
+
+    mean, std = mean_std(values)
+    return f"{mean:.4f} ± {std:.4f} (n={len(values)})"
+
+
+def same_quality(ours: dict[str, Any], theirs: dict[str, Any]) -> str:
+    """Whether the two toolkits' validation Recall@20 agree within seed noise: the gap of
+    the means inside two standard errors of that gap (sample stds over seeds)."""
+    from common import mean_std
+
+    a, b = ours["valid_recall@20_seeds"], theirs["valid_recall@20_seeds"]
+    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
+    band = 2 * ((sa**2 / len(a) + sb**2 / len(b)) ** 0.5)
+    verdict = "the same within seed noise" if abs(ma - mb) <= band else "NOT within seed noise"
+    return f"{ma:.4f} vs {mb:.4f}, gap {ma - mb:+.4f}, 2 s.e. {band:.4f}: {verdict}"
+
+
 def toolkit_table(results: dict[tuple[str, str, str], dict[str, Any]], args) -> list[str]:
     lines = [
         "| dataset | model | toolkit | train s/epoch (wall) | train s/epoch (CPU) | "
-        "fusionrec/RecBole (CPU) | eval s (median of 3) | peak MB | valid Recall@20 |",
+        "fusionrec/RecBole (CPU) | eval s (median of 3) | peak MB | "
+        "valid Recall@20 (mean ± std over seeds) |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     verdicts = []
@@ -257,14 +286,13 @@ def toolkit_table(results: dict[tuple[str, str, str], dict[str, Any]], args) -> 
                     f"| {dataset} | {model} | {name} | {per_epoch(r['train_wall']):.3f} | "
                     f"{per_epoch(r['train_cpu']):.3f} | {shown} | "
                     f"{statistics.median(r['eval_seconds']):.3f} | {r['peak_mb']:.0f} | "
-                    f"{r['valid_recall@20']:.4f} |"
+                    f"{fmt_seeds(r['valid_recall@20_seeds'])} |"
                 )
             ok = "met" if ratio <= TARGET_TRAIN_RATIO else "NOT met"
             verdicts.append(
                 f"- {model} on {dataset}: training epoch {ratio:.2f}x RecBole's CPU time "
                 f"(target <= {TARGET_TRAIN_RATIO}x): {ok}; valid Recall@20 after "
-                f"{args.epochs} epochs {ours['valid_recall@20']:.4f} vs "
-                f"{theirs['valid_recall@20']:.4f}"
+                f"{args.epochs} epochs: {same_quality(ours, theirs)}"
             )
     if "amazon-baby" in args.datasets:
         ev = statistics.median(results[("amazon-baby", "mf-bpr", "fusionrec")]["eval_seconds"])
@@ -347,6 +375,12 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["amazon-baby", "movielens-100k-mm"])
     ap.add_argument("--baseline", default="50e823f", help="commit measured as 'before' in part 2")
     ap.add_argument("--skip-mm", action="store_true", help="only part 1")
+    ap.add_argument(
+        "--quality-seeds",
+        type=int,
+        default=3,
+        help="seeds per run of part 1 for the validation comparison (timing: the first)",
+    )
     ap.add_argument("--out", default=None)
     # worker mode (internal)
     ap.add_argument("--worker", choices=["fusionrec", "recbole"], help=argparse.SUPPRESS)
@@ -356,6 +390,7 @@ def main() -> None:
     ap.add_argument("--params", default="{}", help=argparse.SUPPRESS)
     ap.add_argument("--features", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--curve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--seed", type=int, default=2026, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         args.toolkit = args.worker
@@ -368,15 +403,19 @@ def main() -> None:
     out = Path(args.out) if args.out else RESULTS / default_name
     load_before = os.getloadavg()
     results = {}
+    seeds = [2026 + i for i in range(args.quality_seeds)]
     for dataset in args.datasets:
         for model in TOOLKIT_MODELS:
             params = TOOLKIT_PARAMS[model][0]
-            results[(dataset, model, "fusionrec")] = launch(
-                "fusionrec", model, dataset, args, params=params, epochs=args.epochs
-            )
-            results[(dataset, model, "recbole")] = launch(
-                "recbole", model, dataset, args, epochs=args.epochs
-            )
+            for toolkit in ("fusionrec", "recbole"):
+                runs = [
+                    launch(toolkit, model, dataset, args, params=params, epochs=args.epochs, seed=s)
+                    for s in seeds
+                ]
+                results[(dataset, model, toolkit)] = {
+                    **runs[0],
+                    "valid_recall@20_seeds": [r["valid_recall@20"] for r in runs],
+                }
     sections = [
         header("Speed: fusionrec beside RecBole, and the multimodal graph models"),
         f"- load average before: {' '.join(f'{x:.2f}' for x in load_before)}; "
