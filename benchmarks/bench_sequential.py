@@ -14,8 +14,8 @@ Tables:
    with nothing masked: RecBole's sequential evaluation masks nothing, so fusionrec runs
    with ``evaluate.repeat: true`` there. Same model settings both sides (d 64, 2 blocks,
    2 heads, inner 256, dropout 0.5, max length 50, lr 1e-3, CE loss). RecBole trains one
-   example per next item (its data augmentation, batch 2048); fusionrec's SASRec reads each
-   window of 50 items once and predicts every position's next item (the paper's training,
+   example per next item (its data augmentation, batch 2048); fusionrec's SASRec and GRU4Rec
+   read each window of 50 items once and predicts every position's next item (the paper's training,
    batch 128 windows), the same targets per epoch; seconds per training epoch for both.
 3. Cold-start items: MM-SASRec in ``id_free`` mode on a ``cold-items`` split (20 % of the
    items withheld from training, each half ranked among itself), against the exact
@@ -62,8 +62,8 @@ GRU4REC = {**SEQ, "hidden_size": 128, "n_layers": 1, "dropout": 0.3}
 MODELS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "most-popular": ({}, {}),
     "lightgcn": ({"embedding_size": 64, "n_layers": 2, "reg_weight": 1e-4}, {"lr": 0.005}),
-    "gru4rec": (GRU4REC, {}),
     # window training: batch_size counts windows of up to 50 targets
+    "gru4rec": (GRU4REC, {"batch_size": 128}),
     "sasrec": (SASREC, {"batch_size": 128}),
     "mmsasrec": ({**SASREC, "fusion": "sum", "projector_hidden": 256}, {"batch_size": 128}),
 }

@@ -169,3 +169,31 @@ def test_id_free_mmsasrec_has_no_item_id_parameters():
     with_ids = build_model("mmsasrec", data, SMALL)
     assert not any(p.shape[0] == N_ITEMS for p in free.parameters())
     assert any(p.shape[0] == N_ITEMS for p in with_ids.parameters())
+
+
+def test_gru4rec_window_outputs_are_its_prefix_encodings(cycle):
+    """Window training reads a window once; the state after each item must be what encoding
+    that item's prefix alone gives (the per-prefix training, RecBole's), so the two train on
+    the same predictions."""
+    torch.manual_seed(0)
+    data = train_data(cycle, "gru4rec", torch.device("cpu"))
+    model = build_model(
+        "gru4rec", data, {"embedding_size": 16, "hidden_size": 24, "max_length": 12}
+    )
+    model.eval()
+    seqs = data.sequences
+    ends = model.train_positions()[:5]
+    starts = seqs.indptr[seqs.owners[ends]]
+    windows = torch.from_numpy(seqs.windows(ends, starts, 12, model.pad))
+    assert (windows == model.pad).any()  # histories shorter than the window: padded
+    table = model._table()
+    with torch.no_grad():
+        every = model.encode_positions(windows, table)
+        for b, window in enumerate(windows):
+            for t in range(12):
+                if window[t] == model.pad:
+                    continue
+                prefix = torch.full((1, 12), model.pad)
+                prefix[0, 12 - (t + 1) :] = window[: t + 1]
+                alone = model.encode(prefix, table)[0]
+                torch.testing.assert_close(every[b, t], alone, rtol=1e-5, atol=1e-5)

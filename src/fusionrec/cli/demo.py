@@ -15,7 +15,7 @@ SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 #: ``--sequential`` adds these (user histories in time order; see docs/models.md); SASRec's
 #: window training counts windows of up to 50 items in a batch
 SEQUENTIAL = [
-    {"name": "gru4rec"},
+    {"name": "gru4rec", "train": {"batch_size": 128}},
     {"name": "sasrec", "train": {"batch_size": 128}},
     {"name": "mmsasrec", "train": {"batch_size": 128}},
 ]

@@ -12,7 +12,9 @@ with a gated recurrent unit (Sec. 3, eqs. 1-4):
 and the state after the last item, mapped to the embedding size by a feed-forward layer,
 scores every item: r_i = (W_o h_n + b_o) . e_i. The paper fed one-hot items to session-
 parallel mini-batches with TOP1/BPR losses; this is the formulation of RecBole's GRU4Rec
-(item embeddings with dropout, one example per next item, ``loss: ce`` by default).
+(item embeddings with dropout, ``loss: ce`` by default), trained like SASRec: each window of
+a user's sequence is read once and the state after every item predicts the next one
+(``training: window``, default; ``prefix`` is RecBole's one example per next item).
 
 When to use: short, strongly ordered sessions; a fast, small baseline for SASRec.
 """
@@ -51,13 +53,25 @@ class GRU4Rec(SequentialRecommender):
     def item_vectors(self) -> torch.Tensor:
         return self.items.weight
 
-    def encode(self, windows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        # move the padding to the end (left-aligned): a GRU is causal, so the output at the
-        # last real item ignores what follows it, and padding never enters the state
+    def _states(self, windows: torch.Tensor, table: torch.Tensor):
+        """GRU states of the left-aligned windows, and the windows' lengths. The padding is
+        moved to the end: a GRU is causal, so the state at a real item ignores what follows
+        it, and padding never enters the state."""
         n = windows.shape[1]
         lengths = (windows != self.pad).sum(dim=1)
         shift = (torch.arange(n, device=windows.device) + (n - lengths).unsqueeze(1)) % n
-        aligned = windows.gather(1, shift)
-        states, _ = self.gru(self.drop(table[aligned]))
+        states, _ = self.gru(self.drop(table[windows.gather(1, shift)]))
+        return states, lengths
+
+    def encode(self, windows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        states, lengths = self._states(windows, table)
         last = (lengths - 1).clamp(min=0)
         return self.out(states[torch.arange(len(windows), device=windows.device), last])
+
+    def encode_positions(self, windows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        states, lengths = self._states(windows, table)
+        n = windows.shape[1]
+        # back to the windows' right-aligned positions: original p <- aligned (p + len) % n
+        back = (torch.arange(n, device=windows.device) + lengths.unsqueeze(1)) % n
+        states = states.gather(1, back.unsqueeze(-1).expand(-1, -1, states.shape[-1]))
+        return self.out(states)

@@ -31,9 +31,7 @@ listening, shopping sessions); it needs timestamps or a meaningful row order.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
-import numpy as np
 import pydantic
 import torch
 from torch import nn
@@ -51,20 +49,12 @@ class SASRecParams(SequentialParams):
     dropout: float = pydantic.Field(0.5, ge=0, lt=1)
     attention_dropout: float = pydantic.Field(0.5, ge=0, lt=1)
 
-    #: window: the paper's training, every position of a user's window of ``max_length``
-    #: items predicts the item after it, one pass per window (``train.batch_size`` counts
-    #: windows); prefix: one example per next item, its prefix encoded on its own
-    #: (RecBole's data augmentation: the same targets, about max_length times the work).
-    training: Literal["window", "prefix"] = "window"
-
     @pydantic.model_validator(mode="after")
     def _consistent(self) -> SASRecParams:
         if self.embedding_size % self.n_heads:
             raise ValueError(
                 f"embedding_size {self.embedding_size} must be a multiple of n_heads {self.n_heads}"
             )
-        if self.training == "window" and self.loss == "bpr":
-            raise ValueError("loss 'bpr' needs training 'prefix' (one negative per example)")
         return self
 
 
@@ -153,22 +143,5 @@ class SASRec(SequentialRecommender):
     def encode(self, windows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         return self.encoder(windows, table, self.pad)[:, -1]
 
-    def train_positions(self) -> np.ndarray:
-        if self.params.training == "prefix":
-            return super().train_positions()
-        return self.train_sequences.window_ends(self.params.max_length)
-
-    def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Window training: the window ending at position p is read once, and its output at
-        each position is scored against the next item (targets (p - L, p])."""
-        if self.params.training == "prefix":
-            return super().calculate_loss(batch)
-        seqs, n = self.train_sequences, self.params.max_length
-        ends = batch["positions"].cpu().numpy()
-        starts = seqs.indptr[seqs.owners[ends]]
-        inputs = self._windows(seqs.windows(ends, starts, n, self.pad))
-        targets = self._windows(seqs.windows(ends + 1, starts + 1, n, self.pad))
-        table = self._table()
-        keep = targets != self.pad  # exactly the positions holding an input item
-        h = self.encoder(inputs, table, self.pad)[keep]
-        return self.next_item_loss(h, table, targets[keep])
+    def encode_positions(self, windows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        return self.encoder(windows, table, self.pad)

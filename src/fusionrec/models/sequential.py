@@ -38,6 +38,17 @@ class SequentialParams(Params):
     max_length: int = pydantic.Field(50, ge=1)
     #: ce: full softmax over all items; bpr: pairwise against sampled negatives.
     loss: Literal["ce", "bpr"] = "ce"
+    #: window: every position of a user's window of ``max_length`` items predicts the item
+    #: after it, one pass per window (``train.batch_size`` counts windows; SASRec's paper
+    #: trains so); prefix: one example per next item, its prefix encoded on its own
+    #: (RecBole's data augmentation: the same targets, about max_length times the work).
+    training: Literal["window", "prefix"] = "window"
+
+    @pydantic.model_validator(mode="after")
+    def _window_needs_ce(self) -> SequentialParams:
+        if self.training == "window" and self.loss == "bpr":
+            raise ValueError("loss 'bpr' needs training 'prefix' (one negative per example)")
+        return self
 
 
 class SequentialRecommender(Recommender):
@@ -69,6 +80,11 @@ class SequentialRecommender(Recommender):
         the left with ``self.pad``); ``table`` is ``item_vectors()`` plus a zero pad row."""
         raise NotImplementedError
 
+    def encode_positions(self, windows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """[B, L, d]: the encoding after each position of ``windows`` (causal: position t
+        sees items up to t), for window training; entries at padding are ignored."""
+        raise NotImplementedError
+
     # -- shared machinery -----------------------------------------------------------------
     def _table(self) -> torch.Tensor:
         vectors = self.item_vectors()
@@ -91,15 +107,32 @@ class SequentialRecommender(Recommender):
 
     def train_positions(self) -> np.ndarray:
         """The positions of ``TrainData.sequences`` the trainer iterates as examples (into
-        ``batch["positions"]``): by default every next-item example."""
+        ``batch["positions"]``): window ends, or every next-item example (prefix)."""
+        if self.params.training == "window":
+            return self.train_sequences.window_ends(self.params.max_length)
         return self.train_sequences.trainable_positions()
 
     def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.params.training == "window":
+            return self._window_loss(batch)
         positions = batch["positions"].cpu().numpy()
         windows = self.train_sequences.prefixes(positions, self.params.max_length, self.pad)
         table = self._table()
         h = self.encode(self._windows(windows), table)
         return self.next_item_loss(h, table, batch["pos_items"], batch.get("neg_items"))
+
+    def _window_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The window ending at position p is read once, and its output at each position is
+        scored against the next item (targets (p - L, p])."""
+        seqs, n = self.train_sequences, self.params.max_length
+        ends = batch["positions"].cpu().numpy()
+        starts = seqs.indptr[seqs.owners[ends]]
+        inputs = self._windows(seqs.windows(ends, starts, n, self.pad))
+        targets = self._windows(seqs.windows(ends + 1, starts + 1, n, self.pad))
+        table = self._table()
+        keep = targets != self.pad  # exactly the positions holding an input item
+        h = self.encode_positions(inputs, table)[keep]
+        return self.next_item_loss(h, table, targets[keep])
 
     def next_item_loss(
         self,
