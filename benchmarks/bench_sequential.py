@@ -191,21 +191,31 @@ def cold_start(args: argparse.Namespace, seeds: list[int]) -> list[str]:
     return lines
 
 
-def verdict(main: dict[str, Any], side: dict[str, Any]) -> list[str]:
+def verdict(main: dict[str, Any], side: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """Claims only where the run supports them: RecBole's quality only when it had the same
+    epoch budget, a win only against a spread measured over at least two seeds."""
     lines = []
+    capped = (args.recbole_epochs or args.epochs) < args.epochs
     for ours, theirs in (("sasrec", "RecBole SASRec"), ("gru4rec", "RecBole GRU4Rec")):
         a, b = side.get(f"fusionrec {ours}"), side.get(theirs)
         if a and b:
             na, nb = a["test"]["ndcg@10"][0], b["test"]["ndcg@10"][0]
+            quality = (
+                "no quality claim: RecBole's epochs were capped below fusionrec's"
+                if capped
+                else ("matches or beats" if na >= nb else "below")
+            )
             lines.append(
-                f"- {ours}: test NDCG@10 fusionrec {na:.4f} vs RecBole {nb:.4f} "
-                f"({'matches or beats' if na >= nb else 'below'}); s/epoch "
-                f"{a['s/epoch']:.2f} vs {b['s/epoch']:.2f} "
+                f"- {ours}: test NDCG@10 fusionrec {na:.4f} vs RecBole {nb:.4f} ({quality}); "
+                f"s/epoch {a['s/epoch']:.2f} vs {b['s/epoch']:.2f} "
                 f"({'faster' if a['s/epoch'] < b['s/epoch'] else 'slower'})"
             )
     if "mmsasrec" in main and "sasrec" in main:
         mm, ids = main["mmsasrec"]["test"]["ndcg@10"], main["sasrec"]["test"]["ndcg@10"]
-        word = "beats" if mm[0] - ids[0] > max(mm[1], ids[1]) else "does NOT clearly beat"
+        if args.seeds < 2:
+            word = "cannot be said to beat (one seed: no spread measured)"
+        else:
+            word = "beats" if mm[0] - ids[0] > max(mm[1], ids[1]) else "does NOT clearly beat"
         lines.append(
             f"- mmsasrec {word} id-only sasrec on test NDCG@10: {fmt(mm)} vs {fmt(ids)} "
             "(margin against the larger sample std)"
@@ -284,7 +294,7 @@ def main() -> None:
             "",
             "## Verdict",
             "",
-            *verdict(main_rows, side),
+            *verdict(main_rows, side, args),
         ]
     )
     write_result(args.out, text)
