@@ -74,10 +74,9 @@ class SparseGraph(nn.Module):
             self.register_buffer("transposed", _torch_csr(csr.T.tocsr()), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        transposed = self.matrix if self.symmetric else self.transposed
         if not (torch.is_grad_enabled() and x.requires_grad):
             return self.matrix @ x
-        return _GraphProduct.apply(self.matrix, transposed, x)
+        return _GraphProduct.apply(self.matrix, self.t(), x)
 
     @classmethod
     def from_coo(cls, tensor: torch.Tensor) -> SparseGraph:
