@@ -6,7 +6,7 @@ own ids (``"u42"``, ``1682``, ``"0669361001"``), never internal indices.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,10 @@ import pandas as pd
 import torch
 
 from fusionrec.data import Dataset, Split
-from fusionrec.errors import ConfigError
 from fusionrec.evaluate import mask_seen
 from fusionrec.models.base import Recommender, TrainData
 from fusionrec.tasks.base import (
-    DEFAULT_FOLD_IN_REG,
+    DEFAULT_TEXT_ALPHA,
     EmbeddingRecommender,
     Hits,
     top_hits,
@@ -145,31 +144,30 @@ class FittedRecommender(EmbeddingRecommender):
         return top_hits(sims, k)
 
     # -- new users -----------------------------------------------------------------------
-    def recommend_for_items(
+    def preference_top(
         self,
-        liked: Iterable[Any],
+        liked: np.ndarray,
+        text: str | None = None,
         k: int = 10,
         *,
         method: FoldIn | None = None,
-        reg: float = DEFAULT_FOLD_IN_REG,
+        reg: float | None = None,
+        alpha: float = DEFAULT_TEXT_ALPHA,
         exclude_liked: bool = True,
-    ) -> pd.DataFrame:
-        """As ``EmbeddingRecommender.recommend_for_items``, except that a sequential model
-        (``sasrec``...) without a ``method`` reads ``liked`` as the user's history in order,
-        oldest first, and encodes it as it encodes a known user's."""
-        if not (self.model.sequential and method is None):
-            return super().recommend_for_items(
-                liked, k, method=method, reg=reg, exclude_liked=exclude_liked
+    ) -> Hits:
+        """As ``EmbeddingRecommender.preference_top``, except that a sequential model
+        (``sasrec``...) given liked items alone and no ``method`` reads them as the user's
+        history in order, oldest first, and encodes it as it encodes a known user's."""
+        if not (self.model.sequential and method is None and text is None and len(liked)):
+            return super().preference_top(
+                liked, text, k, method=method, reg=reg, alpha=alpha, exclude_liked=exclude_liked
             )
-        rows = self.item_rows(liked)
-        if len(rows) == 0:
-            raise ConfigError("recommend_for_items needs at least one liked item id")
         with torch.no_grad():
-            user = self.model.encode_history(rows)
+            user = self.model.encode_history(liked)
             scores = (self.model.item_embeddings() @ user).float().cpu().numpy()
         if exclude_liked:
-            scores[rows] = -np.inf
-        return self._ranked(top_hits(scores, k))
+            scores[liked] = -np.inf
+        return top_hits(scores, k)
 
     # -- explanations --------------------------------------------------------------------
     def explain(self, user_id: Any, item_id: Any, n: int = 5) -> Explanation:
