@@ -11,11 +11,17 @@ numbers are then compared with the tuned LightGCN's, margin against the larger s
 
 Each model runs in its own subprocess (its peak memory is its own) on the same split and
 cached features, and leaves ``<runs>/<model>/bench.json`` (with the commit it ran at). The
-table is rewritten whole after every model from the JSON files of this invocation, or with
-``--collect`` from every finished model in ``--runs`` (rows from other commits are flagged).
+table is rewritten whole after every model from the ``bench.json`` files of the selected
+models in ``--runs`` (``--collect`` only rewrites it; rows from other commits are flagged).
+
+Resumable: a model's search runs with ``tune(..., resume=True)`` (recorded trials are replayed,
+not retrained; a finished best run is reused, an unfinished one continued from its
+checkpoints), and a model whose ``bench.json`` exists is not run again (``--fresh`` runs it
+again). Independent lanes may share one ``--runs`` directory when given disjoint ``--models``.
 
     python benchmarks/bench_movielens.py [--spec benchmarks/movielens_study.yaml]
         [--models a,b] [--trials 20] [--threads 1] [--runs runs/bench-movielens] [--collect]
+        [--fresh]
 
 Cost: 20 trials of up to 300 epochs per model; on a 2-core CPU the graph models take hours
 each (MGCN ~7 s/epoch), so run it on a quiet machine or a GPU.
@@ -56,7 +62,7 @@ def child(spec_path: Path, model: str, runs: Path, threads: int, trials: int | N
         if trials is not None:
             search["n_trials"] = trials
         cfg = cfg.model_copy(update={"search": search})
-        summary = tune(cfg, out, progress=False)
+        summary = tune(cfg, out, progress=False, resume=True)
         final = json.loads((out / "best" / "results.json").read_text())
         chosen, n_trials = summary["best_params"], len(summary["trials"])
     else:
@@ -214,6 +220,7 @@ def main() -> None:
     ap.add_argument("--runs", type=Path, default=Path("runs/bench-movielens"))
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--collect", action="store_true", help="table from finished runs only")
+    ap.add_argument("--fresh", action="store_true", help="re-run models with a bench.json")
     ap.add_argument("--out", type=Path, default=RESULTS / "movielens_models.md")
     args = ap.parse_args()
     if args.child:
@@ -229,19 +236,16 @@ def main() -> None:
             ap.error(f"--models: not in {args.spec}: {sorted(unknown)}")
         names = [n for n in names if n in args.models.split(",")]
     results: dict[str, Any] = {}
-    if args.collect:
-        for name in names:
-            path = args.runs / name / "bench.json"
-            if path.exists():
-                results[name] = json.loads(path.read_text())
-        write(args, spec, results)
-        return
     for name in names:
-        record = run_child(args, name)
-        if record is None:
-            continue
-        results[name] = record
-        print(name, {k: fmt(record["test"][k]) for k in SHOWN}, flush=True)
+        path = args.runs / name / "bench.json"
+        if path.exists() and not args.fresh:
+            results[name] = json.loads(path.read_text())
+        elif not args.collect:
+            record = run_child(args, name)
+            if record is None:
+                continue
+            results[name] = record
+            print(name, {k: fmt(record["test"][k]) for k in SHOWN}, flush=True)
         write(args, spec, results)
 
 
