@@ -6,6 +6,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -91,9 +93,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(bundle):
-    """A real uvicorn server on 127.0.0.1 in a thread; yields its base URL."""
+@contextmanager
+def serving(bundle: Path) -> Iterator[str]:
+    """A real uvicorn server of ``bundle`` on 127.0.0.1 in a thread; yields its base URL."""
     import uvicorn
 
     from fusionrec.serve.app import create_app
@@ -108,6 +110,20 @@ def server(bundle):
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """``serving`` for tests that serve a bundle of their own."""
+    return serving
+
+
+@pytest.fixture(scope="session")
+def server(bundle):
+    with serving(bundle) as url:
+        yield url

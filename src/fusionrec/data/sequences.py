@@ -29,6 +29,12 @@ class Sequences:
     indptr: np.ndarray
     items: np.ndarray
 
+    @classmethod
+    def single(cls, items: np.ndarray) -> Sequences:
+        """One user's ordered items (oldest first): a history given at request time."""
+        items = np.asarray(items, dtype=np.int64)
+        return cls(np.array([0, len(items)], dtype=np.int64), items)
+
     @property
     def n_users(self) -> int:
         return len(self.indptr) - 1

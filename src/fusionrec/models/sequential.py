@@ -163,22 +163,44 @@ class SequentialRecommender(Recommender):
     def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         return self.dot_scores(self._user_vectors()[users], self._item_matrix(), items)
 
-    def encode_history(self, items: np.ndarray | list[int]) -> torch.Tensor:
-        """[d] encoding of an ordered list of item indices (oldest first): the vector a user
-        with that history is scored with (``score`` = it . ``item_embeddings()``)."""
+    def history_window(self, items: np.ndarray | list[int]) -> np.ndarray:
+        """[1, max_length] window of an ordered list of item indices (oldest first): its
+        most recent items, right-aligned and left-padded, as the encoder reads a user."""
         items = np.asarray(items, dtype=np.int64)
         if items.ndim != 1 or ((items < 0) | (items >= self.n_items)).any():
             raise ModelError(f"history must be item indices in [0, {self.n_items})")
-        seq = Sequences(np.array([0, len(items)], dtype=np.int64), items)
-        window = seq.recent(np.array([0]), self.params.max_length, self.pad)
+        return Sequences.single(items).recent(np.array([0]), self.params.max_length, self.pad)
+
+    def encode_history(self, items: np.ndarray | list[int]) -> torch.Tensor:
+        """[d] encoding of an ordered list of item indices (oldest first): the vector a user
+        with that history is scored with (``score`` = it . ``item_embeddings()``)."""
         with torch.no_grad():
-            return self.encode(self._windows(window), self._table())[0]
+            return self.encode(self._windows(self.history_window(items)), self._table())[0]
+
+    def history_encoder(self) -> nn.Module:
+        """The encoder alone, its current item table frozen in: windows [B, max_length]
+        (``history_window``) -> [B, d] user vectors. A serving bundle exports it, so that a
+        served model encodes a history at request time without the training code."""
+        return HistoryEncoder(self).eval()
 
     def item_embeddings(self) -> torch.Tensor:
         return self._item_matrix().detach()
 
     def user_embeddings(self) -> torch.Tensor:
         return self._user_vectors().detach()
+
+
+class HistoryEncoder(nn.Module):
+    """``SequentialRecommender.encode`` over a fixed item table (see ``history_encoder``)."""
+
+    def __init__(self, model: SequentialRecommender) -> None:
+        super().__init__()
+        self.model = model
+        with torch.no_grad():
+            self.register_buffer("table", model._table().detach().clone())
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.model.encode(windows, self.table)
 
 
 def item_table(n_items: int, dim: int) -> nn.Embedding:

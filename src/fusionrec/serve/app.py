@@ -90,6 +90,9 @@ class Metadata(BaseModel):
     search: bool
     search_ways: list[str]
     sentiment: bool
+    history_encoder: bool = Field(
+        description="whether liked items are encoded as an ordered history (sequential model)"
+    )
     bundle_version: int
     index: dict[str, str]
 
@@ -107,7 +110,12 @@ class UserRecommendations(BaseModel):
 class Preferences(BaseModel):
     """An anonymous user: liked item ids and/or what they like in words."""
 
-    liked_item_ids: list[str] = Field(default_factory=list, max_length=1000)
+    liked_item_ids: list[str] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="liked item ids in the order consumed, oldest first: a sequential model "
+        "encodes them as the user's history (order matters), others fold them in",
+    )
     text: str | None = Field(None, min_length=1, max_length=MAX_QUERY)
     k: int = Field(10, ge=1, le=MAX_K)
 
@@ -242,6 +250,7 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
             search=bool(manifest["search"]),
             search_ways=manifest.get("search_ways", []),
             sentiment=bool(manifest["sentiment"]),
+            history_encoder=manifest.get("history") is not None,
             bundle_version=manifest["format"],
             index=manifest["index"],
         )

@@ -16,6 +16,9 @@
                            ``search-<way>``) with its ``.rows.npy``
 ``search/``                the cross-modal search index (``CatalogueSearch``), when the run
                            has text (from an encoder) and images
+``history/encoder.pt2``    a sequential model's history encoder (``torch.export``): item
+                           windows -> user vectors, so a new user's ordered history is
+                           encoded at request time
 ``sentiment/``             a review-sentiment model, unless exported without one
 ``images/``                the item image files, named by item row
 ``config.yaml``            the run's config; ``results.json`` its metrics
@@ -49,6 +52,7 @@ log = logging.getLogger("fusionrec.serve")
 KIND = "fusionrec-bundle"
 FORMAT = 1
 MANIFEST = "manifest.json"
+HISTORY = "history/encoder.pt2"
 #: Image files copied into a bundle (anything else is served without an image).
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
 
@@ -152,6 +156,20 @@ def _fit_search(rec: Any, features_config: Any, progress: bool) -> Any:
     )
 
 
+def _export_history(model: Any, folder: Path) -> dict[str, Any] | None:
+    """A sequential model's encoder as a ``torch.export`` program (no fusionrec model code
+    needed to run it) and how to build its input; None for other models."""
+    if not getattr(model, "sequential", False):
+        return None
+    import torch
+
+    window = model.history_window([0])
+    with torch.no_grad():
+        program = torch.export.export(model.history_encoder().cpu(), (torch.from_numpy(window),))
+    write_atomic(folder / HISTORY, lambda p: torch.export.save(program, p))
+    return {"file": HISTORY, "max_length": int(window.shape[1]), "pad": int(model.pad)}
+
+
 def _write_bundle(
     folder: Path,
     run_dir: Path,
@@ -212,6 +230,7 @@ def _write_bundle(
     model = _sentiment_model(sentiment)
     if model is not None:
         model.save(folder / "sentiment")
+    history = _export_history(rec.model, folder)
     shutil.copyfile(run_dir / "config.yaml", folder / "config.yaml")
     results = read_json(run_dir / "results.json") if (run_dir / "results.json").exists() else {}
     write_json(folder / "results.json", results)
@@ -233,6 +252,7 @@ def _write_bundle(
         "search": searcher is not None,
         "search_ways": searcher.ways if searcher is not None else [],
         "sentiment": model is not None,
+        "history": history,
         "index": {name: index.kind for name, index in indexes.items()},
         "index_config": index_config.model_dump(mode="json"),
         "metrics": {"test": results.get("test", {}), "valid": results.get("valid", {})},

@@ -5,8 +5,11 @@ Both are ``fusionrec.tasks.base.EmbeddingRecommender``s, so they share every met
 and the computations behind them; a bundle differs only in where its vectors come from (the
 bundle's arrays, no training code, no dataset files) and in finding a user's or an item's
 best items with its FAISS indexes instead of exact scores. It adds catalogue search and
-sentiment. Ids are the dataset's ids as strings ("1", "u42", "0669361001"); integers are
-accepted. Thread-safe: arrays and indexes are read-only, lazy parts are built under a lock.
+sentiment. A sequential model's bundle carries its exported history encoder, so a new user's
+ordered history is encoded at request time (``history_vector``), as ``FittedRecommender``
+encodes it with the model. Ids are the dataset's ids as strings ("1", "u42", "0669361001");
+integers are accepted. Thread-safe: arrays and indexes are read-only, lazy parts are built
+under a lock.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import torch
 
+from fusionrec.data.sequences import Sequences
 from fusionrec.errors import ConfigError
 from fusionrec.serve.bundle import read_manifest
 from fusionrec.serve.index import VectorIndex
@@ -120,6 +125,19 @@ class BundleRecommender(EmbeddingRecommender):
         return self._index_top(f"view-{view}", query, k, np.array([item]))
 
     # -- search and sentiment --------------------------------------------------------------
+    def history_vector(self, history: np.ndarray) -> np.ndarray | None:
+        spec = self.manifest.get("history")
+        if spec is None:
+            return None
+
+        def build() -> Any:
+            return torch.export.load(self.folder / spec["file"]).module()
+
+        encoder = self._lazy("history", build)
+        window = Sequences.single(history).recent(np.array([0]), spec["max_length"], spec["pad"])
+        with torch.no_grad():
+            return encoder(torch.from_numpy(window))[0].numpy()
+
     def search_top(self, query: str, by: str = "image", k: int = 10) -> Hits:
         searcher = self.searcher()
         if by not in searcher.ways:

@@ -250,8 +250,17 @@ class EmbeddingRecommender(ABC):
         """A new user's top ``k`` from liked item rows and/or a description, folded in
         together against the frozen item vectors (the description as one more liked
         pseudo-item, ``text_map``). Without a method: the measured default for dot-product
-        models, else the one method that needs no user vector."""
+        models, else the one method that needs no user vector. A sequential model given
+        liked items alone and no method reads them as a history, oldest first
+        (``history_vector``), as it reads a known user's."""
         items, _ = self.scoring_vectors()
+        if method is None and text is None and len(liked):
+            user = self.history_vector(liked)
+            if user is not None:
+                scores = items @ user
+                if exclude_liked:
+                    scores[liked] = -np.inf
+                return top_hits(scores, k)
         parts = [items[liked]] if len(liked) else []
         if text is not None:
             parts.append(self.text_map(alpha)(self.embed_text([text])))
@@ -267,6 +276,27 @@ class EmbeddingRecommender(ABC):
             scores[liked] = -np.inf
         return top_hits(scores, k)
 
+    def history_vector(self, history: np.ndarray) -> np.ndarray | None:
+        """[d] vector a sequential model scores a user with whose history is the item rows
+        ``history``, oldest first; None for a model that does not read order."""
+        return None
+
+    def history_embedding(self, history: Iterable[Any]) -> np.ndarray:
+        """The user vector of an ordered history of item ids (oldest first), encoded at
+        call time by a sequential model: a representation of a user the model never saw,
+        in the space of ``user_embeddings()`` (score = it . item vectors)."""
+        rows = self.item_rows(history)
+        if len(rows) == 0:
+            raise ConfigError("history_embedding needs at least one item id")
+        vector = self.history_vector(rows)
+        if vector is None:
+            raise ModelError(
+                f"model '{self.model_name}' does not encode ordered histories; use a "
+                "sequential model (gru4rec, sasrec, mmsasrec), or recommend_for_items to fold "
+                "the items in"
+            )
+        return vector
+
     def recommend_for_items(
         self,
         liked: Iterable[Any],
@@ -278,7 +308,8 @@ class EmbeddingRecommender(ABC):
     ) -> pd.DataFrame:
         """Recommendations for a user not in training who liked ``liked`` (item ids), by
         fold-in against the frozen item vectors (no retraining; methods in
-        ``fusionrec.tasks.foldin``)."""
+        ``fusionrec.tasks.foldin``); a sequential model without ``method`` encodes them as
+        a history, oldest first."""
         rows = self.item_rows(liked)
         if len(rows) == 0:
             raise ConfigError("recommend_for_items needs at least one liked item id")

@@ -18,15 +18,8 @@ import torch
 from fusionrec.data import Dataset, Split
 from fusionrec.evaluate import mask_seen
 from fusionrec.models.base import Recommender, TrainData
-from fusionrec.tasks.base import (
-    DEFAULT_TEXT_ALPHA,
-    EmbeddingRecommender,
-    Hits,
-    top_hits,
-    top_k,
-)
+from fusionrec.tasks.base import EmbeddingRecommender, Hits, top_hits, top_k
 from fusionrec.tasks.explain import ModalityAblation, shares
-from fusionrec.tasks.foldin import FoldIn
 from fusionrec.tasks.views import (
     available_views,
     is_dot_product,
@@ -144,30 +137,10 @@ class FittedRecommender(EmbeddingRecommender):
         return top_hits(sims, k)
 
     # -- new users -----------------------------------------------------------------------
-    def preference_top(
-        self,
-        liked: np.ndarray,
-        text: str | None = None,
-        k: int = 10,
-        *,
-        method: FoldIn | None = None,
-        reg: float | None = None,
-        alpha: float = DEFAULT_TEXT_ALPHA,
-        exclude_liked: bool = True,
-    ) -> Hits:
-        """As ``EmbeddingRecommender.preference_top``, except that a sequential model
-        (``sasrec``...) given liked items alone and no ``method`` reads them as the user's
-        history in order, oldest first, and encodes it as it encodes a known user's."""
-        if not (self.model.sequential and method is None and text is None and len(liked)):
-            return super().preference_top(
-                liked, text, k, method=method, reg=reg, alpha=alpha, exclude_liked=exclude_liked
-            )
-        with torch.no_grad():
-            user = self.model.encode_history(liked)
-            scores = (self.model.item_embeddings() @ user).float().cpu().numpy()
-        if exclude_liked:
-            scores[liked] = -np.inf
-        return top_hits(scores, k)
+    def history_vector(self, history: np.ndarray) -> np.ndarray | None:
+        if not self.model.sequential:
+            return None
+        return self.model.encode_history(history).float().cpu().numpy()
 
     # -- explanations --------------------------------------------------------------------
     def explain(self, user_id: Any, item_id: Any, n: int = 5) -> Explanation:
