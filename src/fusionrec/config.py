@@ -94,6 +94,10 @@ class EvaluateConfig(_Strict):
     #: Repeat consumption: true ranks items the user has already interacted with too (the
     #: held-out item may be one seen before); false (default) masks them.
     repeat: bool = False
+    #: Also report test metrics with each user's held-out items ranked against this many
+    #: sampled negatives (named ``sampled<N>-<metric>``), beside the full-ranking ones;
+    #: never used for selection. None (default): full ranking only.
+    sampled_negatives: int | None = pydantic.Field(None, ge=1)
 
     @pydantic.field_validator("ks")
     @classmethod
@@ -116,6 +120,15 @@ class ExperimentConfig(_Strict):
     seeds: list[int] = pydantic.Field(default_factory=lambda: [2026])
     output_dir: str = "runs"
     search: dict[str, Any] | None = pydantic.Field(None, description="tuning search space")
+
+    @pydantic.model_validator(mode="after")
+    def _sampled_needs_full_catalogue(self) -> ExperimentConfig:
+        if self.evaluate.sampled_negatives and self.split.method == "cold-items":
+            raise ValueError(
+                "evaluate.sampled_negatives: a cold-items split already ranks a candidate set "
+                "(the withheld items); remove one of the two"
+            )
+        return self
 
     @property
     def run_name(self) -> str:

@@ -9,6 +9,13 @@ unspecified order (it differs between runs, devices and block sizes), which woul
 metrics of models with tied scores (popularity, kNN rows of zeros) irreproducible. The masks
 are written into a private copy of each score block, never into the tensor the model
 returned, which a model may keep as a cache.
+
+Sampled-negative metrics (the protocol of the SASRec paper and RecBole's ``uni100``) exist
+only when asked for (``sampled_negatives=N``): each user's held-out items are ranked against
+N items drawn uniformly, once per evaluator and seeded, from the items the user never
+interacted with. They are reported beside the full-ranking metrics under names of their own
+(``sampled100-ndcg@10``), never in their place: they are far more optimistic, and their
+ordering of models can differ from full ranking's (Krichene & Rendle, KDD 2020).
 """
 
 from __future__ import annotations
@@ -32,7 +39,10 @@ class Evaluator:
     """Scores users of ``target`` (held-out user x item CSR) with ``exclude`` masked.
 
     ``candidates``: optional item indices; when given, only they are ranked (cold-start
-    protocol: the withheld items are ranked against each other).
+    protocol: the withheld items are ranked against each other). ``sampled_negatives``:
+    also report ``sampled{N}-<metric>``, each user's held-out items ranked against N
+    negatives drawn (``sample_seed``) from the items outside ``known`` (default: ``target``
+    + ``exclude``; pass every interaction of the user).
     """
 
     def __init__(
@@ -44,6 +54,9 @@ class Evaluator:
         batch_users: int = 4096,
         candidates: np.ndarray | None = None,
         device: torch.device | str = "cpu",
+        sampled_negatives: int | None = None,
+        known: sp.csr_matrix | None = None,
+        sample_seed: int = 0,
     ) -> None:
         self.target = sp.csr_matrix(target)
         self.target.sum_duplicates()
@@ -67,6 +80,14 @@ class Evaluator:
             mask = torch.zeros(self.n_items, dtype=torch.bool)
             mask[torch.as_tensor(np.asarray(candidates), dtype=torch.long)] = True
             self.candidate_mask = mask.to(self.device)
+        self.sampled: sp.csr_matrix | None = None
+        self.sampled_name = f"sampled{sampled_negatives}" if sampled_negatives else ""
+        if sampled_negatives:
+            if candidates is not None:
+                raise ValueError("sampled negatives and a candidate set exclude each other")
+            known = self.target + self.exclude if known is None else sp.csr_matrix(known)
+            negatives = sample_negatives(known, self.users, sampled_negatives, sample_seed)
+            self.sampled = ((negatives + self.target) > 0).astype(np.float32).tocsr()
         n_rankable = self.n_items if candidates is None else len(candidates)
         self.max_k = min(max(self.ks), n_rankable)
         dropped = [k for k in self.ks if k > self.max_k]
@@ -91,6 +112,22 @@ class Evaluator:
         keys = rows * self.n_items + top_idx
         pos = torch.searchsorted(truth_keys, keys).clamp_(max=max(0, len(truth_keys) - 1))
         return truth_keys[pos] == keys
+
+    def _sampled_metrics(
+        self, users: np.ndarray, scores: torch.Tensor, n_pos: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The block's metrics with only its held-out items and sampled negatives ranked."""
+        assert self.sampled is not None
+        r, c = row_entries(self.sampled, users, self.device)
+        only = torch.full_like(scores, -torch.inf)
+        only[r, c] = scores[r, c]
+        max_k = min(self.max_k, int(np.diff(self.sampled.indptr).max(initial=0)))
+        top_val, top_idx = topk_lower_index_first(only, max_k)
+        hits = self._hits(users, top_idx) & (top_val > -torch.inf)
+        ks = [k for k in self.ks if k <= max_k]
+        return {
+            f"{self.sampled_name}-{name}": v for name, v in block_metrics(hits, n_pos, ks).items()
+        }
 
     @torch.no_grad()
     def evaluate(self, score_fn: ScoreFn) -> dict[str, float]:
@@ -119,6 +156,9 @@ class Evaluator:
                 sums[name] = sums.get(name, 0.0) + float(values.sum())
             for k in ks:
                 recommended[k][top_idx[:, :k][ranked[:, :k]].cpu()] = True
+            if self.sampled is not None:
+                for name, values in self._sampled_metrics(users, scores, n_pos).items():
+                    sums[name] = sums.get(name, 0.0) + float(values.sum())
         n = max(1, len(self.users))
         result = {name: total / n for name, total in sums.items()}
         n_catalogue = (
@@ -129,6 +169,30 @@ class Evaluator:
                 result[f"coverage@{k}"] = float(recommended[k].sum()) / max(1, n_catalogue)
         result["users"] = float(len(self.users))
         return result
+
+
+def sample_negatives(known: sp.csr_matrix, users: np.ndarray, n: int, seed: int) -> sp.csr_matrix:
+    """[n_users, n_items] CSR of up to ``n`` distinct items per row of ``users`` drawn
+    uniformly from the items that row of ``known`` lacks (fewer when fewer remain): the
+    ``n`` smallest of uniform noise with the known items pushed to +inf, in user blocks."""
+    n_users, n_items = known.shape
+    gen = torch.Generator().manual_seed(seed)
+    block = max(1, (1 << 22) // max(1, n_items))
+    rows, cols = [], []
+    for start in range(0, len(users), block):
+        part = users[start : start + block]
+        noise = torch.rand(len(part), n_items, generator=gen)
+        r, c = row_entries(known, part)
+        noise[r, c] = torch.inf
+        val, idx = torch.topk(noise, min(n, n_items), dim=1, largest=False)
+        keep = (val < torch.inf).numpy()
+        rows.append(np.repeat(part, keep.sum(axis=1)))
+        cols.append(idx.numpy()[keep])
+    r, c = (
+        np.concatenate([np.zeros(0, np.int64), *rows]),
+        np.concatenate([np.zeros(0, np.int64), *cols]),
+    )
+    return sp.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(n_users, n_items))
 
 
 def topk_lower_index_first(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

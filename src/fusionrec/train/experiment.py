@@ -215,6 +215,8 @@ def split_evaluators(
         batch_users=bu,
         candidates=t_cands,
         device=device,
+        sampled_negatives=config.evaluate.sampled_negatives,
+        known=train + valid + test,
     )
     return valid_eval, test_eval, train
 
