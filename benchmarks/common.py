@@ -3,6 +3,7 @@ way a result file is written (whole, atomically, by the script named in its head
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -60,14 +61,17 @@ def machine() -> str:
 
 
 def header(title: str) -> str:
-    """Title plus date, commit (and whether the tree was dirty), machine and exact command."""
+    """Title plus date, commit (and whether the tree was dirty), machine, how busy it was
+    (timings from a shared machine read differently) and the exact command."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     prov = provenance()
     dirty = " (working tree had uncommitted changes)" if prov["dirty"] else " (clean tree)"
     command = " ".join(["python", *sys.argv])
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"# {title}\n\n- written whole by `{Path(sys.argv[0]).name}`; do not edit by hand\n"
         f"- date: {now}\n- commit: {prov['commit']}{dirty}\n- machine: {machine()}\n"
+        f"- load average when written (1, 5, 15 min; {os.cpu_count()} CPUs): {load}\n"
         f"- command: `{command}`\n"
     )
 
