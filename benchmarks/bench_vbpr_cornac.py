@@ -163,7 +163,13 @@ def main() -> None:
         },
         "model": {"name": "vbpr", "params": {"embedding_size": 64}},
         "features": {"modalities": ["image"]},
-        "train": {"epochs": 300, "lr": LRS[0], "batch_size": 2048, "patience": 20},
+        "train": {
+            "epochs": 300,
+            "lr": LRS[0],
+            "batch_size": 2048,
+            "patience": 20,
+            "threads": args.threads,
+        },
         "evaluate": {"ks": [10, 20]},
     }
     cfg = validate_config(base)
@@ -178,6 +184,7 @@ def main() -> None:
     t0 = time.perf_counter()
     ours = run_ours(cfg, prep)
     ours_wall = time.perf_counter() - t0
+    torch.set_num_threads(args.threads)  # Cornac trains with torch too
     t0 = time.perf_counter()
     theirs = run_cornac(prep, image.matrix, valid_eval, test_eval)
     theirs_wall = time.perf_counter() - t0
