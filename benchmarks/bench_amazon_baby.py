@@ -18,6 +18,8 @@ import json
 import time
 from pathlib import Path
 
+import torch
+
 from common import RESULTS, header, mean_std, write_result
 from fusionrec.config import validate_config
 from fusionrec.train.experiment import prepare, run_seed
@@ -42,6 +44,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "amazon_baby.md")
     args = ap.parse_args()
     seeds = [int(x) for x in args.seeds.split(",")]
+    if args.threads:  # the trainer sets it again; here so that the header says it too
+        torch.set_num_threads(args.threads)
 
     base = {
         "dataset": {"name": "amazon-baby"},
