@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_reference import KS, _rows, _split, reference_metrics
 
 from fusionrec.config import validate_config
 from fusionrec.errors import ConfigError
 from fusionrec.evaluate import Evaluator
-
-from test_reference import KS, _rows, _split, reference_metrics
 
 N_NEG = 8
 
@@ -101,9 +100,8 @@ def test_the_option_is_validated_at_the_edge():
 
 
 def test_a_run_reports_them_on_test_beside_full_ranking(tmp_path):
-    from toy_data import write_toy_dataset
-
     from fusionrec.train.experiment import prepare, run_seed
+    from toy_data import write_toy_dataset
 
     path = write_toy_dataset(tmp_path)
     cfg = validate_config(
