@@ -94,9 +94,7 @@ def test_the_option_is_validated_at_the_edge():
     with pytest.raises(ConfigError, match="sampled_negatives"):
         validate_config({"evaluate": {"sampled_negatives": 0}})
     with pytest.raises(ConfigError, match="cold-items"):
-        validate_config(
-            {"split": {"method": "cold-items"}, "evaluate": {"sampled_negatives": 100}}
-        )
+        validate_config({"split": {"method": "cold-items"}, "evaluate": {"sampled_negatives": 100}})
 
 
 def test_a_run_reports_them_on_test_beside_full_ranking(tmp_path):
