@@ -77,6 +77,7 @@ def child(spec_path: Path, model: str, runs: Path, threads: int, trials: int | N
         "valid": final["valid"],
         "test": final["test"],
         "per_seed": seed_rows(final),
+        "threads": threads,
         **provenance(),
     }
     emit(out, record)
@@ -173,12 +174,26 @@ def row_facts(r: dict[str, Any], skip: tuple[str, ...] = ()) -> tuple[str, float
     return chosen, spe, epochs, r["commit"][:9] + ("+dirty" if r["dirty"] else "")
 
 
+#: The trainer's default became every core at this commit; this script passed ``--threads``
+#: to it (and recorded it) only later, so an unrecorded row from a descendant used every core.
+ALL_CORES_FROM = "02fbb15"
+
+
+def threads_of(record: dict[str, Any]) -> str:
+    """The torch threads a row trained with (see ``ALL_CORES_FROM`` for old rows)."""
+    if "threads" in record:
+        return str(record["threads"])
+    probe = ["git", "merge-base", "--is-ancestor", ALL_CORES_FROM, record["commit"]]
+    after = subprocess.run(probe, cwd=HERE, capture_output=True, check=False).returncode == 0
+    return "all" if after else "--threads"
+
+
 def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any]) -> None:
     cols = " | ".join(f"test {k}" for k in SHOWN)
     rows = [
         f"| model | kind | trials | chosen setting | valid recall@20 | {cols} | s/epoch | "
-        "epochs | peak MB | commit |",
-        "|---|---|---|---|---|" + "---|" * len(SHOWN) + "---|---|---|---|",
+        "threads | epochs | peak MB | commit |",
+        "|---|---|---|---|---|" + "---|" * len(SHOWN) + "---|---|---|---|---|",
     ]
     for name, r in results.items():
         per = r["per_seed"]
@@ -187,7 +202,8 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
             f"| {name} | {'ids' if name in ID_MODELS else 'multimodal'} | {r['trials']} | "
             f"{chosen or 'defaults'} | {fmt(r['valid']['recall@20'])} | "
             + " | ".join(fmt(r["test"][k]) for k in SHOWN)
-            + f" | {spe:.2f} | {epochs:.0f} | {max(s['peak_memory_mb'] for s in per):.0f} | "
+            + f" | {spe:.2f} | {threads_of(r)} | {epochs:.0f} | "
+            f"{max(s['peak_memory_mb'] for s in per):.0f} | "
             f"{commit} |"
         )
     commits = {r["commit"] + ("+dirty" if r["dirty"] else "") for r in results.values()}
@@ -200,9 +216,17 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
         f"{args.trials or spec.get('search', {}).get('n_trials')} trials per model with a search "
         "space (the same budget for baselines and multimodal models); the trial runs use the "
         "first seed; spaces in the spec file",
-        f"- each model in its own process, {args.threads} torch threads; mean ± sample std "
-        "(ddof=1) over seeds",
+        "- each model in its own process, with the torch threads of its `threads` column; "
+        "mean ± sample std (ddof=1) over seeds; s/epoch is wall time on a machine shared with "
+        "the other models' runs (see the load average above), not a speed benchmark",
     ]
+    unrecorded = [name for name, r in results.items() if "threads" not in r]
+    if unrecorded:
+        setup.append(
+            f"- {', '.join(unrecorded)}: run before the thread count was recorded; `all`: at "
+            f"a commit whose trainer used every core whatever `--threads` said (from "
+            f"{ALL_CORES_FROM}), `--threads`: the run's own `--threads`"
+        )
     if len(commits) > 1:
         setup.append(f"- WARNING: rows come from different code versions: {sorted(commits)}")
     pending = [m["name"] for m in spec["models"] if m["name"] not in results]
