@@ -28,6 +28,7 @@ GRIDS = {
     "mf-bpr": [{"reg_weight": r} for r in (1e-2, 1e-3, 1e-4)],
     "lightgcn": [{"reg_weight": 1e-4, "n_layers": n} for n in (2, 3, 4)],
 }
+TITLE = "Amazon-Baby reproduction: MF-BPR and LightGCN"
 TARGETS = {"mf-bpr": 0.0560, "lightgcn": 0.0735}
 
 
@@ -61,7 +62,7 @@ def main() -> None:
         "evaluate": {"ks": [10, 20, 50], "batch_users": 8192},
     }
     prep = prepare(validate_config(base), progress=False)
-    lines = [header("Amazon-Baby reproduction: MF-BPR and LightGCN"), ""]
+    lines = [""]  # the header is made at each write: its date and load are the write's
     lines += [
         "| model | setting (chosen on valid) | valid R@20 | test R@10 | test R@20 | "
         "test N@10 | test N@20 | target R@20 (mean) | best epochs | s/epoch | s/eval | "
@@ -116,7 +117,7 @@ def main() -> None:
 
 def write(out: Path, lines: list[str], raw: dict) -> None:
     """Rewrite the result files after every trial, so an interrupted run keeps its numbers."""
-    body = lines + [
+    body = [header(TITLE), *lines] + [
         "",
         "Grid (first seed, validation Recall@20 per setting; test not scored):",
         "",
