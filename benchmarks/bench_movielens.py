@@ -33,6 +33,7 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,28 @@ def run_child(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
     if args.trials is not None:
         cmd += ["--trials", str(args.trials)]
     return child_record(cmd, name)
+
+
+def each_model(
+    args: argparse.Namespace,
+    names: list[str],
+    run: Callable[[argparse.Namespace, str], dict[str, Any] | None],
+) -> Iterator[dict[str, dict[str, Any]]]:
+    """The records so far, after each of ``names``: a finished model's ``bench.json``
+    (unless ``args.fresh``), else ``run(args, name)`` (unless ``args.collect``); a model
+    whose run failed is left out. The caller rewrites its table after each."""
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        path = args.runs / name / "bench.json"
+        if path.exists() and not args.fresh:
+            results[name] = json.loads(path.read_text())
+        elif not args.collect:
+            record = run(args, name)
+            if record is None:
+                continue
+            results[name] = record
+            print(name, {k: fmt(record["test"][k]) for k in SHOWN}, flush=True)
+        yield results
 
 
 def child_record(cmd: list[str], name: str) -> dict[str, Any] | None:
@@ -261,17 +284,7 @@ def main() -> None:
         if unknown:
             ap.error(f"--models: not in {args.spec}: {sorted(unknown)}")
         names = [n for n in names if n in args.models.split(",")]
-    results: dict[str, Any] = {}
-    for name in names:
-        path = args.runs / name / "bench.json"
-        if path.exists() and not args.fresh:
-            results[name] = json.loads(path.read_text())
-        elif not args.collect:
-            record = run_child(args, name)
-            if record is None:
-                continue
-            results[name] = record
-            print(name, {k: fmt(record["test"][k]) for k in SHOWN}, flush=True)
+    for results in each_model(args, names, run_child):
         write(args, spec, results)
 
 

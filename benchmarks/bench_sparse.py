@@ -59,7 +59,16 @@ from typing import Any
 
 import yaml
 
-from bench_movielens import NEEDS, best_multimodal, child_record, emit, fmt, row_facts, seed_rows
+from bench_movielens import (
+    NEEDS,
+    best_multimodal,
+    child_record,
+    each_model,
+    emit,
+    fmt,
+    row_facts,
+    seed_rows,
+)
 from common import RESULTS, header, mean_std, provenance, write_result
 
 HERE = Path(__file__).resolve().parent
@@ -436,16 +445,7 @@ def main() -> None:
         time_epochs(args, names)
         return
     results: dict[str, Any] = {}
-    for name in names:
-        path = args.runs / name / "bench.json"
-        if path.exists() and not args.fresh:
-            results[name] = json.loads(path.read_text())
-        elif not args.collect:
-            record = run_child(args, name)
-            if record is None:
-                continue
-            results[name] = record
-            print(name, {k: fmt(record["test"][k]) for k in SHOWN}, flush=True)
+    for results in each_model(args, names, run_child):
         write(args, results, {})
     ref = recbole(args, train=not args.collect) if args.recbole else {}
     write(args, results, ref)

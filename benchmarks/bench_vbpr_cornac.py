@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,15 @@ def fit_cornac(prep, image: np.ndarray, lr: float, epochs: int, seed: int) -> tu
     ) / epochs
 
 
+def choose_then_seed(
+    grid: list[dict[str, Any]], seed_run: Callable[[dict[str, Any], int], dict[str, Any]]
+) -> dict[str, Any]:
+    """The setting of ``grid`` with the best validation Recall@20, trained with every seed
+    (``seed_run``; test is scored there, once per seed)."""
+    best = max(grid, key=lambda r: r["valid"]["recall@20"])
+    return {"grid": grid, "chosen": best, "seeds": [seed_run(best, seed) for seed in SEEDS]}
+
+
 def run_cornac(prep, image: np.ndarray, valid_eval, test_eval) -> dict[str, Any]:
     """Grid on the first seed's validation, then the chosen setting with every seed."""
     grid = []
@@ -100,18 +110,16 @@ def run_cornac(prep, image: np.ndarray, valid_eval, test_eval) -> dict[str, Any]
                 f"{s_epoch:.3f} s/epoch",
                 flush=True,
             )
-    best = max(grid, key=lambda r: r["valid"]["recall@20"])
-    seeds = []
-    for seed in SEEDS:
+
+    def seed_run(best: dict[str, Any], seed: int) -> dict[str, Any]:
         scores, s_epoch = fit_cornac(prep, image, best["lr"], best["epochs"], seed)
-        seeds.append(
-            {
-                "valid": valid_eval.evaluate(lambda u, s=scores: s[u]),
-                "test": test_eval.evaluate(lambda u, s=scores: s[u]),
-                "s_epoch": s_epoch,
-            }
-        )
-    return {"grid": grid, "chosen": best, "seeds": seeds}
+        return {
+            "valid": valid_eval.evaluate(lambda u: scores[u]),
+            "test": test_eval.evaluate(lambda u: scores[u]),
+            "s_epoch": s_epoch,
+        }
+
+    return choose_then_seed(grid, seed_run)
 
 
 def run_ours(cfg, prep) -> dict[str, Any]:
@@ -128,19 +136,17 @@ def run_ours(cfg, prep) -> dict[str, Any]:
             f"{r['best_epoch']}, {r['seconds_per_epoch']:.3f} s/epoch",
             flush=True,
         )
-    best = max(grid, key=lambda r: r["valid"]["recall@20"])
-    seeds = []
-    for seed in SEEDS:
+
+    def seed_run(best: dict[str, Any], seed: int) -> dict[str, Any]:
         r = run_seed(best["cfg"], prep, seed, None, progress=False)
-        seeds.append(
-            {
-                "valid": r["valid"],
-                "test": r["test"],
-                "s_epoch": r["seconds_per_epoch"],
-                "epochs": r["best_epoch"],
-            }
-        )
-    return {"grid": grid, "chosen": best, "seeds": seeds}
+        return {
+            "valid": r["valid"],
+            "test": r["test"],
+            "s_epoch": r["seconds_per_epoch"],
+            "epochs": r["best_epoch"],
+        }
+
+    return choose_then_seed(grid, seed_run)
 
 
 def summary(seeds: list[dict[str, Any]], part: str, metric: str) -> str:

@@ -88,6 +88,8 @@ class Evaluator:
             known = self.target + self.exclude if known is None else sp.csr_matrix(known)
             negatives = sample_negatives(known, self.users, sampled_negatives, sample_seed)
             self.sampled = ((negatives + self.target) > 0).astype(np.float32).tocsr()
+            # the most candidates any user has: the sampled ranking's cut for every block
+            self.sampled_max_k = min(max(self.ks), int(np.diff(self.sampled.indptr).max(initial=0)))
         n_rankable = self.n_items if candidates is None else len(candidates)
         self.max_k = min(max(self.ks), n_rankable)
         dropped = [k for k in self.ks if k > self.max_k]
@@ -121,7 +123,7 @@ class Evaluator:
         r, c = row_entries(self.sampled, users, self.device)
         only = torch.full_like(scores, -torch.inf)
         only[r, c] = scores[r, c]
-        max_k = min(self.max_k, int(np.diff(self.sampled.indptr).max(initial=0)))
+        max_k = self.sampled_max_k
         top_val, top_idx = topk_lower_index_first(only, max_k)
         hits = self._hits(users, top_idx) & (top_val > -torch.inf)
         ks = [k for k in self.ks if k <= max_k]
