@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fusionrec.data.features import ItemFeatures, ModalityFeatures
-from fusionrec.models.fusion import ModalityProjector, make_fusion
+from fusionrec.models.fusion import ModalityProjector, PresentRows, make_fusion
 
 
 def _features(seed: int = 0) -> ItemFeatures:
@@ -24,6 +24,34 @@ def _features(seed: int = 0) -> ItemFeatures:
             "text": ModalityFeatures("text", text, np.ones(40, bool)),
         },
     )
+
+
+def _layers(d_in: int) -> list[torch.nn.Module]:
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(d_in, 5), torch.nn.LeakyReLU(), torch.nn.Linear(5, 3))
+    return [torch.nn.Linear(d_in, 3), mlp]
+
+
+@pytest.mark.parametrize("present", ["some", "all", "none"])
+def test_present_rows_project_like_the_full_matrix_with_the_same_gradients(present):
+    """Projecting only the rows that hold features must be invisible: the same output for
+    every row (missing ones: the layer applied to zeros) and the same parameter gradients."""
+    rng = np.random.default_rng(1)
+    mask = {"some": rng.random(30) < 0.5, "all": np.ones(30, bool), "none": np.zeros(30, bool)}
+    feats = ModalityFeatures("image", rng.normal(size=(30, 7)).astype(np.float32), mask[present])
+    matrix, m = torch.from_numpy(feats.matrix), torch.from_numpy(feats.mask)
+    rows = PresentRows(matrix, m)
+    assert (rows.rows is None) == (present == "all")
+    weights = torch.from_numpy(rng.normal(size=(30, 3)).astype(np.float32))
+    for layer in _layers(7):
+        grads = []
+        for out in (layer(matrix), rows.project(layer)):
+            layer.zero_grad()
+            (out * weights).sum().backward()
+            grads.append([p.grad.clone() for p in layer.parameters()])
+        torch.testing.assert_close(rows.project(layer), layer(matrix), atol=1e-6, rtol=1e-5)
+        for full, packed in zip(*grads, strict=True):
+            torch.testing.assert_close(packed, full, atol=1e-5, rtol=1e-5)
 
 
 def test_standardize_zscores_present_items_and_keeps_missing_rows_empty():

@@ -15,6 +15,33 @@ from torch import nn
 from fusionrec.data.features import ItemFeatures
 
 
+class PresentRows(nn.Module):
+    """A modality's feature rows that hold features, packed once, for projecting all items.
+
+    A missing modality's row is all zeros (``ModalityFeatures`` zeroes it), so any projection
+    maps every such row to the same vector, ``layer(0)``. ``project`` runs the layer on the
+    packed present rows only and gives the missing rows ``layer(0)``: the same output and
+    gradients as ``layer(matrix)`` for less work. On movielens-latest-small-mm half of the
+    movies have no poster, and the 1280-wide poster projection of every item is the largest
+    product of a multimodal model's training step.
+    """
+
+    def __init__(self, matrix: torch.Tensor, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.n_rows, self.dim = matrix.shape
+        some_missing = not bool(mask.all())
+        rows = torch.nonzero(mask).squeeze(1) if some_missing else None
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("packed", matrix[mask] if some_missing else matrix, persistent=False)
+
+    def project(self, layer: nn.Module) -> torch.Tensor:
+        """``layer`` applied to every row of the full matrix, [n_rows, out]."""
+        if self.rows is None:
+            return layer(self.packed)
+        zero = layer(self.packed.new_zeros(1, self.dim))
+        return zero.expand(self.n_rows, -1).index_copy(0, self.rows, layer(self.packed))
+
+
 class ModalityProjector(nn.Module):
     """Maps each modality's raw feature matrix to ``dim`` with a linear layer (+ optional MLP).
 
@@ -31,6 +58,7 @@ class ModalityProjector(nn.Module):
         super().__init__()
         self.names = features.names
         self.proj = nn.ModuleDict()
+        self.present = nn.ModuleDict()
         for mod in features:
             x = torch.from_numpy(mod.matrix)
             mask = torch.from_numpy(mod.mask)
@@ -43,6 +71,7 @@ class ModalityProjector(nn.Module):
             self.register_buffer(f"scale_{mod.name}", scale, persistent=False)
             self.register_buffer(f"raw_{mod.name}", x, persistent=False)
             self.register_buffer(f"mask_{mod.name}", mask, persistent=False)
+            self.present[mod.name] = PresentRows(x, mask)
             if hidden:
                 self.proj[mod.name] = nn.Sequential(
                     nn.Linear(mod.dim, hidden), nn.LeakyReLU(), nn.Linear(hidden, dim)
@@ -61,8 +90,12 @@ class ModalityProjector(nn.Module):
     def mask(self, name: str) -> torch.Tensor:
         return getattr(self, f"mask_{name}")
 
+    def project(self, name: str) -> torch.Tensor:
+        """Every item's projected ``name`` features (missing rows: the projection of zeros)."""
+        return self.present[name].project(self.proj[name])
+
     def forward(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        outs = [self.proj[n](self.raw(n)) for n in self.names]
+        outs = [self.project(n) for n in self.names]
         return outs, [self.mask(n) for n in self.names]
 
 

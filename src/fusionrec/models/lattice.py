@@ -105,7 +105,7 @@ class LATTICE(Recommender):
         """kNN edges (self included) of the projected features, weighted by their cosine
         similarity: indices chosen without gradient, values differentiable."""
         mask = self.projector.mask(name)
-        x = self.projector.proj[name](self.projector.raw(name))
+        x = self.projector.project(name)
         k = self.params.knn_k - 1
         knn = knn_graph(x.detach().cpu(), k, mask.cpu()).tocoo() if k > 0 else None
         own = torch.nonzero(mask.cpu()).squeeze(1)

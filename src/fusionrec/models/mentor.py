@@ -148,7 +148,7 @@ class MENTOR(ForwardRecommender):
         if name == ID:
             return self.id_mlp(self.item_id)
         mask = self.projector.mask(name).unsqueeze(1)
-        return self.projector.proj[name](self.projector.raw(name)) * mask
+        return self.projector.project(name) * mask
 
     def modality_features(self) -> list[torch.Tensor]:
         """Every modality's item vectors h_m (zero where the modality is missing)."""

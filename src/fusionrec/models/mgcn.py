@@ -37,6 +37,7 @@ from fusionrec.models.base import (
     pos_neg_scores,
     register,
 )
+from fusionrec.models.fusion import PresentRows
 from fusionrec.models.graph import SparseGraph
 from fusionrec.models.lightgcn import propagate
 from fusionrec.models.mm_graph_common import modality_item_graph, user_item_views
@@ -79,11 +80,13 @@ class MGCN(ForwardRecommender):
         self.r_hat = SparseGraph(r_hat)
         self.ii = nn.ModuleDict()  # per-modality item-item graphs
         self.trs = nn.ModuleDict()
+        self.present = nn.ModuleDict()  # packed feature rows (``PresentRows``)
         self.gates = nn.ModuleDict()
         self.prefer = nn.ModuleDict()
         for mod in feats:
-            self.register_buffer(f"raw_{mod.name}", torch.from_numpy(mod.matrix), persistent=False)
-            self.register_buffer(f"mask_{mod.name}", torch.from_numpy(mod.mask), persistent=False)
+            mask = torch.from_numpy(mod.mask)
+            self.register_buffer(f"mask_{mod.name}", mask, persistent=False)
+            self.present[mod.name] = PresentRows(torch.from_numpy(mod.matrix), mask)
             graph = modality_item_graph(mod, params.knn_k)
             self.ii[mod.name] = SparseGraph(graph)
             self.trs[mod.name] = nn.Linear(mod.dim, d)
@@ -105,7 +108,7 @@ class MGCN(ForwardRecommender):
         mod_views, presents = [], []
         for name in self.names:
             mask = self._buf("mask", name)
-            feat = self.trs[name](self._buf("raw", name))
+            feat = self.present[name].project(self.trs[name])
             item = item_id * self.gates[name](feat) * mask.unsqueeze(1)
             for _ in range(self.params.n_layers):
                 item = self.ii[name](item)

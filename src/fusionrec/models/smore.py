@@ -38,6 +38,7 @@ from fusionrec.models.base import (
     pos_neg_scores,
     register,
 )
+from fusionrec.models.fusion import PresentRows
 from fusionrec.models.graph import SparseGraph
 from fusionrec.models.lightgcn import propagate
 from fusionrec.models.mm_graph_common import max_pool_graphs, modality_item_graph, user_item_views
@@ -91,11 +92,13 @@ class SMORE(ForwardRecommender):
         self.ii = nn.ModuleDict()  # per-modality item-item graphs
         n_freq = d // 2 + 1
         self.trs, self.gates, self.prefer, self.query = (nn.ModuleDict() for _ in range(4))
+        self.present = nn.ModuleDict()  # packed feature rows (``PresentRows``)
         self.filters = nn.ParameterDict()
         graphs = []
         for mod in feats:
-            self.register_buffer(f"raw_{mod.name}", torch.from_numpy(mod.matrix), persistent=False)
-            self.register_buffer(f"mask_{mod.name}", torch.from_numpy(mod.mask), persistent=False)
+            mask = torch.from_numpy(mod.mask)
+            self.register_buffer(f"mask_{mod.name}", mask, persistent=False)
+            self.present[mod.name] = PresentRows(torch.from_numpy(mod.matrix), mask)
             k = params.knn_k_per_modality.get(mod.name, params.knn_k)
             graph = modality_item_graph(mod, k)
             graphs.append(graph)
@@ -120,7 +123,7 @@ class SMORE(ForwardRecommender):
         d = self.params.embedding_size
         uni, product = [], None
         for name in self.names:
-            x = self.trs[name](self._buf("raw", name))
+            x = self.present[name].project(self.trs[name])
             spec = torch.fft.rfft(x, dim=1, norm="ortho")
             w = torch.view_as_complex(self.filters[name])
             uni.append(torch.fft.irfft(spec * w, n=d, dim=1, norm="ortho"))
