@@ -37,16 +37,15 @@ RecBole) for the README; the full file is ``benchmarks/results/sparse_quality.md
 
 Cost. A trial is up to 300 epochs plus one validation pass per epoch (early stopping with
 patience 20 usually ends it sooner); a model is ``--trials`` trials plus one run per seed.
-One training epoch on this dataset, measured with ``--time-epoch`` (defaults, text + image,
-2 torch threads) on the 2-core development CPU while it was heavily shared (load 8-10, so
-these are upper bounds; an idle machine is several times faster), in seconds:
-mf-bpr 5.2, lightgcn 16, content-knn 0 (closed form; 0.8 per validation), bm3 26,
-lattice 42 (4.3 per validation), freedom 49, adv-fusion 80, mtl-fusion 83, vbpr 102,
-mgcn 155, diffmm 157, mentor 166, smore 308; a validation pass is under 2 s except
-lattice's. In the smoke run (1 thread, same load, 3 epochs) mf-bpr took 0.9, lightgcn 11.9
-and mgcn 21 s/epoch, so one thread per process is faster here (``--threads`` default 1).
-At ~100 epochs per trial a graph model is then days of CPU for 20 trials: run it on a
-quiet machine or a GPU, or lower ``--trials`` for every model alike.
+One training epoch on this dataset, measured with ``--time-epoch`` (defaults, text + posters,
+one torch thread) at 13eee9e on the 2-core development CPU while two other single-thread
+benchmarks shared it (load 3), in seconds: mf-bpr 0.15, lightgcn 0.8, content-knn 0 (closed
+form; 0.5 per validation), bm3 2.0, freedom 2.1, lattice 4.0 (1.7 per validation), vbpr 6.5,
+mgcn 7.5, smore 11, adv-fusion 12, mtl-fusion 15, mentor 23, diffmm 40, mmsasrec 66; every
+other validation pass is under 0.6 s. At ~80 epochs a run, 20 trials + 3 seeds of every model
+is about 100 CPU-hours, most of it diffmm, mentor and mmsasrec: run it on a GPU, or in
+parallel lanes over several sessions (it resumes), or lower ``--trials`` for every model
+alike.
 """
 
 from __future__ import annotations
