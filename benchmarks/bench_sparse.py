@@ -8,7 +8,9 @@ Protocol (issue 14), the dense study's (``bench_movielens.py``) on the sparse ca
   on validation Recall@20);
 - models: MF-BPR, LightGCN and every registered multimodal recommender (read from the model
   registry; ``cold-transfer`` is left out: a cold-start wrapper, on this warm split it scores
-  as its base model). Each model's space is its entry in ``movielens_study.yaml`` or
+  as its base model; so is the sequential MM-SASRec: the split is a random permutation of
+  each user's ratings, not their time order, and ``bench_sequential.py`` scores it on
+  leave-one-out). Each model's space is its entry in ``movielens_study.yaml`` or
   ``search_spaces/<model>.yaml``; a multimodal model's space adds the modality set (text
   only, posters only, both), chosen on validation per model;
 - tuning: ``fusionrec tune`` (Optuna TPE, validation Recall@20 only), ``--trials`` trials per
@@ -41,11 +43,11 @@ One training epoch on this dataset, measured with ``--time-epoch`` (defaults, te
 one torch thread) at 13eee9e on the 2-core development CPU while two other single-thread
 benchmarks shared it (load 3), in seconds: mf-bpr 0.15, lightgcn 0.8, content-knn 0 (closed
 form; 0.5 per validation), bm3 2.0, freedom 2.1, lattice 4.0 (1.7 per validation), vbpr 6.5,
-mgcn 7.5, smore 11, adv-fusion 12, mtl-fusion 15, mentor 23, diffmm 40, mmsasrec 66; every
-other validation pass is under 0.6 s. At ~80 epochs a run, 20 trials + 3 seeds of every model
-is about 100 CPU-hours, most of it diffmm, mentor and mmsasrec: run it on a GPU, or in
-parallel lanes over several sessions (it resumes), or lower ``--trials`` for every model
-alike.
+mgcn 7.5, smore 11, adv-fusion 12, mtl-fusion 15, mentor 23, diffmm 40 (mmsasrec, not in
+the study, 66); every other validation pass is under 0.6 s. At ~80 epochs a run, 20 trials
+and 3 seeds of every model are about 60 CPU-hours, most of it diffmm and mentor: run it on a
+GPU, or in parallel lanes over several sessions (it resumes), or lower ``--trials`` for
+every model alike.
 """
 
 from __future__ import annotations
@@ -83,10 +85,17 @@ GOAL = 0.15  # issue 14: the best multimodal model >= +15 % test Recall@20 over 
 
 
 def model_names() -> list[str]:
-    """MF-BPR, LightGCN and every registered multimodal model but the excluded ones."""
+    """MF-BPR, LightGCN and every registered multimodal model but the excluded ones and the
+    sequential ones: the canonical split is a random permutation of each user's ratings, not
+    their time order, so a next-item model would be scored off its protocol (MM-SASRec is
+    benchmarked on leave-one-out by ``bench_sequential.py``), as in the dense study."""
     from fusionrec.models import MODELS
 
-    mm = sorted(n for n, c in MODELS.items() if c.requires_features and n not in EXCLUDED)
+    mm = sorted(
+        n
+        for n, c in MODELS.items()
+        if c.requires_features and not c.sequential and n not in EXCLUDED
+    )
     return ID_MODELS + mm
 
 
