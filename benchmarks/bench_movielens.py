@@ -52,7 +52,7 @@ def child(spec_path: Path, model: str, runs: Path, threads: int, trials: int | N
 
     from fusionrec.train.experiment import run_experiment
     from fusionrec.train.study import study_configs
-    from fusionrec.train.tune import tune
+    from fusionrec.train.tune import shipped_space, tune
 
     torch.set_num_threads(threads)
     spec = yaml.safe_load(spec_path.read_text())
@@ -61,7 +61,7 @@ def child(spec_path: Path, model: str, runs: Path, threads: int, trials: int | N
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": threads})})
     out = runs / model
     search = dict(cfg.search or {})
-    if search.get("space"):
+    if search.get("space") or shipped_space(model) is not None:
         if trials is not None:
             search["n_trials"] = trials
         cfg = cfg.model_copy(update={"search": search})
@@ -238,7 +238,7 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
         f"- tuning: Optuna TPE on validation Recall@20, "
         f"{args.trials or spec.get('search', {}).get('n_trials')} trials per model with a search "
         "space (the same budget for baselines and multimodal models); the trial runs use the "
-        "first seed; spaces in the spec file",
+        "first seed; each model's space is the one it ships (src/fusionrec/presets/spaces/)",
         "- each model in its own process, with the torch threads of its `threads` column; "
         "mean ± sample std (ddof=1) over seeds; s/epoch is wall time on a machine shared with "
         "the other models' runs (see the load average above), not a speed benchmark",

@@ -10,9 +10,9 @@ Protocol (issue 14), the dense study's (``bench_movielens.py``) on the sparse ca
   registry; ``cold-transfer`` is left out: a cold-start wrapper, on this warm split it scores
   as its base model; so is the sequential MM-SASRec: the split is a random permutation of
   each user's ratings, not their time order, and ``bench_sequential.py`` scores it on
-  leave-one-out). Each model's space is its entry in ``movielens_study.yaml`` or
-  ``search_spaces/<model>.yaml``; a multimodal model's space adds the modality set (text
-  only, posters only, both), chosen on validation per model;
+  leave-one-out). Each model's space is the one it ships (``presets/spaces/<model>.yaml``,
+  the dense study's); a multimodal model's space adds the modality set (text only, posters
+  only, both: ``search.modality_sets``), chosen on validation per model;
 - tuning: ``fusionrec tune`` (Optuna TPE, validation Recall@20 only), ``--trials`` trials per
   model (default 20, the dense study's), the trials on the first seed; then the chosen setting
   with every seed, test scored once per seed with the best-validation weights;
@@ -74,11 +74,8 @@ from common import RESULTS, header, mean_std, provenance, write_result
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "sparse_study.yaml"
-DENSE = HERE / "movielens_study.yaml"
-SPACES = HERE / "search_spaces"
 ID_MODELS = ["mf-bpr", "lightgcn"]
 EXCLUDED = {"cold-transfer": "a cold-start wrapper; on this warm split it scores as its base"}
-MODALITY_SETS = [["text"], ["image"], ["text", "image"]]
 RECBOLE = ["BPR", "LightGCN"]
 SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 GOAL = 0.15  # issue 14: the best multimodal model >= +15 % test Recall@20 over LightGCN
@@ -99,30 +96,17 @@ def model_names() -> list[str]:
     return ID_MODELS + mm
 
 
-def search_space(model: str) -> dict[str, Any]:
-    """The model's space from the dense study or ``search_spaces/``; multimodal models also
-    search the modality set."""
-    from fusionrec.models import MODELS
-
-    dense = {m["name"]: m for m in yaml.safe_load(DENSE.read_text())["models"]}
-    space = dict(dense.get(model, {}).get("search", {}).get("space", {}))
-    own = SPACES / f"{model}.yaml"
-    if not space and own.exists():
-        space = dict(yaml.safe_load(own.read_text())["search"]["space"])
-    if MODELS[model].requires_features:
-        space["features.modalities"] = {"type": "categorical", "choices": MODALITY_SETS}
-    return space
-
-
 def study_config(args: argparse.Namespace, model: str) -> Any:
     """The experiment config ``fusionrec tune`` gets for ``model``."""
     from fusionrec.config import deep_merge, validate_config
+    from fusionrec.models import MODELS
 
     spec = yaml.safe_load(args.spec.read_text())
     update: dict[str, Any] = {
         "name": model,
         "model": {"name": model},
-        "search": {"n_trials": args.trials, "space": search_space(model)},
+        # the model's shipped space; a multimodal model also searches its modality set
+        "search": {"n_trials": args.trials, "modality_sets": MODELS[model].requires_features},
         "train": {"threads": args.threads},
     }
     if args.epochs:
@@ -391,8 +375,8 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
         f"- training: {train}; early stopping on validation Recall@20; test scored once per "
         f"seed with the best-validation weights; seeds {seeds}",
         f"- tuning: `fusionrec tune` (Optuna TPE, validation Recall@20 only), {args.trials} "
-        "trials per model (the same budget for every model), on the first seed; spaces from "
-        "movielens_study.yaml / search_spaces/, plus the modality set (text, image, "
+        "trials per model (the same budget for every model), on the first seed; each model's "
+        "shipped space (src/fusionrec/presets/spaces/), plus the modality set (text, image, "
         "text+image) for multimodal models; each model in its own process, "
         f"{args.threads} torch threads; mean ± sample std (ddof=1) over seeds",
         "- poster columns: per user, test Recall@20 counted over the user's held-out movies "

@@ -1,4 +1,5 @@
-"""``fusionrec tune``: a searched modality set, and a search that resumes where it stopped."""
+"""``fusionrec tune``: shipped spaces, a searched modality set, and a search that resumes
+where it stopped."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import yaml
 
 from fusionrec.config import validate_config
 from fusionrec.errors import ConfigError
+from fusionrec.models import MODELS
 from fusionrec.train import tune as tune_module
-from fusionrec.train.tune import tune
+from fusionrec.train.tune import shipped_space, tune
 from toy_data import write_toy_dataset, write_toy_features
 
 SPACE = {
@@ -22,6 +24,9 @@ SPACE = {
 
 def config(tmp_path, model: str = "mf-bpr", n_trials: int = 3, **extra: Any):
     data = write_toy_dataset(tmp_path / "data")
+    search = extra.pop(
+        "search", {"n_trials": n_trials, "space": {**SPACE, **extra.pop("space", {})}}
+    )
     return validate_config(
         {
             "name": f"toy-{model}",
@@ -30,7 +35,7 @@ def config(tmp_path, model: str = "mf-bpr", n_trials: int = 3, **extra: Any):
             "train": {"epochs": 2, "lr": 0.01, "batch_size": 128, "metric": "recall@10"},
             "evaluate": {"ks": [5, 10]},
             "seeds": [1],
-            "search": {"n_trials": n_trials, "space": {**SPACE, **extra.pop("space", {})}},
+            "search": search,
             "output_dir": str(tmp_path / "runs"),
             **extra,
         }
@@ -122,3 +127,82 @@ def test_a_searched_modality_that_was_not_encoded_is_an_error(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"\['audio'\] not among the encoded modalities"):
         tune(cfg, tmp_path / "run")
+
+
+#: registered models with nothing to tune
+UNTUNABLE = {"most-popular"}
+
+
+def _bounds(space: dict[str, Any]) -> list[Any]:
+    return space["choices"] if space["type"] == "categorical" else [space["low"], space["high"]]
+
+
+@pytest.mark.parametrize("model", sorted(set(MODELS) - UNTUNABLE))
+def test_every_trainable_model_ships_a_space_of_valid_settings(model):
+    """A new model is covered the day it is registered: its space must exist, and every bound
+    and choice of it must be a setting the config accepts for that model."""
+    space = shipped_space(model)
+    assert space, f"{model} ships no search space (src/fusionrec/presets/spaces/{model}.yaml)"
+    for key, spec in space.items():
+        section, *rest = key.split(".")
+        assert section in ("train", "model") and rest, key
+        for value in _bounds(spec):
+            nested: dict[str, Any] = {"dataset": {"name": "toy"}, "model": {"name": model}}
+            target = nested
+            for part in key.split(".")[:-1]:
+                target = target.setdefault(part, {})
+            target[key.split(".")[-1]] = value
+            validate_config(nested, source=f"{model} {key}={value}")
+
+
+def test_a_config_without_a_space_searches_the_model_s_shipped_space(tmp_path):
+    summary = tune(config(tmp_path, search={"n_trials": 2}), tmp_path / "run")
+    shipped = shipped_space("mf-bpr")
+    assert [set(t["params"]) for t in summary["trials"]] == [set(shipped)] * 2
+    for trial in summary["trials"]:
+        for key, value in trial["params"].items():
+            assert shipped[key]["low"] <= value <= shipped[key]["high"]
+    recorded = yaml.safe_load((tmp_path / "run" / "search_config.yaml").read_text())
+    assert recorded["search"]["space"] == shipped  # what a resume is compared with
+
+
+def test_a_config_with_no_search_section_tunes_with_the_defaults(tmp_path):
+    cfg = config(tmp_path, search=None)
+    assert cfg.search is None
+    resolved = tune_module.resolve_search(cfg)
+    assert resolved.search == {"space": shipped_space("mf-bpr"), "n_trials": 20}
+
+
+def test_modality_sets_searches_every_subset_of_the_encoded_modalities(tmp_path, trained):
+    cfg = config(
+        tmp_path,
+        model="vbpr",
+        search={"n_trials": 6, "modality_sets": True},
+        features={
+            "modalities": ["text", "image"],
+            "precomputed": write_toy_features(tmp_path),
+            "cache_dir": str(tmp_path / "cache"),
+        },
+    )
+    summary = tune(cfg, tmp_path / "run")
+    recorded = yaml.safe_load((tmp_path / "run" / "search_config.yaml").read_text())
+    choices = recorded["search"]["space"]["features.modalities"]["choices"]
+    assert choices == [["text"], ["image"], ["text", "image"]]
+    assert set(recorded["search"]["space"]) == {*shipped_space("vbpr"), "features.modalities"}
+    seen = [t["modalities"] for t in trained]
+    assert [t["params"]["features.modalities"] for t in summary["trials"]] == seen
+    assert len({tuple(s) for s in seen}) > 1
+
+
+def test_modality_sets_needs_two_modalities_and_a_model_without_a_space_is_named(tmp_path):
+    one = config(
+        tmp_path,
+        model="vbpr",
+        search={"n_trials": 1, "modality_sets": True},
+        features={"modalities": ["text"], "precomputed": write_toy_features(tmp_path)},
+    )
+    with pytest.raises(ConfigError, match=r"modality_sets: needs at least two modalities"):
+        tune(one, tmp_path / "one")
+    with pytest.raises(ConfigError, match=r"model 'most-popular' ships no search space"):
+        tune(config(tmp_path, model="most-popular", search={"n_trials": 1}), tmp_path / "pop")
+    assert not (tmp_path / "pop").exists()  # refused before anything was written

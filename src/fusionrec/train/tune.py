@@ -1,6 +1,9 @@
 """Hyper-parameter search with Optuna, selecting on validation only.
 
-The search space lives in the experiment config under ``search``::
+Every trainable model ships its space (``presets/spaces/<model>.yaml``), searched when the
+config's ``search`` section names none (or is absent): ``fusionrec tune -c train.yaml`` tunes
+any model with the same budget. ``search.modality_sets: true`` also searches every non-empty
+subset of ``features.modalities``. An explicit space replaces the shipped one::
 
     search:
       n_trials: 20
@@ -28,13 +31,14 @@ and raising ``n_trials`` extends a finished search. A finished best run is reuse
 from __future__ import annotations
 
 import logging
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import pydantic
 import yaml
 
-from fusionrec.config import ExperimentConfig, deep_merge, dump_config, validate_config
+from fusionrec.config import PRESETS, ExperimentConfig, deep_merge, dump_config, validate_config
 from fusionrec.errors import ConfigError
 from fusionrec.io import read_json, write_json, write_text
 from fusionrec.train.experiment import Prepared, prepare, run_experiment, run_seed
@@ -69,17 +73,71 @@ class SearchConfig(pydantic.BaseModel):
 
     n_trials: int = pydantic.Field(20, ge=1)
     sampler_seed: int = 0
-    space: dict[str, ParamSpace]
+    #: None: the model's shipped space (``presets/spaces/<model>.yaml``)
+    space: dict[str, ParamSpace] | None = None
+    #: also search every non-empty subset of ``features.modalities``
+    modality_sets: bool = False
+
+
+SPACES = PRESETS / "spaces"
+
+
+def shipped_space(model: str) -> dict[str, Any] | None:
+    """The search space fusionrec ships for ``model``; None for a model with nothing to tune."""
+    path = SPACES / f"{model}.yaml"
+    if not path.exists():
+        return None
+    return dict(yaml.safe_load(path.read_text(encoding="utf-8"))["space"])
+
+
+def modality_subsets(modalities: list[str]) -> list[list[str]]:
+    """Every non-empty subset, smallest first, each in the given order."""
+    return [list(c) for r in range(1, len(modalities) + 1) for c in combinations(modalities, r)]
+
+
+def _search_error(exc: pydantic.ValidationError) -> ConfigError:
+    lines = [f"search.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+    return ConfigError("invalid search space:\n  " + "\n  ".join(lines))
+
+
+def resolve_search(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with its search written out in full: the shipped space when it names none,
+    the modality sets added when asked. The resolved space is what a run directory records,
+    so resuming after the shipped space changed is refused like any other changed setting."""
+    try:
+        search = SearchConfig.model_validate(config.search or {})
+    except pydantic.ValidationError as exc:
+        raise _search_error(exc) from exc
+    model = config.model.name
+    space = dict(config.search["space"]) if search.space is not None else shipped_space(model)
+    if space is None:
+        raise ConfigError(
+            f"search.space: model '{model}' ships no search space (it has nothing to tune); "
+            "give one under search.space (see docs/tuning.md)"
+        )
+    if search.modality_sets:
+        names = list((config.features or {}).get("modalities") or [])
+        if len(names) < 2:
+            raise ConfigError(
+                "search.modality_sets: needs at least two modalities in features.modalities "
+                f"to choose among (the config has {names})"
+            )
+        space["features.modalities"] = {"type": "categorical", "choices": modality_subsets(names)}
+    resolved = {**(config.search or {}), "space": space}
+    resolved.pop("modality_sets", None)  # now spelled out in the space
+    resolved.setdefault("n_trials", search.n_trials)
+    return config.model_copy(update={"search": resolved})
 
 
 def parse_search(config: ExperimentConfig) -> SearchConfig:
-    if not config.search:
-        raise ConfigError("search: the config has no 'search' section; see docs/tuning.md")
+    """The search of a resolved config (``resolve_search``), validated."""
     try:
-        return SearchConfig.model_validate(config.search)
+        search = SearchConfig.model_validate(config.search or {})
     except pydantic.ValidationError as exc:
-        lines = [f"search.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError("invalid search space:\n  " + "\n  ".join(lines)) from exc
+        raise _search_error(exc) from exc
+    if not search.space:
+        raise ConfigError("search.space: empty; name at least one setting to search")
+    return search
 
 
 TRIALS = "trials.json"
@@ -162,6 +220,7 @@ def tune(
     replays the trials an earlier run of the same search recorded in ``run_dir``."""
     import optuna
 
+    config = resolve_search(config)
     search = parse_search(config)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
