@@ -144,3 +144,18 @@ def test_invalid_schedules_are_config_errors() -> None:
         validate_params("diffmm", {"noise_min": 0.1, "noise_max": 0.01})
     with pytest.raises(ConfigError, match="sampling_steps must not exceed steps"):
         validate_params("diffmm", {"steps": 3, "sampling_steps": 4})
+
+
+def test_contrast_is_infonce_against_every_row_of_the_other_view() -> None:
+    """-log softmax of cosine / tau, each anchor's own row of b the positive, every row of b
+    a negative; a repeated anchor counts once per occurrence."""
+    from fusionrec.models.diffmm import contrast
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(30, 8, generator=gen), torch.randn(30, 8, generator=gen)
+    idx, tau = torch.tensor([3, 3, 7, 0, 29]), 0.2
+    terms = []
+    for i in idx.tolist():
+        cos = torch.stack([torch.cosine_similarity(a[i], b[j], dim=0) for j in range(30)]) / tau
+        terms.append(torch.logsumexp(cos, dim=0) - cos[i])
+    torch.testing.assert_close(contrast(a, b, idx, tau), torch.stack(terms).mean())

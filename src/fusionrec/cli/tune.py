@@ -14,7 +14,9 @@ def register(app: typer.Typer) -> None:
 
 
 def tune(
-    config: Path = typer.Option(..., "--config", "-c", help="experiment YAML; its 'search' section, or the model's shipped space"),
+    config: Path = typer.Option(
+        ..., "--config", "-c", help="experiment YAML (its 'search', or the model's own space)"
+    ),
     overrides: list[str] = typer.Argument(None, help="key=value overrides"),
     run_dir: Path = typer.Option(None, "--run-dir", help="default: <output_dir>/<name>-tune"),
     quiet: bool = typer.Option(True, "--quiet/--progress", help="progress bar per trial"),

@@ -262,9 +262,12 @@ def drop_entries(adj: sp.csr_matrix, keep: float) -> SparseGraph:
 
 
 def contrast(a: torch.Tensor, b: torch.Tensor, idx: torch.Tensor, tau: float) -> torch.Tensor:
-    """InfoNCE of rows ``idx`` of a against the same rows of b, every row of b a negative."""
-    a, b = F.normalize(a[idx], dim=1), F.normalize(b, dim=1)
-    return F.cross_entropy(a @ b.T / tau, idx)
+    """InfoNCE of rows ``idx`` of a against the same rows of b, every row of b a negative.
+
+    The temperature divides the d-wide rows of a, not the [len(idx), len(b)] logits: the same
+    numbers, without a pass (and its backward) over a matrix as wide as the catalogue."""
+    a, b = F.normalize(a[idx], dim=1) / tau, F.normalize(b, dim=1)
+    return F.cross_entropy(a @ b.T, idx)
 
 
 @contextmanager
