@@ -1,0 +1,236 @@
+"""Default parameters chosen on validation across both movielens datasets.
+
+Issue 14: a model's defaults are the setting that does best on *validation* over the dense
+movielens-100k-mm and the sparse movielens-latest-small-mm, not one dataset's winner and
+never a test number. For every model whose search finished in both studies
+(``bench_movielens.py`` and ``bench_sparse.py`` runs directories), the candidates are
+
+- the setting chosen by the dense study's search,
+- the setting chosen by the sparse study's search,
+- the current defaults (what a config that sets nothing gets: the model preset and schema,
+  and the trainer's learning rate unless the preset sets one),
+
+each a learning rate plus model parameters (a searched modality set is left out: every
+candidate sees text and posters, the studies' base features). Every candidate is trained on
+both datasets with the studies' settings and the first seed, and scored on validation only
+(Recall@20). Its score is the mean over the two datasets of its validation Recall@20 divided
+by the best candidate's on that dataset, so the dense and the sparse set weigh the same
+although their Recall@20 differ twice over; the highest mean wins, the current defaults on a
+tie. Runs are cached per (model, candidate, dataset) in ``--runs``.
+
+``--write-presets`` then writes each chosen learning rate and model parameters into
+``src/fusionrec/presets/models/<model>.yaml`` (other keys of the preset are kept), so a
+config that sets neither gets them. Results: ``benchmarks/results/defaults.md``.
+
+    python benchmarks/bench_defaults.py --dense-runs runs/bench-movielens \\
+        --sparse-runs runs/bench-sparse [--models mf-bpr,lightgcn] [--threads 1] \\
+        [--runs runs/bench-defaults] [--write-presets]
+    # smoke test: --epochs 2 --runs /tmp/x --out /tmp/x.md
+
+Cost: three candidates x two datasets per model, each one training run of up to 300 epochs
+with early stopping: about six trials of the studies per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from common import RESULTS, header, provenance, write_result
+
+HERE = Path(__file__).resolve().parent
+PRESETS = HERE.parent / "src" / "fusionrec" / "presets" / "models"
+STUDIES = {"dense": HERE / "movielens_study.yaml", "sparse": HERE / "sparse_study.yaml"}
+METRIC = "recall@20"
+CANDIDATES = ("dense best", "sparse best", "current defaults")
+
+
+def chosen_setting(runs: Path, model: str) -> dict[str, Any] | None:
+    """The learning rate and model parameters a finished search chose, or None."""
+    path = runs / model / "tune.json"
+    if not path.exists():
+        return None
+    best = json.loads(path.read_text())["best_params"]
+    return {k: v for k, v in best.items() if k == "train.lr" or k.startswith("model.params.")}
+
+
+def base_config(study: str, model: str, threads: int, epochs: int = 0) -> Any:
+    """The study's experiment config for ``model`` (its data, split, features and training
+    settings, no search) over the model's preset, as a user's config is layered."""
+    from fusionrec.config import deep_merge, validate_config
+
+    path = PRESETS / f"{model}.yaml"
+    preset = yaml.safe_load(path.read_text()) if path.exists() else {}
+    spec = yaml.safe_load(STUDIES[study].read_text())
+    spec = {k: v for k, v in spec.items() if k not in ("models", "search", "description")}
+    # the learning rate is the candidate's, else the preset's, else the trainer's default
+    spec["train"] = {k: v for k, v in spec["train"].items() if k != "lr"}
+    update = {"name": f"{model}-{study}", "model": {"name": model}, "train": {"threads": threads}}
+    if epochs:
+        update["train"]["epochs"] = epochs
+    layered = deep_merge(deep_merge(preset or {}, spec), update)
+    return validate_config(layered, source=f"{STUDIES[study].name} ({model})")
+
+
+def with_setting(config: Any, setting: dict[str, Any]) -> Any:
+    from fusionrec.config import deep_merge, validate_config
+
+    data = config.model_dump(mode="json")
+    for key, value in setting.items():
+        nested: Any = value
+        for part in reversed(key.split(".")):
+            nested = {part: nested}
+        data = deep_merge(data, nested)
+    return validate_config(data, source="candidate")
+
+
+def validate_candidate(
+    model: str, study: str, setting: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Validation metrics of ``setting`` on ``study``'s dataset (first seed), cached."""
+    import torch
+
+    from fusionrec.config import dump_config
+    from fusionrec.io import write_json
+    from fusionrec.models import MODELS
+    from fusionrec.train.experiment import prepare, run_seed
+
+    config = with_setting(base_config(study, model, args.threads, args.epochs), setting)
+    if not MODELS[model].requires_features:
+        config = config.model_copy(update={"features": None})
+    key = dump_config(config)  # the whole run: a changed preset or study is a new run
+    cache = args.runs / model / study / "candidates.json"
+    done = json.loads(cache.read_text()) if cache.exists() else {}
+    if key in done:
+        return done[key]
+    torch.set_num_threads(args.threads)
+    prep = prepare(config, None, progress=False)
+    record = run_seed(config, prep, config.seeds[0], None, progress=False, evaluate_test=False)
+    done[key] = {"valid": record["valid"], "epochs": record["epochs"], **provenance()}
+    write_json(cache, done)
+    print(f"{model} {study} {setting}: valid {METRIC} {record['valid'][METRIC]:.4f}", flush=True)
+    return done[key]
+
+
+def choose(model: str, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Every candidate's validation on both datasets, and the one chosen."""
+    dense, sparse = chosen_setting(args.dense_runs, model), chosen_setting(args.sparse_runs, model)
+    if dense is None or sparse is None:
+        return None
+    settings = dict(zip(CANDIDATES, (dense, sparse, {}), strict=True))
+    scores = {
+        name: {study: validate_candidate(model, study, s, args) for study in STUDIES}
+        for name, s in settings.items()
+    }
+    best = {study: max(scores[c][study]["valid"][METRIC] for c in CANDIDATES) for study in STUDIES}
+    relative = {
+        c: sum(scores[c][s]["valid"][METRIC] / best[s] for s in STUDIES) / len(STUDIES)
+        for c in CANDIDATES
+    }
+    top = max(relative.values())
+    winner = next(c for c in reversed(CANDIDATES) if relative[c] == top)  # defaults win ties
+    return {"settings": settings, "scores": scores, "relative": relative, "chosen": winner}
+
+
+def write_preset(model: str, setting: dict[str, Any], commit: str) -> Path:
+    """The chosen learning rate and parameters layered into the model's preset."""
+    from fusionrec.config import deep_merge
+    from fusionrec.io import write_text
+
+    path = PRESETS / f"{model}.yaml"
+    preset = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    update: dict[str, Any] = {}
+    for key, value in setting.items():
+        section, _, name = key.rpartition(".")
+        target = update
+        for part in section.split("."):
+            target = target.setdefault(part, {})
+        target[name] = value
+    preset = deep_merge(preset, update)
+    text = (
+        f"# {model} defaults: the learning rate and parameters chosen on validation across\n"
+        "# movielens-100k-mm and movielens-latest-small-mm by benchmarks/bench_defaults.py\n"
+        f"# (benchmarks/results/defaults.md, commit {commit[:12]}); a config overrides them.\n"
+    )
+    write_text(path, text + yaml.safe_dump(preset, sort_keys=False))
+    return path
+
+
+def fmt_setting(setting: dict[str, Any]) -> str:
+    def short(v: Any) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={short(v)}" for k, v in setting.items()) or "defaults"
+
+
+def write(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    lines = [
+        header("Default parameters chosen on validation across both movielens datasets"),
+        "- candidates per model: the setting the dense study's search chose, the sparse "
+        "study's, and the current defaults (the model preset and schema, the trainer's "
+        "learning rate unless the preset sets one); each trained on both datasets with the "
+        "studies' settings (text + posters, first seed) and scored on validation only",
+        f"- score: mean over the two datasets of valid {METRIC} / the best candidate's on that "
+        "dataset; the highest wins, the current defaults on a tie; test is never read",
+        f"- runs: dense `{args.dense_runs}`, sparse `{args.sparse_runs}`, candidates `{args.runs}`",
+        "",
+        f"| model | candidate | setting | valid {METRIC} dense | valid {METRIC} sparse | "
+        "relative mean | chosen |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for model, r in results.items():
+        for c in CANDIDATES:
+            s = r["scores"][c]
+            lines.append(
+                f"| {model} | {c} | {fmt_setting(r['settings'][c])} | "
+                f"{s['dense']['valid'][METRIC]:.4f} | {s['sparse']['valid'][METRIC]:.4f} | "
+                f"{r['relative'][c]:.4f} | {'**yes**' if c == r['chosen'] else ''} |"
+            )
+    missing = [m for m in args.models if m not in results]
+    if missing:
+        lines += ["", f"Not yet chosen (a search missing in a study): {', '.join(missing)}."]
+    write_result(args.out, "\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--dense-runs", type=Path, default=Path("runs/bench-movielens"))
+    ap.add_argument("--sparse-runs", type=Path, default=Path("runs/bench-sparse"))
+    ap.add_argument("--models", default=None, help="comma-separated (default: every model "
+                    "with a shipped search space)")  # fmt: skip
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--runs", type=Path, default=Path("runs/bench-defaults"))
+    ap.add_argument("--epochs", type=int, default=0, help="override train.epochs (smoke tests)")
+    ap.add_argument("--write-presets", action="store_true")
+    ap.add_argument("--out", type=Path, default=RESULTS / "defaults.md")
+    args = ap.parse_args()
+    from fusionrec.models import MODELS
+    from fusionrec.train.tune import shipped_space
+
+    tunable = [m for m in sorted(MODELS) if shipped_space(m) is not None]
+    args.models = args.models.split(",") if args.models else tunable
+    unknown = sorted(set(args.models) - set(tunable))
+    if unknown:
+        ap.error(f"--models: no search space for {unknown}")
+    results = {}
+    for model in args.models:
+        found = choose(model, args)
+        if found is not None:
+            results[model] = found
+    if not results:
+        sys.exit("no model has a finished search in both runs directories")
+    write(args, results)
+    if args.write_presets:
+        commit = str(provenance()["commit"])
+        for model, r in results.items():
+            setting = r["settings"][r["chosen"]]
+            print(f"{model}: {r['chosen']} -> {write_preset(model, setting, commit)}")
+
+
+if __name__ == "__main__":
+    main()
