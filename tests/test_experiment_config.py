@@ -18,6 +18,19 @@ def test_layers_apply_in_order(tmp_path):
     assert cfg.train.lr == 0.01  # command line beats file
 
 
+def test_a_model_preset_may_set_training_defaults_that_a_config_overrides(tmp_path):
+    """bench_defaults.py writes a chosen learning rate into a model's preset (MF-BPR's)."""
+    import yaml
+
+    from fusionrec.config import PRESETS
+
+    preset = yaml.safe_load((PRESETS / "models" / "mf-bpr.yaml").read_text())
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {name: mf-bpr}\n")
+    assert load_config(path).train.lr == preset["train"]["lr"]
+    assert load_config(path, ["train.lr=0.01"]).train.lr == 0.01
+
+
 def test_override_parsing():
     assert parse_override("a.b=[1, 2]") == {"a": {"b": [1, 2]}}
     with pytest.raises(ConfigError, match="key.subkey=value"):
