@@ -206,3 +206,34 @@ def test_modality_sets_needs_two_modalities_and_a_model_without_a_space_is_named
     with pytest.raises(ConfigError, match=r"model 'most-popular' ships no search space"):
         tune(config(tmp_path, model="most-popular", search={"n_trials": 1}), tmp_path / "pop")
     assert not (tmp_path / "pop").exists()  # refused before anything was written
+
+
+def test_a_trial_stopped_midway_continues_from_its_last_epoch(tmp_path, monkeypatch):
+    """A search killed inside a trial loses at most an epoch: on resume that trial goes on
+    from its checkpoint, and the search ends as an uninterrupted one does."""
+    from fusionrec.train import trainer as trainer_module
+    from fusionrec.train.trainer import TrainingInterrupted
+
+    train = {"epochs": 4, "lr": 0.01, "batch_size": 128, "metric": "recall@10", "patience": 10}
+    whole = tune(config(tmp_path, n_trials=2, train=train), tmp_path / "whole")
+    epochs: list[int] = []
+    real = trainer_module.Trainer.train_epoch
+    stop_at = {"call": 6}  # trial 0 trains epochs 1-4; stop trial 1 before its epoch 2
+
+    def counting(self, epoch):
+        epochs.append(epoch)
+        if len(epochs) == stop_at["call"]:
+            raise KeyboardInterrupt
+        return real(self, epoch)
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_epoch", counting)
+    with pytest.raises(TrainingInterrupted):
+        tune(config(tmp_path, n_trials=2, train=train), tmp_path / "part")
+    assert (tmp_path / "part" / "trials" / "1" / "seed-1" / "checkpoint.pt").exists()
+    epochs.clear()
+    stop_at["call"] = -1
+    resumed = tune(config(tmp_path, n_trials=2, train=train), tmp_path / "part", resume=True)
+    assert epochs == [2, 3, 4, 1, 2, 3, 4]  # trial 1 from epoch 2, then the best setting's run
+    assert resumed["trials"] == whole["trials"]
+    assert resumed["test"] == whole["test"]
+    assert list((tmp_path / "part" / "trials").iterdir()) == []  # recorded trials leave nothing

@@ -25,12 +25,15 @@ its chosen modalities.
 ``resume=True`` continues a search that stopped: the trials in ``trials.json`` are replayed
 (the seeded sampler proposes them again, in order, and their recorded scores are returned
 without training), so a resumed search proposes exactly what an uninterrupted one would,
-and raising ``n_trials`` extends a finished search. A finished best run is reused.
+and raising ``n_trials`` extends a finished search. The trial that was running when the
+search stopped continues from its last epoch checkpoint (``trials/<n>/``, removed once the
+trial is recorded), so a stop costs at most one epoch. A finished best run is reused.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -143,6 +146,8 @@ def parse_search(config: ExperimentConfig) -> SearchConfig:
 TRIALS = "trials.json"
 #: the config (with its search section) the trials in ``trials.json`` belong to
 SEARCHED = "search_config.yaml"
+#: checkpoints of the trial in progress, ``trials/<number>/``
+RUNNING = "trials"
 
 
 def _label(choice: Any) -> Any:
@@ -225,6 +230,8 @@ def tune(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     done = _cached_trials(run_dir, config) if resume else []
+    if not resume:
+        shutil.rmtree(run_dir / RUNNING, ignore_errors=True)  # an earlier search's trial
     write_text(run_dir / SEARCHED, dump_config(config))
     base = config.model_dump(mode="json")
     base["search"] = None
@@ -250,12 +257,14 @@ def tune(
         for key, value in chosen.items():
             merged = deep_merge(merged, _nested(key, value))
         cfg = validate_config(merged, source=f"trial {trial.number}")
+        trial_dir = _trial_dir(run_dir, trial.number, chosen)
         record = run_seed(
             cfg,
             with_modalities(prep, cfg),
             cfg.seeds[0],
-            None,
+            trial_dir,
             progress=progress,
+            resume=True,
             evaluate_test=False,
         )
         value = record["valid"][metric]
@@ -269,6 +278,7 @@ def tune(
         )
         log.info("trial %d %s -> valid %s %.4f", trial.number, chosen, metric, value)
         write_json(run_dir / TRIALS, trials)
+        shutil.rmtree(trial_dir)  # recorded: its checkpoints are no longer needed
         return value
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -292,6 +302,20 @@ def tune(
     }
     write_json(run_dir / "tune.json", summary)
     return summary
+
+
+def _trial_dir(run_dir: Path, number: int, chosen: dict[str, Any]) -> Path:
+    """Where trial ``number`` keeps its checkpoints while it runs. One left by a stopped
+    search is continued only if it holds the same setting; otherwise it is started over."""
+    path = run_dir / RUNNING / str(number)
+    marker = path / "trial.json"
+    if path.exists() and (not marker.exists() or read_json(marker) != chosen):
+        shutil.rmtree(path)
+    if path.exists():
+        log.info("continuing trial %d from its checkpoints in %s", number, path)
+    path.mkdir(parents=True, exist_ok=True)
+    write_json(marker, chosen)
+    return path
 
 
 def _best_run(
