@@ -199,6 +199,7 @@ def recbole(args: argparse.Namespace, train: bool = True) -> dict[str, Any]:
 
     from fusionrec.config import validate_config
     from fusionrec.data.split import TEST, TRAIN, VALID
+    from fusionrec.io import write_json
     from fusionrec.train.experiment import prepare
     from recbole_runner import run_general, write_benchmark_files
 
@@ -233,8 +234,9 @@ def recbole(args: argparse.Namespace, train: bool = True) -> dict[str, Any]:
                     patience=20,
                     checkpoint_dir=folder / "saved",
                 )
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps({"seed": seed, **run.__dict__}, indent=1))
+                # the numbers only: ``evaluate_valid`` is a function, kept for timing
+                numbers = {k: v for k, v in vars(run).items() if not callable(v)}
+                write_json(path, {"seed": seed, **numbers})
             runs.append(json.loads(path.read_text()))
         if not runs:
             continue
