@@ -81,6 +81,12 @@ SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 GOAL = 0.15  # issue 14: the best multimodal model >= +15 % test Recall@20 over LightGCN
 
 
+def sequential_models() -> list[str]:
+    from fusionrec.models import MODELS
+
+    return sorted(n for n, c in MODELS.items() if c.requires_features and c.sequential)
+
+
 def model_names() -> list[str]:
     """MF-BPR, LightGCN and every registered multimodal model but the excluded ones and the
     sequential ones: the canonical split is a random permutation of each user's ratings, not
@@ -385,7 +391,9 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
         "that have a poster (resp. have none) only, the ranking (all movies, train and valid "
         "masked) unchanged; averaged over the users with at least one such movie (user count "
         "in parentheses); a user with both kinds counts in both",
-        f"- left out: {', '.join(f'{k} ({v})' for k, v in EXCLUDED.items())}",
+        f"- left out: {', '.join(f'{k} ({v})' for k, v in EXCLUDED.items())}; the sequential "
+        f"{', '.join(sequential_models())} (the split is a random permutation of each user's "
+        "ratings, not their time order; `bench_sequential.py` scores them on leave-one-out)",
     ]
     if len(commits) > 1:
         setup.append(f"- WARNING: rows come from different code versions: {sorted(commits)}")

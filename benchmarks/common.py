@@ -54,8 +54,9 @@ def machine() -> str:
     except OSError:
         pass
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    threads = torch.get_num_threads()
     return (
-        f"{cpu}, {torch.get_num_threads()} torch threads{gpu}; Python "
+        f"{cpu}, {threads} torch thread{'s' if threads != 1 else ''}{gpu}; Python "
         f"{platform.python_version()}, torch {torch.__version__}"
     )
 
