@@ -157,14 +157,19 @@ def best_multimodal(
     return best, line, results["lightgcn"]["test"], mm[best]["test"]
 
 
-NEEDS = "- verdict: needs lightgcn and at least one multimodal model in the table"
+def needs(results: dict[str, Any], id_models: set[str] | list[str]) -> str:
+    """The verdict line while the comparison cannot be made yet: what the table lacks."""
+    missing = [] if "lightgcn" in results else ["the tuned lightgcn"]
+    if not any(m not in id_models for m in results):
+        missing.append("a multimodal model")
+    return f"- verdict: not yet: the table has no {' and no '.join(missing)}"
 
 
 def verdict(results: dict[str, dict[str, Any]]) -> list[str]:
     """Best multimodal model chosen on validation; its test numbers against tuned LightGCN."""
     found = best_multimodal(results, ID_MODELS)
     if found is None:
-        return [NEEDS]
+        return [needs(results, ID_MODELS)]
     best, line, base, t = found
     lines = [line]
     for k in ("recall@20", "ndcg@20"):
