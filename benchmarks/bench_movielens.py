@@ -159,9 +159,9 @@ def best_multimodal(
 
 def needs(results: dict[str, Any], id_models: set[str] | list[str]) -> str:
     """The verdict line while the comparison cannot be made yet: what the table lacks."""
-    missing = [] if "lightgcn" in results else ["the tuned lightgcn"]
+    missing = [] if "lightgcn" in results else ["tuned lightgcn"]
     if not any(m not in id_models for m in results):
-        missing.append("a multimodal model")
+        missing.append("multimodal model")
     return f"- verdict: not yet: the table has no {' and no '.join(missing)}"
 
 
