@@ -42,12 +42,15 @@ from typing import Any
 import yaml
 
 from common import RESULTS, header, provenance, write_result
+from fusionrec.config import PRESETS as ALL_PRESETS
 
 HERE = Path(__file__).resolve().parent
-PRESETS = HERE.parent / "src" / "fusionrec" / "presets" / "models"
+PRESETS = ALL_PRESETS / "models"
 STUDIES = {"dense": HERE / "movielens_study.yaml", "sparse": HERE / "sparse_study.yaml"}
 METRIC = "recall@20"
 CANDIDATES = ("dense best", "sparse best", "current defaults")
+#: (study, with features) -> its prepared data: every candidate of a study shares it
+PREPARED: dict[tuple[str, bool], Any] = {}
 
 
 def chosen_setting(runs: Path, model: str) -> dict[str, Any] | None:
@@ -78,15 +81,10 @@ def base_config(study: str, model: str, threads: int, epochs: int = 0) -> Any:
 
 
 def with_setting(config: Any, setting: dict[str, Any]) -> Any:
-    from fusionrec.config import deep_merge, validate_config
+    from fusionrec.config import validate_config
+    from fusionrec.train.tune import apply_settings
 
-    data = config.model_dump(mode="json")
-    for key, value in setting.items():
-        nested: Any = value
-        for part in reversed(key.split(".")):
-            nested = {part: nested}
-        data = deep_merge(data, nested)
-    return validate_config(data, source="candidate")
+    return validate_config(apply_settings(config.model_dump(mode="json"), setting), "candidate")
 
 
 def validate_candidate(
@@ -109,8 +107,12 @@ def validate_candidate(
     if key in done:
         return done[key]
     torch.set_num_threads(args.threads)
-    prep = prepare(config, None, progress=False)
-    record = run_seed(config, prep, config.seeds[0], None, progress=False, evaluate_test=False)
+    prep_key = (study, config.features is not None)
+    if prep_key not in PREPARED:  # the data and features, read once per study
+        PREPARED[prep_key] = prepare(config, None, progress=False)
+    record = run_seed(
+        config, PREPARED[prep_key], config.seeds[0], None, progress=False, evaluate_test=False
+    )
     done[key] = {"valid": record["valid"], "epochs": record["epochs"], **provenance()}
     write_json(cache, done)
     print(f"{model} {study} {setting}: valid {METRIC} {record['valid'][METRIC]:.4f}", flush=True)
@@ -139,19 +141,12 @@ def choose(model: str, args: argparse.Namespace) -> dict[str, Any] | None:
 
 def write_preset(model: str, setting: dict[str, Any], commit: str) -> Path:
     """The chosen learning rate and parameters layered into the model's preset."""
-    from fusionrec.config import deep_merge
     from fusionrec.io import write_text
+    from fusionrec.train.tune import apply_settings
 
     path = PRESETS / f"{model}.yaml"
     preset = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-    update: dict[str, Any] = {}
-    for key, value in setting.items():
-        section, _, name = key.rpartition(".")
-        target = update
-        for part in section.split("."):
-            target = target.setdefault(part, {})
-        target[name] = value
-    preset = deep_merge(preset, update)
+    preset = apply_settings(preset, setting)
     text = (
         f"# {model} defaults: the learning rate and parameters chosen on validation across\n"
         "# movielens-100k-mm and movielens-latest-small-mm by benchmarks/bench_defaults.py\n"

@@ -13,7 +13,7 @@ from fusionrec.config import validate_config
 from fusionrec.errors import ConfigError
 from fusionrec.models import MODELS
 from fusionrec.train import tune as tune_module
-from fusionrec.train.tune import shipped_space, tune
+from fusionrec.train.tune import apply_settings, shipped_space, tune
 from toy_data import write_toy_dataset, write_toy_features
 
 SPACE = {
@@ -147,12 +147,8 @@ def test_every_trainable_model_ships_a_space_of_valid_settings(model):
         section, *rest = key.split(".")
         assert section in ("train", "model") and rest, key
         for value in _bounds(spec):
-            nested: dict[str, Any] = {"dataset": {"name": "toy"}, "model": {"name": model}}
-            target = nested
-            for part in key.split(".")[:-1]:
-                target = target.setdefault(part, {})
-            target[key.split(".")[-1]] = value
-            validate_config(nested, source=f"{model} {key}={value}")
+            base = {"dataset": {"name": "toy"}, "model": {"name": model}}
+            validate_config(apply_settings(base, {key: value}), source=f"{model} {key}={value}")
 
 
 def test_a_config_without_a_space_searches_the_model_s_shipped_space(tmp_path):

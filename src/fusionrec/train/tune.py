@@ -166,10 +166,13 @@ def _suggest(trial: Any, key: str, space: ParamSpace) -> Any:
     return trial.suggest_float(key, space.low, space.high, log=space.log, step=space.step)
 
 
-def _nested(key: str, value: Any) -> dict[str, Any]:
-    for part in reversed(key.split(".")):
-        value = {part: value}
-    return value
+def apply_settings(data: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with each dotted-key setting (``train.lr: 0.01``) merged in."""
+    for key, value in settings.items():
+        for part in reversed(key.split(".")):
+            value = {part: value}
+        data = deep_merge(data, value)
+    return data
 
 
 def with_modalities(prep: Prepared, config: ExperimentConfig) -> Prepared:
@@ -253,10 +256,7 @@ def tune(
                 )
             trials.append(cached)
             return cached[f"valid_{metric}"]
-        merged = base
-        for key, value in chosen.items():
-            merged = deep_merge(merged, _nested(key, value))
-        cfg = validate_config(merged, source=f"trial {trial.number}")
+        cfg = validate_config(apply_settings(base, chosen), source=f"trial {trial.number}")
         trial_dir = _trial_dir(run_dir, trial.number, chosen)
         record = run_seed(
             cfg,
@@ -287,10 +287,7 @@ def tune(
     )
     study.optimize(objective, n_trials=max(search.n_trials, len(done)))
     best_params = trials[study.best_trial.number]["params"]
-    best = base
-    for key, value in best_params.items():
-        best = deep_merge(best, _nested(key, value))
-    best_cfg = validate_config(best, source="best trial")
+    best_cfg = validate_config(apply_settings(base, best_params), source="best trial")
     write_text(run_dir / "best_config.yaml", dump_config(best_cfg))
     final = _best_run(best_cfg, run_dir / "best", with_modalities(prep, best_cfg), progress, resume)
     summary = {
