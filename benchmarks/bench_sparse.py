@@ -240,9 +240,7 @@ def recbole(args: argparse.Namespace, train: bool = True) -> dict[str, Any]:
                     patience=20,
                     checkpoint_dir=folder / "saved",
                 )
-                # the numbers only: ``evaluate_valid`` is a function, kept for timing
-                numbers = {k: v for k, v in vars(run).items() if not callable(v)}
-                write_json(path, {"seed": seed, **numbers})
+                write_json(path, {"seed": seed, **run.numbers()})
             runs.append(json.loads(path.read_text()))
         if not runs:
             continue

@@ -162,6 +162,10 @@ class RecBoleResult:
     #: evaluates the trained model on the validation split again (for timing evaluation)
     evaluate_valid: Callable[[], Any] | None = field(default=None, repr=False)
 
+    def numbers(self) -> dict[str, Any]:
+        """Everything but ``evaluate_valid``: what a benchmark caches as JSON."""
+        return {k: v for k, v in vars(self).items() if not callable(v)}
+
 
 def write_sequence_files(
     directory: Path,

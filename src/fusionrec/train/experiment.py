@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from fusionrec.config import ExperimentConfig, dump_config
 from fusionrec.data import Dataset, ItemFeatures, Split, load_dataset, make_split
@@ -43,10 +44,18 @@ from fusionrec.errors import ConfigError
 from fusionrec.evaluate import Evaluator
 from fusionrec.evaluate.cold_start import cold_item_halves, expected_random_metrics
 from fusionrec.evaluate.metrics import mean_std
-from fusionrec.io import ensure_writable_dir, write_json, write_npy, write_text
+from fusionrec.io import ensure_writable_dir, read_json, write_json, write_npy, write_text
 from fusionrec.models import TrainData, build_model
 from fusionrec.models.base import Recommender, model_class
-from fusionrec.train.rundir import LOCK, RunLock, open_run
+from fusionrec.train.rundir import (
+    CONFIG,
+    LOCK,
+    RESULTS,
+    RunLock,
+    config_differences,
+    holds_run,
+    open_run,
+)
 from fusionrec.train.trainer import evaluate_model, resolve_device, seed_everything, train_model
 
 log = logging.getLogger(__name__)
@@ -404,6 +413,27 @@ def _run_locked(
     write_json(run_dir / "results.json", results)
     write_manifest(run_dir, config, prep, results)
     return results
+
+
+def run_or_continue(
+    config: ExperimentConfig,
+    run_dir: Path,
+    prep: Prepared,
+    progress: bool = False,
+    resume: bool = True,
+) -> dict[str, Any]:
+    """``run_experiment`` for work that outlives a session (searches, benchmarks): with
+    ``resume``, a finished run of exactly ``config`` in ``run_dir`` is read back, an
+    unfinished one continued from its checkpoints, and anything else replaced."""
+    if resume and (run_dir / CONFIG).exists():
+        saved = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))
+        same = not config_differences(saved, yaml.safe_load(dump_config(config)))
+        if same and (run_dir / RESULTS).exists():
+            log.info("reusing the finished run in %s", run_dir)
+            return read_json(run_dir / RESULTS)
+        if same and holds_run(run_dir):
+            return run_experiment(config, run_dir, prepared=prep, progress=progress, resume=True)
+    return run_experiment(config, run_dir, prepared=prep, progress=progress, overwrite=True)
 
 
 def write_manifest(

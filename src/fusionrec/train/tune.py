@@ -44,8 +44,8 @@ import yaml
 from fusionrec.config import PRESETS, ExperimentConfig, deep_merge, dump_config, validate_config
 from fusionrec.errors import ConfigError
 from fusionrec.io import read_json, write_json, write_text
-from fusionrec.train.experiment import Prepared, prepare, run_experiment, run_seed
-from fusionrec.train.rundir import CONFIG, RESULTS, config_differences, holds_run
+from fusionrec.train.experiment import Prepared, prepare, run_or_continue, run_seed
+from fusionrec.train.rundir import config_differences
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,9 @@ def tune(
     best_params = trials[study.best_trial.number]["params"]
     best_cfg = validate_config(apply_settings(base, best_params), source="best trial")
     write_text(run_dir / "best_config.yaml", dump_config(best_cfg))
-    final = _best_run(best_cfg, run_dir / "best", with_modalities(prep, best_cfg), progress, resume)
+    final = run_or_continue(
+        best_cfg, run_dir / "best", with_modalities(prep, best_cfg), progress, resume
+    )
     summary = {
         "metric": metric,
         "best_params": best_params,
@@ -313,19 +315,3 @@ def _trial_dir(run_dir: Path, number: int, chosen: dict[str, Any]) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     write_json(marker, chosen)
     return path
-
-
-def _best_run(
-    config: ExperimentConfig, run_dir: Path, prep: Prepared, progress: bool, resume: bool
-) -> dict[str, Any]:
-    """Train the chosen setting with every seed; on resume, a finished run of exactly this
-    setting is reused and an unfinished one continued from its checkpoints."""
-    if resume and (run_dir / CONFIG).exists():
-        saved = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))
-        same = not config_differences(saved, yaml.safe_load(dump_config(config)))
-        if same and (run_dir / RESULTS).exists():
-            log.info("reusing the finished best run in %s", run_dir)
-            return read_json(run_dir / RESULTS)
-        if same and holds_run(run_dir):
-            return run_experiment(config, run_dir, prepared=prep, progress=progress, resume=True)
-    return run_experiment(config, run_dir, prepared=prep, progress=progress, overwrite=True)
