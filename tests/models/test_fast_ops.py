@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from fusionrec.models.base import gather_rows
-from fusionrec.models.graph import SparseGraph, symmetric_normalize
+from fusionrec.models.graph import SparseGraph, knn_graph, symmetric_normalize
 from fusionrec.models.multitask_heads import batch_info_nce, one_way_info_nce
 
 
@@ -87,3 +87,31 @@ def test_batch_info_nce_counts_every_occurrence_but_never_a_row_as_its_own_negat
     distinct = torch.tensor([4, 1, 9, 2])
     plain = one_way_info_nce(a[distinct], b[distinct], 0.2)
     assert torch.allclose(batch_info_nce(a, b, distinct, 0.2), plain, atol=1e-6)
+
+
+@pytest.mark.parametrize("present", ["all", "some", "one", "none"])
+@pytest.mark.parametrize("block", [4, 1024])
+def test_knn_graph_links_each_present_row_to_its_nearest_present_rows(present, block) -> None:
+    """Against a per-row reference: cosine over present rows only, self excluded, ``k`` best;
+    a missing row has no edges and is nobody's neighbour."""
+    rng = np.random.default_rng(3)
+    n, k = 23, 5
+    feats = rng.normal(size=(n, 6)).astype(np.float32)
+    mask = {"all": np.ones(n, bool), "some": rng.random(n) < 0.5, "one": np.arange(n) == 7,
+            "none": np.zeros(n, bool)}[present]  # fmt: skip
+    feats[~mask] = 0.0
+    graph = knn_graph(torch.from_numpy(feats), k, torch.from_numpy(mask), block=block)
+    assert graph.shape == (n, n)
+    unit = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
+    have = np.flatnonzero(mask)
+    for i in range(n):
+        row = graph.getrow(i)
+        if not mask[i]:
+            assert row.nnz == 0
+            continue
+        others = have[have != i]
+        sims = unit[others] @ unit[i]
+        best = others[np.argsort(-sims)[: min(k, len(others))]]
+        assert sorted(row.indices) == sorted(best)
+        np.testing.assert_allclose(row.toarray()[0, best], unit[best] @ unit[i], atol=1e-5)
+    assert graph[:, ~mask].nnz == 0

@@ -54,6 +54,21 @@ def test_present_rows_project_like_the_full_matrix_with_the_same_gradients(prese
             torch.testing.assert_close(packed, full, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("present", ["some", "all", "none"])
+def test_present_rows_rebuild_rows_of_the_full_matrix(present):
+    """``take`` and ``full`` give back the rows of the matrix the packed rows came from."""
+    rng = np.random.default_rng(2)
+    mask = {"some": rng.random(30) < 0.5, "all": np.ones(30, bool), "none": np.zeros(30, bool)}
+    feats = ModalityFeatures("image", rng.normal(size=(30, 7)).astype(np.float32), mask[present])
+    matrix = torch.from_numpy(feats.matrix)
+    rows = PresentRows(matrix, torch.from_numpy(feats.mask))
+    assert torch.equal(rows.full(), matrix)
+    items = torch.from_numpy(rng.integers(0, 30, size=(4, 9)))
+    assert torch.equal(rows.take(items), matrix[items])
+    if present != "all":
+        assert rows.packed.shape[0] == int(feats.mask.sum())  # the zeros are not kept
+
+
 def test_standardize_zscores_present_items_and_keeps_missing_rows_empty():
     feats = _features()
     proj = ModalityProjector(feats, 8, standardize=True)

@@ -143,15 +143,12 @@ class FREEDOM(Recommender):
             rows, inverse = torch.unique(torch.cat([pos, neg.reshape(-1)]), return_inverse=True)
             at_pos, at_neg = inverse[: len(pos)], inverse[len(pos) :].reshape(neg.shape)
             for name in self.projector.names:
-                raw, m, proj = self._modality(name)
+                m, proj = self.projector.mask(name), self.projector.proj[name]
                 ok = m[pos] & (m[neg] if neg.dim() == 1 else m[neg].all(dim=1))
-                projected = proj(raw[rows])
+                projected = proj(self.projector.rows(name, rows))
                 f_pos, f_neg = projected[at_pos], projected[at_neg]
                 loss = loss + self.params.reg_weight * _bpr(u, f_pos, f_neg, ok)
         return loss
-
-    def _modality(self, name: str) -> tuple[torch.Tensor, torch.Tensor, nn.Module]:
-        return self.projector.raw(name), self.projector.mask(name), self.projector.proj[name]
 
     def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         user_vec, item_vec = self._full()

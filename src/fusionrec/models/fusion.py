@@ -16,14 +16,15 @@ from fusionrec.data.features import ItemFeatures
 
 
 class PresentRows(nn.Module):
-    """A modality's feature rows that hold features, packed once, for projecting all items.
+    """A modality's feature rows that hold features, packed once: the only copy of the rows.
 
     A missing modality's row is all zeros (``ModalityFeatures`` zeroes it), so any projection
     maps every such row to the same vector, ``layer(0)``. ``project`` runs the layer on the
     packed present rows only and gives the missing rows ``layer(0)``: the same output and
     gradients as ``layer(matrix)`` for less work. On movielens-latest-small-mm half of the
     movies have no poster, and the 1280-wide poster projection of every item is the largest
-    product of a multimodal model's training step.
+    product of a multimodal model's training step. Keeping only the packed rows also keeps
+    the zeros out of memory; ``take`` and ``full`` rebuild rows of the full matrix.
     """
 
     def __init__(self, matrix: torch.Tensor, mask: torch.Tensor) -> None:
@@ -31,7 +32,13 @@ class PresentRows(nn.Module):
         self.n_rows, self.dim = matrix.shape
         some_missing = not bool(mask.all())
         rows = torch.nonzero(mask).squeeze(1) if some_missing else None
+        where = None
+        if rows is not None:
+            # row of each item in ``packed``; -1 where the item lacks the modality
+            where = torch.full((self.n_rows,), -1, dtype=torch.long)
+            where[rows] = torch.arange(len(rows))
         self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("where", where, persistent=False)
         self.register_buffer("packed", matrix[mask] if some_missing else matrix, persistent=False)
 
     def project(self, layer: nn.Module) -> torch.Tensor:
@@ -41,15 +48,32 @@ class PresentRows(nn.Module):
         zero = layer(self.packed.new_zeros(1, self.dim))
         return zero.expand(self.n_rows, -1).index_copy(0, self.rows, layer(self.packed))
 
+    def take(self, items: torch.Tensor) -> torch.Tensor:
+        """Rows ``items`` of the full matrix (zeros where the modality is missing)."""
+        if self.rows is None:
+            return self.packed[items]
+        at = self.where[items]
+        if len(self.packed) == 0:
+            return self.packed.new_zeros(*at.shape, self.dim)
+        present = (at >= 0).unsqueeze(-1).to(self.packed.dtype)
+        return self.packed[at.clamp_min(0)] * present
+
+    def full(self) -> torch.Tensor:
+        """The full matrix, built anew on each call: for one-off uses such as kNN graphs."""
+        if self.rows is None:
+            return self.packed
+        return self.packed.new_zeros(self.n_rows, self.dim).index_copy(0, self.rows, self.packed)
+
 
 class ModalityProjector(nn.Module):
     """Maps each modality's raw feature matrix to ``dim`` with a linear layer (+ optional MLP).
 
-    Holds the raw features as buffers, so ``forward()`` returns the projected matrices and
-    masks for all items. ``standardize`` z-scores every feature dimension over the items that
-    have the modality: pretrained CNN features are non-negative and share a large common
-    component, so unstandardised projections of different items start out almost parallel
-    and a model can settle on one constant "image vector" for every item.
+    Holds the raw features (``PresentRows``: the rows that exist), so ``forward()`` returns
+    the projected matrices and masks for all items. ``standardize`` z-scores every feature
+    dimension over the items that have the modality: pretrained CNN features are non-negative
+    and share a large common component, so unstandardised projections of different items
+    start out almost parallel and a model can settle on one constant "image vector" for
+    every item.
     """
 
     def __init__(
@@ -69,7 +93,6 @@ class ModalityProjector(nn.Module):
                 x = torch.where(mask.unsqueeze(1), (x - shift) / scale, torch.zeros_like(x))
             self.register_buffer(f"shift_{mod.name}", shift, persistent=False)
             self.register_buffer(f"scale_{mod.name}", scale, persistent=False)
-            self.register_buffer(f"raw_{mod.name}", x, persistent=False)
             self.register_buffer(f"mask_{mod.name}", mask, persistent=False)
             self.present[mod.name] = PresentRows(x, mask)
             if hidden:
@@ -85,7 +108,12 @@ class ModalityProjector(nn.Module):
         return self.proj[name]((features - shift) / scale)
 
     def raw(self, name: str) -> torch.Tensor:
-        return getattr(self, f"raw_{name}")
+        """Every item's (standardised) ``name`` features, built anew: for one-off uses."""
+        return self.present[name].full()
+
+    def rows(self, name: str, items: torch.Tensor) -> torch.Tensor:
+        """The (standardised) ``name`` feature rows of ``items``."""
+        return self.present[name].take(items)
 
     def mask(self, name: str) -> torch.Tensor:
         return getattr(self, f"mask_{name}")

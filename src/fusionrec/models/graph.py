@@ -133,27 +133,31 @@ def knn_graph(
     """Sparse top-``k`` cosine-similarity graph over rows of ``features`` (self excluded).
 
     Similarities are computed block by block so memory stays O(block x n + n x k); rows whose
-    ``mask`` is False (missing modality) get no edges and are never chosen as neighbours.
+    ``mask`` is False (missing modality) get no edges and are never chosen as neighbours, so
+    only the present rows are compared (a quarter of the work when half the items lack it).
     """
     n = features.shape[0]
-    k = min(k, n - 1)
-    x = torch.nn.functional.normalize(features.float(), dim=1)
-    dev = x.device
-    valid = torch.ones(n, dtype=torch.bool, device=dev) if mask is None else mask.bool().to(dev)
+    dev = features.device
+    if mask is None or bool(mask.all()):
+        kept = torch.arange(n, device=dev)
+    else:
+        kept = torch.nonzero(mask.bool().to(dev)).squeeze(1)
+    x = torch.nn.functional.normalize(features[kept].float(), dim=1)
+    m = len(kept)
+    k = min(k, m - 1)
     rows, cols, vals = [], [], []
-    for start in range(0, n, block):
-        stop = min(n, start + block)
+    for start in range(0, m if k > 0 else 0, block):
+        stop = min(m, start + block)
         sim = x[start:stop] @ x.T
-        sim[:, ~valid] = -float("inf")
         idx = torch.arange(start, stop, device=dev)
         sim[idx - start, idx] = -float("inf")
         top_val, top_idx = sim.topk(k, dim=1)
-        keep = torch.isfinite(top_val) & valid[start:stop].unsqueeze(1)
-        r = idx.unsqueeze(1).expand_as(top_idx)
-        rows.append(r[keep])
-        cols.append(top_idx[keep])
-        vals.append(top_val[keep])
-    r = torch.cat(rows).cpu().numpy()
-    c = torch.cat(cols).cpu().numpy()
+        rows.append(idx.unsqueeze(1).expand_as(top_idx).reshape(-1))
+        cols.append(top_idx.reshape(-1))
+        vals.append(top_val.reshape(-1))
+    if not rows:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    r = kept[torch.cat(rows)].cpu().numpy()
+    c = kept[torch.cat(cols)].cpu().numpy()
     v = torch.cat(vals).cpu().numpy().astype(np.float32)
     return sp.csr_matrix((v, (r, c)), shape=(n, n))
