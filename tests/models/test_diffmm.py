@@ -153,9 +153,19 @@ def test_contrast_is_infonce_against_every_row_of_the_other_view() -> None:
 
     gen = torch.Generator().manual_seed(0)
     a, b = torch.randn(30, 8, generator=gen), torch.randn(30, 8, generator=gen)
-    idx, tau = torch.tensor([3, 3, 7, 0, 29]), 0.2
+    idx, tau = torch.tensor([3, 3, 7, 0, 29, 3]), 0.2
+    ref_a, ref_b = a.clone().requires_grad_(), b.clone().requires_grad_()
     terms = []
     for i in idx.tolist():
-        cos = torch.stack([torch.cosine_similarity(a[i], b[j], dim=0) for j in range(30)]) / tau
+        cos = (
+            torch.stack([torch.cosine_similarity(ref_a[i], ref_b[j], dim=0) for j in range(30)])
+            / tau
+        )
         terms.append(torch.logsumexp(cos, dim=0) - cos[i])
-    torch.testing.assert_close(contrast(a, b, idx, tau), torch.stack(terms).mean())
+    reference = torch.stack(terms).mean()
+    a.requires_grad_(), b.requires_grad_()
+    loss = contrast(a, b, idx, tau)
+    torch.testing.assert_close(loss, reference)
+    loss.backward(), reference.backward()
+    torch.testing.assert_close(a.grad, ref_a.grad)
+    torch.testing.assert_close(b.grad, ref_b.grad)
