@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, header, provenance, write_result
+from common import RESULTS, device_note, device_of, header, provenance, write_result
 
 HERE = Path(__file__).resolve().parent
 ID_MODELS = {"most-popular", "itemknn", "mf-bpr", "lightgcn"}
@@ -79,6 +79,7 @@ def child(spec_path: Path, model: str, runs: Path, threads: int, trials: int | N
         "test": final["test"],
         "per_seed": seed_rows(final),
         "threads": threads,
+        "device": device_of(cfg.train.device),
         **provenance(),
     }
     emit(out, record)
@@ -141,16 +142,24 @@ def fmt(metric: dict[str, float]) -> str:
 
 
 def best_multimodal(
-    results: dict[str, dict[str, Any]], id_models: set[str] | list[str]
+    results: dict[str, dict[str, Any]], id_models: set[str] | list[str], pending: list[str]
 ) -> tuple[str, str, dict[str, Any], dict[str, Any]] | None:
     """The multimodal model with the highest mean *validation* Recall@20, the line that names
-    it, LightGCN's and its test metrics; None without lightgcn or a multimodal row."""
+    it, LightGCN's and its test metrics; None without lightgcn or a multimodal row. While
+    multimodal models are ``pending`` the line says the pick is provisional."""
     mm = {n: r for n, r in results.items() if n not in id_models}
     if "lightgcn" not in results or not mm:
         return None
     best = max(mm, key=lambda n: mm[n]["valid"]["recall@20"]["mean"])
+    waiting = [n for n in pending if n not in id_models]
+    among = (
+        f" among the {len(mm)} finished multimodal models (**provisional**: "
+        f"{', '.join(waiting)} still to run)"
+        if waiting
+        else ""
+    )
     line = (
-        f"- best multimodal model on **validation** Recall@20: **{best}** "
+        f"- best multimodal model on **validation** Recall@20{among}: **{best}** "
         f"({mm[best]['valid']['recall@20']['mean']:.4f} vs lightgcn "
         f"{results['lightgcn']['valid']['recall@20']['mean']:.4f}); its test numbers, scored once:"
     )
@@ -165,9 +174,9 @@ def needs(results: dict[str, Any], id_models: set[str] | list[str]) -> str:
     return f"- verdict: not yet: the table has no {' and no '.join(missing)}"
 
 
-def verdict(results: dict[str, dict[str, Any]]) -> list[str]:
+def verdict(results: dict[str, dict[str, Any]], pending: list[str]) -> list[str]:
     """Best multimodal model chosen on validation; its test numbers against tuned LightGCN."""
-    found = best_multimodal(results, ID_MODELS)
+    found = best_multimodal(results, ID_MODELS, pending)
     if found is None:
         return [needs(results, ID_MODELS)]
     best, line, base, t = found
@@ -255,13 +264,16 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
             f"a commit whose trainer used every core whatever `--threads` said (from "
             f"{ALL_CORES_FROM}), `--threads`: the run's own `--threads`"
         )
+    setup.append(device_note(results))
     if len(commits) > 1:
         setup.append(f"- WARNING: rows come from different code versions: {sorted(commits)}")
     pending = [m["name"] for m in spec["models"] if m["name"] not in results]
     if pending:
         setup.append(f"- not (yet) in this table: {', '.join(pending)}")
     text = header("Model comparison on movielens-100k-mm (tuned, canonical split)")
-    text += "\n".join(setup) + "\n\n" + "\n".join(rows) + "\n\n" + "\n".join(verdict(results))
+    text += (
+        "\n".join(setup) + "\n\n" + "\n".join(rows) + "\n\n" + "\n".join(verdict(results, pending))
+    )
     write_result(args.out, text)
 
 

@@ -70,7 +70,7 @@ from bench_movielens import (
     row_facts,
     seed_rows,
 )
-from common import RESULTS, header, mean_std, provenance, write_result
+from common import RESULTS, device_note, device_of, header, mean_std, provenance, write_result
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "sparse_study.yaml"
@@ -188,6 +188,7 @@ def child(args: argparse.Namespace, model: str) -> None:
         "test": final["test"],
         "by_poster": recall_by_poster(out / "best", prep, best_cfg),
         "per_seed": seed_rows(final),
+        "device": device_of(cfg.train.device),
         **provenance(),
     }
     emit(out, record)
@@ -288,9 +289,9 @@ def run_child(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
     return child_record(cmd, name)
 
 
-def verdict(results: dict[str, dict[str, Any]]) -> list[str]:
+def verdict(results: dict[str, dict[str, Any]], pending: list[str]) -> list[str]:
     """Best multimodal model chosen on validation; its test numbers against tuned LightGCN."""
-    found = best_multimodal(results, ID_MODELS)
+    found = best_multimodal(results, ID_MODELS, pending)
     if found is None:
         return [needs(results, ID_MODELS)]
     best, line, base, t = found
@@ -393,6 +394,7 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
         f"{', '.join(sequential_models())} (the split is a random permutation of each user's "
         "ratings, not their time order; `bench_sequential.py` scores them on leave-one-out)",
     ]
+    setup.append(device_note(results))
     if len(commits) > 1:
         setup.append(f"- WARNING: rows come from different code versions: {sorted(commits)}")
     pending = [m for m in args.names if m not in results]
@@ -405,7 +407,7 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
             f"RecBole on the same split, same seeds (emb 64, lr 1e-3, batch 2048, patience 20, "
             f"<= {args.recbole_epochs} epochs):\n\n" + "\n".join(recbole_table(ref)) + "\n\n"
         )
-    text += "\n".join(verdict(results))
+    text += "\n".join(verdict(results, pending))
     write_result(args.out, text)
     write_result(
         args.out.with_suffix(".json"),

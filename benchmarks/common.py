@@ -9,13 +9,24 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from fusionrec.evaluate.metrics import mean_std
 from fusionrec.io import write_text
+from fusionrec.train.trainer import resolve_device
 
-__all__ = ["RESULTS", "header", "machine", "mean_std", "provenance", "write_result"]
+__all__ = [
+    "RESULTS",
+    "device_note",
+    "device_of",
+    "header",
+    "machine",
+    "mean_std",
+    "provenance",
+    "write_result",
+]
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -39,6 +50,23 @@ def provenance() -> dict[str, str | bool]:
         ":(top,exclude)benchmarks/results",
     )
     return {"commit": commit, "dirty": bool(status)}
+
+
+def device_of(setting: str) -> str:
+    """The device a run with ``train.device: setting`` trains on: ``cpu``, or the GPU's name."""
+    device = resolve_device(setting)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
+def device_note(results: dict[str, dict[str, Any]]) -> str:
+    """Which rows trained on which device; rows recorded before the device was are CPU runs
+    (no GPU was lent to the sessions that ran them)."""
+    on: dict[str, list[str]] = {}
+    for name, r in results.items():
+        on.setdefault(r.get("device", "cpu"), []).append(name)
+    if list(on) == ["cpu"]:
+        return "- device: every row trained on the CPU"
+    return "- device: " + "; ".join(f"{d}: {', '.join(names)}" for d, names in on.items())
 
 
 def machine() -> str:
