@@ -20,8 +20,8 @@ checkpoints), and a model whose ``bench.json`` exists is not run again (``--fres
 again). Independent lanes may share one ``--runs`` directory when given disjoint ``--models``.
 
     python benchmarks/bench_movielens.py [--spec benchmarks/movielens_study.yaml]
-        [--models a,b] [--trials 20] [--threads 1] [--runs runs/bench-movielens] [--collect]
-        [--fresh]
+        [--models a,b] [--trials 20] [--threads 1] [--jobs 1] [--runs runs/bench-movielens]
+        [--collect] [--fresh]
 
 Cost: 20 trials of up to 300 epochs per model; on a 2-core CPU the graph models take hours
 each (MGCN ~7 s/epoch), so run it on a quiet machine or a GPU.
@@ -34,6 +34,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,12 @@ def emit(out: Path, record: dict[str, Any]) -> None:
     print("RESULT " + json.dumps(record, default=float))
 
 
+JOBS_HELP = (
+    "models run at once, each in its own process with --threads torch threads (on a GPU "
+    "machine they share the GPU); default 1"
+)
+
+
 def run_child(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
     cmd = [sys.executable, __file__, "--spec", str(args.spec), "--child", name]
     cmd += ["--runs", str(args.runs), "--threads", str(args.threads)]
@@ -110,21 +117,28 @@ def each_model(
     names: list[str],
     run: Callable[[argparse.Namespace, str], dict[str, Any] | None],
 ) -> Iterator[dict[str, dict[str, Any]]]:
-    """The records so far, after each of ``names``: a finished model's ``bench.json``
-    (unless ``args.fresh``), else ``run(args, name)`` (unless ``args.collect``); a model
-    whose run failed is left out. The caller rewrites its table after each."""
-    results: dict[str, dict[str, Any]] = {}
+    """The records so far, in ``names`` order: first the finished models' ``bench.json``
+    (unless ``args.fresh``), then again each time ``run(args, name)`` returns for one of the
+    others (none with ``args.collect``), ``args.jobs`` of them at a time; a model whose run
+    failed is left out. The caller rewrites its table after each."""
+    done: dict[str, dict[str, Any]] = {}
+    todo = []
     for name in names:
         path = args.runs / name / "bench.json"
         if path.exists() and not args.fresh:
-            results[name] = json.loads(path.read_text())
+            done[name] = json.loads(path.read_text())
         elif not args.collect:
-            record = run(args, name)
+            todo.append(name)
+    yield {n: done[n] for n in names if n in done}
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        running = {pool.submit(run, args, name): name for name in todo}
+        for future in as_completed(running):
+            name, record = running[future], future.result()
             if record is None:
                 continue
-            results[name] = record
+            done[name] = record
             print(name, {k: fmt(record["test"][k]) for k in SHOWN}, flush=True)
-        yield results
+            yield {n: done[n] for n in names if n in done}
 
 
 def child_record(cmd: list[str], name: str) -> dict[str, Any] | None:
@@ -283,6 +297,7 @@ def main() -> None:
     ap.add_argument("--models", default=None, help="comma-separated subset of the spec's models")
     ap.add_argument("--trials", type=int, default=None, help="override search.n_trials")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=1, help=JOBS_HELP)
     ap.add_argument("--runs", type=Path, default=Path("runs/bench-movielens"))
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--collect", action="store_true", help="table from finished runs only")

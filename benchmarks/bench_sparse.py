@@ -31,7 +31,8 @@ exists is not run again (``--fresh`` runs it again, ``--collect`` only rewrites 
 RecBole runs are cached per (model, seed) in ``<runs>/recbole/``.
 
     python benchmarks/bench_sparse.py [--models mf-bpr,lightgcn,mgcn] [--trials 20]
-        [--threads 1] [--runs runs/bench-sparse] [--no-recbole] [--collect] [--compact]
+        [--threads 1] [--jobs 1] [--runs runs/bench-sparse] [--no-recbole] [--collect]
+        [--compact]
     # smoke test: --trials 2 --epochs 3 --seeds 1 --recbole-epochs 2 --runs /tmp/x --out /tmp/x.md
 
 ``--compact`` also prints a short markdown table (test Recall@20 / NDCG@20 per model and
@@ -61,6 +62,7 @@ from typing import Any
 import yaml
 
 from bench_movielens import (
+    JOBS_HELP,
     best_multimodal,
     child_record,
     each_model,
@@ -423,6 +425,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=0, help="override train.epochs (smoke tests)")
     ap.add_argument("--seeds", type=int, default=0, help="use the first N seeds (smoke tests)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=1, help=JOBS_HELP)
     ap.add_argument("--runs", type=Path, default=Path("runs/bench-sparse"))
     ap.add_argument("--recbole", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--recbole-epochs", type=int, default=300)
