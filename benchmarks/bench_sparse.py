@@ -129,11 +129,13 @@ def poster_masks(prep: Any) -> Any:
     return prep.features["image"].mask
 
 
-def recall_by_poster(run_dir: Path, prep: Any, config: Any) -> dict[str, Any]:
-    """Test Recall@20 per user, restricted to the user's held-out movies with a poster (or
-    without one), averaged over the users that have at least one such movie; ranking and
-    masking exactly as in the main metric. One value per seed, then mean ± std."""
-    import numpy as np
+def recall_by_group(
+    run_dir: Path, prep: Any, config: Any, groups: dict[str, Any]
+) -> dict[str, Any]:
+    """Test Recall@20 per user, restricted to the user's held-out movies in each group (a 0/1
+    vector over items), averaged over the users that have at least one such movie; ranking
+    and masking exactly as in the main metric. One value per seed, then mean ± std, with the
+    group's users and held-out interactions."""
     import scipy.sparse as sp
 
     from fusionrec.data.split import TEST, TRAIN, VALID
@@ -142,25 +144,42 @@ def recall_by_poster(run_dir: Path, prep: Any, config: Any) -> dict[str, Any]:
     from fusionrec.train.trainer import evaluate_model
     from fusionrec.train.tune import with_modalities
 
-    has = poster_masks(prep).astype(np.float32)
     ds, split = prep.dataset, prep.split
     test = split.matrix(ds, TEST)
     seen = split.matrix(ds, TRAIN) + split.matrix(ds, VALID)
+    models = [load_run_model(run_dir, s, with_modalities(prep, config))[0] for s in config.seeds]
     out: dict[str, Any] = {}
-    for group, keep in (("with poster", has), ("without poster", 1.0 - has)):
+    for group, keep in groups.items():
         target = sp.csr_matrix(test @ sp.diags(keep))
         target.eliminate_zeros()
         evaluator = Evaluator(target, seen, ks=[20])
-        values = []
-        for seed in config.seeds:
-            model, _ = load_run_model(run_dir, seed, with_modalities(prep, config))
-            values.append(evaluate_model(model, evaluator)["recall@20"])
-        out[group] = {
-            **_mean_std(values),
-            "users": len(evaluator.users),
-            "items": int(target.nnz),
-        }
+        values = [evaluate_model(model, evaluator)["recall@20"] for model in models]
+        out[group] = {**_mean_std(values), "users": len(evaluator.users), "items": int(target.nnz)}
     return out
+
+
+def poster_groups(prep: Any) -> dict[str, Any]:
+    has = poster_masks(prep).astype("float32")
+    return {"with poster": has, "without poster": 1.0 - has}
+
+
+#: buckets of a held-out movie's number of training ratings
+POPULARITY = ((0, 0), (1, 2), (3, 5), (6, 20), (21, None))
+
+
+def popularity_groups(prep: Any) -> dict[str, Any]:
+    """Items by their number of training ratings (``POPULARITY`` buckets)."""
+    import numpy as np
+
+    from fusionrec.data.split import TRAIN
+
+    counts = np.asarray(prep.split.matrix(prep.dataset, TRAIN).sum(axis=0)).ravel()
+    return {
+        (f"{lo}" if lo == hi else f"{lo}-{hi}" if hi else f">{lo - 1}"): (
+            (counts >= lo) & (counts <= (hi if hi is not None else np.inf))
+        ).astype(np.float32)
+        for lo, hi in POPULARITY
+    }
 
 
 def child(args: argparse.Namespace, model: str) -> None:
@@ -188,7 +207,7 @@ def child(args: argparse.Namespace, model: str) -> None:
         else None,
         "valid": final["valid"],
         "test": final["test"],
-        "by_poster": recall_by_poster(out / "best", prep, best_cfg),
+        "by_poster": recall_by_group(out / "best", prep, best_cfg, poster_groups(prep)),
         "per_seed": seed_rows(final),
         "device": device_of(cfg.train.device),
         **provenance(),
@@ -372,6 +391,66 @@ def compact(results: dict[str, Any], ref: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    """Each finished model's test Recall@20 per ``POPULARITY`` bucket of the held-out movie,
+    scored from its saved best run and cached beside it (``by_popularity.json``, keyed by the
+    run's ``results.json``, so a re-run model is scored again)."""
+    import hashlib
+
+    from fusionrec.config import load_config
+    from fusionrec.io import read_json, write_json
+    from fusionrec.train.experiment import prepare
+
+    out: dict[str, Any] = {}
+    prep = None
+    for name in results:
+        run = args.runs / name / "best"
+        if not (run / "results.json").exists():
+            continue
+        stamp = hashlib.sha256((run / "results.json").read_bytes()).hexdigest()
+        cache = run / "by_popularity.json"
+        if cache.exists() and read_json(cache)["results_sha256"] == stamp:
+            out[name] = read_json(cache)["groups"]
+            continue
+        if prep is None:
+            base = study_config(args, args.names[0]).model_copy(update={"search": None})
+            prep = prepare(base, None, progress=False)
+        groups = recall_by_group(
+            run, prep, load_config(run / "config.yaml"), popularity_groups(prep)
+        )
+        write_json(cache, {"results_sha256": stamp, "groups": groups})
+        out[name] = groups
+    return out
+
+
+def popularity_table(found: dict[str, Any]) -> list[str]:
+    """Buckets as rows, models as columns, and the line that says where content can pay."""
+    if not found:
+        return []
+    first = next(iter(found.values()))
+    total = sum(g["items"] for g in first.values())
+    names = list(found)
+    lines = [
+        "| training ratings of the held-out movie | share of test ratings | users | "
+        + " | ".join(names)
+        + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for bucket, g in first.items():
+        lines.append(
+            f"| {bucket} | {g['items'] / total:.1%} | {g['users']} | "
+            + " | ".join(fmt(found[n][bucket]) for n in names)
+            + " |"
+        )
+    rare = [b for b in first if b in ("0", "1-2")]
+    share = sum(first[b]["items"] for b in rare) / total
+    lines.append(
+        f"\n- {share:.1%} of the held-out ratings are of movies with at most 2 training "
+        "ratings: there an id model has (almost) nothing to go on, and content can pay"
+    )
+    return lines
+
+
 def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]) -> None:
     spec = yaml.safe_load(args.spec.read_text())
     train = {**spec["train"], **({"epochs": args.epochs} if args.epochs else {})}
@@ -410,6 +489,13 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
             f"<= {args.recbole_epochs} epochs):\n\n" + "\n".join(recbole_table(ref)) + "\n\n"
         )
     text += "\n".join(verdict(results, pending))
+    popular = popularity_table(by_popularity(args, results))
+    if popular:
+        text += (
+            "\n\n## Test Recall@20 by how often the held-out movie was rated in training\n\n"
+            "Per user, counted over the user's held-out movies in the bucket only, the ranking "
+            "unchanged; averaged over the users with at least one such movie.\n\n"
+        ) + "\n".join(popular)
     write_result(args.out, text)
     write_result(
         args.out.with_suffix(".json"),
