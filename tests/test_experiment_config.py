@@ -7,15 +7,21 @@ from fusionrec.errors import ConfigError
 
 
 def test_layers_apply_in_order(tmp_path):
+    import yaml
+
+    from fusionrec.config import PRESETS
+
+    preset = yaml.safe_load((PRESETS / "models" / "lightgcn.yaml").read_text())
+    assert preset["model"]["params"]["n_layers"] != 3 and preset["train"]["lr"] != 0.01
     path = tmp_path / "c.yaml"
     path.write_text(
         "dataset: {name: amazon-baby}\nmodel: {name: lightgcn, params: {n_layers: 3}}\n"
     )
     cfg = load_config(path, ["train.lr=0.01"])
     assert cfg.split.method == "predefined"  # dataset preset
-    assert cfg.model.params["reg_weight"] == 1e-4  # model preset
+    assert cfg.model.params["reg_weight"] == preset["model"]["params"]["reg_weight"]
     assert cfg.model.params["n_layers"] == 3  # file beats preset
-    assert cfg.train.lr == 0.01  # command line beats file
+    assert cfg.train.lr == 0.01  # command line beats file and preset
 
 
 def test_a_model_preset_may_set_training_defaults_that_a_config_overrides(tmp_path):
