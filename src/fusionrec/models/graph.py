@@ -138,11 +138,9 @@ def knn_graph(
     """
     n = features.shape[0]
     dev = features.device
-    if mask is None or bool(mask.all()):
-        kept = torch.arange(n, device=dev)
-    else:
-        kept = torch.nonzero(mask.bool().to(dev)).squeeze(1)
-    x = torch.nn.functional.normalize(features[kept].float(), dim=1)
+    everyone = mask is None or bool(mask.all())
+    kept = torch.arange(n, device=dev) if everyone else torch.nonzero(mask.bool().to(dev))[:, 0]
+    x = torch.nn.functional.normalize((features if everyone else features[kept]).float(), dim=1)
     m = len(kept)
     k = min(k, m - 1)
     rows, cols, vals = [], [], []
