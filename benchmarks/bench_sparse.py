@@ -186,7 +186,7 @@ def child(args: argparse.Namespace, model: str) -> None:
     """Tune one model (resuming), score the chosen setting's seeds, print the record."""
     import torch
 
-    from fusionrec.config import load_config
+    from fusionrec.config import read_saved_config
     from fusionrec.train.experiment import prepare
     from fusionrec.train.tune import tune
 
@@ -195,7 +195,7 @@ def child(args: argparse.Namespace, model: str) -> None:
     out = args.runs / model
     summary = tune(cfg, out, progress=False, resume=True)
     final = json.loads((out / "best" / "results.json").read_text())
-    best_cfg = load_config(out / "best" / "config.yaml")
+    best_cfg = read_saved_config(out / "best" / "config.yaml")
     base = cfg.model_copy(update={"search": None})
     prep = prepare(base, out, progress=False)
     record = {
@@ -397,7 +397,7 @@ def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
     run's ``results.json``, so a re-run model is scored again)."""
     import hashlib
 
-    from fusionrec.config import load_config
+    from fusionrec.config import read_saved_config
     from fusionrec.io import read_json, write_json
     from fusionrec.train.experiment import prepare
 
@@ -416,7 +416,7 @@ def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
             base = study_config(args, args.names[0]).model_copy(update={"search": None})
             prep = prepare(base, None, progress=False)
         groups = recall_by_group(
-            run, prep, load_config(run / "config.yaml"), popularity_groups(prep)
+            run, prep, read_saved_config(run / "config.yaml"), popularity_groups(prep)
         )
         write_json(cache, {"results_sha256": stamp, "groups": groups})
         out[name] = groups

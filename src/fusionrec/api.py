@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fusionrec.config import ExperimentConfig, load_config
+from fusionrec.config import ExperimentConfig, load_config, read_saved_config
 from fusionrec.data.split import TRAIN
 from fusionrec.encoders.config import FeaturesConfig, parse_features_config
 from fusionrec.errors import ConfigError
@@ -100,7 +100,7 @@ def run_features_config(cfg: ExperimentConfig) -> FeaturesConfig | None:
 def load(run_dir: str | Path, seed: int | None = None) -> FittedRecommender:
     """The fitted recommender of a finished run directory (``seed``: default the first)."""
     model, prep = load_run_model(run_dir, seed)
-    cfg = load_config(Path(run_dir) / "config.yaml")
+    cfg = read_saved_config(Path(run_dir) / "config.yaml")
     text_encoder = None
     parsed = run_features_config(cfg)
     if parsed is not None and prep.features is not None and "text" in prep.features:

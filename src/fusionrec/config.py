@@ -192,6 +192,14 @@ def load_config(
     return validate_config(layered, source=str(path) if path else "config")
 
 
+def read_saved_config(path: str | Path) -> ExperimentConfig:
+    """A config fusionrec wrote (a run's ``config.yaml``, a search's ``best_config.yaml``),
+    validated as written. No preset is layered under it: the file already holds what was
+    run, and a preset changed since (new defaults chosen on validation) must not change a
+    model rebuilt from it."""
+    return validate_config(read_yaml(path), source=str(path))
+
+
 def validate_config(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
     """The validated config; ``model.params`` is checked against the model's own schema here,
     so a misspelt hyper-parameter fails before any data is read or encoded."""

@@ -181,12 +181,12 @@ def _write_bundle(
 ) -> dict[str, Any]:
     """Everything but the manifest into ``folder``; returns the manifest's contents."""
     from fusionrec.api import load, run_features_config
-    from fusionrec.config import load_config
+    from fusionrec.config import read_saved_config
     from fusionrec.encoders.base import l2_normalize
     from fusionrec.tasks.views import view_mask
 
     rec = load(run_dir, seed)
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = read_saved_config(run_dir / "config.yaml")
     items, users = rec.scoring_vectors()
     if users is None or not rec.dot_product():
         raise ModelError(

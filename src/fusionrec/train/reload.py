@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fusionrec.config import ExperimentConfig, load_config
+from fusionrec.config import ExperimentConfig, read_saved_config
 from fusionrec.data.split import TEST, VALID
 from fusionrec.errors import FusionrecError
 from fusionrec.io import read_json
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 def _run_config(run_dir: Path) -> ExperimentConfig:
     if not (run_dir / "config.yaml").exists():
         raise FusionrecError(f"{run_dir} is not a run directory (no config.yaml)")
-    return load_config(run_dir / "config.yaml")
+    return read_saved_config(run_dir / "config.yaml")
 
 
 def load_run_model(
