@@ -121,22 +121,25 @@ def validate_candidate(
     return done[key]
 
 
-def schema_defaults(model: str) -> dict[str, Any]:
-    """The learning rate and parameters a model gets with no preset, as a setting."""
-    from fusionrec.config import TrainConfig
+def full_setting(model: str, lr: float, params: dict[str, Any]) -> dict[str, Any]:
+    """``lr`` and every parameter of ``model`` (``params`` over its schema) as one setting."""
     from fusionrec.models.base import validate_params
 
-    params = validate_params(model, {}).model_dump(mode="json")
-    return {"train.lr": TrainConfig().lr, **{f"model.params.{k}": v for k, v in params.items()}}
+    resolved = validate_params(model, params).model_dump(mode="json")
+    return {"train.lr": lr, **{f"model.params.{k}": v for k, v in resolved.items()}}
+
+
+def schema_defaults(model: str) -> dict[str, Any]:
+    """The learning rate and parameters a model gets with no preset."""
+    from fusionrec.config import TrainConfig
+
+    return full_setting(model, TrainConfig().lr, {})
 
 
 def current_defaults(model: str, args: argparse.Namespace) -> dict[str, Any]:
     """The learning rate and parameters a config that sets none gets today (preset included)."""
-    from fusionrec.models.base import validate_params
-
     config = base_config("dense", model, args.threads)
-    params = validate_params(model, config.model.params).model_dump(mode="json")
-    return {"train.lr": config.train.lr, **{f"model.params.{k}": v for k, v in params.items()}}
+    return full_setting(model, config.train.lr, config.model.params)
 
 
 def choose(model: str, args: argparse.Namespace) -> dict[str, Any] | None:

@@ -41,6 +41,8 @@ are about six CPU-hours. ``--epochs 2 --seeds 1`` checks the script end to end.
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,17 +110,24 @@ def make_config(args: argparse.Namespace, model: str, **extra: Any) -> Experimen
     return load_config(base=base)
 
 
+def results_of(
+    cfg: ExperimentConfig, run_dir: Path, data: Callable[[], Prepared], collect: bool
+) -> dict[str, Any] | None:
+    """``results.json`` of every seed of ``cfg`` in ``run_dir``, trained on ``data()`` (or
+    continued, or read back if already there); with ``collect`` only a finished run's, None
+    if there is none."""
+    if collect:
+        return read_json(run_dir / FINISHED) if (run_dir / FINISHED).exists() else None
+    return run_or_continue(cfg, run_dir, data())
+
+
 def run_model(
     cfg: ExperimentConfig, prep: Prepared, run_dir: Path, collect: bool
 ) -> dict[str, Any] | None:
-    """Every seed of ``cfg`` in ``run_dir`` (continued or read back if already there); with
-    ``collect`` only a finished run, None if there is none."""
-    if collect:
-        if not (run_dir / FINISHED).exists():
-            return None
-        results = read_json(run_dir / FINISHED)
-    else:
-        results = run_or_continue(cfg, run_dir, prep)
+    """The table row of ``results_of`` (None if there is none)."""
+    results = results_of(cfg, run_dir, lambda: prep, collect)
+    if results is None:
+        return None
     records = results["per_seed"]
     return summarise([r["test"] for r in records], [r["seconds_per_epoch"] for r in records],
                      [r["epochs"] for r in records])  # fmt: skip
@@ -210,15 +219,15 @@ def cold_start(args: argparse.Namespace) -> list[str]:
         params={"id_free": True},
         split={"method": "cold-items", "cold_fraction": 0.2},
     )
-    run_dir = args.runs / "cold-items" / "mmsasrec"
-    if args.collect:
-        if not (run_dir / FINISHED).exists():
-            return ["(not run yet)"]
-        results = read_json(run_dir / FINISHED)
-    else:
+
+    def data() -> Prepared:
         prep = prepare(cfg, progress=False)
         prep.features, _ = load_features(cfg, prep.dataset, progress=False)
-        results = run_or_continue(cfg, run_dir, prep)
+        return prep
+
+    results = results_of(cfg, args.runs / "cold-items" / "mmsasrec", data, args.collect)
+    if results is None:
+        return ["(not run yet)"]
     tests, random = [r["test"] for r in results["per_seed"]], results["random"]
     keys = [k for k in SHOWN if k in random]
     lines = [
@@ -304,13 +313,10 @@ def main() -> None:
         if row:
             print(model, {k: fmt(v) for k, v in row["test"].items()}, flush=True)
 
-    written: list[Path] = []
-
+    @functools.cache
     def files() -> Path:
         """RecBole's benchmark files, written once, the first time a RecBole seed trains."""
-        if not written:
-            written.append(recbole_files(prep, args.runs / "recbole" / "data", SEQ["max_length"]))
-        return written[0]
+        return recbole_files(prep, args.runs / "recbole" / "data", SEQ["max_length"])
 
     side: dict[str, Any] = {}
     for model in [m for m in RECBOLE if m in chosen]:

@@ -145,6 +145,13 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def nest(key: str, value: Any) -> dict[str, Any]:
+    """``("train.lr", 0.01)`` -> ``{"train": {"lr": 0.01}}``: a dotted key as config sections."""
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
 def parse_override(text: str) -> dict[str, Any]:
     """``train.lr=0.01`` -> ``{"train": {"lr": 0.01}}`` (values parsed as YAML)."""
     if "=" not in text:
@@ -152,10 +159,7 @@ def parse_override(text: str) -> dict[str, Any]:
     key, raw = text.split("=", 1)
     if not key.strip():
         raise ConfigError(f"override '{text}' has an empty key")
-    value: Any = yaml.safe_load(raw) if raw.strip() else None
-    for part in reversed(key.strip().split(".")):
-        value = {part: value}
-    return value
+    return nest(key.strip(), yaml.safe_load(raw) if raw.strip() else None)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -41,7 +41,14 @@ from typing import Any
 import pydantic
 import yaml
 
-from fusionrec.config import PRESETS, ExperimentConfig, deep_merge, dump_config, validate_config
+from fusionrec.config import (
+    PRESETS,
+    ExperimentConfig,
+    deep_merge,
+    dump_config,
+    nest,
+    validate_config,
+)
 from fusionrec.errors import ConfigError
 from fusionrec.io import read_json, write_json, write_text
 from fusionrec.train.experiment import Prepared, prepare, run_or_continue, run_seed
@@ -169,9 +176,7 @@ def _suggest(trial: Any, key: str, space: ParamSpace) -> Any:
 def apply_settings(data: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """``data`` with each dotted-key setting (``train.lr: 0.01``) merged in."""
     for key, value in settings.items():
-        for part in reversed(key.split(".")):
-            value = {part: value}
-        data = deep_merge(data, value)
+        data = deep_merge(data, nest(key, value))
     return data
 
 
