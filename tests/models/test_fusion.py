@@ -103,6 +103,20 @@ def test_encode_projects_new_rows_like_the_stored_ones(standardize):
     torch.testing.assert_close(proj.encode("image", fresh), stored[present])
 
 
+@pytest.mark.parametrize("standardize", [False, True])
+def test_project_rows_gives_forwards_rows_and_masks(standardize):
+    feats = _features()
+    proj = ModalityProjector(feats, 8, hidden=5, standardize=standardize)
+    missing = np.flatnonzero(~feats["image"].mask)
+    assert len(missing) > 0
+    items = torch.tensor([missing[0], 0, missing[0], feats.n_items - 1, 1])
+    full, full_masks = proj()
+    rows, masks = proj.project_rows(items)
+    for whole, part, whole_mask, part_mask in zip(full, rows, full_masks, masks, strict=True):
+        torch.testing.assert_close(part, whole[items])
+        assert torch.equal(part_mask, whole_mask[items])
+
+
 @pytest.mark.parametrize("name", ["concat", "sum", "gated"])
 def test_fusion_ignores_missing_modalities(name):
     torch.manual_seed(0)

@@ -16,7 +16,7 @@ from synthetic_mm import (
 )
 
 from fusionrec.errors import ModelError
-from fusionrec.models.base import TrainData, build_model
+from fusionrec.models.base import TrainData, bpr_loss, build_model, l2_reg
 from fusionrec.models.vbpr import VBPR, VBPRParams
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -41,6 +41,50 @@ def test_multiple_negatives_and_single_modality(synthetic: Synthetic) -> None:
     losses = loss_trajectory(model, sample_batch(synthetic.data, n_neg=4), steps=10)
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
     check_scores(model, synthetic.data.n_users, synthetic.data.n_items)
+
+
+def reference_loss(model: VBPR, batch: dict) -> torch.Tensor:
+    """The paper's BPR objective from the whole catalogue's content vectors, indexed."""
+    content = model.content()  # training mode: every item projected, nothing cached
+    gamma = model.item_id.weight * model.warm
+    bias = (model.item_bias.weight * model.warm).squeeze(1)
+    users = batch["users"]
+
+    def scores(items: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        c, g = model.drop(content[items]), gamma[items]
+        gu, tu = model.user_id(users), model.user_content(users)
+        if items.dim() == 2:
+            gu, tu = gu.unsqueeze(1), tu.unsqueeze(1)
+        s = (gu * g).sum(-1) + (tu * c).sum(-1) + model.content_bias(c).squeeze(-1) + bias[items]
+        return s, [g.reshape(-1, g.shape[-1]), c.reshape(-1, c.shape[-1])]
+
+    pos, pos_reg = scores(batch["pos_items"])
+    neg, neg_reg = scores(batch["neg_items"])
+    user_reg = torch.cat([model.user_id(users), model.user_content(users)], dim=1)
+    reg = l2_reg(user_reg) + l2_reg(*pos_reg) + l2_reg(*neg_reg)
+    return bpr_loss(pos, neg) + model.params.reg_weight * reg
+
+
+@pytest.mark.parametrize(("fusion", "n_neg"), [("concat", 1), ("gated", 3), ("sum", 1)])
+def test_loss_from_the_batch_items_equals_the_whole_catalogue_loss(
+    synthetic: Synthetic, fusion: str, n_neg: int
+) -> None:
+    """The loss projects only the batch's distinct items: the same loss and gradients as
+    projecting every item, with dropout drawing the same masks."""
+    model = make(synthetic.data, fusion=fusion, projector_hidden=16, dropout=0.3).train()
+    batch = sample_batch(synthetic.data, n_neg=n_neg)
+    grads = []
+    for loss_of in (VBPR.calculate_loss, reference_loss):
+        model.zero_grad()
+        torch.manual_seed(7)
+        loss = loss_of(model, batch)
+        loss.backward()
+        grads.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (loss, got), (ref_loss, want) = grads
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=1e-7)
+    assert got.keys() == want.keys()
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=1e-5, atol=1e-7, msg=name)
 
 
 def test_registered_and_needs_features(synthetic: Synthetic) -> None:

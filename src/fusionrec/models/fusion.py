@@ -126,6 +126,13 @@ class ModalityProjector(nn.Module):
         outs = [self.project(n) for n in self.names]
         return outs, [self.mask(n) for n in self.names]
 
+    def project_rows(self, items: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """``forward()``'s rows ``items`` (projections and masks), computed for those rows
+        only: a model whose loss reads only a batch's items then projects a few thousand
+        rows, not the whole catalogue, each step."""
+        outs = [self.proj[n](self.rows(n, items)) for n in self.names]
+        return outs, [self.mask(n)[items] for n in self.names]
+
 
 def _weights(masks: list[torch.Tensor], logits: torch.Tensor | None = None) -> torch.Tensor:
     """[n, M] weights over modalities: softmax of ``logits`` (uniform if None) restricted to

@@ -90,6 +90,13 @@ class VBPR(Recommender):
 
         return self.cached("content", compute)
 
+    def content_rows(self, items: torch.Tensor) -> torch.Tensor:
+        """``content()[items]``, projecting only those items: a BPR step reads its batch's
+        items alone, so projecting the catalogue (twice, for positives and negatives) was
+        most of an epoch on a 10k-item catalogue."""
+        xs, masks = self.projector.project_rows(items)
+        return self.fusion(xs, masks) * self.has_content[items]
+
     def _item_parts(self, items: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         content = self.content()
         gamma = self.item_id.weight * self.warm
@@ -100,23 +107,31 @@ class VBPR(Recommender):
         return gamma, content, bias
 
     def _pair_scores(
-        self, users: torch.Tensor, items: torch.Tensor
+        self, users: torch.Tensor, items: torch.Tensor, content: torch.Tensor
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Scores of aligned (user, item) rows ([B] or [B, n] items) and tensors to regularise."""
-        gamma, content, bias = self._item_parts(items)
+        """Scores of aligned (user, item) rows ([B] or [B, n] items, with their ``content``
+        rows) and the tensors to regularise."""
+        gamma = self.item_id(items) * self.warm[items]
         content = self.drop(content)
         gu, tu = self.user_id(users), self.user_content(users)
         if items.dim() == 2:
             gu, tu = gu.unsqueeze(1), tu.unsqueeze(1)
         s = (gu * gamma).sum(-1) + (tu * content).sum(-1) + self.content_bias(content).squeeze(-1)
-        if bias is not None:
-            s = s + bias.squeeze(-1)
+        if self.item_bias is not None:
+            s = s + (self.item_bias(items) * self.warm[items]).squeeze(-1)
         return s, [gamma.reshape(-1, gamma.shape[-1]), content.reshape(-1, content.shape[-1])]
 
     def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        users = batch["users"]
-        pos, pos_reg = self._pair_scores(users, batch["pos_items"])
-        neg, neg_reg = self._pair_scores(users, batch["neg_items"])
+        users, pos_items, neg_items = batch["users"], batch["pos_items"], batch["neg_items"]
+        # every distinct item of the batch is projected once
+        items, where = torch.unique(torch.cat([pos_items.reshape(-1), neg_items.reshape(-1)]),
+                                    return_inverse=True)  # fmt: skip
+        content = self.content_rows(items)[where]
+        n_pos = pos_items.numel()
+        pos_content = content[:n_pos].view(*pos_items.shape, -1)
+        neg_content = content[n_pos:].view(*neg_items.shape, -1)
+        pos, pos_reg = self._pair_scores(users, pos_items, pos_content)
+        neg, neg_reg = self._pair_scores(users, neg_items, neg_content)
         user_reg = torch.cat([self.user_id(users), self.user_content(users)], dim=1)
         reg = l2_reg(user_reg) + l2_reg(*pos_reg) + l2_reg(*neg_reg)
         return bpr_loss(pos, neg) + self.params.reg_weight * reg
