@@ -27,6 +27,8 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -250,11 +252,37 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def _file_logger(path: Path) -> logging.Handler:
+@contextmanager
+def _run_log(path: Path | None) -> Iterator[None]:
+    """Copy the package's log records into a seed's ``train.log`` while it trains.
+
+    A program that never configured logging (the Python API, a notebook) would otherwise get
+    an empty file: the package logger then inherits WARNING. In that case the logger is
+    opened to INFO for the run and warnings go to stderr as logging's last-resort handler
+    would have sent them (a handler on the logger switches that one off). A program that
+    configured logging keeps its levels and handlers."""
+    if path is None:
+        yield
+        return
+    logger = logging.getLogger("fusionrec")
+    level, added = logger.level, []
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("fusionrec").addHandler(handler)
-    return handler
+    added.append(handler)
+    if level == logging.NOTSET and not logging.getLogger().handlers:
+        logger.setLevel(logging.INFO)
+        console = logging.StreamHandler()
+        console.setLevel(logging.WARNING)
+        added.append(console)
+    for h in added:
+        logger.addHandler(h)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        for h in added:
+            logger.removeHandler(h)
+        handler.close()
 
 
 def run_seed(
@@ -271,11 +299,9 @@ def run_seed(
     device = resolve_device(config.train.device)
     valid_eval, test_eval, _ = split_evaluators(prep, config, device)
     seed_dir = run_dir / f"seed-{seed}" if run_dir else None
-    handler = None
     if seed_dir:
         seed_dir.mkdir(parents=True, exist_ok=True)
-        handler = _file_logger(seed_dir / "train.log")
-    try:
+    with _run_log(seed_dir / "train.log" if seed_dir else None):
         seed_everything(seed)
         data = train_data(prep, config.model.name, device)
         model = build_model(config.model.name, data, config.model.params)
@@ -309,10 +335,6 @@ def run_seed(
             shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k.startswith("recall@"))
             log.info("seed %d: test %s (all metrics in metrics.json)", seed, shown)
         return record
-    finally:
-        if handler:
-            logging.getLogger("fusionrec").removeHandler(handler)
-            handler.close()
 
 
 def _peak_memory_mb(device: torch.device) -> float:
