@@ -7,7 +7,7 @@ import pytest
 import torch
 from synthetic_mm import check_scores, loss_trajectory, sample_batch, text_only
 
-from fusionrec.config import TrainConfig
+from fusionrec.config import TrainConfig, validate_config
 from fusionrec.errors import ConfigError
 from fusionrec.evaluate.cold_start import expected_random_metrics
 from fusionrec.models.base import build_model
@@ -110,3 +110,17 @@ def test_content_weight_adds_the_standardised_content_score(synthetic):
     content = build_model("content-knn", synthetic.data, {}).eval().score(users)
     expected = z(pure.score(users)) + 0.5 * z(content)
     torch.testing.assert_close(mixed.score(users), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_base_and_base_params_are_checked_when_the_config_is_read():
+    """Before any data is read, with the key the user wrote (``base_params.<key>``)."""
+
+    def check(params: dict) -> None:
+        model = {"name": "cold-transfer", "params": params}
+        validate_config({"dataset": {"name": "toy"}, "model": model}, source="c.yaml")
+
+    with pytest.raises(ConfigError, match=r"model\.params\.base_params\.n_layers.*'mf-bpr'"):
+        check({"base": "mf-bpr", "base_params": {"n_layers": 3}})
+    with pytest.raises(ConfigError, match=r"model\.params\.base: unknown model 'nope'"):
+        check({"base": "nope"})
+    check({"base": "lightgcn", "base_params": {"n_layers": 3, "reg_weight": 1e-3}})

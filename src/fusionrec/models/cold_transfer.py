@@ -34,7 +34,15 @@ import pydantic
 import torch
 
 from fusionrec.errors import ConfigError, ModelError
-from fusionrec.models.base import Params, Recommender, TrainData, build_model, register
+from fusionrec.models.base import (
+    MODELS,
+    Params,
+    Recommender,
+    TrainData,
+    build_model,
+    register,
+    validate_params,
+)
 from fusionrec.models.content_knn import content_matrix
 
 log = logging.getLogger(__name__)
@@ -52,6 +60,25 @@ class ColdTransferParams(Params):
     #: content against the item's) added to the transferred score. Both are standardised
     #: per user over the catalogue, so the weight is scale-free; 0 = pure transfer.
     content_weight: float = pydantic.Field(0.0, ge=0.0)
+
+    @pydantic.model_validator(mode="after")
+    def _check_base(self) -> ColdTransferParams:
+        """An unknown ``base`` or a bad ``base_params`` key fails when the config is read,
+        named as the key the user wrote, not after the data is loaded and encoded."""
+        if self.base == "cold-transfer":
+            raise ConfigError("model.params.base: cold-transfer cannot wrap itself")
+        if self.base not in MODELS:
+            raise ConfigError(
+                f"model.params.base: unknown model '{self.base}'; choose from "
+                f"{', '.join(sorted(MODELS))}"
+            )
+        try:
+            validate_params(self.base, self.base_params)
+        except ConfigError as exc:
+            raise ConfigError(
+                str(exc).replace("model.params.", "model.params.base_params.")
+            ) from exc
+        return self
 
 
 def content_neighbours(
@@ -93,8 +120,6 @@ class ColdTransfer(Recommender):
 
     def __init__(self, data: TrainData, params: ColdTransferParams) -> None:
         super().__init__(data, params)
-        if params.base == self.name:
-            raise ConfigError("model.params.base: cold-transfer cannot wrap itself")
         self.base = build_model(params.base, data, params.base_params)
         self.trainable = self.base.trainable
         self.needs_negatives = self.base.needs_negatives
