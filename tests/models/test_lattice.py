@@ -111,7 +111,9 @@ def test_learned_graph_reaches_cold_items(synthetic: Synthetic) -> None:
         adj = getattr(broken, f"raw_adj_{name}")
         i = adj.indices().clone()
         i[0] = perm[i[0]]  # every item gets the neighbours of a random item
-        shuffled = torch.sparse_coo_tensor(i, adj.values(), adj.shape).coalesce()
+        shuffled = torch.sparse_coo_tensor(
+            i, adj.values(), adj.shape, check_invariants=True
+        ).coalesce()
         setattr(broken, f"raw_adj_{name}", shuffled)
     train_quick(broken, synthetic, epochs=12)
     bad = evaluator.evaluate(broken.eval().score)["recall@5"]
@@ -127,7 +129,7 @@ def test_edge_propagation_matches_sparse_mm_with_gradients():
     idx = torch.randint(0, 30, (2, 120), generator=gen)
     vals = torch.rand(120, generator=gen, requires_grad=True)
     h = torch.randn(30, 8, generator=gen, requires_grad=True)
-    adj = torch.sparse_coo_tensor(idx, vals, (30, 30)).coalesce()
+    adj = torch.sparse_coo_tensor(idx, vals, (30, 30), check_invariants=True).coalesce()
     out = edge_propagate(adj, h)
     ref = adj.detach().to_dense() @ h
     assert torch.allclose(out, ref, atol=1e-5)
