@@ -208,6 +208,16 @@ def gather_rows(table: torch.Tensor, *indices: torch.Tensor) -> tuple[torch.Tens
     )
 
 
+def distinct_items(
+    pos: torch.Tensor, neg: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The distinct items of a batch's positives and negatives, and where each positive and
+    negative sits among them: per-item work (projecting 1280-wide features) is then done once
+    per item, not once per occurrence (a popular item recurs many times in a batch)."""
+    rows, inverse = torch.unique(torch.cat([pos.reshape(-1), neg.reshape(-1)]), return_inverse=True)
+    return rows, inverse[: pos.numel()].view(pos.shape), inverse[pos.numel() :].view(neg.shape)
+
+
 def pos_neg_scores(
     u: torch.Tensor, p: torch.Tensor, n: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

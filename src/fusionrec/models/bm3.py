@@ -99,7 +99,7 @@ class BM3(Recommender):
         mm = u.new_zeros(())
         for name in self.projector.names:
             mask = self.projector.mask(name)[items]
-            feat = self.projector.proj[name](self.projector.rows(name, items))
+            feat = self.projector.project_at(name, items)
             with torch.no_grad():
                 feat_target = F.dropout(feat, p.dropout)
             online = self.predictor(feat)

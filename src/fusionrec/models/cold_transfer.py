@@ -35,7 +35,6 @@ import torch
 
 from fusionrec.errors import ConfigError, ModelError
 from fusionrec.models.base import (
-    MODELS,
     Params,
     Recommender,
     TrainData,
@@ -67,17 +66,11 @@ class ColdTransferParams(Params):
         named as the key the user wrote, not after the data is loaded and encoded."""
         if self.base == "cold-transfer":
             raise ConfigError("model.params.base: cold-transfer cannot wrap itself")
-        if self.base not in MODELS:
-            raise ConfigError(
-                f"model.params.base: unknown model '{self.base}'; choose from "
-                f"{', '.join(sorted(MODELS))}"
-            )
         try:
             validate_params(self.base, self.base_params)
-        except ConfigError as exc:
-            raise ConfigError(
-                str(exc).replace("model.params.", "model.params.base_params.")
-            ) from exc
+        except ConfigError as exc:  # its keys are the base's: say where they sit here
+            where = str(exc).replace("model.params.", "model.params.base_params.")
+            raise ConfigError(where.replace("model.name:", "model.params.base:")) from exc
         return self
 
 

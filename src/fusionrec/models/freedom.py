@@ -34,6 +34,7 @@ from fusionrec.models.base import (
     Params,
     Recommender,
     TrainData,
+    distinct_items,
     id_embeddings,
     pos_neg_scores,
     register,
@@ -138,14 +139,11 @@ class FREEDOM(Recommender):
         u = users_all[users]
         loss = _bpr(u, items_all[pos], items_all[neg])
         if self.params.reg_weight > 0:
-            # each distinct item of the batch is projected once (a popular item recurs many
-            # times in a batch; image features are 1280 wide)
-            rows, inverse = torch.unique(torch.cat([pos, neg.reshape(-1)]), return_inverse=True)
-            at_pos, at_neg = inverse[: len(pos)], inverse[len(pos) :].reshape(neg.shape)
+            rows, at_pos, at_neg = distinct_items(pos, neg)
             for name in self.projector.names:
-                m, proj = self.projector.mask(name), self.projector.proj[name]
+                m = self.projector.mask(name)
                 ok = m[pos] & (m[neg] if neg.dim() == 1 else m[neg].all(dim=1))
-                projected = proj(self.projector.rows(name, rows))
+                projected = self.projector.project_at(name, rows)
                 f_pos, f_neg = projected[at_pos], projected[at_neg]
                 loss = loss + self.params.reg_weight * _bpr(u, f_pos, f_neg, ok)
         return loss

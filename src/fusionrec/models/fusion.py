@@ -126,11 +126,14 @@ class ModalityProjector(nn.Module):
         outs = [self.project(n) for n in self.names]
         return outs, [self.mask(n) for n in self.names]
 
+    def project_at(self, name: str, items: torch.Tensor) -> torch.Tensor:
+        """``project(name)[items]``, computed for those rows only: a loss that reads only a
+        batch's items then projects a few thousand rows, not the whole catalogue, each step."""
+        return self.proj[name](self.rows(name, items))
+
     def project_rows(self, items: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """``forward()``'s rows ``items`` (projections and masks), computed for those rows
-        only: a model whose loss reads only a batch's items then projects a few thousand
-        rows, not the whole catalogue, each step."""
-        outs = [self.proj[n](self.rows(n, items)) for n in self.names]
+        """``forward()``'s rows ``items`` (projections and masks), for those rows only."""
+        outs = [self.project_at(n, items) for n in self.names]
         return outs, [self.mask(n)[items] for n in self.names]
 
 

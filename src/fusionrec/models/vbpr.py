@@ -26,7 +26,15 @@ from typing import Literal
 import torch
 from torch import nn
 
-from fusionrec.models.base import Params, Recommender, TrainData, bpr_loss, l2_reg, register
+from fusionrec.models.base import (
+    Params,
+    Recommender,
+    TrainData,
+    bpr_loss,
+    distinct_items,
+    l2_reg,
+    register,
+)
 from fusionrec.models.fusion import ModalityProjector, make_fusion
 
 
@@ -123,15 +131,10 @@ class VBPR(Recommender):
 
     def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         users, pos_items, neg_items = batch["users"], batch["pos_items"], batch["neg_items"]
-        # every distinct item of the batch is projected once
-        items, where = torch.unique(torch.cat([pos_items.reshape(-1), neg_items.reshape(-1)]),
-                                    return_inverse=True)  # fmt: skip
-        content = self.content_rows(items)[where]
-        n_pos = pos_items.numel()
-        pos_content = content[:n_pos].view(*pos_items.shape, -1)
-        neg_content = content[n_pos:].view(*neg_items.shape, -1)
-        pos, pos_reg = self._pair_scores(users, pos_items, pos_content)
-        neg, neg_reg = self._pair_scores(users, neg_items, neg_content)
+        items, at_pos, at_neg = distinct_items(pos_items, neg_items)
+        content = self.content_rows(items)
+        pos, pos_reg = self._pair_scores(users, pos_items, content[at_pos])
+        neg, neg_reg = self._pair_scores(users, neg_items, content[at_neg])
         user_reg = torch.cat([self.user_id(users), self.user_content(users)], dim=1)
         reg = l2_reg(user_reg) + l2_reg(*pos_reg) + l2_reg(*neg_reg)
         return bpr_loss(pos, neg) + self.params.reg_weight * reg
