@@ -10,7 +10,9 @@ and image features (pre-computed files, some images missing), then:
   leave the trained model's scores unchanged (same seed; validation is scored only after the
   last epoch, so it cannot change which weights are kept). A sequential model scores test
   from the user's train + validation history by design, so for it only test moves;
-- test is scored exactly once.
+- test is scored exactly once;
+- every view the model lists (``available_views``: behaviour, content, fused) gives one
+  finite vector per item.
 The experiment runner's masks (train and validation when scoring test) are checked once, on
 a two-seed run.
 """
@@ -32,6 +34,7 @@ from fusionrec.config import ExperimentConfig, validate_config
 from fusionrec.data.dataset import ITEM
 from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.models import MODELS
+from fusionrec.tasks.views import available_views, item_view
 from fusionrec.train.experiment import Prepared, prepare, run_experiment, run_seed
 from fusionrec.train.reload import load_run_model, rescore_run
 from toy_data import write_toy_dataset, write_toy_features
@@ -39,6 +42,8 @@ from toy_data import write_toy_dataset, write_toy_features
 #: The few parameters a model needs beyond its defaults on this catalogue; keep it tiny.
 MODEL_PARAMS: dict[str, dict[str, Any]] = {"cold-transfer": {"base": "mf-bpr", "k": 5}}
 SEED = 7
+#: fused models whose item vector has a behaviour-only part (``behaviour_embeddings``)
+KEEP_BEHAVIOUR = {"mgcn", "smore", "vbpr", "mmsasrec"}
 N_ITEMS = 40
 
 # tiny models: one thread is much faster on a busy shared machine (conftest fixture)
@@ -159,6 +164,22 @@ def test_reloaded_run_scores_identically(trained, name):
     rescored = rescore_run(run.run_dir)[SEED]
     recorded = run.results["per_seed"][0]["test"]
     assert rescored == pytest.approx(recorded, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_every_listed_view_gives_item_vectors(trained, name):
+    run = trained(name)
+    model, features = run.tests[0].model, run.prep.features
+    model.eval()
+    views = available_views(model, features)
+    if model.item_embeddings() is not None:  # a model with vectors can be compared in them
+        assert "fused" in views if model.requires_features else views[0] == "behaviour"
+        keeps_behaviour = not model.requires_features or name in KEEP_BEHAVIOUR
+        assert ("behaviour" in views) == keeps_behaviour
+    for view in views:
+        vectors = item_view(model, features, view)
+        assert vectors.shape[0] == run.prep.dataset.n_items and vectors.ndim == 2
+        assert np.isfinite(vectors).all()
 
 
 def moved_heldout(prep: Prepared, parts: tuple[int, ...] = (VALID, TEST)) -> Prepared:

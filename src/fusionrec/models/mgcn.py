@@ -27,21 +27,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusionrec.models.base import (
-    ForwardRecommender,
-    Params,
-    TrainData,
-    bpr_loss,
-    id_embeddings,
-    l2_reg,
-    pos_neg_scores,
-    register,
-)
+from fusionrec.models.base import Params, TrainData, id_embeddings, register
 from fusionrec.models.fusion import PresentRows
 from fusionrec.models.graph import SparseGraph
 from fusionrec.models.lightgcn import propagate
-from fusionrec.models.mm_graph_common import modality_item_graph, user_item_views
-from fusionrec.models.multitask_heads import batch_info_nce
+from fusionrec.models.mm_graph_common import (
+    BehaviourSideModel,
+    gate,
+    modality_item_graph,
+    user_item_views,
+)
 
 
 class MGCNParams(Params):
@@ -59,12 +54,8 @@ class MGCNParams(Params):
     zero_cold_ids: bool = True
 
 
-def _gate(d: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d, d), nn.Sigmoid())
-
-
 @register
-class MGCN(ForwardRecommender):
+class MGCN(BehaviourSideModel):
     name = "mgcn"
     ParamsSchema = MGCNParams
     requires_features = True
@@ -90,24 +81,19 @@ class MGCN(ForwardRecommender):
             graph = modality_item_graph(mod, params.knn_k)
             self.ii[mod.name] = SparseGraph(graph)
             self.trs[mod.name] = nn.Linear(mod.dim, d)
-            self.gates[mod.name] = _gate(d)
-            self.prefer[mod.name] = _gate(d)
-        warm = data.item_popularity > 0 if params.zero_cold_ids else data.item_popularity >= 0
-        self.register_buffer("warm", torch.as_tensor(warm, dtype=torch.float32).unsqueeze(1),
-                             persistent=False)  # fmt: skip
+            self.gates[mod.name] = gate(d)
+            self.prefer[mod.name] = gate(d)
+        self.register_warm(data, params.zero_cold_ids)
         self.query_common = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 1, bias=False))
 
-    def _buf(self, kind: str, name: str) -> torch.Tensor:
-        return getattr(self, f"{kind}_{name}")
-
     def views(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(user-item view, side view), each [(n_users + n_items), d]."""
+        """(behaviour view: LightGCN over interactions, side view), each [n_users + n_items, d]."""
         item_id = self.item_emb.weight * self.warm
         ego = torch.cat([self.user_emb.weight, item_id], dim=0)
-        content = propagate(self.adj, ego, self.params.n_ui_layers)
+        behaviour = propagate(self.adj, ego, self.params.n_ui_layers)
         mod_views, presents = [], []
         for name in self.names:
-            mask = self._buf("mask", name)
+            mask = self.modality_mask(name)
             feat = self.present[name].project(self.trs[name])
             item = item_id * self.gates[name](feat) * mask.unsqueeze(1)
             for _ in range(self.params.n_layers):
@@ -124,34 +110,6 @@ class MGCN(ForwardRecommender):
         side = common
         for i, name in enumerate(self.names):
             specific = (stacked[:, i] - common) * present[:, i : i + 1]
-            side = side + self.prefer[name](content) * specific
+            side = side + self.prefer[name](behaviour) * specific
         side = side / (len(self.names) + 1)
-        return content, side
-
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        def compute() -> tuple[torch.Tensor, torch.Tensor]:
-            content, side = self.views()
-            out = content + side
-            return out[: self.n_users], out[self.n_users :]
-
-        return self.cached("propagated", compute)
-
-    def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        content, side = self.views()
-        full = content + side
-        users, items = full[: self.n_users], full[self.n_users :]
-        u_idx, p_idx, n_idx = batch["users"], batch["pos_items"], batch["neg_items"]
-        u, p, n = users[u_idx], items[p_idx], items[n_idx]
-        pos, neg = pos_neg_scores(u, p, n)
-        loss = bpr_loss(pos, neg) + self.params.reg_weight * l2_reg(u, p, n)
-        if self.params.cl_loss > 0:
-            t = self.params.temperature
-            off = self.n_users
-            cl = batch_info_nce(side[off:], content[off:], p_idx, t)
-            cl = cl + batch_info_nce(side[:off], content[:off], u_idx, t)
-            loss = loss + self.params.cl_loss * cl
-        return loss
-
-    def behaviour_embeddings(self) -> torch.Tensor:
-        """The user-item view of the items (before the content side view is added)."""
-        return self.cached("behaviour", lambda: self.views()[0][self.n_users :]).detach()
+        return behaviour, side

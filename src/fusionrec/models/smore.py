@@ -28,21 +28,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusionrec.models.base import (
-    ForwardRecommender,
-    Params,
-    TrainData,
-    bpr_loss,
-    id_embeddings,
-    l2_reg,
-    pos_neg_scores,
-    register,
-)
+from fusionrec.models.base import Params, TrainData, id_embeddings, register
 from fusionrec.models.fusion import PresentRows
 from fusionrec.models.graph import SparseGraph
 from fusionrec.models.lightgcn import propagate
-from fusionrec.models.mm_graph_common import max_pool_graphs, modality_item_graph, user_item_views
-from fusionrec.models.multitask_heads import batch_info_nce
+from fusionrec.models.mm_graph_common import (
+    BehaviourSideModel,
+    gate,
+    max_pool_graphs,
+    modality_item_graph,
+    user_item_views,
+)
 
 
 class SMOREParams(Params):
@@ -63,16 +59,12 @@ class SMOREParams(Params):
     zero_cold_ids: bool = True
 
 
-def _gate(d: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d, d), nn.Sigmoid())
-
-
 def _query(d: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, d, bias=False))
 
 
 @register
-class SMORE(ForwardRecommender):
+class SMORE(BehaviourSideModel):
     name = "smore"
     ParamsSchema = SMOREParams
     requires_features = True
@@ -83,9 +75,7 @@ class SMORE(ForwardRecommender):
         feats = data.features
         self.names = feats.names
         self.user_emb, self.item_emb = id_embeddings(data.n_users, data.n_items, d)
-        warm = data.item_popularity > 0 if params.zero_cold_ids else data.item_popularity >= 0
-        self.register_buffer("warm", torch.as_tensor(warm, dtype=torch.float32).unsqueeze(1),
-                             persistent=False)  # fmt: skip
+        self.register_warm(data, params.zero_cold_ids)
         norm, r_hat = user_item_views(data.train_matrix)
         self.adj = SparseGraph(norm, symmetric=True)
         self.r_hat = SparseGraph(r_hat)
@@ -104,19 +94,16 @@ class SMORE(ForwardRecommender):
             graphs.append(graph)
             self.ii[mod.name] = SparseGraph(graph)
             self.trs[mod.name] = nn.Linear(mod.dim, d)
-            self.gates[mod.name] = _gate(d)
-            self.prefer[mod.name] = _gate(d)
+            self.gates[mod.name] = gate(d)
+            self.prefer[mod.name] = gate(d)
             self.query[mod.name] = _query(d)
             # complex filter as (real, imag) pairs, one weight per frequency
             self.filters[mod.name] = nn.Parameter(torch.randn(1, n_freq, 2))
         self.filters["fusion"] = nn.Parameter(torch.randn(1, n_freq, 2))
         self.ii_fusion = SparseGraph(max_pool_graphs(graphs))
-        self.gate_fusion = _gate(d)
-        self.prefer_fusion = _gate(d)
+        self.gate_fusion = gate(d)
+        self.prefer_fusion = gate(d)
         self.dropout = nn.Dropout(params.dropout)
-
-    def _buf(self, kind: str, name: str) -> torch.Tensor:
-        return getattr(self, f"{kind}_{name}")
 
     def spectral(self) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Filtered uni-modal features (one per modality) and the spectral fusion, [n, d]."""
@@ -127,7 +114,7 @@ class SMORE(ForwardRecommender):
             spec = torch.fft.rfft(x, dim=1, norm="ortho")
             w = torch.view_as_complex(self.filters[name])
             uni.append(torch.fft.irfft(spec * w, n=d, dim=1, norm="ortho"))
-            mask = self._buf("mask", name).unsqueeze(1)
+            mask = self.modality_mask(name).unsqueeze(1)
             spec = torch.where(mask, spec, torch.ones_like(spec))  # missing -> identity
             product = spec if product is None else product * spec
         fusion_w = torch.view_as_complex(self.filters["fusion"])
@@ -135,10 +122,10 @@ class SMORE(ForwardRecommender):
         return uni, fused
 
     def views(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(user-item view, side view), each [(n_users + n_items), d]."""
+        """(behaviour view: LightGCN over interactions, side view), each [n_users + n_items, d]."""
         item_id = self.item_emb.weight * self.warm
         ego = torch.cat([self.user_emb.weight, item_id], dim=0)
-        content = propagate(self.adj, ego, self.params.n_ui_layers)
+        behaviour = propagate(self.adj, ego, self.params.n_ui_layers)
         uni, fused = self.spectral()
 
         def graph_view(item: torch.Tensor, adj: SparseGraph) -> torch.Tensor:
@@ -149,33 +136,10 @@ class SMORE(ForwardRecommender):
         fusion_view = graph_view(item_id * self.gate_fusion(fused), self.ii_fusion)
         parts = []
         for name, feat in zip(self.names, uni, strict=True):
-            mask = self._buf("mask", name).unsqueeze(1)
+            mask = self.modality_mask(name).unsqueeze(1)
             view = graph_view(item_id * self.gates[name](feat) * mask, self.ii[name])
             att = torch.softmax(self.query[name](fusion_view), dim=-1)
-            parts.append(self.dropout(self.prefer[name](content)) * att * view)
-        parts.append(self.dropout(self.prefer_fusion(content)) * fusion_view)
+            parts.append(self.dropout(self.prefer[name](behaviour)) * att * view)
+        parts.append(self.dropout(self.prefer_fusion(behaviour)) * fusion_view)
         side = torch.stack(parts, dim=0).mean(dim=0)
-        return content, side
-
-    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        def compute() -> tuple[torch.Tensor, torch.Tensor]:
-            content, side = self.views()
-            out = content + side
-            return out[: self.n_users], out[self.n_users :]
-
-        return self.cached("propagated", compute)
-
-    def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        content, side = self.views()
-        full = content + side
-        users, items = full[: self.n_users], full[self.n_users :]
-        u_idx, p_idx, n_idx = batch["users"], batch["pos_items"], batch["neg_items"]
-        u, p, n = users[u_idx], items[p_idx], items[n_idx]
-        pos, neg = pos_neg_scores(u, p, n)
-        loss = bpr_loss(pos, neg) + self.params.reg_weight * l2_reg(u, p, n)
-        if self.params.cl_loss > 0:
-            t, off = self.params.temperature, self.n_users
-            cl = batch_info_nce(side[off:], content[off:], p_idx, t)
-            cl = cl + batch_info_nce(side[:off], content[:off], u_idx, t)
-            loss = loss + self.params.cl_loss * cl
-        return loss
+        return behaviour, side

@@ -202,14 +202,9 @@ def _write_bundle(
     write_npy(folder / "scoring/items.npy", items.astype(np.float32))
     write_npy(folder / "scoring/users.npy", users.astype(np.float32))
     indexes = {"scoring": VectorIndex.build(items, config=index_config)}
-    views = []
-    for view in rec.views():
-        try:
-            vectors = rec.item_embeddings(view).astype(np.float32)
-        except ModelError as exc:  # e.g. a fused model that keeps no behaviour-only part
-            log.info("view %s not exported: %s", view, exc)
-            continue
-        views.append(view)
+    views = rec.views()
+    for view in views:
+        vectors = rec.item_embeddings(view).astype(np.float32)
         mask = view_mask(rec.features, view, ds.n_items)
         write_npy(folder / f"views/{view}.npy", vectors)
         write_npy(folder / f"views/{view}.mask.npy", mask)

@@ -28,9 +28,14 @@ def _numpy(tensor: torch.Tensor | None) -> np.ndarray | None:
 
 
 def available_views(model: Recommender, features: ItemFeatures | None) -> list[str]:
+    """The views ``item_view`` can give for this model: behaviour only where the model has
+    it (every id model; a fused model only if it keeps a behaviour-only part)."""
     with torch.no_grad():
         has_items = model.item_embeddings() is not None
-    views = ["behaviour"] if has_items else []
+        behaviour = has_items and (
+            not model.requires_features or model.behaviour_embeddings() is not None
+        )
+    views = ["behaviour"] if behaviour else []
     views += [n for n in (features.names if features is not None else []) if n in CONTENT_VIEWS]
     if has_items and model.requires_features:
         views.append("fused")
@@ -49,13 +54,7 @@ def item_view(model: Recommender, features: ItemFeatures | None, view: str) -> n
         return features[view].matrix
     with torch.no_grad():
         if view == "behaviour" and model.requires_features:
-            part = model.behaviour_embeddings()
-            if part is None:
-                raise ModelError(
-                    f"model '{model.name}' does not keep a behaviour-only item vector; "
-                    f"use by='fused' (available views: {', '.join(available)})"
-                )
-            return _numpy(part)
+            return _numpy(model.behaviour_embeddings())
         return _numpy(model.item_embeddings())
 
 
