@@ -13,7 +13,7 @@ from fusionrec.cli import app
 from fusionrec.config import load_config
 from fusionrec.data.split import TEST, VALID
 from fusionrec.train.experiment import prepare
-from toy_data import toy_config
+from toy_data import toy_config, write_toy_dataset
 
 runner = CliRunner()
 
@@ -54,6 +54,20 @@ def test_train_writes_a_complete_run_and_evaluate_rescores_it(tmp_path):
     rescored = invoke("evaluate", str(run)).output
     seed1 = results["per_seed"][0]["test"]["recall@10"]
     assert f"{seed1:.4f}" in rescored
+
+
+def test_train_and_tune_take_the_dataset_as_other_commands_do(tmp_path):
+    """``-d PATH`` replaces the config's data (the run is named after the file), with no
+    config file at all for ``tune``: the model's own search space is used."""
+    data = write_toy_dataset(tmp_path / "data")
+    common = [f"output_dir={tmp_path / 'runs'}", "train.epochs=2", "evaluate.ks=[5,10]"]
+    invoke("train", "-d", str(data), "model.name=mf-bpr", *common, "--quiet")
+    runs = tmp_path / "runs"
+    config = yaml.safe_load((runs / "interactions-mf-bpr" / "config.yaml").read_text())
+    assert config["dataset"] | {"name": "interactions", "path": str(data)} == config["dataset"]
+    invoke("tune", "-d", str(data), "model.name=lightgcn", "search.n_trials=2", *common)
+    summary = json.loads((runs / "interactions-lightgcn-tune" / "tune.json").read_text())
+    assert len(summary["trials"]) == 2 and "model.params.n_layers" in summary["best_params"]
 
 
 def test_data_inspect_and_split(tmp_path):

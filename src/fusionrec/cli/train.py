@@ -32,6 +32,7 @@ def parse_seeds(text: str | None) -> list[int] | None:
 def train(
     config: Path = typer.Option(None, "--config", "-c", help="experiment YAML (configs/*.yaml)"),
     overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. train.lr=0.01"),
+    dataset: str = typer.Option(None, "--dataset", "-d", help="named dataset or a path"),
     run_dir: Path = typer.Option(None, "--run-dir", help="default: <output_dir>/<run name>"),
     seeds: str = typer.Option(None, "--seeds", help="e.g. 1,2,3: report mean ± std"),
     resume: bool = typer.Option(
@@ -48,7 +49,7 @@ def train(
     setup_logging()
     from fusionrec.train.experiment import resolve_run_dir, run_experiment
 
-    cfg = build_config(config, overrides=overrides)
+    cfg = build_config(config, dataset, overrides)
     seed_list = parse_seeds(seeds)
     if seed_list:
         cfg = cfg.model_copy(update={"seeds": seed_list})
@@ -58,7 +59,8 @@ def train(
             cfg, run_dir, progress=not quiet, resume=resume, overwrite=overwrite
         )
     except KeyboardInterrupt as exc:
-        again = ["fusionrec", "train", *(["-c", str(config)] if config else []), *(overrides or [])]
+        again = ["fusionrec", "train", *(["-c", str(config)] if config else [])]
+        again += [*(["-d", dataset] if dataset else []), *(overrides or [])]
         again += ["--run-dir", str(run_dir), *(["--seeds", seeds] if seeds else [])]
         report_interrupt(exc, run_dir, again)
         raise typer.Exit(130) from None

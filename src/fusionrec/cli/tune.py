@@ -15,9 +15,10 @@ def register(app: typer.Typer) -> None:
 
 def tune(
     config: Path = typer.Option(
-        ..., "--config", "-c", help="experiment YAML (its 'search', or the model's own space)"
+        None, "--config", "-c", help="experiment YAML (its 'search', or the model's own space)"
     ),
     overrides: list[str] = typer.Argument(None, help="key=value overrides"),
+    dataset: str = typer.Option(None, "--dataset", "-d", help="named dataset or a path"),
     run_dir: Path = typer.Option(None, "--run-dir", help="default: <output_dir>/<name>-tune"),
     quiet: bool = typer.Option(True, "--quiet/--progress", help="progress bar per trial"),
     resume: bool = typer.Option(
@@ -28,7 +29,7 @@ def tune(
     setup_logging()
     from fusionrec.train.tune import tune as run_tune
 
-    cfg = build_config(config, overrides=overrides)
+    cfg = build_config(config, dataset, overrides)
     out = run_dir or Path(cfg.output_dir) / f"{cfg.run_name}-tune"
     summary = run_tune(cfg, out, progress=not quiet, resume=resume)
     rows = {

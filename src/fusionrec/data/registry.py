@@ -21,11 +21,25 @@ from fusionrec.data.readers import (
 )
 from fusionrec.errors import DataError
 
-#: Named datasets: folder name under the data root and the reader for it.
+#: Named datasets: folder name under the data root and the reader for it. A dataset in files
+#: of the generic reader also names its interactions ``file`` and the reader ``options`` that
+#: describe it (paths relative to its folder); settings given with the name override them.
 NAMED: dict[str, dict[str, Any]] = {
     "movielens-100k-mm": {"folder": "movielens-100k-mm", "format": "movielens-100k-mm"},
     "movielens-100k": {"folder": "movielens-100k-mm/original", "format": "movielens-original"},
     "amazon-baby": {"folder": "amazon-baby", "format": "mmrec"},
+    "movielens-latest-small-mm": {
+        "folder": "movielens-latest-small-mm",
+        "format": "csv",
+        "file": "ratings.csv",
+        "options": {
+            "columns": {"user": "userId", "item": "movieId"},
+            "items_path": "movies.csv",
+            "text_fields": ["title", "genres"],
+            "item_text_tables": [{"path": "tags.csv", "column": "tag"}],
+            "image_pattern": "posters/{movieId}.jpg",
+        },
+    },
 }
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -136,8 +150,11 @@ def load_dataset(source: Any, /, **options: Any) -> Dataset:
         )
     by_name = not isinstance(source, str | Path)
     if path is None and name in NAMED:
-        path = resolve_named(name)
-        fmt = fmt or NAMED[name]["format"]
+        entry = NAMED[name]
+        folder = resolve_named(name)
+        path = folder / entry.get("file", "")
+        fmt = fmt or entry["format"]
+        settings = _named_options(entry, folder) | settings
         by_name = True
     elif path is None:
         path = Path(name or "")
@@ -150,13 +167,29 @@ def load_dataset(source: Any, /, **options: Any) -> Dataset:
     return clean(dataset, **cleaning) if cleaning else dataset
 
 
+def _named_options(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A named dataset's reader options, their paths made absolute under ``folder``."""
+    options = dict(entry.get("options", {}))
+    for key in ("items_path", "users_path"):
+        if key in options:
+            options[key] = str(folder / options[key])
+    if "item_text_tables" in options:
+        options["item_text_tables"] = [
+            {**table, "path": str(folder / table["path"])} for table in options["item_text_tables"]
+        ]
+    return options
+
+
 def _read(path: Path, fmt: str | None, name: str | None, options: dict[str, Any]) -> Dataset:
     """Dispatch to the reader of ``fmt`` (detected from the path when None)."""
     if not path.exists():
         raise DataError("path does not exist", path=path, hint="Check the dataset path")
     fmt = fmt or detect_format(path)
     if fmt in GENERIC_FORMATS:
-        generic_name = None if name in NAMED else name
+        # a file is not named after a named dataset of another format (the config's
+        # default name is movielens-100k-mm): it is named after itself
+        other = name in NAMED and NAMED[name]["format"] not in GENERIC_FORMATS
+        generic_name = None if other else name
         return read_generic(
             path, fmt=None if fmt == "generic" else fmt, name=generic_name, **options
         )
