@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from common import RESULTS, device_note, device_of, header, provenance, write_result
+from paired import paired_lines
 
 HERE = Path(__file__).resolve().parent
 ID_MODELS = {"most-popular", "itemknn", "mf-bpr", "lightgcn"}
@@ -188,8 +189,9 @@ def needs(results: dict[str, Any], id_models: set[str] | list[str]) -> str:
     return f"- verdict: not yet: the table has no {' and no '.join(missing)}"
 
 
-def verdict(results: dict[str, dict[str, Any]], pending: list[str]) -> list[str]:
-    """Best multimodal model chosen on validation; its test numbers against tuned LightGCN."""
+def verdict(results: dict[str, dict[str, Any]], pending: list[str], runs: Path) -> list[str]:
+    """Best multimodal model chosen on validation; its test numbers against tuned LightGCN,
+    over seeds and paired over users (``paired``)."""
     found = best_multimodal(results, ID_MODELS, pending)
     if found is None:
         return [needs(results, ID_MODELS)]
@@ -203,6 +205,7 @@ def verdict(results: dict[str, dict[str, Any]], pending: list[str]) -> list[str]
             f"  - test {k}: {best} {fmt(t[k])} vs tuned lightgcn {fmt(base[k])}, margin "
             f"{margin:+.4f}: {word} the larger sample std ({bar:.4f})"
         )
+    lines += paired_lines(runs, best)
     reached = t["recall@20"]["mean"] >= AIM
     lines.append(
         f"  - aim test Recall@20 >= {AIM}: {'reached' if reached else 'not reached'} "
@@ -285,9 +288,8 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
     if pending:
         setup.append(f"- not (yet) in this table: {', '.join(pending)}")
     text = header("Model comparison on movielens-100k-mm (tuned, canonical split)")
-    text += (
-        "\n".join(setup) + "\n\n" + "\n".join(rows) + "\n\n" + "\n".join(verdict(results, pending))
-    )
+    lines = [*setup, "", *rows, "", *verdict(results, pending, args.runs)]
+    text += "\n".join(lines)
     write_result(args.out, text)
 
 

@@ -75,6 +75,7 @@ from bench_movielens import (
     seed_rows,
 )
 from common import RESULTS, device_note, device_of, header, mean_std, provenance, write_result
+from paired import paired_lines
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "sparse_study.yaml"
@@ -307,8 +308,9 @@ def run_child(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
     return child_record(cmd, name)
 
 
-def verdict(results: dict[str, dict[str, Any]], pending: list[str]) -> list[str]:
-    """Best multimodal model chosen on validation; its test numbers against tuned LightGCN."""
+def verdict(results: dict[str, dict[str, Any]], pending: list[str], runs: Path) -> list[str]:
+    """Best multimodal model chosen on validation; its test numbers against tuned LightGCN,
+    over seeds and paired over users (``paired``)."""
     found = best_multimodal(results, ID_MODELS, pending)
     if found is None:
         return [needs(results, ID_MODELS)]
@@ -330,6 +332,7 @@ def verdict(results: dict[str, dict[str, Any]], pending: list[str]) -> list[str]
         f" margin {margin:+.4f}: "
         + ("**more**" if margin > bar else "**NOT more**")
         + f" than the larger seed std ({bar:.4f})",
+        *paired_lines(runs, best),
     ]
     return lines
 
@@ -485,7 +488,7 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
             f"RecBole on the same split, same seeds (emb 64, lr 1e-3, batch 2048, patience 20, "
             f"<= {args.recbole_epochs} epochs):\n\n" + "\n".join(recbole_table(ref)) + "\n\n"
         )
-    text += "\n".join(verdict(results, pending))
+    text += "\n".join(verdict(results, pending, args.runs))
     popular = popularity_table(by_popularity(args, results))
     if popular:
         text += (

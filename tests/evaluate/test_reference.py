@@ -26,7 +26,18 @@ def reference_metrics(
     exclude: list[set[int]],
     ks: tuple[int, ...],
 ) -> dict[str, float]:
-    """Mean per-user metrics by the definitions, one user at a time."""
+    """Mean per-user metrics by the definitions."""
+    per_user = reference_per_user(scores, target, exclude, ks)
+    return {key: sum(vals) / len(vals) for key, vals in per_user.items()}
+
+
+def reference_per_user(
+    scores: list[list[int]],
+    target: list[set[int]],
+    exclude: list[set[int]],
+    ks: tuple[int, ...],
+) -> dict[str, list[float]]:
+    """Each evaluated user's metrics by the definitions, one user at a time."""
     per_user: dict[str, list[float]] = {}
     for user_scores, truth, seen in zip(scores, target, exclude, strict=True):
         if not truth:
@@ -55,7 +66,7 @@ def reference_metrics(
             }
             for name, value in values.items():
                 per_user.setdefault(f"{name}@{k}", []).append(value)
-    return {key: sum(vals) / len(vals) for key, vals in per_user.items()}
+    return per_user
 
 
 def _split(n_users: int, n_items: int, seed: int) -> tuple[sp.csr_matrix, ...]:
@@ -86,6 +97,11 @@ def test_evaluator_matches_reference_with_ties(part, batch_users):
     assert set(want) <= set(got)
     for key, value in want.items():
         assert got[key] == pytest.approx(value, abs=1e-6), key
+    # each user's values, in the order of ``ev.users`` (the users with held-out items)
+    rows = ev.per_user(lambda users: torch.from_numpy(scores[users.numpy()]).float())
+    want_rows = reference_per_user(scores.tolist(), _rows(target), _rows(exclude), KS)
+    for key, values in want_rows.items():
+        np.testing.assert_allclose(rows[key], values, atol=1e-6, err_msg=key)
 
 
 def test_tied_cut_keeps_the_lower_indices():

@@ -21,7 +21,7 @@ ordering of models can differ from full ranking's (Krichene & Rendle, KDD 2020).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -131,11 +131,10 @@ class Evaluator:
             f"{self.sampled_name}-{name}": v for name, v in block_metrics(hits, n_pos, ks).items()
         }
 
-    @torch.no_grad()
-    def evaluate(self, score_fn: ScoreFn) -> dict[str, float]:
-        """Mean of every metric over evaluated users, plus item ``coverage@K``."""
-        sums: dict[str, float] = {}
-        recommended = {k: torch.zeros(self.n_items, dtype=torch.bool) for k in self.ks}
+    def _blocks(self, score_fn: ScoreFn) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+        """Per block of users: every metric of each user, and their ranked top items (-1
+        past the rankable ones)."""
+        ks = [k for k in self.ks if k <= self.max_k]
         for start in range(0, len(self.users), self.batch_users):
             users = self.users[start : start + self.batch_users]
             scores = score_fn(torch.from_numpy(users).to(self.device))
@@ -153,14 +152,23 @@ class Evaluator:
             ranked = top_val > -torch.inf  # masked items fill the list only past the rankable
             hits = self._hits(users, top_idx) & ranked
             n_pos = torch.from_numpy(self.n_pos[users]).to(self.device)
-            ks = [k for k in self.ks if k <= self.max_k]
-            for name, values in block_metrics(hits, n_pos, ks).items():
-                sums[name] = sums.get(name, 0.0) + float(values.sum())
-            for k in ks:
-                recommended[k][top_idx[:, :k][ranked[:, :k]].cpu()] = True
+            metrics = block_metrics(hits, n_pos, ks)
             if self.sampled is not None:
-                for name, values in self._sampled_metrics(users, scores, n_pos).items():
-                    sums[name] = sums.get(name, 0.0) + float(values.sum())
+                metrics.update(self._sampled_metrics(users, scores, n_pos))
+            yield metrics, top_idx.masked_fill(~ranked, -1)
+
+    @torch.no_grad()
+    def evaluate(self, score_fn: ScoreFn) -> dict[str, float]:
+        """Mean of every metric over evaluated users, plus item ``coverage@K``."""
+        sums: dict[str, float] = {}
+        recommended = {k: torch.zeros(self.n_items, dtype=torch.bool) for k in self.ks}
+        for metrics, top in self._blocks(score_fn):
+            for name, values in metrics.items():
+                sums[name] = sums.get(name, 0.0) + float(values.sum())
+            for k in self.ks:
+                if k <= self.max_k:
+                    items = top[:, :k]
+                    recommended[k][items[items >= 0].cpu()] = True
         n = max(1, len(self.users))
         result = {name: total / n for name, total in sums.items()}
         n_catalogue = (
@@ -171,6 +179,16 @@ class Evaluator:
                 result[f"coverage@{k}"] = float(recommended[k].sum()) / max(1, n_catalogue)
         result["users"] = float(len(self.users))
         return result
+
+    @torch.no_grad()
+    def per_user(self, score_fn: ScoreFn) -> dict[str, np.ndarray]:
+        """Every metric of every evaluated user, rows in the order of ``self.users``: what a
+        paired significance test between two models compares (``evaluate`` is their mean)."""
+        parts: dict[str, list[np.ndarray]] = {}
+        for metrics, _ in self._blocks(score_fn):
+            for name, values in metrics.items():
+                parts.setdefault(name, []).append(values.cpu().numpy())
+        return {name: np.concatenate(chunks) for name, chunks in parts.items()}
 
 
 def sample_negatives(known: sp.csr_matrix, users: np.ndarray, n: int, seed: int) -> sp.csr_matrix:

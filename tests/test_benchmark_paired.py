@@ -1,0 +1,71 @@
+"""The paired test the model comparisons add to their verdicts (``benchmarks/paired.py``):
+per-user test metrics re-scored from a run's saved weights, and the paired statistics."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fusionrec.cli import app
+from toy_data import toy_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import paired  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """MF-BPR and LightGCN on the toy data, two seeds each, on the same split."""
+    folder = tmp_path_factory.mktemp("paired")
+    runs = folder / "runs"
+    for model in ("mf-bpr", "lightgcn"):
+        cfg = toy_config(folder, model=model, evaluate={"ks": [10, 20]})
+        run = runs / model / "best"
+        args = ["train", "-c", str(cfg), "train.epochs=3", "--seeds", "1,2", "--quiet"]
+        result = CliRunner().invoke(app, [*args, "--run-dir", str(run)])
+        assert result.exit_code == 0, result.output
+    return runs
+
+
+def test_per_user_metrics_average_the_seeds_and_are_cached(two_runs):
+    run = two_runs / "lightgcn" / "best"
+    rows = paired.per_user_test(run)
+    recorded = json.loads((run / "results.json").read_text())
+    for metric in paired.METRICS:
+        assert len(rows[metric]) == len(rows["users"]) > 0
+        assert np.mean(rows[metric]) == pytest.approx(recorded["test"][metric]["mean"], abs=1e-6)
+    assert rows["gap"] < 1e-6  # re-scored at the code that trained it: exactly the same
+    cache = json.loads((run / paired.CACHE).read_text())
+    cache["per_user"]["recall@20"][0] = 99.0  # a cache of these very results is read back
+    (run / paired.CACHE).write_text(json.dumps(cache))
+    assert paired.per_user_test(run)["recall@20"][0] == 99.0
+    (run / "results.json").write_text(json.dumps(recorded, indent=1))  # new results: re-scored
+    assert paired.per_user_test(run)["recall@20"][0] != 99.0
+
+
+def test_a_reloaded_model_that_differs_from_the_measured_one_is_an_error(two_runs, tmp_path):
+    run = two_runs / "mf-bpr" / "best"
+    results = json.loads((run / "results.json").read_text())
+    results["per_seed"][0]["test"]["recall@20"] += 0.01
+    (run / "results.json").write_text(json.dumps(results))
+    with pytest.raises(RuntimeError, match="not the one measured"):
+        paired.per_user_test(run)
+
+
+def test_paired_difference_statistics():
+    rng = np.random.default_rng(0)
+    b = rng.random(200)
+    lead = paired.paired_difference(b + 0.05 + rng.normal(0, 0.01, 200), b)
+    assert lead["mean"] == pytest.approx(0.05, abs=0.003)
+    assert lead["low"] < lead["mean"] < lead["high"] and lead["high"] - lead["low"] < 0.01
+    assert lead["p_t"] < 1e-6 and lead["p_wilcoxon"] < 1e-6
+    assert lead["better"] + lead["worse"] == lead["users"] == 200
+    noise = paired.paired_difference(b + rng.normal(0, 0.1, 200), b)
+    assert noise["low"] < 0 < noise["high"] and noise["p_t"] > 0.05
+    level = paired.paired_difference(b, b.copy())
+    assert level["mean"] == 0 and level["p_wilcoxon"] == 1.0 and level["better"] == 0
