@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from common import RESULTS, device_note, device_of, header, provenance, write_result
-from paired import paired_lines
+from paired import paired_lines, paired_table
 
 HERE = Path(__file__).resolve().parent
 ID_MODELS = {"most-popular", "itemknn", "mf-bpr", "lightgcn"}
@@ -289,6 +289,8 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
         setup.append(f"- not (yet) in this table: {', '.join(pending)}")
     text = header("Model comparison on movielens-100k-mm (tuned, canonical split)")
     lines = [*setup, "", *rows, "", *verdict(results, pending, args.runs)]
+    if "lightgcn" in results:
+        lines += ["", *paired_table(args.runs, list(results))]
     text += "\n".join(lines)
     write_result(args.out, text)
 

@@ -75,7 +75,7 @@ from bench_movielens import (
     seed_rows,
 )
 from common import RESULTS, device_note, device_of, header, mean_std, provenance, write_result
-from paired import paired_lines
+from paired import paired_lines, paired_table
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "sparse_study.yaml"
@@ -489,6 +489,8 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
             f"<= {args.recbole_epochs} epochs):\n\n" + "\n".join(recbole_table(ref)) + "\n\n"
         )
     text += "\n".join(verdict(results, pending, args.runs))
+    if "lightgcn" in results:
+        text += "\n\n" + "\n".join(paired_table(args.runs, list(results)))
     popular = popularity_table(by_popularity(args, results))
     if popular:
         text += (

@@ -97,9 +97,16 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     }
 
 
+def run_of(runs: Path, model: str) -> Path:
+    """Where a study keeps a model's finished run: the chosen setting's ``best`` run of a
+    search, else the model's own folder (a model without a search space)."""
+    best = runs / model / "best"
+    return best if (best / "results.json").exists() else runs / model
+
+
 def paired_lines(runs: Path, model: str, base: str = "lightgcn") -> list[str]:
     """The verdict's lines for ``model`` against ``base``, both finished under ``runs``."""
-    a, b = per_user_test(runs / model / "best"), per_user_test(runs / base / "best")
+    a, b = per_user_test(run_of(runs, model)), per_user_test(run_of(runs, base))
     if a["users"] != b["users"]:
         raise RuntimeError(f"{model} and {base} were tested on different users")
     gap = max(a["gap"], b["gap"])
@@ -116,3 +123,33 @@ def paired_lines(runs: Path, model: str, base: str = "lightgcn") -> list[str]:
             f"better for {r['better']} users, worse for {r['worse']}"
         )
     return lines
+
+
+def paired_table(runs: Path, models: list[str], base: str = "lightgcn") -> list[str]:
+    """A section comparing every finished model in ``models`` with ``base``, paired over the
+    test users. Only the verdict's model was chosen before looking (on validation); these
+    p-values are uncorrected for the many comparisons, for orientation."""
+    rows = [
+        f"## Every model against the tuned {base}, paired over the test users",
+        "",
+        "Each user's test metric averaged over the seeds; the difference, its 95 % confidence "
+        "interval and the two-sided paired t-test p-value. Uncorrected for the number of "
+        "models: the claim is the verdict's model, chosen on validation before any of these "
+        "was computed.",
+        "",
+        f"| model | recall@20 minus {base} (95 % CI) | p | ndcg@20 minus {base} (95 % CI) | p |",
+        "|---|---|---|---|---|",
+    ]
+    b = per_user_test(run_of(runs, base))
+    for model in models:
+        if model == base:
+            continue
+        a = per_user_test(run_of(runs, model))
+        if a["users"] != b["users"]:
+            raise RuntimeError(f"{model} and {base} were tested on different users")
+        cells = []
+        for m in METRICS:
+            r = paired_difference(np.array(a[m]), np.array(b[m]))
+            cells += [f"{r['mean']:+.4f} ({r['low']:+.4f} to {r['high']:+.4f})", f"{r['p_t']:.2g}"]
+        rows.append(f"| {model} | " + " | ".join(cells) + " |")
+    return rows

@@ -48,13 +48,17 @@ def test_per_user_metrics_average_the_seeds_and_are_cached(two_runs):
     assert paired.per_user_test(run)["recall@20"][0] != 99.0
 
 
-def test_a_reloaded_model_that_differs_from_the_measured_one_is_an_error(two_runs, tmp_path):
+def test_a_reloaded_model_that_differs_from_the_measured_one_is_an_error(two_runs):
     run = two_runs / "mf-bpr" / "best"
-    results = json.loads((run / "results.json").read_text())
+    original = (run / "results.json").read_text()
+    results = json.loads(original)
     results["per_seed"][0]["test"]["recall@20"] += 0.01
     (run / "results.json").write_text(json.dumps(results))
-    with pytest.raises(RuntimeError, match="not the one measured"):
-        paired.per_user_test(run)
+    try:
+        with pytest.raises(RuntimeError, match="not the one measured"):
+            paired.per_user_test(run)
+    finally:
+        (run / "results.json").write_text(original)
 
 
 def test_paired_difference_statistics():
@@ -69,3 +73,13 @@ def test_paired_difference_statistics():
     assert noise["low"] < 0 < noise["high"] and noise["p_t"] > 0.05
     level = paired.paired_difference(b, b.copy())
     assert level["mean"] == 0 and level["p_wilcoxon"] == 1.0 and level["better"] == 0
+
+
+def test_paired_table_has_a_row_per_model_but_the_base(two_runs):
+    rows = paired.paired_table(two_runs, ["lightgcn", "mf-bpr"])
+    (row,) = [r for r in rows if r.startswith("| mf-bpr |")]
+    assert not any(r.startswith("| lightgcn |") for r in rows)
+    a = paired.per_user_test(two_runs / "mf-bpr" / "best")
+    b = paired.per_user_test(two_runs / "lightgcn" / "best")
+    diff = np.mean(a["recall@20"]) - np.mean(b["recall@20"])
+    assert row.split(" | ")[1].startswith(f"{diff:+.4f}")
