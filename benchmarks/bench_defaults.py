@@ -174,6 +174,13 @@ def write_preset(model: str, setting: dict[str, Any], commit: str) -> Path:
 
     path = PRESETS / f"{model}.yaml"
     preset = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    if any(k.startswith("model.params.base_params.") for k in setting):
+        # a wrapped model's parameters hold for the base they were chosen with: name it, so a
+        # config that picks another base does not inherit them (fusionrec.config._for_base)
+        from fusionrec.models import MODELS
+
+        base = MODELS[model].ParamsSchema().base
+        setting = {"model.params.base": base, **setting}
     preset = apply_settings(preset, setting)
     text = (
         f"# {model} defaults: the learning rate and parameters chosen on validation across\n"
@@ -254,6 +261,9 @@ def main() -> None:
         commit = str(provenance()["commit"])
         for model, r in results.items():
             setting = r["settings"][r["chosen"]]
+            if not setting and not (PRESETS / f"{model}.yaml").exists():
+                print(f"{model}: {r['chosen']}: no preset, its schema defaults stay")
+                continue
             print(f"{model}: {r['chosen']} -> {write_preset(model, setting, commit)}")
 
 

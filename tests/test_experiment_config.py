@@ -37,6 +37,30 @@ def test_a_model_preset_may_set_training_defaults_that_a_config_overrides(tmp_pa
     assert load_config(path, ["train.lr=0.01"]).train.lr == 0.01
 
 
+def test_a_wrapped_base_keeps_its_preset_parameters_only_for_the_base_they_were_chosen_for():
+    """cold-transfer's preset tunes its LightGCN base (``base_params``); a config that wraps
+    another base starts that base from its own defaults, and still validates."""
+    import yaml
+
+    from fusionrec.config import PRESETS
+
+    preset = yaml.safe_load((PRESETS / "models" / "cold-transfer.yaml").read_text())["model"]
+    assert preset["params"]["base"] == "lightgcn" and "n_layers" in preset["params"]["base_params"]
+    default = load_config(None, ["model.name=cold-transfer"]).model.params
+    assert default["base_params"] == preset["params"]["base_params"]
+    same = load_config(None, ["model.name=cold-transfer", "model.params.base=lightgcn"])
+    assert same.model.params["base_params"] == preset["params"]["base_params"]
+    other = load_config(None, ["model.name=cold-transfer", "model.params.base=mf-bpr"])
+    assert other.model.params["base"] == "mf-bpr" and not other.model.params.get("base_params")
+    assert other.model.params["k"] == preset["params"]["k"]  # its own parameters stay
+    mine = [
+        "model.name=cold-transfer",
+        "model.params.base=mf-bpr",
+        "model.params.base_params.reg_weight=0.1",
+    ]
+    assert load_config(None, mine).model.params["base_params"] == {"reg_weight": 0.1}
+
+
 def test_override_parsing():
     assert parse_override("a.b=[1, 2]") == {"a": {"b": [1, 2]}}
     with pytest.raises(ConfigError, match="key.subkey=value"):

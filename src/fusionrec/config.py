@@ -180,6 +180,18 @@ def _preset(kind: str, name: str | None) -> dict[str, Any]:
     return read_yaml(path) if name and path.exists() else {}
 
 
+def _for_base(preset: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
+    """A wrapping model's preset ``base_params`` were chosen for the preset's ``base``: when
+    the user's layers name another base, it starts from its own defaults instead (another
+    model's parameters would not even validate)."""
+    params = preset.get("model", {}).get("params", {})
+    base = user.get("model", {}).get("params", {}).get("base")
+    if "base_params" not in params or base is None or base == params.get("base"):
+        return preset
+    kept = {k: v for k, v in params.items() if k not in ("base", "base_params")}
+    return {**preset, "model": {**preset["model"], "params": kept}}
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: list[str] | None = None,
@@ -191,7 +203,8 @@ def load_config(
         user = deep_merge(user, parse_override(text))
     dataset_name = user.get("dataset", {}).get("name", DatasetConfig().name)
     model_name = user.get("model", {}).get("name", ModelConfig().name)
-    layered = deep_merge(_preset("datasets", dataset_name), _preset("models", model_name))
+    model_preset = _for_base(_preset("models", model_name), user)
+    layered = deep_merge(_preset("datasets", dataset_name), model_preset)
     layered = deep_merge(layered, user)
     return validate_config(layered, source=str(path) if path else "config")
 
