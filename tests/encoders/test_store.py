@@ -107,6 +107,20 @@ def test_file_fingerprint_follows_size_and_mtime(tmp_path):
     assert fingerprint_files([str(path)], content=True) != fingerprint_files([str(path)])
 
 
+def test_the_same_files_spelled_differently_share_a_fingerprint(tmp_path, monkeypatch):
+    """Relative, absolute, through a link: one set of files, one cache entry."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.jpg").write_bytes(b"12345")
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    monkeypatch.chdir(tmp_path / "data")
+    absolute = fingerprint_files([str(tmp_path / "data" / "a.jpg"), None])
+    assert fingerprint_files(["a.jpg", None]) == absolute
+    assert fingerprint_files(["../data/./a.jpg", None]) == absolute
+    assert fingerprint_files([str(tmp_path / "link" / "a.jpg"), None]) == absolute
+    (tmp_path / "data" / "b.jpg").write_bytes(b"12345")  # same size, another file
+    assert fingerprint_files(["b.jpg", None]) != absolute
+
+
 def test_default_cache_dir_honours_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("FUSIONREC_CACHE", str(tmp_path / "c"))
     assert default_cache_dir() == tmp_path / "c"

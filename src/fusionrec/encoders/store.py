@@ -10,8 +10,9 @@ Layout under the cache root (``$FUSIONREC_CACHE`` or ``~/.cache/fusionrec/featur
                                    written by the pipeline when there are any
 
 ``key`` hashes the encoder id and a fingerprint of the inputs (rendered texts, or image
-paths with their sizes and modification times). An interrupted extraction resumes from its
-completed chunks; every file is written atomically, so a crash never leaves a torn chunk.
+files' real paths with their sizes and modification times). An interrupted extraction
+resumes from its completed chunks; every file is written atomically, so a crash never leaves
+a torn chunk.
 """
 
 from __future__ import annotations
@@ -51,13 +52,15 @@ def fingerprint_texts(texts: Sequence[str]) -> str:
 
 
 def fingerprint_files(paths: Sequence[object], content: bool = False) -> str:
-    """sha256 over each path with its size and mtime (or its content); missing files count."""
+    """sha256 over each file's real path with its size and mtime (or its content); missing
+    files count. The real path: the same posters named relatively, absolutely, through a
+    link or by a named dataset share one cache entry instead of being encoded again."""
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(f"{path}\0".encode())
         if not isinstance(path, str | os.PathLike) or not str(path):
-            digest.update(b"-\n")
+            digest.update(f"{path}\0-\n".encode())
             continue
+        digest.update(f"{os.path.realpath(path)}\0".encode())
         try:
             if content:
                 digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
