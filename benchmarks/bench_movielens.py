@@ -311,6 +311,9 @@ def main() -> None:
     if args.child:
         child(args.spec, args.child, args.runs, args.threads, args.trials)
         return
+    import torch
+
+    torch.set_num_threads(args.threads)  # this process re-scores runs (paired tests) too
     import yaml
 
     spec = yaml.safe_load(args.spec.read_text())

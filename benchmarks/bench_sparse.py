@@ -527,6 +527,9 @@ def main() -> None:
     if args.child:
         child(args, args.child)
         return
+    import torch
+
+    torch.set_num_threads(args.threads)  # this process re-scores runs (paired tests) too
     names = model_names()
     if args.models:
         unknown = set(args.models.split(",")) - set(names)
