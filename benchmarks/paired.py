@@ -1,32 +1,30 @@
-"""Is a model's lead over another real? A paired test over the test users.
+"""Is a model's lead over another real? The comparisons' paired test over the test users.
 
 The model comparisons say a model beats the tuned LightGCN when its mean over seeds exceeds
 LightGCN's by more than the larger seed spread: that guards against training noise only. A
-reviewer also asks whether the lead holds across users: the same users are scored by both
-models, so each user gives one paired difference. Here each user's test metric is averaged
-over the run's seeds (the chosen setting retrained per seed), and the differences over the
-users are tested two ways: a paired t-test (the mean difference, with its 95 % confidence
-interval) and the Wilcoxon signed-rank test (no normality assumed; users with no difference
-are left out, as the test defines). Both are two-sided.
+reviewer also asks whether the lead holds across users. Each user's test metric is averaged
+over the run's seeds (the chosen setting retrained per seed) and the two models' users are
+paired, as ``fusionrec compare`` does (``fusionrec.train.compare``; the statistics are
+``fusionrec.evaluate.significance``).
 
 Per-user metrics come from the runs' saved best weights, re-scored with this commit's code
-exactly as the experiment scored test (train and validation masked). A run trained at an
-older commit can re-score a little differently (the speed work since changed float summation
-orders and which of two equally similar items a kNN graph keeps), so each seed's mean is
-compared with the test metric the run recorded: the largest gap is reported, and a gap over
-``TOLERANCE`` means the reloaded model is not the one measured, an error. They are cached
-beside the run (``per_user_test.json``, keyed by its ``results.json``).
+exactly as the experiment scored test. A run trained at an older commit can re-score a little
+differently (the speed work since changed float summation orders and which of two equally
+similar items a kNN graph keeps), so each seed's mean is compared with the test metric the
+run recorded: the largest gap is reported, and a gap over ``TOLERANCE`` means the reloaded
+model is not the one measured, an error. They are cached beside the run
+(``per_user_test.json``, keyed by its ``results.json``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fusionrec.evaluate.significance import paired_difference
 from fusionrec.io import read_json, write_json
 
 METRICS = ("recall@20", "ndcg@20")
@@ -42,21 +40,13 @@ def per_user_test(run: Path, metrics: tuple[str, ...] = METRICS) -> dict[str, An
     cache = run / CACHE
     if cache.exists() and read_json(cache)["results_sha256"] == stamp:
         return read_json(cache)["per_user"]
-    from fusionrec.data.split import TEST, TRAIN, VALID
-    from fusionrec.evaluate import Evaluator
-    from fusionrec.train.reload import load_run_model
+    from fusionrec.train.reload import per_user_metrics
 
     results = read_json(run / "results.json")
-    ks = sorted({int(m.split("@")[1]) for m in metrics})
-    prep, evaluator, sums, gap = None, None, {m: 0.0 for m in metrics}, 0.0
+    scored = per_user_metrics(run, "test")
+    gap = 0.0
     for record in results["per_seed"]:
-        model, prep = load_run_model(run, record["seed"], prep)
-        if evaluator is None:
-            ds, split = prep.dataset, prep.split
-            seen = split.matrix(ds, TRAIN) + split.matrix(ds, VALID)
-            evaluator = Evaluator(split.matrix(ds, TEST), seen, ks=ks)
-        model.eval()
-        rows = evaluator.per_user(model.score)
+        rows = scored.seeds[record["seed"]]
         for m in metrics:
             gap = max(gap, abs(float(rows[m].mean()) - record["test"][m]))
             if gap > TOLERANCE:
@@ -64,37 +54,13 @@ def per_user_test(run: Path, metrics: tuple[str, ...] = METRICS) -> dict[str, An
                     f"{run} seed {record['seed']}: re-scored test {m} {rows[m].mean():.6f} != "
                     f"recorded {record['test'][m]:.6f}; the reloaded model is not the one measured"
                 )
-            sums[m] = sums[m] + rows[m].astype(np.float64)
-    assert evaluator is not None, f"{run}: no seeds"
-    n = len(results["per_seed"])
     out = {
-        "users": evaluator.users.tolist(),
+        "users": scored.users.tolist(),
         "gap": gap,
-        **{m: (sums[m] / n).tolist() for m in metrics},
+        **{m: np.mean([s[m] for s in scored.seeds.values()], axis=0).tolist() for m in metrics},
     }
     write_json(cache, {"results_sha256": stamp, "per_user": out})
     return out
-
-
-def paired_difference(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """a - b over paired users: mean with its 95 % t interval, the two-sided paired t-test and
-    Wilcoxon signed-rank p-values, and how many users are better, worse or level."""
-    from scipy import stats
-
-    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    n = len(d)
-    half = stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)
-    nonzero = d[d != 0]
-    return {
-        "mean": float(d.mean()),
-        "low": float(d.mean() - half),
-        "high": float(d.mean() + half),
-        "p_t": float(stats.ttest_rel(a, b).pvalue),
-        "p_wilcoxon": float(stats.wilcoxon(nonzero).pvalue) if len(nonzero) else 1.0,
-        "users": n,
-        "better": int((d > 0).sum()),
-        "worse": int((d < 0).sum()),
-    }
 
 
 def run_of(runs: Path, model: str) -> Path:

@@ -70,6 +70,29 @@ def test_train_and_tune_take_the_dataset_as_other_commands_do(tmp_path):
     assert len(summary["trials"]) == 2 and "model.params.n_layers" in summary["best_params"]
 
 
+def test_compare_pairs_two_runs_over_the_same_test_users(tmp_path):
+    """``fusionrec compare``: the difference of the two runs' recorded test means, with its
+    interval; runs on another split are refused, naming what to do."""
+    runs = tmp_path / "runs"
+    for model in ("mf-bpr", "lightgcn"):
+        cfg = toy_config(tmp_path, model=model, evaluate={"ks": [10, 20]})
+        invoke("train", "-c", str(cfg), "train.epochs=3", "--seeds", "1,2", "--quiet")
+    out = invoke("compare", str(runs / "toy-lightgcn"), str(runs / "toy-mf-bpr")).output
+    mean = {}
+    for model in ("mf-bpr", "lightgcn"):
+        results = json.loads((runs / f"toy-{model}" / "results.json").read_text())
+        mean[model] = results["test"]["recall@20"]["mean"]
+    row = next(line for line in out.splitlines() if "recall@20" in line)
+    assert f"{mean['lightgcn'] - mean['mf-bpr']:+.4f}" in row
+    assert f"{mean['lightgcn']:.4f}" in row and f"{mean['mf-bpr']:.4f}" in row
+    cfg = toy_config(tmp_path, model="mf-bpr", evaluate={"ks": [10, 20]})
+    other = ["train", "-c", str(cfg), "train.epochs=1", "split.seed=99", "--quiet"]
+    invoke(*other, "--run-dir", str(runs / "other-split"))
+    result = runner.invoke(app, ["compare", str(runs / "toy-lightgcn"), str(runs / "other-split")])
+    assert result.exit_code != 0 and "same test interactions" in str(result.exception)
+    assert "split.parquet" in str(result.exception)
+
+
 def test_data_inspect_and_split(tmp_path):
     cfg = toy_config(tmp_path)
     out = invoke("data", "inspect", "-c", str(cfg)).output

@@ -21,6 +21,7 @@ _COMMANDS = (
     "demo",
     "encode",
     "tune",
+    "compare",
     "search",
     "recommend",
     "sentiment",

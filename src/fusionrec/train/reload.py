@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
 
 from fusionrec.config import ExperimentConfig, read_saved_config
 from fusionrec.data.split import TEST, VALID
 from fusionrec.errors import FusionrecError
+from fusionrec.evaluate import Evaluator
 from fusionrec.io import read_json
 from fusionrec.models import build_model
 from fusionrec.models.base import Recommender
@@ -81,10 +87,10 @@ def training_state(seed_dir: Path) -> str:
     return f"{best}, last checkpoint at epoch {last}"
 
 
-def rescore_run(run_dir: str | Path, part: str = "test") -> dict[int, dict[str, float]]:
-    """Metrics of every trained seed on ``part`` (test or valid), evaluated as in training,
-    with the data and features prepared once for all seeds. Warns when the run never finished
-    (no results.json), saying from which epoch each seed's weights come, and skips seeds not
+def _scored_seeds(run_dir: str | Path, part: str) -> Iterator[tuple[int, Recommender, Evaluator]]:
+    """Every trained seed's model with the evaluator of ``part`` (test or valid), built as in
+    training, the data and features prepared once. Warns when the run never finished (no
+    results.json), saying from which epoch each seed's weights come, and skips seeds not
     trained yet."""
     run_dir = Path(run_dir)
     cfg = _run_config(run_dir)
@@ -101,9 +107,38 @@ def rescore_run(run_dir: str | Path, part: str = "test") -> dict[int, dict[str, 
     device = resolve_device(cfg.train.device)
     prep = prepare(cfg, run_dir, progress=False)
     valid_eval, test_eval, _ = split_evaluators(prep, cfg, device)
-    out = {}
     for seed in seeds:
         model, _ = load_run_model(run_dir, seed, prep)
         use_history(model, prep, TEST if part == "test" else VALID)
-        out[seed] = evaluate_model(model, test_eval if part == "test" else valid_eval)
-    return out
+        yield seed, model, test_eval if part == "test" else valid_eval
+
+
+def rescore_run(run_dir: str | Path, part: str = "test") -> dict[int, dict[str, float]]:
+    """Metrics of every trained seed on ``part`` (test or valid), evaluated as in training."""
+    return {seed: evaluate_model(model, ev) for seed, model, ev in _scored_seeds(run_dir, part)}
+
+
+@dataclass
+class PerUser:
+    """Each evaluated user's metrics per seed of a run (``Evaluator.per_user``)."""
+
+    users: np.ndarray  # the evaluated users' indices, rows of every array below
+    target: sp.csr_matrix  # the held-out interactions they were scored on
+    seeds: dict[int, dict[str, np.ndarray]]
+
+
+def per_user_metrics(run_dir: str | Path, part: str = "test") -> PerUser:
+    """Every trained seed's metrics per user on ``part``, scored as in training: what a paired
+    comparison of two runs on the same split needs."""
+    users, target, seeds = None, None, {}
+    for seed, model, evaluator in _scored_seeds(run_dir, part):
+        was_training = model.training
+        model.eval()
+        try:
+            seeds[seed] = evaluator.per_user(model.score)
+        finally:
+            model.train(was_training)
+        users, target = evaluator.users, evaluator.target
+    if users is None or target is None:
+        raise FusionrecError(f"{run_dir} has no trained seed to score")
+    return PerUser(users, target, seeds)

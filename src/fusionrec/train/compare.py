@@ -1,0 +1,53 @@
+"""Compare two finished runs on the same split, paired over the evaluated users
+(``fusionrec compare``): is a model's lead real, or within what users and seeds vary by?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fusionrec.errors import FusionrecError
+from fusionrec.evaluate.significance import paired_difference
+from fusionrec.train.reload import PerUser, per_user_metrics
+
+
+def seed_mean(scored: PerUser, metric: str, run: Path) -> np.ndarray:
+    """Each user's ``metric`` averaged over the run's seeds."""
+    first = next(iter(scored.seeds.values()))
+    if metric not in first:
+        known = sorted(k for k in first if "@" in k)
+        raise FusionrecError(f"{run} has no metric '{metric}'; it was scored with {known}")
+    return np.mean([values[metric] for values in scored.seeds.values()], axis=0)
+
+
+def compare_runs(
+    run_a: str | Path,
+    run_b: str | Path,
+    metrics: list[str] | tuple[str, ...] = ("recall@20", "ndcg@20"),
+    part: str = "test",
+) -> dict[str, dict[str, Any]]:
+    """Per metric: both runs' means and the paired statistics of a minus b
+    (``fusionrec.evaluate.significance.paired_difference``). The runs must have scored the
+    same users on the same held-out interactions (the same dataset and split)."""
+    run_a, run_b = Path(run_a), Path(run_b)
+    a, b = per_user_metrics(run_a, part), per_user_metrics(run_b, part)
+    same = a.target.shape == b.target.shape and (a.target != b.target).nnz == 0
+    if not same or not np.array_equal(a.users, b.users):
+        raise FusionrecError(
+            f"{run_a} and {run_b} were not scored on the same {part} interactions: a paired "
+            "comparison needs the same dataset and split (copy the first run's split.parquet "
+            "into the second run's directory before training it, or give both "
+            "split.method=predefined with one split file)"
+        )
+    out = {}
+    for metric in metrics:
+        ma, mb = seed_mean(a, metric, run_a), seed_mean(b, metric, run_b)
+        out[metric] = {
+            "a": float(ma.mean()),
+            "b": float(mb.mean()),
+            "seeds": (len(a.seeds), len(b.seeds)),
+            **paired_difference(ma, mb),
+        }
+    return out
