@@ -132,12 +132,8 @@ def per_user_metrics(run_dir: str | Path, part: str = "test") -> PerUser:
     comparison of two runs on the same split needs."""
     users, target, seeds = None, None, {}
     for seed, model, evaluator in _scored_seeds(run_dir, part):
-        was_training = model.training
-        model.eval()
-        try:
-            seeds[seed] = evaluator.per_user(model.score)
-        finally:
-            model.train(was_training)
+        model.eval()  # a fresh model: graph models propagate once, nothing to restore
+        seeds[seed] = evaluator.per_user(model.score)
         users, target = evaluator.users, evaluator.target
     if users is None or target is None:
         raise FusionrecError(f"{run_dir} has no trained seed to score")
