@@ -40,6 +40,7 @@ def per_user_test(run: Path, metrics: tuple[str, ...] = METRICS) -> dict[str, An
     cache = run / CACHE
     if cache.exists() and read_json(cache)["results_sha256"] == stamp:
         return read_json(cache)["per_user"]
+    from fusionrec.train.compare import seed_mean
     from fusionrec.train.reload import per_user_metrics
 
     results = read_json(run / "results.json")
@@ -57,7 +58,7 @@ def per_user_test(run: Path, metrics: tuple[str, ...] = METRICS) -> dict[str, An
     out = {
         "users": scored.users.tolist(),
         "gap": gap,
-        **{m: np.mean([s[m] for s in scored.seeds.values()], axis=0).tolist() for m in metrics},
+        **{m: seed_mean(scored, m, run).tolist() for m in metrics},
     }
     write_json(cache, {"results_sha256": stamp, "per_user": out})
     return out

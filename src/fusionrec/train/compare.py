@@ -14,12 +14,15 @@ from fusionrec.train.reload import PerUser, per_user_metrics
 
 
 def seed_mean(scored: PerUser, metric: str, run: Path) -> np.ndarray:
-    """Each user's ``metric`` averaged over the run's seeds."""
+    """Each user's ``metric`` averaged over the run's seeds, in float64: sums of a few float32
+    values are exact there, so two runs level on a user stay exactly level (float32 sums in
+    another order would count such users as better or worse)."""
     first = next(iter(scored.seeds.values()))
     if metric not in first:
         known = sorted(k for k in first if "@" in k)
         raise FusionrecError(f"{run} has no metric '{metric}'; it was scored with {known}")
-    return np.mean([values[metric] for values in scored.seeds.values()], axis=0)
+    rows = np.stack([values[metric] for values in scored.seeds.values()]).astype(np.float64)
+    return rows.mean(axis=0)
 
 
 def compare_runs(
