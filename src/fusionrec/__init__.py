@@ -7,9 +7,10 @@ _API = {
     "fit": "fusionrec.api",
     "load": "fusionrec.api",
     "FittedRecommender": "fusionrec.api",
+    "compare": "fusionrec.api",
     "load_bundle": "fusionrec.serve.recommender",
 }
-__all__ = ["FittedRecommender", "__version__", "fit", "load", "load_bundle"]
+__all__ = ["FittedRecommender", "__version__", "compare", "fit", "load", "load_bundle"]
 
 
 def __getattr__(name: str) -> object:

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from fusionrec.config import ExperimentConfig, load_config, read_saved_config
 from fusionrec.data.split import TRAIN
 from fusionrec.encoders.config import FeaturesConfig, parse_features_config
@@ -115,4 +117,39 @@ def load(run_dir: str | Path, seed: int | None = None) -> FittedRecommender:
     )
     return FittedRecommender(
         model, data, prep.dataset, split=prep.split, text_encoder=text_encoder, run_dir=run_dir
+    )
+
+
+def compare(
+    run_a: str | Path,
+    run_b: str | Path,
+    metrics: Sequence[str] = ("recall@20", "ndcg@20"),
+    part: str = "test",
+) -> pd.DataFrame:
+    """Two finished runs on one split, paired over the evaluated users (``fusionrec compare``):
+    one row per metric with both runs' means, A minus B and its 95 % interval, the paired
+    t-test and Wilcoxon p-values, how many users each run serves better, and how many seeds
+    each run's per-user metric is averaged over."""
+    from fusionrec.train.compare import compare_runs
+
+    rows = compare_runs(run_a, run_b, list(metrics), part)
+    return pd.DataFrame(
+        [
+            {
+                "metric": metric,
+                "a": r["a"],
+                "b": r["b"],
+                "difference": r["mean"],
+                "ci_low": r["low"],
+                "ci_high": r["high"],
+                "p_t": r["p_t"],
+                "p_wilcoxon": r["p_wilcoxon"],
+                "a_better": r["better"],
+                "b_better": r["worse"],
+                "users": r["users"],
+                "a_seeds": r["seeds"][0],
+                "b_seeds": r["seeds"][1],
+            }
+            for metric, r in rows.items()
+        ]
     )

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+import fusionrec
 from eval_spy import spy_on_evaluations
 from fusionrec.cli import app
 from fusionrec.config import load_config
@@ -85,6 +86,10 @@ def test_compare_pairs_two_runs_over_the_same_test_users(tmp_path):
     row = next(line for line in out.splitlines() if "recall@20" in line)
     assert f"{mean['lightgcn'] - mean['mf-bpr']:+.4f}" in row
     assert f"{mean['lightgcn']:.4f}" in row and f"{mean['mf-bpr']:.4f}" in row
+    table = fusionrec.compare(runs / "toy-lightgcn", runs / "toy-mf-bpr", ["recall@20"])
+    (r,) = table.itertuples()  # the Python API the command prints
+    assert r.difference == pytest.approx(mean["lightgcn"] - mean["mf-bpr"], abs=1e-6)
+    assert r.ci_low < r.difference < r.ci_high and r.a_seeds == r.b_seeds == 2
     cfg = toy_config(tmp_path, model="mf-bpr", evaluate={"ks": [10, 20]})
     other = ["train", "-c", str(cfg), "train.epochs=1", "split.seed=99", "--quiet"]
     invoke(*other, "--run-dir", str(runs / "other-split"))

@@ -22,22 +22,22 @@ def compare(
     """Is A's lead over B real? Each user's metric (mean over each run's seeds), A minus B:
     95 % CI, paired t-test and Wilcoxon p-values, users better and worse."""
     setup_logging()
-    from fusionrec.train.compare import compare_runs
+    from fusionrec.api import compare as compare_runs
 
     if part not in ("test", "valid"):
         raise typer.BadParameter("--part must be test or valid")
-    result = compare_runs(run_a, run_b, [m.strip() for m in metrics.split(",") if m.strip()], part)
-    first = next(iter(result.values()))
-    seeds_a, seeds_b = first["seeds"]
+    wanted = [m.strip() for m in metrics.split(",") if m.strip()]
+    table = compare_runs(run_a, run_b, wanted, part)
+    first = table.iloc[0]
     lines = [
-        f"A = {run_a} ({seeds_a} seed(s)), B = {run_b} ({seeds_b} seed(s)); {part}, paired over "
-        f"{first['users']} users, each user's metric averaged over a run's seeds"
+        f"A = {run_a} ({first.a_seeds} seed(s)), B = {run_b} ({first.b_seeds} seed(s)); {part}, "
+        f"paired over {first.users} users, each user's metric averaged over a run's seeds"
     ]
-    for metric, r in result.items():
+    for r in table.itertuples():
         lines.append(
-            f"{metric}: A {r['a']:.4f}, B {r['b']:.4f}, A - B {r['mean']:+.4f} "
-            f"(95 % CI {r['low']:+.4f} to {r['high']:+.4f}); paired t-test p = {r['p_t']:.2g}, "
-            f"Wilcoxon p = {r['p_wilcoxon']:.2g}; A better for {r['better']} users, "
-            f"B for {r['worse']}"
+            f"{r.metric}: A {r.a:.4f}, B {r.b:.4f}, A - B {r.difference:+.4f} "
+            f"(95 % CI {r.ci_low:+.4f} to {r.ci_high:+.4f}); paired t-test p = {r.p_t:.2g}, "
+            f"Wilcoxon p = {r.p_wilcoxon:.2g}; A better for {r.a_better} users, "
+            f"B for {r.b_better}"
         )
     console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
