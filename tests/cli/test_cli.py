@@ -96,6 +96,8 @@ def test_compare_pairs_two_runs_over_the_same_test_users(tmp_path):
     result = runner.invoke(app, ["compare", str(runs / "toy-lightgcn"), str(runs / "other-split")])
     assert result.exit_code != 0 and "same test interactions" in str(result.exception)
     assert "split.parquet" in str(result.exception)
+    result = runner.invoke(app, ["compare", str(runs / "toy-lightgcn"), str(tmp_path / "nope")])
+    assert "nope is not a run directory" in str(result.exception)
 
 
 def test_data_inspect_and_split(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 
 from fusionrec.errors import FusionrecError
 from fusionrec.evaluate.significance import paired_difference
-from fusionrec.train.reload import PerUser, per_user_metrics
+from fusionrec.train.reload import PerUser, per_user_metrics, run_config
 
 
 def seed_mean(scored: PerUser, metric: str, run: Path) -> np.ndarray:
@@ -35,6 +35,8 @@ def compare_runs(
     (``fusionrec.evaluate.significance.paired_difference``). The runs must have scored the
     same users on the same held-out interactions (the same dataset and split)."""
     run_a, run_b = Path(run_a), Path(run_b)
+    for run in (run_a, run_b):  # both are runs, before either is scored
+        run_config(run)
     a, b = per_user_metrics(run_a, part), per_user_metrics(run_b, part)
     same = a.target.shape == b.target.shape and (a.target != b.target).nnz == 0
     if not same or not np.array_equal(a.users, b.users):

@@ -38,7 +38,8 @@ from fusionrec.train.trainer import (
 log = logging.getLogger(__name__)
 
 
-def _run_config(run_dir: Path) -> ExperimentConfig:
+def run_config(run_dir: Path) -> ExperimentConfig:
+    """The saved config of a run directory; a clear error when ``run_dir`` is not one."""
     if not (run_dir / "config.yaml").exists():
         raise FusionrecError(f"{run_dir} is not a run directory (no config.yaml)")
     return read_saved_config(run_dir / "config.yaml")
@@ -50,7 +51,7 @@ def load_run_model(
     """The trained model of ``seed`` (default: the first seed) and the run's prepared data
     (``prep``, when the caller already has it, saves reading data and features again)."""
     run_dir = Path(run_dir)
-    cfg = _run_config(run_dir)
+    cfg = run_config(run_dir)
     seed = cfg.seeds[0] if seed is None else seed
     prep = prep or prepare(cfg, run_dir, progress=False)
     device = resolve_device(cfg.train.device)
@@ -93,7 +94,7 @@ def _scored_seeds(run_dir: str | Path, part: str) -> Iterator[tuple[int, Recomme
     results.json), saying from which epoch each seed's weights come, and skips seeds not
     trained yet."""
     run_dir = Path(run_dir)
-    cfg = _run_config(run_dir)
+    cfg = run_config(run_dir)
     seeds = cfg.seeds
     if not (run_dir / RESULTS).exists():
         states = {s: training_state(run_dir / f"seed-{s}") for s in cfg.seeds}
