@@ -71,19 +71,25 @@ def run_of(runs: Path, model: str) -> Path:
     return best if (best / "results.json").exists() else runs / model
 
 
-def paired_lines(runs: Path, model: str, base: str = "lightgcn") -> list[str]:
-    """The verdict's lines for ``model`` against ``base``, both finished under ``runs``."""
+def paired(runs: Path, model: str, base: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``model`` minus ``base`` per metric of ``METRICS``, paired over the test users, and the
+    largest gap between a re-scored seed and its record (for the line that says so)."""
     a, b = per_user_test(run_of(runs, model)), per_user_test(run_of(runs, base))
     if a["users"] != b["users"]:
         raise RuntimeError(f"{model} and {base} were tested on different users")
-    gap = max(a["gap"], b["gap"])
+    stats = {m: paired_difference(np.array(a[m]), np.array(b[m])) for m in METRICS}
+    return stats, {"users": len(a["users"]), "gap": max(a["gap"], b["gap"])}
+
+
+def paired_lines(runs: Path, model: str, base: str = "lightgcn") -> list[str]:
+    """The verdict's lines for ``model`` against ``base``, both finished under ``runs``."""
+    stats, facts = paired(runs, model, base)
     lines = [
-        f"  - paired over the {len(a['users'])} test users (each user's metric averaged over "
-        f"the seeds, re-scored from the saved weights: seed means within {gap:.1e} of the "
-        f"recorded; {model} minus {base}; two-sided):"
+        f"  - paired over the {facts['users']} test users (each user's metric averaged over "
+        f"the seeds, re-scored from the saved weights: seed means within {facts['gap']:.1e} of "
+        f"the recorded; {model} minus {base}; two-sided):"
     ]
-    for m in METRICS:
-        r = paired_difference(np.array(a[m]), np.array(b[m]))
+    for m, r in stats.items():
         lines.append(
             f"    - {m}: {r['mean']:+.4f} (95 % CI {r['low']:+.4f} to {r['high']:+.4f}); "
             f"paired t-test p = {r['p_t']:.2g}, Wilcoxon p = {r['p_wilcoxon']:.2g}; "
@@ -107,16 +113,11 @@ def paired_table(runs: Path, models: list[str], base: str = "lightgcn") -> list[
         f"| model | recall@20 minus {base} (95 % CI) | p | ndcg@20 minus {base} (95 % CI) | p |",
         "|---|---|---|---|---|",
     ]
-    b = per_user_test(run_of(runs, base))
     for model in models:
         if model == base:
             continue
-        a = per_user_test(run_of(runs, model))
-        if a["users"] != b["users"]:
-            raise RuntimeError(f"{model} and {base} were tested on different users")
         cells = []
-        for m in METRICS:
-            r = paired_difference(np.array(a[m]), np.array(b[m]))
+        for r in paired(runs, model, base)[0].values():
             cells += [f"{r['mean']:+.4f} ({r['low']:+.4f} to {r['high']:+.4f})", f"{r['p_t']:.2g}"]
         rows.append(f"| {model} | " + " | ".join(cells) + " |")
     return rows
