@@ -14,13 +14,12 @@ per seed: mean ± sample std. Targets (issue #2): MF-BPR test Recall@20 >= 0.056
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
-from common import RESULTS, header, mean_std, write_result
+from common import RESULTS, header, mean_std, write_json_result, write_result
 from fusionrec.config import validate_config
 from fusionrec.train.experiment import prepare, run_seed
 
@@ -131,7 +130,7 @@ def write(out: Path, lines: list[str], raw: dict) -> None:
             )
     out.parent.mkdir(parents=True, exist_ok=True)
     write_result(out, "\n".join(body))
-    write_result(out.with_suffix(".json"), json.dumps(raw, indent=2, default=str))
+    write_json_result(out.with_suffix(".json"), raw, indent=2)
 
 
 if __name__ == "__main__":

@@ -20,14 +20,13 @@ best mean validation Recall@20, on the mean over splits and split by split.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import RESULTS, header, mean_std, write_result
+from common import RESULTS, header, mean_std, write_json_result, write_result
 from fusionrec.config import TrainConfig
 from fusionrec.data import load_dataset, make_split
 from fusionrec.encoders import build_item_features
@@ -196,7 +195,7 @@ def main() -> None:
     )
     text += "\n".join(table(per_split)) + "\n\n" + "\n".join(target_lines(per_split)) + "\n"
     write_result(args.out, text)
-    write_result(args.out.with_suffix(".json"), json.dumps(per_split, indent=1, default=float))
+    write_json_result(args.out.with_suffix(".json"), {"splits": per_split})
     print(text)
 
 

@@ -199,6 +199,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--only", default="", help="comma-separated model labels to run")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)  # the header's machine line reports this count
     if args.only:
         keep = set(args.only.split(","))
         WARM_MODELS[:] = [m for m in WARM_MODELS if m[0] in keep]

@@ -38,7 +38,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, device_note, device_of, header, provenance, write_result
+from common import (
+    RESULTS,
+    device_note,
+    device_of,
+    header,
+    provenance,
+    space_note,
+    write_result,
+)
 from paired import paired_lines, paired_table
 
 HERE = Path(__file__).resolve().parent
@@ -269,7 +277,9 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
         f"- tuning: Optuna TPE on validation Recall@20, "
         f"{args.trials or spec.get('search', {}).get('n_trials')} trials per model with a search "
         "space (the same budget for baselines and multimodal models); the trial runs use the "
-        "first seed; each model's space is the one it ships (src/fusionrec/presets/spaces/)",
+        "first seed; each model's space is the one it ships (src/fusionrec/presets/spaces/) "
+        "unless the next line says otherwise",
+        space_note(args.runs, list(results)),
         "- each model in its own process, with the torch threads of its `threads` column; "
         "mean ± sample std (ddof=1) over seeds; s/epoch is wall time on a machine shared with "
         "the other models' runs (see the load average above), not a speed benchmark",

@@ -74,7 +74,17 @@ from bench_movielens import (
     row_facts,
     seed_rows,
 )
-from common import RESULTS, device_note, device_of, header, mean_std, provenance, write_result
+from common import (
+    RESULTS,
+    device_note,
+    device_of,
+    header,
+    mean_std,
+    provenance,
+    space_note,
+    write_json_result,
+    write_result,
+)
 from paired import paired_lines, paired_table
 
 HERE = Path(__file__).resolve().parent
@@ -467,6 +477,7 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
         "shipped space (src/fusionrec/presets/spaces/), plus the modality set (text, image, "
         "text+image) for multimodal models; each model in its own process, "
         f"{args.threads} torch threads; mean ± sample std (ddof=1) over seeds",
+        space_note(args.runs, list(results)),
         "- poster columns: per user, test Recall@20 counted over the user's held-out movies "
         "that have a poster (resp. have none) only, the ranking (all movies, train and valid "
         "masked) unchanged; averaged over the users with at least one such movie (user count "
@@ -499,10 +510,7 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
             "unchanged; averaged over the users with at least one such movie.\n\n"
         ) + "\n".join(popular)
     write_result(args.out, text)
-    write_result(
-        args.out.with_suffix(".json"),
-        json.dumps({"models": results, "recbole": ref, **provenance()}, indent=1, default=float),
-    )
+    write_json_result(args.out.with_suffix(".json"), {"models": results, "recbole": ref})
 
 
 def main() -> None:

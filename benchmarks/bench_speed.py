@@ -397,7 +397,7 @@ def main() -> None:
         run_worker(args)
         return
 
-    from common import RESULTS, header, write_result
+    from common import RESULTS, header, write_json_result, write_result
 
     default_name = "speed.md" if args.device == "cpu" else f"speed-{args.device}.md"
     out = Path(args.out) if args.out else RESULTS / default_name
@@ -453,7 +453,7 @@ def main() -> None:
     raw = {"toolkits": {"|".join(k): v for k, v in results.items()}}
     if not args.skip_mm:
         raw["mm"] = {"before": before, "after": after, "baseline": args.baseline}
-    write_result(out.with_suffix(".json"), json.dumps(raw, indent=1))
+    write_json_result(out.with_suffix(".json"), raw)
     print(text)
 
 

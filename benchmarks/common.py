@@ -69,6 +69,43 @@ def device_note(results: dict[str, dict[str, Any]]) -> str:
     return "- device: " + "; ".join(f"{d}: {', '.join(names)}" for d, names in on.items())
 
 
+def _range(spec: dict[str, Any]) -> str:
+    if "choices" in spec:
+        return "{" + ", ".join(map(str, spec["choices"])) + "}"
+    return f"{spec['low']:g}..{spec['high']:g}"
+
+
+def space_note(runs: Path, names: list[str]) -> str:
+    """Where a model's search used another space than the one it ships now (a space moved
+    after that study had searched it), read from the search's saved config, so the file
+    never claims a space the run did not search."""
+    import yaml
+
+    from fusionrec.train.tune import shipped_space
+
+    moved = []
+    for name in names:
+        saved = runs / name / "search_config.yaml"
+        if not saved.exists():  # runs from before the config was saved: spaces unchanged since
+            continue
+        searched = (yaml.safe_load(saved.read_text(encoding="utf-8")).get("search") or {}).get(
+            "space"
+        ) or {}
+        shipped = shipped_space(name) or {}
+        diffs = [
+            f"{key} {_range(spec)} (ships {_range(shipped[key]) if key in shipped else 'none'})"
+            for key, spec in searched.items()
+            if key != "features.modalities" and shipped.get(key) != spec
+        ]
+        diffs += [f"{key}: not searched (ships {_range(shipped[key])})"
+                  for key in shipped if key not in searched]  # fmt: skip
+        if diffs:
+            moved.append(f"{name} searched {'; '.join(diffs)}")
+    if not moved:
+        return "- search spaces: every model searched the space it ships now"
+    return "- search spaces that moved after this study searched them: " + " | ".join(moved)
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -108,3 +145,21 @@ def header(title: str) -> str:
 def write_result(path: Path, text: str) -> Path:
     """Write a result file whole and atomically (a crash never leaves half a table)."""
     return write_text(path, text if text.endswith("\n") else text + "\n")
+
+
+def write_json_result(path: Path, data: dict[str, Any], indent: int = 1) -> Path:
+    """The raw numbers beside a results table, with the provenance its header records (a
+    JSON file must say where its numbers come from as much as the table does)."""
+    import json
+
+    prov = {**provenance(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    prov["command"] = " ".join(["python", *sys.argv])
+    return write_result(path, json.dumps({**data, **prov}, indent=indent, default=_plain))
+
+
+def _plain(value: Any) -> float | str:
+    """numpy numbers as floats, anything else (paths, dates) as its text."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)

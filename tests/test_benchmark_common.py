@@ -1,0 +1,61 @@
+"""What every results file owes its reader (``benchmarks/common.py``): the search space each
+model's search really used, so a space moved after a study never reads as the one that study
+searched, and the provenance of the raw JSON beside a table."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from fusionrec.train.tune import shipped_space
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from common import space_note, write_json_result  # noqa: E402
+
+
+def _searched(runs: Path, model: str, space: dict) -> None:
+    (runs / model).mkdir(parents=True)
+    saved = {"model": {"name": model}, "search": {"n_trials": 20, "space": space}}
+    (runs / model / "search_config.yaml").write_text(yaml.safe_dump(saved))
+
+
+def test_a_search_over_the_shipped_space_is_not_flagged(tmp_path):
+    modalities = {"type": "categorical", "choices": [["text"], ["image"], ["text", "image"]]}
+    _searched(tmp_path, "mgcn", {**shipped_space("mgcn"), "features.modalities": modalities})
+    (tmp_path / "lightgcn").mkdir()  # tuned before the searched config was saved
+    assert space_note(tmp_path, ["mgcn", "lightgcn", "most-popular"]) == (
+        "- search spaces: every model searched the space it ships now"
+    )
+
+
+def test_a_moved_range_and_a_dropped_key_are_named(tmp_path):
+    space = shipped_space("diffmm")
+    space["model.params.reg_weight"] = {"type": "float", "low": 1e-6, "high": 0.1, "log": True}
+    del space["model.params.cl_weight"]
+    _searched(tmp_path, "diffmm", space)
+    _searched(tmp_path, "mf-bpr", shipped_space("mf-bpr"))
+    shipped = shipped_space("diffmm")["model.params.reg_weight"]
+    note = space_note(tmp_path, ["diffmm", "mf-bpr"])
+    assert note.startswith("- search spaces that moved after this study searched them: diffmm")
+    assert (
+        f"model.params.reg_weight 1e-06..0.1 (ships {shipped['low']:g}..{shipped['high']:g})"
+        in note
+    )
+    assert "model.params.cl_weight: not searched" in note
+    assert "mf-bpr" not in note
+
+
+def test_raw_numbers_carry_the_commit_date_and_command(tmp_path):
+    path = write_json_result(tmp_path / "x.json", {"recall": np.float32(0.25), "run": tmp_path})
+    data = json.loads(path.read_text())
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True
+    ).stdout.strip()
+    assert data["commit"] == head and isinstance(data["dirty"], bool)
+    assert data["recall"] == 0.25 and data["run"] == str(tmp_path)
+    assert data["command"].startswith("python ") and data["date"].endswith("UTC")
