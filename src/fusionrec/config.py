@@ -7,6 +7,7 @@ from the command line. Unknown keys are errors that name the key.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -241,4 +242,44 @@ def _invalid(source: str, problems: list[str]) -> ConfigError:
 
 
 def dump_config(config: ExperimentConfig) -> str:
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    """The config as a run directory saves it: every file it names absolute (see
+    ``anchor_paths``)."""
+    return yaml.safe_dump(anchor_paths(config.model_dump(mode="json")), sort_keys=False)
+
+
+#: Dataset settings that name a file or folder, read relative to the working directory.
+_DATASET_PATHS = ("path", "items_path", "users_path", "media_dir")
+
+
+def anchor_paths(data: dict[str, Any]) -> dict[str, Any]:
+    """A config mapping (as ``model_dump`` or a saved ``config.yaml`` gives it) with the
+    relative paths it names made absolute against the working directory, which is what they
+    mean when the config is used. A saved run then reads the same data from any folder, and
+    two configs compare equal when they name the same files however they spell them."""
+    data = {**data}
+
+    def fix(value: Any) -> Any:
+        return os.path.abspath(value) if isinstance(value, str) and value else value
+
+    dataset = {**(data.get("dataset") or {})}
+    for key in _DATASET_PATHS:
+        dataset[key] = fix(dataset.get(key))
+    if dataset.get("item_text_tables"):
+        dataset["item_text_tables"] = [
+            {**table, "path": fix(table.get("path"))} for table in dataset["item_text_tables"]
+        ]
+    data["dataset"] = {k: v for k, v in dataset.items() if k in data.get("dataset", {})}
+    if (data.get("split") or {}).get("path"):
+        data["split"] = {**data["split"], "path": fix(data["split"]["path"])}
+    features = data.get("features")
+    if isinstance(features, dict):
+        features = {**features}
+        if features.get("cache_dir"):
+            features["cache_dir"] = fix(features["cache_dir"])
+        if isinstance(features.get("precomputed"), dict):
+            features["precomputed"] = {
+                name: fix(src) if isinstance(src, str) else {**src, "path": fix(src.get("path"))}
+                for name, src in features["precomputed"].items()
+            }
+        data["features"] = features
+    return data

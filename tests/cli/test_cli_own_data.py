@@ -144,3 +144,20 @@ def test_cold_start_run_reports_the_random_ranking_reference(tmp_path):
     assert results["random"]["recall@10"] == pytest.approx(expected["recall@10"])
     assert 0 < results["random"]["recall@10"] < 1
     assert "random ranking" in out and f"{expected['recall@10']:.4f}" in out
+
+
+def test_recommend_names_items_by_their_first_text_field_and_dashes_missing_images(tmp_path):
+    cfg, settings = shop_config(tmp_path)
+    items = pd.read_csv(tmp_path / "data" / "products.csv").rename(columns={"title": "name"})
+    items["picture"] = [f"p{i}.jpg" if i % 2 else None for i in range(40)]
+    items.to_csv(tmp_path / "data" / "products.csv", index=False)
+    settings["dataset"] |= {"text_fields": ["name"], "image_column": "picture"}
+    cfg.write_text(yaml.safe_dump(settings))
+    run = tmp_path / "runs" / "named"
+    invoke("train", "-c", str(cfg), "--run-dir", str(run), "--quiet")
+    out = runner.invoke(
+        app, ["recommend", str(run), "--user", "u0", "-k", "5"], env={"COLUMNS": "300"}
+    )
+    assert out.exit_code == 0, out.output
+    assert out.output.count("product ") == 5  # the `name` field titles every row
+    assert "nan" not in out.output and " - " in out.output  # rows without a picture

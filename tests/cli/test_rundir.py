@@ -234,3 +234,61 @@ def test_a_cutoff_beyond_the_catalogue_is_a_config_error(toy, capsys, monkeypatc
     code, out = train(capsys, monkeypatch, cfg, run, "evaluate.ks=[5,100]")
     assert code == 2 and "evaluate.ks [100]" in out and "40 items" in out, out
     assert train(capsys, monkeypatch, cfg, run)[0] == 0  # the failed attempts block nothing
+
+
+def test_a_trained_runs_split_cannot_be_replaced_unnoticed(toy, capsys, monkeypatch, tmp_path):
+    cfg, run = toy
+    assert train(capsys, monkeypatch, cfg, run, "--seeds", "1")[0] == 0
+    split = (run / "split.parquet").read_bytes()
+    code, out = cli(capsys, monkeypatch, "data", "split", "-c", str(cfg), "-o", str(run),
+                    "split.method=random", "split.seed=7")  # fmt: skip
+    assert code == 2 and "holds a trained run" in out and "another folder" in out
+    assert (run / "split.parquet").read_bytes() == split
+    # a split copied in by hand: the manifest's digest catches it before anything is scored
+    other = tmp_path / "other"
+    code, out = cli(capsys, monkeypatch, "data", "split", "-c", str(cfg), "-o", str(other),
+                    "split.method=random", "split.seed=7")  # fmt: skip
+    assert code == 0, out
+    (run / "split.parquet").write_bytes((other / "split.parquet").read_bytes())
+    code, out = cli(capsys, monkeypatch, "evaluate", str(run))
+    assert code == 2 and "not the split the run trained on" in out and "--overwrite" in out
+    (run / "split.parquet").write_bytes(split)
+    assert cli(capsys, monkeypatch, "evaluate", str(run))[0] == 0
+
+
+def test_a_run_reads_its_data_from_any_working_directory(tmp_path, capsys, monkeypatch):
+    project = tmp_path / "project"
+    toy_config(project)  # writes project/data/interactions.csv
+    cfg = project / "relative.yaml"
+    dataset = {"name": "toy", "path": "data/interactions.csv"}
+    settings = {"dataset": dataset, "model": {"name": "mf-bpr"}, "evaluate": {"ks": [5]}}
+    cfg.write_text(yaml.safe_dump(settings))
+    monkeypatch.chdir(project)
+    assert train(capsys, monkeypatch, cfg, Path("run"), "--seeds", "1")[0] == 0
+    saved = yaml.safe_load((project / "run" / "config.yaml").read_text())
+    assert saved["dataset"]["path"] == str(project / "data" / "interactions.csv")
+    monkeypatch.chdir(tmp_path)
+    code, out = cli(capsys, monkeypatch, "evaluate", "project/run")
+    assert code == 0, out
+    # the same relative config still resumes the run: paths compare as the files they name
+    monkeypatch.chdir(project)
+    code, out = train(capsys, monkeypatch, cfg, Path("run"), "--seeds", "1", "--resume")
+    assert code == 0, out
+
+
+def test_an_attempt_that_failed_before_training_does_not_block_the_retry(toy, capsys, monkeypatch):
+    cfg, run = toy
+    code, out = train(capsys, monkeypatch, cfg, run, "--seeds", "1", "model.name=vbpr")
+    assert code == 2 and "feature" in out  # VBPR needs item features the toy data lacks
+    assert [p.name for p in (run / "seed-1").iterdir()] == ["train.log"]
+    code, out = train(capsys, monkeypatch, cfg, run, "--seeds", "1")
+    assert code == 0, out
+
+
+def test_a_saved_split_for_other_cleaning_settings_is_refused(toy, capsys, monkeypatch):
+    cfg, run = toy
+    assert cli(capsys, monkeypatch, "data", "split", "-c", str(cfg), "-o", str(run))[0] == 0
+    code, out = train(capsys, monkeypatch, cfg, run, "dataset.implicit_threshold=3")
+    assert code == 2, out
+    assert "of the split's 600 interactions are not in dataset 'toy'" in out
+    assert "implicit_threshold" in out

@@ -100,6 +100,44 @@ def test_item_and_user_tables_use_the_id_mapping(tmp_path):
     assert ds.n_users == 3 and ds.users["age"].tolist() == [30, 40, 50]
 
 
+def test_spaces_around_ids_do_not_make_new_users_or_items(tmp_path, caplog):
+    (tmp_path / "t.csv").write_text("customer,product\nc1,P1\n c1,P2\nc1 , P1 \n 7 ,P3\n")
+    (tmp_path / "items.csv").write_text("product,name\nP1,Shirt\n P2 ,Sock\nP3,Hat\n")
+    with caplog.at_level(logging.WARNING, logger="fusionrec.data.values"):
+        ds = load_dataset(
+            str(tmp_path / "t.csv"),
+            columns={"user": "customer", "item": "product"},
+            items_path=str(tmp_path / "items.csv"),
+            text_fields=["name"],
+            dedupe=False,
+        )
+    assert sorted(ds.user_ids.tolist()) == ["7", "c1"]
+    assert sorted(ds.item_ids.tolist()) == ["P1", "P2", "P3"]
+    assert ds.items.set_index("item_id")["name"].to_dict()["P2"] == "Sock"
+    assert "t.csv, column 'customer': 3 ids have spaces around them (e.g. ' c1')" in caplog.text
+
+
+def test_a_missing_media_folder_is_an_error_and_missing_files_a_warning(tmp_path, caplog):
+    (tmp_path / "t.csv").write_text("user_id,item_id\nu1,a\nu1,b\nu2,c\n")
+    (tmp_path / "items.csv").write_text("item_id,picture\na,a.jpg\nb,b.jpg\nc,\n")
+    (tmp_path / "pics").mkdir()
+    (tmp_path / "pics" / "a.jpg").write_bytes(b"x")
+    options = {"items_path": str(tmp_path / "items.csv"), "image_column": "picture"}
+    with pytest.raises(DataError, match="pictures.*media_dir is not a folder"):
+        load_dataset(str(tmp_path / "t.csv"), media_dir=str(tmp_path / "pictures"), **options)
+    with caplog.at_level(logging.WARNING, logger="fusionrec.data.content"):
+        ds = load_dataset(str(tmp_path / "t.csv"), media_dir=str(tmp_path / "pics"), **options)
+    missing = str(tmp_path / "pics" / "b.jpg")
+    assert (
+        f"1 of 3 items name a file that exists; 1 name a file that does not (e.g. {missing})"
+        in caplog.text
+    )
+    assert "1 name none" in caplog.text
+    assert (
+        ds.items.set_index("item_id")["image_path"].to_dict()["b"] == missing
+    )  # kept, masked later
+
+
 def test_iso_dates_and_timestamp_format(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("user_id,item_id,t_dat\n1,2,2018-09-20\n1,3,2018-09-21T12:00:00+02:00\n")

@@ -167,3 +167,14 @@ def test_export_refuses_to_replace_a_bundle_unless_told(bundle, trained_run, tmp
     assert set(manifest["index"].values()) == {"hnsw"}
     assert not list(tmp_path.glob(".copy*"))  # no temporary folder left behind
     assert load_bundle(copy).recommend("u0", k=3)["rank"].tolist() == [1, 2, 3]
+
+
+def test_a_model_without_item_vectors_is_refused_saying_why(trained_run, tmp_path):
+    from fusionrec.config import read_saved_config
+
+    run = tmp_path / "itemknn"
+    dataset = read_saved_config(trained_run / "config.yaml").dataset.model_dump()
+    fusionrec.fit(dataset, model="itemknn", overrides=["evaluate.ks=[5,10]"], run_dir=run)
+    result = CliRunner().invoke(app, ["export", str(run), "-o", str(tmp_path / "b")])
+    assert "has no item vectors, so it cannot be exported" in str(result.exception)
+    assert not (tmp_path / "b").exists()

@@ -92,7 +92,15 @@ def split(
     """Make a split and save it (split.parquet + split.json) for every later run to reuse."""
     setup_logging()
     from fusionrec.data import make_split
+    from fusionrec.errors import ConfigError
+    from fusionrec.train.rundir import holds_run
 
+    if holds_run(output):
+        raise ConfigError(
+            f"{output} holds a trained run, whose weights and results belong to the split "
+            "saved with it; write the new split to another folder (-o) and train there with "
+            "--run-dir"
+        )
     dataset, overrides = split_dataset_argument(dataset, arguments)
     cfg, ds = load_data(config, dataset, overrides, data_path)
     sc = cfg.split

@@ -76,6 +76,6 @@ def _table(title: str, frame: Any, why: list[str] | None) -> Table:
 
 
 def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "-" if value is None else str(value)
+    if value is None or str(value) == "<NA>" or (isinstance(value, float) and value != value):
+        return "-"  # no title or image: None, pandas' NA or NaN
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -19,13 +19,28 @@ from fusionrec.errors import DataError
 log = logging.getLogger(__name__)
 
 
-def attach_paths(items: pd.DataFrame, column: str, base: Path | None, target: str) -> pd.DataFrame:
+def attach_paths(
+    items: pd.DataFrame, column: str, base: Path | None, target: str, log_lines: list[str]
+) -> pd.DataFrame:
     """Resolve relative media paths against ``base``; missing files stay listed (the encoders
-    mask them and report them) rather than being dropped here."""
+    mask them and report them) rather than being dropped here, and a warning counts them
+    with an example, so a wrong folder or misspelt names show before anything trains."""
     resolved = [
         None if (pd.isna(v) or str(v).strip() == "") else str((base or Path()) / str(v))
         for v in items[column]
     ]
+    named = [p for p in resolved if p is not None]
+    missing = [p for p in named if not Path(p).is_file()]
+    message = (
+        f"{target} from column {column!r}: {len(named) - len(missing)} of {len(resolved)} "
+        f"items name a file that exists"
+    )
+    if missing:
+        message += f"; {len(missing)} name a file that does not (e.g. {missing[0]})"
+    if len(named) < len(resolved):
+        message += f"; {len(resolved) - len(named)} name none"
+    (log.warning if missing or not named else log.info)(message)
+    log_lines.append(message)
     return items.assign(**{target: resolved})
 
 
@@ -56,7 +71,7 @@ def pattern_paths(
     if n_found < len(found):
         example = next(str(p) for p, f in zip(paths, found, strict=True) if f is None)
         message += f" (e.g. no {example})"
-    log.info(message)
+    (log.info if n_found else log.warning)(message)
     log_lines.append(message)
     return items.assign(**{target: found})
 

@@ -84,6 +84,14 @@ class Dataset:
         """True when the source carries train/valid/test labels (MMRec ``x_label``)."""
         return LABEL in self.interactions.columns
 
+    @property
+    def title_column(self) -> str | None:
+        """The item column that names an item to a person in every result table: ``title``,
+        else the first text field (a catalogue of your own may call it ``name``)."""
+        if self.items is not None and "title" in self.items.columns:
+            return "title"
+        return self.text_fields[0] if self.text_fields else None
+
     def item_index(self) -> dict[Any, int]:
         return {k: i for i, k in enumerate(self.item_ids.tolist())}
 

@@ -36,6 +36,7 @@ from fusionrec.data.values import (
     check_ids_as,
     convert_ids,
     id_kind,
+    note_padded_ids,
     parse_timestamps,
 )
 from fusionrec.errors import DataError
@@ -91,6 +92,7 @@ def _interactions(
             out[col], empty = frame[name].to_numpy(), frame[name].isna().to_numpy()
             checks.append((name, empty, f"empty {col}", _EMPTY_ID_HINT))
         else:
+            note_padded_ids(frame[name], path, name)
             out[col], bad = convert_ids(frame[name], id_kinds[kind])
             empty = convert_ids(frame[name], "str")[1]
             checks.append((name, empty, f"empty {col}", _EMPTY_ID_HINT))
@@ -264,6 +266,13 @@ def read_generic(
     if items is not None:
         where = paths.get("items", path)
         require_columns(items, text_fields, where, "dataset.text_fields must name item columns")
+        if media_dir and not Path(media_dir).is_dir():
+            raise DataError(
+                "dataset.media_dir is not a folder",
+                path=media_dir,
+                hint="Name the folder that holds the image/audio files (relative paths are "
+                "read from the working directory), or leave it unset for the item table's",
+            )
         base = Path(media_dir) if media_dir else where.parent
         aliases = {cols["item"]: "item_id"} if cols["item"] != "item_id" else {}
         for col, pattern, target in (
@@ -273,7 +282,7 @@ def read_generic(
             if col:
                 hint = "dataset.image_column / audio_column must name item table columns"
                 require_columns(items, [col], where, hint)
-                items = attach_paths(items, col, base, target)
+                items = attach_paths(items, col, base, target, log_lines)
             elif pattern:
                 items = pattern_paths(items, pattern, base, target, aliases, log_lines)
     users = None
@@ -329,6 +338,7 @@ def _convert_table_ids(
     table: pd.DataFrame, col: str, kind: str, path: Path, bad_rows: BadRows | None
 ) -> pd.DataFrame:
     """Convert an item/user table's ids to ``kind``; empty or invalid ids are bad rows."""
+    note_padded_ids(table[col], path, col)
     ids, bad = convert_ids(table[col], kind)
     keep = check_rows(table, path, [(col, bad, f"empty or invalid {col}", None)], bad_rows)
     return table.assign(**{col: ids})[keep].reset_index(drop=True)

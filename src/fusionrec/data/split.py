@@ -79,15 +79,22 @@ class Split:
             raise DataError("no saved split here", path=path, hint="Run 'fusionrec data split'")
         frame = pd.read_parquet(path)
         meta = read_json(directory / "split.json")
-        labels = _labels_from_frame(frame, dataset, path)
+        labels = _labels_from_frame(frame, dataset, path, exact=True)
         cold = None
         if "cold_item_ids" in meta:
             cold = pd.Index(dataset.item_ids).get_indexer(meta["cold_item_ids"])
         return cls(labels, meta["method"], meta.get("params", {}), cold)
 
 
-def _labels_from_frame(frame: pd.DataFrame, dataset: Dataset, path: Path) -> np.ndarray:
-    """Match a saved (user_id, item_id, label) table to the dataset's interaction rows."""
+def _labels_from_frame(
+    frame: pd.DataFrame, dataset: Dataset, path: Path, exact: bool = False
+) -> np.ndarray:
+    """Match a saved (user_id, item_id, label) table to the dataset's interaction rows.
+
+    Rows of the table the data does not have are an error when ``exact`` (a run's own split:
+    the data was read with other settings than the split was made for, and the saved counts
+    no longer describe what trains), else counted in a warning (a published split file may
+    list interactions that cleaning removed)."""
     inter = dataset.interactions
     bad = ~frame["label"].isin([TRAIN, VALID, TEST]).to_numpy()
     if bad.any():
@@ -112,6 +119,23 @@ def _labels_from_frame(frame: pd.DataFrame, dataset: Dataset, path: Path) -> np.
             )
     key_split = u.astype(np.int64) * dataset.n_items + i
     key_data = inter[USER].to_numpy() * dataset.n_items + inter[ITEM].to_numpy()
+    unused = ~np.isin(key_split, key_data)
+    if unused.any():
+        pos = int(np.flatnonzero(unused)[0])
+        what = (
+            f"{int(unused.sum()):,} of the split's {len(frame):,} interactions are not in "
+            f"dataset '{dataset.name}' as read now (first: user {frame['user_id'].iloc[pos]!r}, "
+            f"item {frame['item_id'].iloc[pos]!r})"
+        )
+        if exact:
+            raise DataError(
+                what,
+                path=path,
+                hint="The data was read with other settings than the split was made for "
+                "(a filter such as implicit_threshold or kcore changed?): use the split's "
+                "settings, or make a new split in another folder",
+            )
+        log.warning("%s: %s; they are left out", path, what)
     lookup = pd.Series(frame["label"].to_numpy(), index=key_split)
     lookup = lookup[~lookup.index.duplicated(keep="first")]
     labels = lookup.reindex(key_data).to_numpy()

@@ -240,6 +240,17 @@ def require_columns(
     frame: pd.DataFrame, columns: list[str], path: str | Path, hint: str | None = None
 ) -> None:
     missing = [c for c in columns if c not in frame.columns]
+    if missing and len(frame.columns) == 1:  # one column: most likely the wrong separator
+        header = str(frame.columns[0])
+        for char, fmt in (("\t", "tsv"), (",", "csv")):
+            if char in header:
+                raise DataError(
+                    f"missing column(s) {missing}: the header was read as one column "
+                    f"{header!r}, which holds {char!r} separators",
+                    path=path,
+                    line=1,
+                    hint=f"The file looks {fmt.upper()}: set dataset.format: {fmt}",
+                )
     if missing:
         raise DataError(
             f"missing column(s) {missing}; found {list(frame.columns)}",
@@ -278,8 +289,11 @@ def cell_error(
 ) -> DataError:
     """The error for the first bad cell of ``column``: file, line, column and the value."""
     pos = int(np.flatnonzero(bad)[0])
+    value = frame[column].iloc[pos]
+    value = value.item() if isinstance(value, np.generic) else value
+    empty = value is None or (isinstance(value, float) and np.isnan(value)) or str(value) == ""
     return DataError(
-        f"{message}, found {frame[column].iloc[pos]!r}",
+        f"{message}, found {'an empty cell' if empty else repr(value)}",
         path=path,
         line=int(row_lines(frame, header_lines)[pos]),
         column=column,

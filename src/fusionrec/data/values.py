@@ -12,10 +12,14 @@ dates become unix seconds (UTC; dates without a zone are read as UTC).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from fusionrec.errors import DataError
+
+log = logging.getLogger(__name__)
 
 ID_KINDS = ("auto", "str", "int")
 _PLAIN_INT = r"^(?:0|-?[1-9][0-9]*)$"
@@ -27,10 +31,11 @@ def check_ids_as(ids_as: str) -> None:
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    """Id cells as strings; integral floats (a numeric column with gaps) lose their '.0'."""
+    """Id cells as strings without surrounding spaces (``" c13"`` is user ``c13``, not a
+    new one); integral floats (a numeric column with gaps) lose their '.0'."""
     if pd.api.types.is_float_dtype(values):
         values = values.astype("Int64")
-    return values.astype("string").astype(object).where(values.notna(), None)
+    return values.astype("string").str.strip().astype(object).where(values.notna(), None)
 
 
 def id_kind(columns: list[pd.Series], ids_as: str = "auto") -> str:
@@ -56,6 +61,23 @@ def convert_ids(values: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
     bad = empty | ~text.fillna("").str.strip().str.fullmatch(r"-?[0-9]+")
     ints = pd.to_numeric(text.where(~bad, None), errors="coerce").fillna(-1).astype(np.int64)
     return ints, bad.to_numpy()
+
+
+def note_padded_ids(values: pd.Series, path: object, column: str) -> None:
+    """Warn, naming the file and column, when ids carry spaces that reading removes, so a
+    user sees that ``" c13"`` and ``"c13"`` were taken as one id."""
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return
+    raw = values.astype("string")
+    padded = (raw.notna() & (raw != raw.str.strip())).to_numpy()
+    if padded.any():
+        log.warning(
+            "%s, column %r: %d ids have spaces around them (e.g. %r); they are read without them",
+            path,
+            column,
+            int(padded.sum()),
+            str(raw[padded].iloc[0]),
+        )
 
 
 def parse_timestamps(raw: pd.Series, fmt: str | None = None) -> tuple[np.ndarray, np.ndarray]:

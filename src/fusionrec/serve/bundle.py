@@ -75,12 +75,6 @@ def _json_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _title_column(dataset: Any) -> str | None:
-    if "title" in dataset.items.columns:
-        return "title"
-    return dataset.text_fields[0] if dataset.text_fields else None
-
-
 def _copy_images(dataset: Any, folder: Path) -> list[str | None]:
     """Copy each item's image into ``folder/images`` as ``<row><suffix>``; the bundle path
     per item, None where the item has no image file (counted in the log)."""
@@ -105,7 +99,7 @@ def _copy_images(dataset: Any, folder: Path) -> list[str | None]:
 
 
 def _item_table(dataset: Any, images: list[str | None]) -> pd.DataFrame:
-    title = _title_column(dataset)
+    title = dataset.title_column
     items = dataset.items
     fields = items.drop(
         columns=[c for c in ("item_id", dataset.image_column) if c and c in items.columns]
@@ -187,6 +181,12 @@ def _write_bundle(
 
     rec = load(run_dir, seed)
     cfg = read_saved_config(run_dir / "config.yaml")
+    if rec.model.item_embeddings() is None:
+        raise ModelError(
+            f"model '{rec.model.name}' has no item vectors, so it cannot be exported: a bundle "
+            "serves exported user and item vectors; export an embedding model (mf-bpr, "
+            "lightgcn or a multimodal one)"
+        )
     items, users = rec.scoring_vectors()
     if users is None or not rec.dot_product():
         raise ModelError(

@@ -92,7 +92,8 @@ class FittedRecommender(EmbeddingRecommender):
 
     def _item_columns(self) -> dict[str, np.ndarray]:
         items, image = self.dataset.items, self.dataset.image_column
-        columns = {"title": items["title"].to_numpy()} if "title" in items.columns else {}
+        title = self.dataset.title_column
+        columns = {"title": items[title].to_numpy()} if title else {}
         if image and image in items.columns:
             columns["image_path"] = items[image].to_numpy()
         return columns

@@ -53,8 +53,7 @@ def _clip_model(config: FeaturesConfig) -> str | None:
 
 def _item_table(dataset: Dataset) -> pd.DataFrame:
     """item_id, title (the title column, else the first text field) and image path."""
-    title_column = "title" if "title" in dataset.items.columns else None
-    title_column = title_column or (dataset.text_fields[0] if dataset.text_fields else None)
+    title_column = dataset.title_column
     titles = dataset.items[title_column] if title_column else dataset.items["item_id"]
     images = dataset.items[dataset.image_column]
     return pd.DataFrame(

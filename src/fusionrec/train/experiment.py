@@ -24,6 +24,7 @@ seed, with the best-validation weights.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import platform
 import time
@@ -42,7 +43,7 @@ from fusionrec.config import ExperimentConfig, dump_config
 from fusionrec.data import Dataset, ItemFeatures, Split, load_dataset, make_split
 from fusionrec.data.sequences import Sequences, dataset_sequences, rows_of_parts
 from fusionrec.data.split import TEST, TRAIN, VALID
-from fusionrec.errors import ConfigError
+from fusionrec.errors import ConfigError, DataError
 from fusionrec.evaluate import Evaluator
 from fusionrec.evaluate.cold_start import cold_item_halves, expected_random_metrics
 from fusionrec.evaluate.metrics import mean_std
@@ -79,10 +80,36 @@ def load_clean_dataset(config: ExperimentConfig) -> Dataset:
     return load_dataset(config.dataset)
 
 
+SPLIT_FILE = "split.parquet"
+
+
+def split_digest(run_dir: Path) -> str:
+    return hashlib.sha256((run_dir / SPLIT_FILE).read_bytes()).hexdigest()
+
+
+def check_split_unchanged(run_dir: Path) -> None:
+    """A finished run's results belong to the split it trained on: refuse a split file that
+    changed since (``fusionrec data split -o`` over the run, a copied file), which would
+    otherwise score test items the model trained on."""
+    manifest = run_dir / "manifest.json"
+    if not manifest.exists():
+        return
+    recorded = read_json(manifest).get("split", {}).get("sha256")
+    if recorded and recorded != split_digest(run_dir):
+        raise DataError(
+            "this is not the split the run trained on (manifest.json records another): its "
+            "test items may be ones the model trained on",
+            path=run_dir / SPLIT_FILE,
+            hint=f"restore the run's own split, or retrain it: fusionrec train -c "
+            f"{run_dir / CONFIG} --run-dir {run_dir} --overwrite",
+        )
+
+
 def split_dataset(config: ExperimentConfig, dataset: Dataset, run_dir: Path | None) -> Split:
     """Reload the run's saved split when there is one, so re-runs compare like with like."""
-    if run_dir is not None and (run_dir / "split.parquet").exists():
+    if run_dir is not None and (run_dir / SPLIT_FILE).exists():
         log.info("reusing the split saved in %s", run_dir)
+        check_split_unchanged(run_dir)
         return Split.load(run_dir, dataset)
     sc = config.split
     split = make_split(
@@ -479,7 +506,8 @@ def write_manifest(
             "split": {
                 "method": prep.split.method,
                 "counts": prep.split.counts(),
-                "file": "split.parquet",
+                "file": SPLIT_FILE,
+                "sha256": split_digest(run_dir),
             },
             "features": prep.features_report,
             "model": {"name": config.model.name, "params": config.model.params},

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from fusionrec.config import ExperimentConfig, dump_config
+from fusionrec.config import ExperimentConfig, anchor_paths, dump_config
 from fusionrec.errors import ConfigError, FusionrecError
 
 log = logging.getLogger(__name__)
@@ -121,8 +121,14 @@ def _read_holder(fd: int) -> str:
 
 
 def holds_run(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds a run that got as far as training, finished or not."""
-    return (run_dir / RESULTS).exists() or any(p.is_dir() for p in run_dir.glob("seed-*"))
+    """Whether ``run_dir`` holds a run that got as far as training, finished or not: a seed
+    folder with anything in it but its log (an attempt that failed while building the
+    model leaves only an empty ``train.log``, which is nothing to keep)."""
+    return (run_dir / RESULTS).exists() or any(
+        any(f.name != "train.log" for f in seed.iterdir())
+        for seed in run_dir.glob("seed-*")
+        if seed.is_dir()
+    )
 
 
 def clear_run(run_dir: Path) -> None:
@@ -144,8 +150,10 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def config_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """``key: saved (saved) != now (now)`` for every dotted key whose value differs."""
-    old, new = _flatten(saved), _flatten(now)
+    """``key: saved (saved) != now (now)`` for every dotted key whose value differs; paths
+    compare as the files they name (a run saved before paths were stored absolute, or a
+    config spelling them relatively, still matches)."""
+    old, new = _flatten(anchor_paths(saved)), _flatten(anchor_paths(now))
     missing = "unset"
     return [
         f"{key}: {old.get(key, missing)} (saved) != {new.get(key, missing)} (now)"
