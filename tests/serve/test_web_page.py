@@ -132,6 +132,9 @@ def test_header_and_recommendations_for_a_picked_user(server, page):
     meta = api(server, "/metadata")
     header = page.find_element(By.ID, "meta").text
     assert meta["dataset"] in header and meta["model"] in header
+    ks = sorted(int(name.split("@")[1]) for name in meta["metrics"] if name.startswith("recall@"))
+    for name in (f"recall@{ks[0]}", f"ndcg@{ks[0]}"):  # the run's metrics, means over seeds
+        assert f"{name} {meta['metrics'][name]['mean']:.3f}" in header
     options = Select(page.find_element(By.ID, "user-select")).options
     listed = api(server, "/users?limit=50&offset=0")
     assert [o.get_attribute("value") for o in options] == listed["user_ids"]

@@ -137,10 +137,15 @@ async function init() {
 }
 
 function showMetadata(meta) {
-  const metrics = Object.entries(meta.metrics || {})
-    .filter(([, v]) => typeof v === "number")
-    .slice(0, 3)
-    .map(([name, v]) => `${name} ${v.toFixed(3)}`);
+  // The run's recall and NDCG at its smallest cut-off; a metric is {mean, std} over seeds.
+  const mean = (v) => (typeof v === "number" ? v : v && typeof v.mean === "number" ? v.mean : null);
+  const cutoff = (name) => Number(name.split("@")[1]);
+  const metrics = ["recall", "ndcg"].flatMap((kind) => {
+    const names = Object.keys(meta.metrics || {})
+      .filter((name) => name.startsWith(`${kind}@`) && mean(meta.metrics[name]) !== null)
+      .sort((a, b) => cutoff(a) - cutoff(b));
+    return names.length ? [`${names[0]} ${mean(meta.metrics[names[0]]).toFixed(3)}`] : [];
+  });
   const parts = [
     `Dataset ${meta.dataset}`,
     `model ${meta.model}`,
