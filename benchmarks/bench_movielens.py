@@ -66,7 +66,8 @@ def child(spec_path: Path, model: str, runs: Path, threads: int, trials: int | N
 
     torch.set_num_threads(threads)
     spec = yaml.safe_load(spec_path.read_text())
-    cfg = next(c for c in study_configs(spec) if c.model.name == model)
+    # schema defaults under the searched space: the presets are what these searches chose
+    cfg = next(c for c in study_configs(spec, presets=False) if c.model.name == model)
     # the trainer would otherwise use every core, whatever torch was told above
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": threads})})
     out = runs / model

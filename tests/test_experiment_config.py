@@ -157,3 +157,24 @@ def test_example_configs_are_valid():
 
 def test_f1_at_k_can_be_the_selection_metric():
     assert load_config(None, ["train.metric=f1@10"]).train.metric == "f1@10"
+
+
+def test_train_seed_is_the_seed_when_seeds_is_not_given_and_seeds_are_distinct():
+    assert load_config(None, ["train.seed=5"]).seeds == [5]
+    assert load_config(None, ["train.seed=5", "seeds=[1,2]"]).seeds == [1, 2]
+    with pytest.raises(ConfigError, match=r"seeds must be distinct, got \[1, 1\]"):
+        load_config(None, ["seeds=[1,1]"])
+
+
+def test_numbers_in_scientific_notation_are_numbers(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {name: mf-bpr, params: {reg_weight: 1e-4}}\ntrain: {lr: 5E-3}\n")
+    cfg = load_config(path, ["model.params.embedding_size=64"])
+    assert cfg.model.params["reg_weight"] == 1e-4 and isinstance(
+        cfg.model.params["reg_weight"], float
+    )
+    assert cfg.train.lr == 0.005
+    assert parse_override("model.params.reg_weight=2e-5") == {
+        "model": {"params": {"reg_weight": 2e-5}}
+    }
+    assert parse_override("name=1e") == {"name": "1e"}  # not a number: stays text

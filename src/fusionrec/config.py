@@ -8,6 +8,7 @@ from the command line. Unknown keys are errors that name the key.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,24 @@ import yaml
 from fusionrec.errors import ConfigError
 
 PRESETS = Path(__file__).parent / "presets"
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as people write numbers: ``1e-4`` is a float (YAML 1.1, PyYAML's default, reads
+    it as the string "1e-4" unless it has a dot, so ``reg_weight: 1e-4`` would reach the
+    model as text and a resumed run would compare "1e-4" with 0.0001)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def yaml_value(text: str) -> Any:
+    """``text`` parsed as a config value (``_Loader``'s numbers)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
 
 
 class _Strict(pydantic.BaseModel):
@@ -76,7 +95,7 @@ class TrainConfig(_Strict):
     metric: str = pydantic.Field(
         "recall@20", pattern=r"^(recall|ndcg|precision|f1|hit|map|mrr)@\d+$"
     )
-    seed: int = 2026
+    seed: int = pydantic.Field(2026, description="the run's seed when `seeds` is not given")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = pydantic.Field(1, ge=1, description="epochs between checkpoints")
     threads: int | None = pydantic.Field(
@@ -118,9 +137,30 @@ class ExperimentConfig(_Strict):
     features: dict[str, Any] | None = pydantic.Field(
         None, description="encoders settings (see docs/encoders.md); None = no item features"
     )
-    seeds: list[int] = pydantic.Field(default_factory=lambda: [2026])
+    seeds: list[int] = pydantic.Field(
+        default_factory=lambda: [2026], description="one run per seed (default: [train.seed])"
+    )
     output_dir: str = "runs"
     search: dict[str, Any] | None = pydantic.Field(None, description="tuning search space")
+
+    @pydantic.field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
+        if not seeds:
+            raise ValueError("give at least one seed")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(
+                f"seeds must be distinct, got {seeds}: a repeated seed trains the same run "
+                "twice and counts it twice in mean ± std"
+            )
+        return seeds
+
+    @pydantic.model_validator(mode="after")
+    def _seed_from_train(self) -> ExperimentConfig:
+        """``train.seed`` is the run's seed when ``seeds`` is not given (it was ignored)."""
+        if "seeds" not in self.model_fields_set:
+            self.seeds = [self.train.seed]
+        return self
 
     @pydantic.model_validator(mode="after")
     def _sampled_needs_full_catalogue(self) -> ExperimentConfig:
@@ -160,7 +200,7 @@ def parse_override(text: str) -> dict[str, Any]:
     key, raw = text.split("=", 1)
     if not key.strip():
         raise ConfigError(f"override '{text}' has an empty key")
-    return nest(key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+    return nest(key.strip(), yaml_value(raw) if raw.strip() else None)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -168,7 +208,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml_value(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -202,12 +242,17 @@ def load_config(
     user = deep_merge(base or {}, read_yaml(path) if path else {})
     for text in overrides or []:
         user = deep_merge(user, parse_override(text))
+    return with_presets(user, source=str(path) if path else "config")
+
+
+def with_presets(user: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """``user`` layered over its dataset's and model's presets, validated: what every
+    command and ``fusionrec demo`` train with."""
     dataset_name = user.get("dataset", {}).get("name", DatasetConfig().name)
     model_name = user.get("model", {}).get("name", ModelConfig().name)
     model_preset = _for_base(_preset("models", model_name), user)
     layered = deep_merge(_preset("datasets", dataset_name), model_preset)
-    layered = deep_merge(layered, user)
-    return validate_config(layered, source=str(path) if path else "config")
+    return validate_config(deep_merge(layered, user), source=source)
 
 
 def read_saved_config(path: str | Path) -> ExperimentConfig:

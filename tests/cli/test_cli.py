@@ -94,8 +94,13 @@ def test_compare_pairs_two_runs_over_the_same_test_users(tmp_path):
     other = ["train", "-c", str(cfg), "train.epochs=1", "split.seed=99", "--quiet"]
     invoke(*other, "--run-dir", str(runs / "other-split"))
     result = runner.invoke(app, ["compare", str(runs / "toy-lightgcn"), str(runs / "other-split")])
-    assert result.exit_code != 0 and "same test interactions" in str(result.exception)
+    assert result.exit_code != 0 and "same split" in str(result.exception)
     assert "split.parquet" in str(result.exception)
+    # the same test interactions, but more of the rest in validation: not the same experiment
+    other = ["train", "-c", str(cfg), "train.epochs=1", "split.ratios=[0.7,0.2,0.1]", "--quiet"]
+    invoke(*other, "--run-dir", str(runs / "less-training"))
+    result = runner.invoke(app, ["compare", str(runs / "toy-mf-bpr"), str(runs / "less-training")])
+    assert result.exit_code != 0 and "same split" in str(result.exception)
     result = runner.invoke(app, ["compare", str(runs / "toy-lightgcn"), str(tmp_path / "nope")])
     assert "nope is not a run directory" in str(result.exception)
 

@@ -292,3 +292,19 @@ def test_a_saved_split_for_other_cleaning_settings_is_refused(toy, capsys, monke
     assert code == 2, out
     assert "of the split's 600 interactions are not in dataset 'toy'" in out
     assert "implicit_threshold" in out
+
+
+def test_a_saved_split_of_another_method_than_the_config_asks_is_refused(toy, capsys, monkeypatch):
+    cfg, run = toy
+    args = ("data", "split", "-c", str(cfg), "-o", str(run), "split.method=temporal")
+    assert cli(capsys, monkeypatch, *args)[0] == 0
+    code, out = train(capsys, monkeypatch, cfg, run, "split.method=random")
+    assert code == 2 and "asks for 'random', but" in out and "holds a 'temporal' split" in out
+    assert train(capsys, monkeypatch, cfg, run)[0] == 0  # no method asked: the saved split
+
+
+def test_cuda_without_a_gpu_is_one_line(toy, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, out = train(capsys, monkeypatch, *toy, "train.device=cuda")
+    assert code == 2 and "no usable CUDA device" in out and "train.device=auto" in out
+    assert "Traceback" not in out

@@ -134,3 +134,11 @@ def test_saved_split_for_other_dataset_is_rejected(tmp_path):
     make_split(b, "random").save(tmp_path, b)
     with pytest.raises(DataError):
         Split.load(tmp_path, a)
+
+
+@pytest.mark.parametrize(
+    ("ratios", "part"), [((0.8, 0.0, 0.2), "valid"), ((0.9, 0.1, 0.0), "test")]
+)
+def test_a_split_with_an_empty_part_is_refused(ratios, part):
+    with pytest.raises(DataError, match=f"left no {part} interactions"):
+        make_split(toy(), "random", ratios=ratios)

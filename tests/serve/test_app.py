@@ -178,3 +178,19 @@ def test_concurrent_requests_all_succeed(client, server):
         results = list(pool.map(fetch, urls))
     assert [status for status, _ in results] == [200] * len(urls)
     assert all(body == expected[url] for url, (_, body) in zip(urls, results, strict=True))
+
+
+def test_the_api_the_cli_and_python_share_their_defaults(client, bundle):
+    """One default per question, whichever way it is asked: similar items in the view the
+    model scores with, search by image."""
+    served = load_bundle(bundle)
+    similar = client.get("/items/i3/similar", params={"k": 5}).json()
+    assert similar["by"] == served.explain_view() == "fused"
+    assert [h["item_id"] for h in similar["items"]] == served.similar_items("i3", k=5)[
+        "item_id"
+    ].tolist()
+    found = client.get("/search", params={"q": "robots exploring a galaxy"}).json()
+    assert found["by"] == "image"
+    assert [h["item_id"] for h in found["items"]] == served.search("robots exploring a galaxy")[
+        "item_id"
+    ].tolist()

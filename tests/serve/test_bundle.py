@@ -178,3 +178,13 @@ def test_a_model_without_item_vectors_is_refused_saying_why(trained_run, tmp_pat
     result = CliRunner().invoke(app, ["export", str(run), "-o", str(tmp_path / "b")])
     assert "has no item vectors, so it cannot be exported" in str(result.exception)
     assert not (tmp_path / "b").exists()
+
+
+def test_opening_the_wrong_thing_says_what_to_open_instead(bundle, trained_run, tmp_path):
+    with pytest.raises(FusionrecError, match=r"has no seed 7; its seeds are \[2026\]"):
+        fusionrec.load(trained_run, seed=7)
+    with pytest.raises(FusionrecError, match="is a serving bundle, not a run directory"):
+        fusionrec.load(bundle)
+    result = CliRunner().invoke(app, ["export", str(trained_run), "-o", str(tmp_path / "b"),
+                                      "--index-kind", "bogus"])  # fmt: skip
+    assert result.exit_code == 2 and "'bogus' is not one of" in result.output

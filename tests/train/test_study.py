@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 import torch
 import yaml
 from typer.testing import CliRunner
@@ -59,3 +60,53 @@ def test_demo_command_prints_the_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "itemknn" in result.output and "lightgcn" in result.output
     assert "recall@10" in result.output
+
+
+def test_a_model_entry_may_not_bring_its_own_data_or_split(tmp_path):
+    from fusionrec.errors import ConfigError
+    from fusionrec.train.study import study_configs
+
+    for key, value in (
+        ("dataset", {"name": "movielens-100k-mm"}),
+        ("split", {"method": "temporal"}),
+    ):
+        spec = spec_for(tmp_path, [{"name": "itemknn"}, {"name": "mf-bpr", key: value}])
+        with pytest.raises(ConfigError, match=rf"models\[1\] \(mf-bpr\) sets \['{key}'\]"):
+            study_configs(spec)
+
+
+def test_two_entries_of_one_model_need_their_own_run_names(tmp_path):
+    from fusionrec.errors import ConfigError
+    from fusionrec.train.study import study_configs
+
+    twice = [{"name": "mf-bpr", "params": {"embedding_size": 8}}, {"name": "mf-bpr"}]
+    with pytest.raises(ConfigError, match=r"models\[0\] and models\[1\] would both write"):
+        study_configs(spec_for(tmp_path, twice))
+    twice[1]["run"] = "mf-bpr-64"
+    names = [c.run_name for c in study_configs(spec_for(tmp_path, twice))]
+    assert names == ["mf-bpr", "mf-bpr-64"]
+
+
+def test_a_study_layers_each_model_s_preset_as_train_does(tmp_path):
+    from fusionrec.config import with_presets
+    from fusionrec.train.study import study_configs
+
+    spec = spec_for(tmp_path, [{"name": "mf-bpr"}])
+    del spec["train"]["lr"]
+    (cfg,) = study_configs(spec)
+    preset = with_presets({"model": {"name": "mf-bpr"}})
+    assert cfg.model.params == preset.model.params and cfg.model.params  # the chosen defaults
+    assert cfg.train.lr == preset.train.lr
+    (bare,) = study_configs(spec, presets=False)
+    assert bare.model.params == {}
+
+
+def test_a_rerun_study_makes_the_split_its_spec_names(tmp_path):
+    spec = spec_for(tmp_path, [{"name": "most-popular"}])
+    run_study(spec, tmp_path / "study", progress=False)
+    spec["split"] = {"method": "leave-one-out", "seed": 7}
+    run_study(spec, tmp_path / "study", progress=False)
+    saved = json.loads((tmp_path / "study" / "most-popular" / "split.json").read_text())
+    assert saved["method"] == "leave-one-out"
+    with pytest.raises(Exception, match=r"--models: \['nothing'\] not in the study"):
+        run_study(spec, tmp_path / "study", progress=False, only=["nothing"])

@@ -197,7 +197,7 @@ def test_modality_sets_needs_two_modalities_and_a_model_without_a_space_is_named
         search={"n_trials": 1, "modality_sets": True},
         features={"modalities": ["text"], "precomputed": write_toy_features(tmp_path)},
     )
-    with pytest.raises(ConfigError, match=r"modality_sets: needs at least two modalities"):
+    with pytest.raises(ConfigError, match=r"modality_sets: list at least two modalities"):
         tune(one, tmp_path / "one")
     with pytest.raises(ConfigError, match=r"model 'most-popular' ships no search space"):
         tune(config(tmp_path, model="most-popular", search={"n_trials": 1}), tmp_path / "pop")
@@ -233,3 +233,52 @@ def test_a_trial_stopped_midway_continues_from_its_last_epoch(tmp_path, monkeypa
     assert resumed["trials"] == whole["trials"]
     assert resumed["test"] == whole["test"]
     assert list((tmp_path / "part" / "trials").iterdir()) == []  # recorded trials leave nothing
+
+
+def test_a_new_search_in_an_old_folder_makes_its_own_split(tmp_path):
+    """A search re-run without resume replaces the last one; its split must not survive."""
+    run = tmp_path / "tune"
+    first = config(tmp_path, n_trials=1, split={"method": "random", "seed": 3})
+    tune(first, run)
+    assert json.loads((run / "split.json").read_text())["method"] == "random"
+    tune(
+        first.model_copy(update={"split": first.split.model_copy(update={"method": "temporal"})}),
+        run,
+    )
+    assert json.loads((run / "split.json").read_text())["method"] == "temporal"
+    assert json.loads((run / "best" / "split.json").read_text())["method"] == "temporal"
+
+
+@pytest.mark.parametrize(
+    ("setting", "pattern"),
+    [
+        ({"train.lr": {"type": "float", "low": 0.1, "high": 0.01}}, r"low \(0.1\) is above high"),
+        ({"train.lr": {"type": "float", "low": 0, "high": 0.1, "log": True}},
+         r"log: true needs low > 0"),
+        ({"train.lrr": {"type": "float", "low": 0.01, "high": 0.1}},
+         r"search.space.train.lrr: .*lrr"),
+        ({"model.params.reg_weight": {"type": "categorical", "choices": [0.1, "big"]}},
+         r"search.space.model.params.reg_weight: the value 'big' is invalid"),
+    ],
+)  # fmt: skip
+def test_a_bad_space_is_named_before_any_data_is_read(tmp_path, monkeypatch, setting, pattern):
+    monkeypatch.setattr(tune_module, "prepare", lambda *a, **k: pytest.fail("data was read"))
+    with pytest.raises(ConfigError, match=pattern):
+        tune(config(tmp_path, space=setting), tmp_path / "tune")
+
+
+def test_modality_sets_for_a_model_that_reads_no_features_is_refused(tmp_path):
+    cfg = config(tmp_path, search={"n_trials": 1, "modality_sets": True},
+                 features={"modalities": ["text", "image"]})  # fmt: skip
+    with pytest.raises(ConfigError, match="'mf-bpr' reads no item features"):
+        tune(cfg, tmp_path / "tune")
+
+
+def test_a_second_search_in_the_same_folder_is_refused(tmp_path):
+    from fusionrec.errors import FusionrecError
+    from fusionrec.train.rundir import RunLock
+
+    run = tmp_path / "tune"
+    run.mkdir()
+    with RunLock(run), pytest.raises(FusionrecError, match="in use by another fusionrec process"):
+        tune(config(tmp_path, n_trials=1), run)

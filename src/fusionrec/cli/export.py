@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
 
 from fusionrec.cli.common import console, setup_logging
+
+
+class IndexChoice(str, Enum):
+    auto = "auto"
+    flat = "flat"
+    hnsw = "hnsw"
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +24,7 @@ def export(
     run: Path = typer.Argument(..., help="run directory written by 'fusionrec train' or demo"),
     output: Path = typer.Option(..., "--output", "-o", help="bundle folder to write"),
     seed: int = typer.Option(None, "--seed", help="which seed's model (default: the first)"),
-    index_kind: str = typer.Option(
+    index_kind: IndexChoice = typer.Option(
         "auto", "--index-kind", help="auto (exact up to --exact-max items, else hnsw), flat, hnsw"
     ),
     exact_max: int = typer.Option(100_000, "--exact-max", help="largest exact index for auto"),
@@ -37,7 +44,7 @@ def export(
         run,
         output,
         seed=seed,
-        index=IndexConfig(kind=index_kind, exact_max=exact_max),
+        index=IndexConfig(kind=index_kind.value, exact_max=exact_max),
         search=search,
         sentiment=None if sentiment == "none" else sentiment,
         overwrite=overwrite,

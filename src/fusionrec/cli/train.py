@@ -22,11 +22,14 @@ def parse_seeds(text: str | None) -> list[int] | None:
     if not text:
         return None
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise typer.BadParameter(
             f"--seeds must be comma-separated integers, got '{text}'"
         ) from None
+    if len(set(seeds)) != len(seeds):
+        raise typer.BadParameter(f"--seeds must be distinct, got '{text}'")
+    return seeds
 
 
 def train(

@@ -318,6 +318,10 @@ def make_split(
     else:
         raise DataError(f"unknown split method '{method}'", hint=f"Use one of {list(METHODS)}")
     counts = split.counts()
-    if counts["train"] == 0:
-        raise DataError(f"split '{method}' left no training interactions")
+    for part, use in (("train", "train on"), ("valid", "select on"), ("test", "score")):
+        if counts[part] == 0:
+            raise DataError(
+                f"split '{method}' left no {part} interactions, so there is nothing to {use}",
+                hint="Give every part a share (split.ratios), or check the split file",
+            )
     return split

@@ -310,13 +310,13 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         with, fused for multimodal models)."""
         limit_threads()
         row = cat.row(item_id)
-        by = by or manifest.get("explain_view") or "behaviour"
+        by = by or rec.explain_view() or "behaviour"
         return Similar(item_id=item_id, by=by, items=cat.hits(rec.similar_top(row, k, by)))
 
     @app.get("/search", response_model=SearchResults)
     def search(
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY)],
-        by: Literal["image", "text", "fused"] = "fused",
+        by: Literal["image", "text", "fused"] = "image",
         k: K = 10,
     ) -> Any:
         limit_threads()

@@ -191,8 +191,9 @@ def _write_bundle(
     if users is None or not rec.dot_product():
         raise ModelError(
             f"model '{rec.model.name}' does not score by user . item vectors, so its "
-            "recommendations cannot be served from exported vectors; export an embedding "
-            "model (mf-bpr, lightgcn or a multimodal one)"
+            "recommendations cannot be served from exported vectors (VBPR, for one, adds item "
+            "bias terms); export a model that scores by a dot product alone: mf-bpr, "
+            "lightgcn or a graph multimodal model such as mgcn"
         )
     ds = rec.dataset
     write_npy(folder / "item_ids.npy", ds.item_ids.astype(str))

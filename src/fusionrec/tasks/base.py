@@ -222,16 +222,19 @@ class EmbeddingRecommender(ABC):
             raise ModelError(f"model '{self.model_name}' has no user embeddings")
         return users
 
-    def similar_top(self, item: int, k: int = 10, by: str = "behaviour") -> Hits:
-        """The ``k`` items closest to item row ``item`` in view ``by``."""
+    def similar_top(self, item: int, k: int = 10, by: str | None = None) -> Hits:
+        """The ``k`` items closest to item row ``item`` in view ``by`` (default: the view the
+        model scores with, ``explain_view()``, as the served API has it)."""
+        by = by or self.explain_view()
         _, present = self.view_vectors(by)
         if not present[item]:
-            raise ModelError(f"item {self.item_ids[item]!r} has no {by} features; try another view")
+            raise ModelError(f"item '{self.item_ids[item]}' has no {by} features; try another view")
         return self._nearest(by, item, k)
 
-    def similar_items(self, item_id: Any, k: int = 10, by: str = "behaviour") -> pd.DataFrame:
+    def similar_items(self, item_id: Any, k: int = 10, by: str | None = None) -> pd.DataFrame:
         """The ``k`` items closest to ``item_id`` by cosine similarity in view ``by``
-        (behaviour, text, image, audio or fused; ``views()`` lists this model's)."""
+        (behaviour, text, image, audio or fused; ``views()`` lists this model's; default: the
+        view the model scores with, fused for multimodal models)."""
         (item,) = self.item_rows([item_id])
         return self._ranked(self.similar_top(int(item), k, by), "similarity")
 

@@ -25,6 +25,18 @@ def seed_mean(scored: PerUser, metric: str, run: Path) -> np.ndarray:
     return rows.mean(axis=0)
 
 
+def _same_split(run_a: Path, run_b: Path) -> bool:
+    """Both runs labelled every interaction alike (train, valid and test, not only the
+    scored part: a model trained on more data is not the same experiment)."""
+    import pandas as pd
+
+    frames = []
+    for run in (run_a, run_b):
+        frame = pd.read_parquet(run / "split.parquet").astype({"user_id": str, "item_id": str})
+        frames.append(frame.sort_values(["user_id", "item_id", "label"]).reset_index(drop=True))
+    return frames[0].equals(frames[1])
+
+
 def compare_runs(
     run_a: str | Path,
     run_b: str | Path,
@@ -39,9 +51,9 @@ def compare_runs(
         run_config(run)
     a, b = per_user_metrics(run_a, part), per_user_metrics(run_b, part)
     same = a.target.shape == b.target.shape and (a.target != b.target).nnz == 0
-    if not same or not np.array_equal(a.users, b.users):
+    if not same or not np.array_equal(a.users, b.users) or not _same_split(run_a, run_b):
         raise FusionrecError(
-            f"{run_a} and {run_b} were not scored on the same {part} interactions: a paired "
+            f"{run_a} and {run_b} were not trained and scored on the same split: a paired "
             "comparison needs the same dataset and split (copy the first run's split.parquet "
             "into the second run's directory before training it, or give both "
             "split.method=predefined with one split file)"

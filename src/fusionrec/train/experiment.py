@@ -81,6 +81,8 @@ def load_clean_dataset(config: ExperimentConfig) -> Dataset:
 
 
 SPLIT_FILE = "split.parquet"
+#: A saved split: the labels and what made them.
+SPLIT_FILES = (SPLIT_FILE, "split.json")
 
 
 def split_digest(run_dir: Path) -> str:
@@ -110,7 +112,14 @@ def split_dataset(config: ExperimentConfig, dataset: Dataset, run_dir: Path | No
     if run_dir is not None and (run_dir / SPLIT_FILE).exists():
         log.info("reusing the split saved in %s", run_dir)
         check_split_unchanged(run_dir)
-        return Split.load(run_dir, dataset)
+        split = Split.load(run_dir, dataset)
+        if config.split.method not in ("auto", split.method):
+            raise ConfigError(
+                f"split.method: the config asks for '{config.split.method}', but {run_dir} "
+                f"holds a '{split.method}' split, which this run would use; drop "
+                "split.method from the config, or choose another --run-dir"
+            )
+        return split
     sc = config.split
     split = make_split(
         dataset,

@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 
 def run_config(run_dir: Path) -> ExperimentConfig:
     """The saved config of a run directory; a clear error when ``run_dir`` is not one."""
+    if (run_dir / "index").is_dir() and (run_dir / "manifest.json").exists():
+        raise FusionrecError(
+            f"{run_dir} is a serving bundle, not a run directory: open it with "
+            "fusionrec.load_bundle (or serve it with fusionrec serve)"
+        )
     if not (run_dir / "config.yaml").exists():
         raise FusionrecError(f"{run_dir} is not a run directory (no config.yaml)")
     return read_saved_config(run_dir / "config.yaml")
@@ -53,6 +58,8 @@ def load_run_model(
     run_dir = Path(run_dir)
     cfg = run_config(run_dir)
     seed = cfg.seeds[0] if seed is None else seed
+    if seed not in cfg.seeds:
+        raise FusionrecError(f"{run_dir} has no seed {seed}; its seeds are {cfg.seeds}")
     prep = prep or prepare(cfg, run_dir, progress=False)
     device = resolve_device(cfg.train.device)
     data = train_data(prep, cfg.model.name, device)

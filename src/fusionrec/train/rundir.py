@@ -203,7 +203,7 @@ def open_run(run_dir: Path, config: ExperimentConfig, *, resume: bool, overwrite
         if not overwrite:
             raise ConfigError(
                 f"{run_dir} already holds a run; pass --resume to continue it, --overwrite "
-                "to replace it, or choose another --run-dir"
+                "(overwrite=True in fusionrec.fit) to replace it, or choose another --run-dir"
             )
         log.warning("--overwrite: removing the previous run in %s", run_dir)
         clear_run(run_dir)

@@ -1,38 +1,70 @@
-"""A study: several models trained on one dataset, one split and one set of features, so
-their numbers are comparable. ``fusionrec demo`` is a study."""
+"""A study: several models trained on one dataset and one split, so their numbers are
+comparable. ``fusionrec demo`` is a study."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from fusionrec.config import ExperimentConfig, deep_merge, read_yaml, validate_config
+from fusionrec.config import ExperimentConfig, deep_merge, read_yaml, validate_config, with_presets
 from fusionrec.errors import ConfigError
 from fusionrec.io import write_json
 from fusionrec.models.base import MODELS
-from fusionrec.train.experiment import Prepared, load_features, prepare, run_experiment
+from fusionrec.train.experiment import (
+    SPLIT_FILES,
+    Prepared,
+    load_features,
+    prepare,
+    run_experiment,
+)
 
 log = logging.getLogger(__name__)
 
 
-def study_configs(spec: dict[str, Any]) -> list[ExperimentConfig]:
-    """Expand ``{shared sections..., models: [{name, params, train...}, ...]}`` into one
+#: Sections every model of a study shares: one dataset and one split make the rows comparable.
+SHARED_ONLY = ("dataset", "split")
+
+
+def study_configs(spec: dict[str, Any], presets: bool = True) -> list[ExperimentConfig]:
+    """Expand ``{shared sections..., models: [{name, params, train..., run}, ...]}`` into one
     validated experiment config per model (an optional ``description`` is the study's own,
-    for people: ``fusionrec demo`` prints it)."""
+    for people: ``fusionrec demo`` prints it).
+
+    ``presets``: each model's config is layered over its dataset and model presets, as
+    ``fusionrec train`` layers it, so a study's row is the model a user gets by default. The
+    model comparisons in ``benchmarks/`` pass False: they tune from the schema defaults, and
+    the presets are what they chose. ``run`` names an entry's run directory (default: the
+    model's name); two entries may not share one.
+    """
     entries = spec.get("models")
     if not entries:
         raise ConfigError("study: 'models' must list at least one model")
     shared = {k: v for k, v in spec.items() if k not in ("models", "description")}
-    configs = []
+    configs, runs = [], {}
     for i, entry in enumerate(entries):
         if "name" not in entry:
             raise ConfigError(f"study: models[{i}] needs a 'name'")
+        own = [key for key in SHARED_ONLY if key in entry]
+        if own:
+            raise ConfigError(
+                f"study: models[{i}] ({entry['name']}) sets {own}: every model of a study "
+                "trains on the study's one dataset and split; set them at the top level, or "
+                "make another study"
+            )
         entry = dict(entry)
         model = {"name": entry.pop("name"), "params": entry.pop("params", {})}
-        merged = deep_merge(shared, {"model": model, **entry})
-        merged.setdefault("name", f"{model['name']}")
-        configs.append(validate_config(merged, source=f"study models[{i}]"))
+        run = entry.pop("run", model["name"])
+        if run in runs:
+            raise ConfigError(
+                f"study: models[{runs[run]}] and models[{i}] would both write the run "
+                f"'{run}'; give one of them another `run:` name"
+            )
+        runs[run] = i
+        merged = deep_merge(shared, {"model": model, **entry, "name": run})
+        source = f"study models[{i}]"
+        configs.append(with_presets(merged, source) if presets else validate_config(merged, source))
     return configs
 
 
@@ -49,24 +81,37 @@ def run_study(
         spec = read_yaml(spec)
     configs = study_configs(spec)
     if only:
+        unknown = sorted(set(only) - {c.model.name for c in configs})
+        if unknown:
+            raise ConfigError(
+                f"--models: {unknown} not in the study; it has "
+                f"{sorted({c.model.name for c in configs})}"
+            )
         configs = [c for c in configs if c.model.name in only]
     output_dir = Path(output_dir)
+    for name in SPLIT_FILES:  # a re-run makes the spec's split, not the last run's
+        (output_dir / name).unlink(missing_ok=True)
     prep: Prepared | None = None
+    features: dict[str, tuple[Any, Any]] = {}  # per distinct `features` section
     results: dict[str, dict[str, Any]] = {}
     for cfg in configs:
         if prep is None:
             prep = prepare(cfg.model_copy(update={"features": None}), output_dir, progress)
         from fusionrec import models  # noqa: F401  (fills the registry)
 
-        if prep.features is None and MODELS[cfg.model.name].requires_features:
+        loaded = (None, None)
+        if MODELS[cfg.model.name].requires_features:
             if cfg.features is None:
                 raise ConfigError(f"study: model '{cfg.model.name}' needs 'features'")
-            prep.features, prep.features_report = load_features(cfg, prep.dataset, progress)
-        log.info("training %s", cfg.model.name)
+            key = json.dumps(cfg.features, sort_keys=True, default=str)
+            if key not in features:
+                features[key] = load_features(cfg, prep.dataset, progress)
+            loaded = features[key]
+        log.info("training %s", cfg.run_name)
         results[cfg.run_name] = run_experiment(
             cfg,
             output_dir / cfg.run_name,
-            prepared=_for_model(prep, cfg),
+            prepared=Prepared(prep.dataset, prep.split, *loaded),
             progress=progress,
             overwrite=True,  # a study re-run replaces each model's previous run
         )
@@ -84,17 +129,6 @@ def run_study(
         },
     )
     return results
-
-
-def _for_model(prep: Prepared, cfg: ExperimentConfig) -> Prepared:
-    """ID-only models see no features; multimodal ones see the study's features."""
-    needs = MODELS[cfg.model.name].requires_features
-    return Prepared(
-        prep.dataset,
-        prep.split,
-        prep.features if needs else None,
-        prep.features_report if needs else None,
-    )
 
 
 def _mean(result: dict[str, Any], key: str) -> float:

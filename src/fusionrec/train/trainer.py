@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from fusionrec.config import TrainConfig
-from fusionrec.errors import FusionrecError
+from fusionrec.errors import ConfigError, FusionrecError
 from fusionrec.evaluate import Evaluator
 from fusionrec.io import save_torch, write_json
 from fusionrec.models.base import Recommender, TrainData
@@ -83,7 +83,10 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+        raise ConfigError(
+            "train.device is 'cuda' but this machine has no usable CUDA device; use "
+            "train.device=auto (a GPU when there is one) or cpu"
+        )
     return torch.device(name)
 
 

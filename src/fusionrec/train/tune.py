@@ -51,8 +51,14 @@ from fusionrec.config import (
 )
 from fusionrec.errors import ConfigError
 from fusionrec.io import read_json, write_json, write_text
-from fusionrec.train.experiment import Prepared, prepare, run_or_continue, run_seed
-from fusionrec.train.rundir import config_differences
+from fusionrec.train.experiment import (
+    SPLIT_FILES,
+    Prepared,
+    prepare,
+    run_or_continue,
+    run_seed,
+)
+from fusionrec.train.rundir import RunLock, config_differences
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,10 @@ class ParamSpace(pydantic.BaseModel):
             raise ValueError("categorical needs 'choices'")
         if self.type != "categorical" and (self.low is None or self.high is None):
             raise ValueError(f"{self.type} needs 'low' and 'high'")
+        if self.type != "categorical" and self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) is above high ({self.high:g})")
+        if self.log and self.type != "categorical" and self.low <= 0:
+            raise ValueError(f"log: true needs low > 0 (got {self.low:g})")
         return self
 
 
@@ -126,11 +136,18 @@ def resolve_search(config: ExperimentConfig) -> ExperimentConfig:
             "give one under search.space (see docs/tuning.md)"
         )
     if search.modality_sets:
+        from fusionrec.models.base import MODELS
+
+        if not MODELS[model].requires_features:
+            raise ConfigError(
+                f"search.modality_sets: model '{model}' reads no item features, so every "
+                "modality set would train the same model; drop modality_sets"
+            )
         names = list((config.features or {}).get("modalities") or [])
         if len(names) < 2:
             raise ConfigError(
-                "search.modality_sets: needs at least two modalities in features.modalities "
-                f"to choose among (the config has {names})"
+                "search.modality_sets: list at least two modalities to choose among in "
+                f"features.modalities (the config lists {names or 'none'})"
             )
         space["features.modalities"] = {"type": "categorical", "choices": modality_subsets(names)}
     resolved = {**(config.search or {}), "space": space}
@@ -140,13 +157,29 @@ def resolve_search(config: ExperimentConfig) -> ExperimentConfig:
 
 
 def parse_search(config: ExperimentConfig) -> SearchConfig:
-    """The search of a resolved config (``resolve_search``), validated."""
+    """The search of a resolved config (``resolve_search``), validated: each setting's
+    bounds (or every choice) must make a valid config, so a misspelt key or a bad choice
+    fails before any data is read, not when a trial happens to draw it."""
     try:
         search = SearchConfig.model_validate(config.search or {})
     except pydantic.ValidationError as exc:
         raise _search_error(exc) from exc
     if not search.space:
         raise ConfigError("search.space: empty; name at least one setting to search")
+    base = config.model_dump(mode="json")
+    base["search"] = None
+    for key, space in search.space.items():
+        values = space.choices if space.type == "categorical" else [space.low, space.high]
+        for value in values:
+            if space.type == "int":
+                value = int(value)
+            try:
+                validate_config(apply_settings(base, {key: value}), source="search")
+            except ConfigError as exc:
+                problem = str(exc).split("\n", 1)[-1].strip()
+                raise ConfigError(
+                    f"search.space.{key}: the value {value!r} is invalid: {problem}"
+                ) from None
     return search
 
 
@@ -197,12 +230,13 @@ def with_modalities(prep: Prepared, config: ExperimentConfig) -> Prepared:
     return Prepared(prep.dataset, prep.split, features, {"modalities": features.summary()})
 
 
-def _cached_trials(run_dir: Path, config: ExperimentConfig) -> list[dict[str, Any]]:
+def _cached_trials(run_dir: Path, config: ExperimentConfig) -> list[dict[str, Any]] | None:
     """The finished trials of an earlier search with the same settings (``n_trials`` may
-    differ), in trial order; an error when the settings changed."""
-    if not (run_dir / TRIALS).exists():
-        return []
+    differ), in trial order; an error when the settings changed. None when there is no
+    earlier search here to continue."""
     saved_path = run_dir / SEARCHED
+    if not (run_dir / TRIALS).exists() and not saved_path.exists():
+        return None
     if not saved_path.exists():
         raise ConfigError(
             f"cannot resume the search in {run_dir}: no {SEARCHED} says which settings its "
@@ -219,7 +253,7 @@ def _cached_trials(run_dir: Path, config: ExperimentConfig) -> list[dict[str, An
             f"{'; '.join(differences)}. Resume with the saved settings ({saved_path}), or "
             "start over without resume (or another run directory)"
         )
-    return list(read_json(run_dir / TRIALS))
+    return list(read_json(run_dir / TRIALS)) if (run_dir / TRIALS).exists() else []
 
 
 def tune(
@@ -231,15 +265,26 @@ def tune(
 ) -> dict[str, Any]:
     """Search on validation, then train the best setting and score test once; ``resume``
     replays the trials an earlier run of the same search recorded in ``run_dir``."""
-    import optuna
-
     config = resolve_search(config)
     search = parse_search(config)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    done = _cached_trials(run_dir, config) if resume else []
-    if not resume:
-        shutil.rmtree(run_dir / RUNNING, ignore_errors=True)  # an earlier search's trial
+    with RunLock(run_dir):  # one search per folder: two would retrain and clear each other's
+        return _search(config, search, run_dir, progress, resume)
+
+
+def _search(
+    config: ExperimentConfig, search: SearchConfig, run_dir: Path, progress: bool, resume: bool
+) -> dict[str, Any]:
+    import optuna
+
+    done = _cached_trials(run_dir, config) if resume else None
+    if done is None:  # a new search: nothing of an earlier one here may leak into it
+        shutil.rmtree(run_dir / RUNNING, ignore_errors=True)
+        for name in SPLIT_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        (run_dir / TRIALS).unlink(missing_ok=True)
+        done = []
     write_text(run_dir / SEARCHED, dump_config(config))
     base = config.model_dump(mode="json")
     base["search"] = None
