@@ -15,7 +15,7 @@ import torch
 import fusionrec
 from fusionrec.data import build_dataset
 from fusionrec.data.features import ItemFeatures, ModalityFeatures
-from fusionrec.errors import DataError, ModelError
+from fusionrec.errors import ConfigError, DataError, ModelError
 from fusionrec.models.base import Params, Recommender, TrainData
 from toy_data import write_toy_dataset
 
@@ -126,6 +126,22 @@ def test_unknown_ids_are_named(fitted):
         rec.similar_items("i99")
     with pytest.raises(DataError, match=r"'i77'"):
         rec.recommend_for_items(["i1", "i77"])
+
+
+def test_wrong_kinds_of_argument_are_named(fitted):
+    rec, _ = fitted
+    for k in (2.5, "3", 0, True):
+        with pytest.raises(ConfigError, match=r"k must be a whole number of at least 1"):
+            rec.recommend("u0", k=k)
+    with pytest.raises(ConfigError, match=r"the description must be a string, got int"):
+        rec.recommend_for_text(123)
+    one = rec.recommend_for_items("i1", k=3)  # one liked item, as recommend takes one user
+    assert one["item_id"].tolist() == rec.recommend_for_items(["i1"], k=3)["item_id"].tolist()
+    with pytest.raises(ConfigError, match="give at least one liked item id"):
+        rec.recommend_for_items([])
+    assert rec.similar_items("i3", k=4)["item_id"].tolist() == (
+        rec.similar_items("i3", k=4, by=rec.explain_view())["item_id"].tolist()
+    )
 
 
 def test_similar_items_in_every_view(fitted):

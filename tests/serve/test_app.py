@@ -122,6 +122,9 @@ def test_path_traversal_is_refused(client, bundle):
         ("post", "/recommendations", {"json": {"liked_item_ids": "i1"}}, "liked_item_ids"),
         ("post", "/recommendations", {"json": {"text": "x", "k": 1000}}, "k"),
         ("post", "/sentiment", {"json": {"item_id": "i1"}}, "text"),
+        ("get", "/search", {"params": {"q": "   "}}, "q"),
+        ("post", "/sentiment", {"json": {"text": " \n "}}, "text"),
+        ("post", "/recommendations", {"json": {"text": "  "}}, "text"),
     ],
 )
 def test_bad_input_is_422_naming_the_field(client, method, url, kwargs, field):

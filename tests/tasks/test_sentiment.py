@@ -125,6 +125,12 @@ def test_jsonl_csv_and_tsv_with_mapped_columns(tmp_path):
         ("g.tsv", "no tab here\n", r"g.tsv, line 1: expected 'sentence<TAB>label'"),
         ("h.parquet", "", r"cannot tell the review file format"),
         ("i.jsonl", "[1, 2]\n", r"i.jsonl, line 1: expected a JSON object, found list"),
+        ("j.csv", "reviewText,overall\n", r"j.csv: the file holds no reviews"),
+        (
+            "k.csv",
+            "reviewText,overall,reviewerID,asin\n ,3,u,i\n,4,u,j\n",
+            r"k.csv: no review has text \(2 rows",
+        ),
     ],
 )
 def test_reader_errors_name_file_and_line(tmp_path, name, content, message):
@@ -359,3 +365,19 @@ def test_verdict_says_plainly_whether_tfidf_is_beaten():
     verdict = cv.verdict()
     assert verdict.startswith("Yes on average: MiniLM + item & reviewer context")
     assert "higher in 2 of 3 folds" in verdict and "within noise" in verdict
+
+
+@pytest.mark.parametrize("how", ["file", "stdin", "folder"])
+def test_cli_predict_names_bad_input_in_one_line(tmp_path, how):
+    path = tmp_path / "s.txt"
+    path.write_bytes("fine\ncaf\xe9 great\n".encode("latin-1"))
+    argv = [sys.executable, "-c", "from fusionrec.cli import main; main()", "sentiment", "predict"]
+    target = {"file": [str(path)], "stdin": [], "folder": [str(tmp_path)]}[how]
+    proc = subprocess.run(
+        [*argv, *target], input=path.read_bytes() if how == "stdin" else None,
+        capture_output=True, check=False,
+    )  # fmt: skip
+    message = " ".join(proc.stderr.decode().split())
+    assert proc.returncode == 2 and "Traceback" not in message, message
+    expected = "is a folder" if how == "folder" else "line 2: byte 0xe9 is not UTF-8"
+    assert expected in message

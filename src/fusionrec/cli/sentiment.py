@@ -109,11 +109,23 @@ def predict(
     if sentences is None or str(sentences) == "-":
         if sys.stdin.isatty():
             raise ConfigError("give a file of sentences, or pipe them on stdin")
-        lines = sys.stdin.read().splitlines()
+        raw, where = sys.stdin.buffer.read(), "stdin"
+    elif sentences.is_dir():
+        raise DataError("is a folder; give a file with one sentence per line", path=sentences)
     elif not sentences.is_file():
         raise DataError("file of sentences does not exist", path=sentences)
     else:
-        lines = sentences.read_text(encoding="utf-8").splitlines()
+        raw, where = sentences.read_bytes(), str(sentences)
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"byte {raw[exc.start]:#04x} is not UTF-8",
+            path=where,
+            line=line,
+            hint="Save the sentences as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+        ) from None
     present = [i for i, line in enumerate(lines) if line.strip()]
     trained = load_model(model) if model is not None else default_model()
     predictions = trained.predict([lines[i] for i in present]) if present else None

@@ -344,6 +344,14 @@ def _clean(frame: pd.DataFrame, report: ReviewsReport, merge_copies: bool) -> Re
     has_text = frame["text"].str.strip().str.len() > 0
     report.no_text = int((~has_text).sum())
     frame = frame[has_text]
+    if not len(frame):
+        raise DataError(
+            f"no review has text ({report.no_text} rows without any)"
+            if report.no_text
+            else "the file holds no reviews",
+            path=report.path,
+            hint="Check the review text column (see docs/sentiment.md)",
+        )
     key = frame[["text", "rating", "label", "user", "item"]].astype(str)
     duplicated = key.duplicated(keep="first").to_numpy()
     report.duplicates = int(duplicated.sum())

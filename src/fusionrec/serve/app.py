@@ -38,6 +38,8 @@ MAX_K = 100
 MAX_QUERY = 500
 #: How many of the user's (or the request's) liked items a "because" line names.
 BECAUSE = 3
+#: Text fields must hold more than spaces (blank text is refused as empty text is: 422).
+NOT_BLANK = r"\S"
 K = Annotated[int, Query(ge=1, le=MAX_K, description="how many items (1-100)")]
 #: Compute threads (FAISS and torch OpenMP pools) a request thread uses.
 THREADS_PER_REQUEST = 1
@@ -116,7 +118,7 @@ class Preferences(BaseModel):
         description="liked item ids in the order consumed, oldest first: a sequential model "
         "encodes them as the user's history (order matters), others fold them in",
     )
-    text: str | None = Field(None, min_length=1, max_length=MAX_QUERY)
+    text: str | None = Field(None, min_length=1, max_length=MAX_QUERY, pattern=NOT_BLANK)
     k: int = Field(10, ge=1, le=MAX_K)
 
 
@@ -144,7 +146,7 @@ class SearchResults(BaseModel):
 
 
 class Review(BaseModel):
-    text: str = Field(min_length=1, max_length=5000)
+    text: str = Field(min_length=1, max_length=5000, pattern=NOT_BLANK)
     item_id: str | None = None
 
 
@@ -315,7 +317,7 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
 
     @app.get("/search", response_model=SearchResults)
     def search(
-        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY)],
+        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY, pattern=NOT_BLANK)],
         by: Literal["image", "text", "fused"] = "image",
         k: K = 10,
     ) -> Any:

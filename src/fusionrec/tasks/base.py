@@ -48,6 +48,13 @@ Hits = tuple[np.ndarray, np.ndarray]
 T = TypeVar("T")
 
 
+def check_k(k: Any) -> int:
+    """``k`` as the number of items to return: a whole number of at least 1."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ConfigError(f"k must be a whole number of at least 1, got {k!r}")
+    return int(k)
+
+
 def top_k(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values [rows, min(k, n_items)] of each row's best scores, best first."""
     if k < 1:
@@ -182,7 +189,7 @@ class EmbeddingRecommender(ABC):
         never repeats what the model was trained on."""
         ids = [user_ids] if isinstance(user_ids, str | int | np.integer) else list(user_ids)
         users = self.user_rows(ids)
-        hits = list(self._user_hits(users, k, exclude_seen))
+        hits = list(self._user_hits(users, check_k(k), exclude_seen))
         counts = np.array([len(rows) for rows, _ in hits], dtype=np.int64)
         rows = np.concatenate([np.zeros(0, np.int64), *(r for r, _ in hits)])
         scores = np.concatenate([np.zeros(0, np.float32), *(s for _, s in hits)])
@@ -236,7 +243,7 @@ class EmbeddingRecommender(ABC):
         (behaviour, text, image, audio or fused; ``views()`` lists this model's; default: the
         view the model scores with, fused for multimodal models)."""
         (item,) = self.item_rows([item_id])
-        return self._ranked(self.similar_top(int(item), k, by), "similarity")
+        return self._ranked(self.similar_top(int(item), check_k(k), by), "similarity")
 
     # -- new users -----------------------------------------------------------------------
     def preference_top(
@@ -313,11 +320,13 @@ class EmbeddingRecommender(ABC):
         fold-in against the frozen item vectors (no retraining; methods in
         ``fusionrec.tasks.foldin``); a sequential model without ``method`` encodes them as
         a history, oldest first."""
+        if isinstance(liked, str | int | np.integer):
+            liked = [liked]  # one liked item, as recommend takes one user
         rows = self.item_rows(liked)
         if len(rows) == 0:
-            raise ConfigError("recommend_for_items needs at least one liked item id")
+            raise ConfigError("give at least one liked item id")
         hits = self.preference_top(
-            rows, None, k, method=method, reg=reg, exclude_liked=exclude_liked
+            rows, None, check_k(k), method=method, reg=reg, exclude_liked=exclude_liked
         )
         return self._ranked(hits)
 
@@ -333,8 +342,12 @@ class EmbeddingRecommender(ABC):
         """Recommendations for a new user who describes what they like: the sentence is
         embedded, mapped into the recommender's item space (``text_map``) and folded in as
         one liked pseudo-item."""
+        if not isinstance(text, str):
+            raise ConfigError(f"the description must be a string, got {type(text).__name__}")
         none = np.zeros(0, np.int64)
-        return self._ranked(self.preference_top(none, text, k, method=method, reg=reg, alpha=alpha))
+        return self._ranked(
+            self.preference_top(none, text, check_k(k), method=method, reg=reg, alpha=alpha)
+        )
 
     def text_map(self, alpha: float = DEFAULT_TEXT_ALPHA) -> TextToItemMap:
         """The ridge map from item text features to scoring vectors, fitted on training
