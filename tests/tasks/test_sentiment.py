@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fusionrec.data.reviews import ReviewColumns, rating_to_label, read_reviews
-from fusionrec.errors import DataError, ModelError
+from fusionrec.errors import ConfigError, DataError, ModelError
 
 FASHION = "amazon-fashion-reviews/AMAZON_FASHION_5.json.gz"
 
@@ -283,6 +283,12 @@ def test_save_load_round_trip_with_context(tmp_path):
     b = again.predict(frame["text"].tolist(), users, items, embeddings=emb)
     pd.testing.assert_frame_equal(a, b)
     assert again.temperature == model.temperature and again.kind == "fused"
+    one = frame["text"].iloc[0]  # one string is one review, not one per character
+    single = again.predict(one, embeddings=emb[:1])
+    assert len(single) == 1 and single["text"].tolist() == [one]
+    for bad in ([one, "  "], [one, None], [5]):
+        with pytest.raises(ConfigError, match="blank or not strings"):
+            again.predict(bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary folder left
     with pytest.raises(ModelError, match="no manifest.json"):
         SentimentModel.load(tmp_path)

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from fusionrec.data.reviews import SENTIMENT_CLASSES
 from fusionrec.encoders.config import DEFAULT_TEXT_MODEL, TfidfText
 from fusionrec.encoders.tfidf import fit_vocabulary, tfidf_transform
-from fusionrec.errors import ModelError
+from fusionrec.errors import ConfigError, ModelError
 from fusionrec.evaluate.classification import classification_metrics
 from fusionrec.tasks.sentiment.classifier import (
     ClassifierParams,
@@ -133,8 +133,18 @@ class SentimentModel:
         """Per text: label, its probability, all class probabilities and the star rating.
 
         ``users``/``items`` give the fused model its context; unknown or missing ids get
-        none (as for a reviewer with no other training review).
+        none (as for a reviewer with no other training review). ``texts`` may be one
+        string; a blank or non-string text is an error naming its position (a label for
+        nothing would look like an answer).
         """
+        if isinstance(texts, str):
+            texts = [texts]
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+        if bad:
+            raise ConfigError(
+                f"texts {bad[:5]}{' ...' if len(bad) > 5 else ''} are blank or not strings; "
+                "give each review's text"
+            )
         frame = review_frame(texts, users, items)
         logits, rating = self.logits_and_rating(frame, embeddings)
         probs = softmax(logits, self.temperature)
