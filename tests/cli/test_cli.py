@@ -191,3 +191,10 @@ def test_data_inspect_reports_feature_coverage(tmp_path):
         f"features.cache_dir={tmp_path / 'cache'}",
     ).output
     assert "text features" in out and "39 / 40 items" in out
+
+
+def test_tables_show_the_cut_offs_the_run_was_scored_at(tmp_path):
+    cfg = toy_config(tmp_path)
+    out = invoke("train", "-c", str(cfg), "train.epochs=1", "evaluate.ks=[3]",
+                 "train.metric=recall@3", "--quiet").output  # fmt: skip
+    assert "recall@3" in out and "ndcg@3" in out and "recall@10" not in out

@@ -134,6 +134,13 @@ def load_data(
     return cfg, load_clean_dataset(cfg)
 
 
+def shown_metrics(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Recall and NDCG at the two smallest cut-offs the rows were scored at (``@10``/``@20``
+    with the default ``evaluate.ks``), so a table never shows only columns nobody computed."""
+    ks = sorted({int(m.split("@")[1]) for r in rows.values() for m in r if m.startswith("recall@")})
+    return [f"{metric}@{k}" for metric in ("recall", "ndcg") for k in ks[:2]]
+
+
 def metrics_table(
     title: str, rows: dict[str, dict[str, Any]], columns: list[str], extra: list[str] = ()
 ) -> Table:

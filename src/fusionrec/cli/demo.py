@@ -8,10 +8,9 @@ from typing import Any
 
 import typer
 
-from fusionrec.cli.common import console, metrics_table, setup_logging
+from fusionrec.cli.common import console, metrics_table, setup_logging, shown_metrics
 
 DEMO = Path(__file__).resolve().parents[1] / "presets" / "demo.yaml"
-SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 #: ``--sequential`` adds these (user histories in time order; see docs/models.md); SASRec's
 #: window training counts windows of up to 50 items in a batch
 SEQUENTIAL = [
@@ -52,7 +51,7 @@ def demo(
             "s/epoch": sum(s["seconds_per_epoch"] for s in r["per_seed"]) / len(r["per_seed"]),
         }
     title = f"test metrics, {results[next(iter(results))]['dataset']} (run dir: {output})"
-    console.print(metrics_table(title, rows, SHOWN, extra=["epochs", "s/epoch"]))
+    console.print(metrics_table(title, rows, shown_metrics(rows), extra=["epochs", "s/epoch"]))
     console.print(protocol(study), markup=False)
 
 

@@ -8,9 +8,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from fusionrec.cli.common import build_config, console, metrics_table, setup_logging
-
-SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
+from fusionrec.cli.common import (
+    build_config,
+    console,
+    metrics_table,
+    setup_logging,
+    shown_metrics,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -74,7 +78,7 @@ def train(
     if "random" in results:  # cold-start: the exact expectation of a random ranking
         rows["random ranking (test, expected)"] = results["random"]
     title = f"{results['dataset']}, seeds {cfg.seeds}"
-    console.print(metrics_table(title, rows, SHOWN))
+    console.print(metrics_table(title, rows, shown_metrics(rows)))
 
 
 def report_interrupt(exc: KeyboardInterrupt, run_dir: Path, command: list[str]) -> None:
@@ -106,4 +110,4 @@ def evaluate(
         raise typer.BadParameter("--part must be test or valid")
     per_seed = rescore_run(run, part)
     rows = {f"seed {seed}": metrics for seed, metrics in per_seed.items()}
-    console.print(metrics_table(f"{run} ({part})", rows, SHOWN))
+    console.print(metrics_table(f"{run} ({part})", rows, shown_metrics(rows)))

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from fusionrec.cli.common import build_config, console, metrics_table, setup_logging
+from fusionrec.cli.common import (
+    build_config,
+    console,
+    metrics_table,
+    setup_logging,
+    shown_metrics,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +51,7 @@ def tune(
         metrics_table(
             "best setting (test, scored once)",
             {str(summary["best_params"]): summary["test"]},
-            ["recall@10", "recall@20", "ndcg@10", "ndcg@20"],
+            shown_metrics({"test": summary["test"]}),
         )
     )
     console.print(f"best config: {out / 'best_config.yaml'}")
