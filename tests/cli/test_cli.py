@@ -198,3 +198,8 @@ def test_tables_show_the_cut_offs_the_run_was_scored_at(tmp_path):
     out = invoke("train", "-c", str(cfg), "train.epochs=1", "evaluate.ks=[3]",
                  "train.metric=recall@3", "--quiet").output  # fmt: skip
     assert "recall@3" in out and "ndcg@3" in out and "recall@10" not in out
+
+
+def test_search_from_a_folder_without_an_index_says_so(tmp_path):
+    result = runner.invoke(app, ["search", "robots", "--index", str(tmp_path / "none")])
+    assert result.exit_code != 0 and "holds no saved index" in str(result.exception)

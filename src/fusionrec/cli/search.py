@@ -34,6 +34,11 @@ def _index(
     from fusionrec.tasks.alignment import AlignConfig
     from fusionrec.train.experiment import load_clean_dataset
 
+    if not dataset and config is None and index is not None:
+        raise ConfigError(
+            f"{index} holds no saved index (no manifest.json); give --dataset (or a --config) "
+            "to fit one, which is then saved there"
+        )
     if not dataset and config is None:
         raise ConfigError(
             "give --dataset (a named dataset or a path), a --config with a dataset section, "
