@@ -178,3 +178,9 @@ def test_numbers_in_scientific_notation_are_numbers(tmp_path):
         "model": {"params": {"reg_weight": 2e-5}}
     }
     assert parse_override("name=1e") == {"name": "1e"}  # not a number: stays text
+
+
+def test_a_split_file_with_another_method_is_refused():
+    with pytest.raises(ConfigError, match=r"split.path is a predefined split's labels file"):
+        load_config(None, ["split.path=labels.inter", "split.method=random"])
+    assert load_config(None, ["split.path=labels.inter"]).split.method == "auto"

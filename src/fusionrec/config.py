@@ -81,6 +81,15 @@ class SplitConfig(_Strict):
     cold_fraction: float = pydantic.Field(0.2, gt=0, lt=1)
     path: str | None = pydantic.Field(None, description="predefined labels file (.inter)")
 
+    @pydantic.model_validator(mode="after")
+    def _path_needs_predefined(self) -> SplitConfig:
+        if self.path and self.method not in ("auto", "predefined"):
+            raise ValueError(
+                f"split.path is a predefined split's labels file, but split.method is "
+                f"'{self.method}', which would ignore it; drop one of the two"
+            )
+        return self
+
 
 class TrainConfig(_Strict):
     """How the trainer runs. ``metric`` is the validation metric for early stopping."""
