@@ -181,13 +181,14 @@ def _write_bundle(
 
     rec = load(run_dir, seed)
     cfg = read_saved_config(run_dir / "config.yaml")
-    if rec.model.item_embeddings() is None:
+    try:  # the item vectors are computed once: a graph model propagates to get them
+        items, users = rec.scoring_vectors()
+    except ModelError as exc:  # no item vectors at all
         raise ModelError(
             f"model '{rec.model.name}' has no item vectors, so it cannot be exported: a bundle "
-            "serves exported user and item vectors; export an embedding model (mf-bpr, "
-            "lightgcn or a multimodal one)"
-        )
-    items, users = rec.scoring_vectors()
+            "serves exported user and item vectors; export a model that scores by a dot "
+            "product alone: mf-bpr, lightgcn or a graph multimodal model such as mgcn"
+        ) from exc
     if users is None or not rec.dot_product():
         raise ModelError(
             f"model '{rec.model.name}' does not score by user . item vectors, so its "

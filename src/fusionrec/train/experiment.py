@@ -54,6 +54,7 @@ from fusionrec.train.rundir import (
     CONFIG,
     LOCK,
     RESULTS,
+    SPLIT_FILE,
     RunLock,
     config_differences,
     holds_run,
@@ -78,11 +79,6 @@ def load_clean_dataset(config: ExperimentConfig) -> Dataset:
     """The config's dataset, read and cleaned: the one way every command reads data
     (``load_dataset`` takes the whole section)."""
     return load_dataset(config.dataset)
-
-
-SPLIT_FILE = "split.parquet"
-#: A saved split: the labels and what made them.
-SPLIT_FILES = (SPLIT_FILE, "split.json")
 
 
 def split_digest(run_dir: Path) -> str:

@@ -31,7 +31,10 @@ CONFIG = "config.yaml"
 RESULTS = "results.json"
 # Files a run writes at its top level (seed-<s>/ folders come on top); --overwrite removes
 # only these, so a mistaken --run-dir never loses unrelated files.
-RUN_FILES = (CONFIG, "split.parquet", "split.json", "manifest.json", RESULTS)
+SPLIT_FILE = "split.parquet"
+#: A saved split: the labels and what made them.
+SPLIT_FILES = (SPLIT_FILE, "split.json")
+RUN_FILES = (CONFIG, *SPLIT_FILES, "manifest.json", RESULTS)
 # Settings that may change on --resume: how long and where to train, not what is trained.
 RESUMABLE = frozenset(
     {
@@ -129,6 +132,13 @@ def holds_run(run_dir: Path) -> bool:
         for seed in run_dir.glob("seed-*")
         if seed.is_dir()
     )
+
+
+def clear_split(folder: Path) -> None:
+    """Remove a saved split, so the next run in ``folder`` makes the one its config names
+    (a re-run search or study replaces its last one)."""
+    for name in SPLIT_FILES:
+        (folder / name).unlink(missing_ok=True)
 
 
 def clear_run(run_dir: Path) -> None:

@@ -12,13 +12,8 @@ from fusionrec.config import ExperimentConfig, deep_merge, read_yaml, validate_c
 from fusionrec.errors import ConfigError
 from fusionrec.io import write_json
 from fusionrec.models.base import MODELS
-from fusionrec.train.experiment import (
-    SPLIT_FILES,
-    Prepared,
-    load_features,
-    prepare,
-    run_experiment,
-)
+from fusionrec.train.experiment import Prepared, load_features, prepare, run_experiment
+from fusionrec.train.rundir import clear_split
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +84,7 @@ def run_study(
             )
         configs = [c for c in configs if c.model.name in only]
     output_dir = Path(output_dir)
-    for name in SPLIT_FILES:  # a re-run makes the spec's split, not the last run's
-        (output_dir / name).unlink(missing_ok=True)
+    clear_split(output_dir)  # a re-run makes the spec's split, not the last run's
     prep: Prepared | None = None
     features: dict[str, tuple[Any, Any]] = {}  # per distinct `features` section
     results: dict[str, dict[str, Any]] = {}

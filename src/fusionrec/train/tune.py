@@ -51,14 +51,8 @@ from fusionrec.config import (
 )
 from fusionrec.errors import ConfigError
 from fusionrec.io import read_json, write_json, write_text
-from fusionrec.train.experiment import (
-    SPLIT_FILES,
-    Prepared,
-    prepare,
-    run_or_continue,
-    run_seed,
-)
-from fusionrec.train.rundir import RunLock, config_differences
+from fusionrec.train.experiment import Prepared, prepare, run_or_continue, run_seed
+from fusionrec.train.rundir import RunLock, clear_split, config_differences
 
 log = logging.getLogger(__name__)
 
@@ -281,8 +275,7 @@ def _search(
     done = _cached_trials(run_dir, config) if resume else None
     if done is None:  # a new search: nothing of an earlier one here may leak into it
         shutil.rmtree(run_dir / RUNNING, ignore_errors=True)
-        for name in SPLIT_FILES:
-            (run_dir / name).unlink(missing_ok=True)
+        clear_split(run_dir)
         (run_dir / TRIALS).unlink(missing_ok=True)
         done = []
     write_text(run_dir / SEARCHED, dump_config(config))
