@@ -127,7 +127,7 @@ def seed_feature_cache(cache: Path, dataset_name: str) -> None:
     dataset = load_clean_dataset(load_config(None, [f"dataset.name={dataset_name}"]))
     config, store, rng = FeaturesConfig(), FeatureStore(cache), np.random.default_rng(0)
     for name in default_modalities(dataset, config):
-        inputs, fingerprint, _ = modality_inputs(dataset, name, config)
+        inputs, fingerprint, _ = modality_inputs(dataset, name, config, store)
         encoder = make_encoder(getattr(config, name))
         mask = np.array([bool(x) for x in inputs])
         matrix = rng.normal(size=(len(inputs), encoder.dim)).astype(np.float32) * mask[:, None]

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -85,6 +88,32 @@ def test_rerun_reads_the_cache_and_gives_identical_features(catalogue, tmp_path)
     for name in ("text", "image"):
         np.testing.assert_array_equal(first[name].matrix, again[name].matrix)
         assert first[name].problems == again[name].problems
+
+
+def test_a_copied_catalogue_reads_the_cache(catalogue, tmp_path):
+    """Copied files have new paths and timestamps but the same bytes: no new encoding. (A
+    missing file counts by its path, which the problem report names.)"""
+    dataset, root = catalogue
+    config = parse_features_config(CONFIG)
+    first = build_item_features(dataset, config, ["image", "audio"], tmp_path, progress=False)
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)  # copytree keeps timestamps: give the copies new ones
+    for file in copy.iterdir():
+        os.utime(file, ns=(1, 1))
+    moved = dataset.items.copy()
+    for column in ("image_path", "audio_path"):
+        moved[column] = [
+            str(copy / Path(p).name) if not pd.isna(p) and Path(p).exists() else p
+            for p in moved[column]
+        ]
+    inter = pd.DataFrame({"user_id": [1, 1, 2], "item_id": ["a", "b", "c"]})
+    elsewhere = build_dataset(
+        "toy", inter, moved, image_column="image_path", audio_column="audio_path"
+    )
+    again, report = extract_item_features(elsewhere, config, ["image", "audio"], tmp_path, False)
+    assert all(m.from_cache for m in report.modalities)
+    for name in ("image", "audio"):
+        np.testing.assert_array_equal(first[name].matrix, again[name].matrix)
 
 
 def test_precomputed_replaces_the_encoder_for_that_modality(catalogue, tmp_path):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -96,29 +98,58 @@ def test_corrupt_cache_file_is_recomputed(tmp_path):
     assert encoder.calls and not result.from_cache
 
 
-def test_file_fingerprint_follows_size_and_mtime(tmp_path):
+def test_file_fingerprint_follows_contents_not_timestamps(tmp_path):
     path = tmp_path / "a.jpg"
     path.write_bytes(b"12345")
     before = fingerprint_files([str(path), None])
+    path.write_bytes(b"12345")  # rewritten, same bytes: a re-synced dataset
+    os.utime(path, ns=(1, 1))
     assert fingerprint_files([str(path), None]) == before
-    path.write_bytes(b"123456")
+    path.write_bytes(b"54321")  # same size, other bytes
     assert fingerprint_files([str(path), None]) != before
     assert fingerprint_files([str(tmp_path / "gone.jpg")]) != fingerprint_files([str(path)])
-    assert fingerprint_files([str(path)], content=True) != fingerprint_files([str(path)])
+    assert fingerprint_files([None, str(path)]) != fingerprint_files([str(path), None])
 
 
-def test_the_same_files_spelled_differently_share_a_fingerprint(tmp_path, monkeypatch):
-    """Relative, absolute, through a link: one set of files, one cache entry."""
+def test_the_same_files_anywhere_share_a_fingerprint(tmp_path, monkeypatch):
+    """Relative, absolute, through a link, or copied elsewhere: one cache entry."""
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "a.jpg").write_bytes(b"12345")
     (tmp_path / "link").symlink_to(tmp_path / "data")
+    shutil.copytree(tmp_path / "data", tmp_path / "copy")
     monkeypatch.chdir(tmp_path / "data")
     absolute = fingerprint_files([str(tmp_path / "data" / "a.jpg"), None])
     assert fingerprint_files(["a.jpg", None]) == absolute
     assert fingerprint_files(["../data/./a.jpg", None]) == absolute
     assert fingerprint_files([str(tmp_path / "link" / "a.jpg"), None]) == absolute
-    (tmp_path / "data" / "b.jpg").write_bytes(b"12345")  # same size, another file
+    assert fingerprint_files([str(tmp_path / "copy" / "a.jpg"), None]) == absolute
+    (tmp_path / "data" / "b.jpg").write_bytes(b"12346")  # same size, another file
     assert fingerprint_files(["b.jpg", None]) != absolute
+
+
+def test_the_digest_memo_skips_reading_unchanged_files(tmp_path):
+    """The memo trusts an unchanged (size, mtime, inode); reread=True reads the bytes anyway."""
+    memo, path = tmp_path / "cache" / "file-digests.sqlite", tmp_path / "a.jpg"
+    path.write_bytes(b"12345")
+    stamp = path.stat().st_mtime_ns
+    first = fingerprint_files([str(path)], memo)
+    assert first == fingerprint_files([str(path)]) and memo.exists()
+    path.write_bytes(b"54321")  # rewritten unseen: same size, timestamp put back
+    os.utime(path, ns=(stamp, stamp))
+    assert fingerprint_files([str(path)], memo) == first  # remembered, not read
+    assert fingerprint_files([str(path)], memo, reread=True) != first
+    path.write_bytes(b"54321!")  # a visible change is read
+    assert fingerprint_files([str(path)], memo) == fingerprint_files([str(path)])
+
+
+def test_an_unusable_digest_memo_is_skipped(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"12345")
+    (tmp_path / "file").write_text("not a folder")
+    memo = tmp_path / "file" / "file-digests.sqlite"  # its folder cannot be made
+    paths = [str(tmp_path / "a.jpg")]
+    assert fingerprint_files(paths, memo) == fingerprint_files(paths)
+    (tmp_path / "junk.sqlite").write_text("not a database")
+    assert fingerprint_files(paths, tmp_path / "junk.sqlite") == fingerprint_files(paths)
 
 
 def test_default_cache_dir_honours_environment(monkeypatch, tmp_path):

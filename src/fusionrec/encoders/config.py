@@ -86,8 +86,9 @@ class _ImageBase(_Strict):
     #: Threads decoding and resizing images ahead of the model.
     workers: int = Field(2, ge=1)
     device: str | None = None
-    #: Hash image contents instead of (size, mtime) for the cache key: slower, but robust to
-    #: files rewritten with the same size in the same second.
+    #: Read every image for the cache key, instead of trusting the remembered digest of a
+    #: file whose size and modification time are unchanged: slower, but safe on file
+    #: systems with coarse timestamps, where a file can be rewritten at the same size unseen.
     content_hash: bool = False
 
 

@@ -124,9 +124,10 @@ def default_modalities(dataset: Dataset, config: FeaturesConfig) -> list[str]:
 
 
 def modality_inputs(
-    dataset: Dataset, name: str, config: FeaturesConfig
+    dataset: Dataset, name: str, config: FeaturesConfig, store: FeatureStore
 ) -> tuple[list[Any], str, dict[str, float]]:
-    """(inputs, inputs fingerprint, text field coverage) of an encoded modality."""
+    """(inputs, inputs fingerprint, text field coverage) of an encoded modality; ``store``
+    keeps the memo of file digests that fingerprints image and audio files."""
     if name == "text":
         template = config.text.template or (
             default_template(dataset.text_fields) if dataset.text_fields else None
@@ -146,7 +147,8 @@ def modality_inputs(
         )
     paths = [None if missing_path(p) else str(p) for p in dataset.items[column].tolist()]
     section = config.image if name == "image" else config.audio
-    return paths, fingerprint_files(paths, content=section.content_hash), {}
+    fingerprint = fingerprint_files(paths, store.digests_path, reread=section.content_hash)
+    return paths, fingerprint, {}
 
 
 def _encode_modality(
@@ -158,7 +160,7 @@ def _encode_modality(
     use_cache: bool,
 ) -> tuple[ModalityFeatures, ModalityReport]:
     section = getattr(config, name)
-    inputs, fingerprint, coverage = modality_inputs(dataset, name, config)
+    inputs, fingerprint, coverage = modality_inputs(dataset, name, config, store)
     encoder = make_encoder(section)
     chunk_size = getattr(section, "chunk_size", 256)
     batch_size = getattr(section, "batch_size", 1)

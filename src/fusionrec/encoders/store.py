@@ -9,10 +9,11 @@ Layout under the cache root (``$FUSIONREC_CACHE`` or ``~/.cache/fusionrec/featur
     <modality>/<key>.missing.csv   items without content (item_id, item_index, reason),
                                    written by the pipeline when there are any
 
-``key`` hashes the encoder id and a fingerprint of the inputs (rendered texts, or image
-files' real paths with their sizes and modification times). An interrupted extraction
-resumes from its completed chunks; every file is written atomically, so a crash never leaves
-a torn chunk.
+``key`` hashes the encoder id and a fingerprint of the inputs (rendered texts, or the
+contents of image and audio files; ``file-digests.sqlite`` remembers each file's digest by
+its path, size and modification time, so an unchanged file is not read again). An
+interrupted extraction resumes from its completed chunks; every file is written atomically,
+so a crash never leaves a torn chunk.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,26 +53,100 @@ def fingerprint_texts(texts: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def fingerprint_files(paths: Sequence[object], content: bool = False) -> str:
-    """sha256 over each file's real path with its size and mtime (or its content); missing
-    files count. The real path: the same posters named relatively, absolutely, through a
-    link or by a named dataset share one cache entry instead of being encoded again."""
+def fingerprint_files(
+    paths: Sequence[object], memo: Path | None = None, reread: bool = False
+) -> str:
+    """sha256 over the contents of the files in order; a missing file counts by its real path.
+
+    Contents, not names or timestamps: a dataset copied, re-synced, restored or moved gets
+    new modification times (and maybe a new place) but the same features, and must not be
+    encoded again (15 CPU-minutes for 9,742 posters). Reading every file at every run would
+    cost as much as copying the dataset, so ``memo`` (a SQLite file) remembers each file's
+    digest by its real path, size, modification time and inode, and a file is read again only
+    when one of those changes. ``reread`` ignores the memo: for file systems whose coarse
+    timestamps let a file be rewritten at the same size without a visible change."""
+    digests = FileDigests(None if reread else memo)
     digest = hashlib.sha256()
     for path in paths:
         if not isinstance(path, str | os.PathLike) or not str(path):
             digest.update(f"{path}\0-\n".encode())
             continue
-        digest.update(f"{os.path.realpath(path)}\0".encode())
-        try:
-            if content:
-                digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
-            else:
-                stat = os.stat(path)
-                digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-        except OSError:
-            digest.update(b"missing")
-        digest.update(b"\n")
+        content = digests.get(os.path.realpath(path))
+        digest.update(
+            content + b"\n" if content else f"missing:{os.path.realpath(path)}\n".encode()
+        )
+    digests.close()
     return digest.hexdigest()
+
+
+class FileDigests:
+    """Content digests of files, remembered by (real path, size, mtime, inode) in a SQLite
+    table so that unchanged files are not read again; without a memo file every file is
+    read. A memo that cannot be opened or written (a read-only cache) is skipped."""
+
+    _SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, "
+        "mtime_ns INTEGER, inode INTEGER, sha256 BLOB)"
+    )
+
+    def __init__(self, memo: Path | None) -> None:
+        self.db: sqlite3.Connection | None = None
+        self.fresh: list[tuple[str, int, int, int, bytes]] = []
+        if memo is None:
+            return
+        try:
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(memo, timeout=60)
+            self.db.execute(self._SCHEMA)
+        except (OSError, sqlite3.Error):
+            self.db = None
+
+    def get(self, path: str) -> bytes | None:
+        """The sha256 of the file at ``path`` (a real path), None if it cannot be read."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        known = self._lookup(path, stat)
+        if known is not None:
+            return known
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+        except OSError:
+            return None
+        self.fresh.append((path, stat.st_size, stat.st_mtime_ns, stat.st_ino, digest.digest()))
+        return digest.digest()
+
+    def _lookup(self, path: str, stat: os.stat_result) -> bytes | None:
+        if self.db is None:
+            return None
+        try:
+            row = self.db.execute(
+                "SELECT size, mtime_ns, inode, sha256 FROM digests WHERE path = ?", (path,)
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        if row and tuple(row[:3]) == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
+            return bytes(row[3])
+        return None
+
+    def close(self) -> None:
+        """Store the digests read in this pass (one transaction) and close the memo."""
+        if self.db is None:
+            return
+        try:
+            with self.db:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)", self.fresh
+                )
+        except sqlite3.Error:
+            pass  # a memo is an optimisation: a failed write only means reading again later
+        finally:
+            self.db.close()
+            self.db = None
 
 
 @dataclass
@@ -113,6 +189,11 @@ class FeatureStore:
     def paths(self, modality: str, key: str) -> tuple[Path, Path, Path]:
         base = self.root / modality
         return base / f"{key}.npz", base / f"{key}.json", base / f"{key}.partial"
+
+    @property
+    def digests_path(self) -> Path:
+        """The memo of input files' content digests (see ``fingerprint_files``)."""
+        return self.root / "file-digests.sqlite"
 
     def missing_path(self, modality: str, key: str) -> Path:
         """The CSV listing the items of ``key`` that have no content, with the reason."""
