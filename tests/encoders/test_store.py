@@ -13,6 +13,7 @@ from fusionrec.encoders.store import (
     default_cache_dir,
     fingerprint_files,
     fingerprint_texts,
+    real_paths,
 )
 
 
@@ -125,6 +126,19 @@ def test_the_same_files_anywhere_share_a_fingerprint(tmp_path, monkeypatch):
     assert fingerprint_files([str(tmp_path / "copy" / "a.jpg"), None]) == absolute
     (tmp_path / "data" / "b.jpg").write_bytes(b"12346")  # same size, another file
     assert fingerprint_files(["b.jpg", None]) != absolute
+
+
+def test_real_paths_equal_realpath(tmp_path, monkeypatch):
+    """Folders are resolved once, yet every spelling, linked folder and linked file resolves
+    as os.path.realpath does."""
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "data" / "a.jpg").write_bytes(b"1")
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    (tmp_path / "data" / "sub" / "b.jpg").symlink_to(tmp_path / "data" / "a.jpg")
+    monkeypatch.chdir(tmp_path / "data" / "sub")
+    paths = ["b.jpg", "../a.jpg", "./../sub/../a.jpg", str(tmp_path / "link" / "sub" / "b.jpg"),
+             str(tmp_path / "link" / "gone.jpg"), "../../link/a.jpg"]  # fmt: skip
+    assert real_paths(paths) == [os.path.realpath(p) for p in paths]
 
 
 def test_the_digest_memo_skips_reading_unchanged_files(tmp_path):

@@ -18,6 +18,7 @@ so a crash never leaves a torn chunk.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -65,88 +66,112 @@ def fingerprint_files(
     digest by its real path, size, modification time and inode, and a file is read again only
     when one of those changes. ``reread`` ignores the memo: for file systems whose coarse
     timestamps let a file be rewritten at the same size without a visible change."""
-    digests = FileDigests(None if reread else memo)
+    named = {i: p for i, p in enumerate(paths) if isinstance(p, str | os.PathLike) and str(p)}
+    real = dict(zip(named, real_paths(list(named.values())), strict=True))
+    contents = FileDigests(None if reread else memo).digest_all(list(real.values()))
     digest = hashlib.sha256()
-    for path in paths:
-        if not isinstance(path, str | os.PathLike) or not str(path):
+    for i, path in enumerate(paths):
+        if i not in real:
             digest.update(f"{path}\0-\n".encode())
-            continue
-        content = digests.get(os.path.realpath(path))
-        digest.update(
-            content + b"\n" if content else f"missing:{os.path.realpath(path)}\n".encode()
-        )
-    digests.close()
+        elif content := contents.get(real[i]):
+            digest.update(content + b"\n")
+        else:
+            digest.update(f"missing:{real[i]}\n".encode())
     return digest.hexdigest()
+
+
+def real_paths(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """``os.path.realpath`` of each path, resolving each folder once: a catalogue's files
+    share a few folders, and resolving every component of every path took 0.15 s for 5,000
+    posters; only a file that is itself a link is resolved in full."""
+    folders: dict[str, str] = {}
+    out = []
+    for path in paths:
+        folder, name = os.path.split(os.path.abspath(path))
+        if folder not in folders:
+            folders[folder] = os.path.realpath(folder)
+        candidate = os.path.join(folders[folder], name)
+        out.append(os.path.realpath(candidate) if os.path.islink(candidate) else candidate)
+    return out
 
 
 class FileDigests:
     """Content digests of files, remembered by (real path, size, mtime, inode) in a SQLite
     table so that unchanged files are not read again; without a memo file every file is
-    read. A memo that cannot be opened or written (a read-only cache) is skipped."""
+    read. A memo that cannot be opened or written (a read-only cache) is skipped: it only
+    saves reading."""
 
     _SCHEMA = (
         "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, "
         "mtime_ns INTEGER, inode INTEGER, sha256 BLOB)"
     )
+    #: paths per lookup query (SQLite's default limit on bound variables is 32,766)
+    _CHUNK = 10_000
 
     def __init__(self, memo: Path | None) -> None:
-        self.db: sqlite3.Connection | None = None
-        self.fresh: list[tuple[str, int, int, int, bytes]] = []
-        if memo is None:
-            return
+        self.memo = memo
+
+    def digest_all(self, paths: list[str]) -> dict[str, bytes]:
+        """sha256 of each readable file among ``paths`` (real paths); unreadable ones are
+        left out."""
+        stats = {}
+        for path in paths:
+            with contextlib.suppress(OSError):
+                stats[path] = os.stat(path)
+        db = self._open()
+        known = self._known(db, stats) if db is not None else {}
+        fresh = []
+        for path, stat in stats.items():
+            if path in known:
+                continue
+            try:
+                known[path] = _sha256_of(path)
+            except OSError:
+                continue
+            fresh.append((path, stat.st_size, stat.st_mtime_ns, stat.st_ino, known[path]))
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error), db:  # not stored: read again next time
+                db.executemany("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)", fresh)
+            db.close()
+        return known
+
+    def _open(self) -> sqlite3.Connection | None:
+        if self.memo is None:
+            return None
         try:
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(memo, timeout=60)
-            self.db.execute(self._SCHEMA)
+            self.memo.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.memo, timeout=60)
+            db.execute(self._SCHEMA)
         except (OSError, sqlite3.Error):
-            self.db = None
+            return None
+        return db
 
-    def get(self, path: str) -> bytes | None:
-        """The sha256 of the file at ``path`` (a real path), None if it cannot be read."""
-        try:
-            stat = os.stat(path)
-        except OSError:
-            return None
-        known = self._lookup(path, stat)
-        if known is not None:
-            return known
-        digest = hashlib.sha256()
-        try:
-            with open(path, "rb") as handle:
-                while block := handle.read(1 << 20):
-                    digest.update(block)
-        except OSError:
-            return None
-        self.fresh.append((path, stat.st_size, stat.st_mtime_ns, stat.st_ino, digest.digest()))
-        return digest.digest()
+    def _known(self, db: sqlite3.Connection, stats: dict[str, os.stat_result]) -> dict[str, bytes]:
+        """The remembered digests whose (size, mtime, inode) still match the file."""
+        paths, known = list(stats), {}
+        for start in range(0, len(paths), self._CHUNK):
+            chunk = paths[start : start + self._CHUNK]
+            query = (
+                "SELECT path, size, mtime_ns, inode, sha256 FROM digests WHERE path IN "
+                f"({','.join('?' * len(chunk))})"
+            )
+            try:
+                rows = db.execute(query, chunk).fetchall()
+            except sqlite3.Error:
+                return {}
+            for path, size, mtime_ns, inode, sha in rows:
+                stat = stats[path]
+                if (size, mtime_ns, inode) == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
+                    known[path] = bytes(sha)
+        return known
 
-    def _lookup(self, path: str, stat: os.stat_result) -> bytes | None:
-        if self.db is None:
-            return None
-        try:
-            row = self.db.execute(
-                "SELECT size, mtime_ns, inode, sha256 FROM digests WHERE path = ?", (path,)
-            ).fetchone()
-        except sqlite3.Error:
-            return None
-        if row and tuple(row[:3]) == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
-            return bytes(row[3])
-        return None
 
-    def close(self) -> None:
-        """Store the digests read in this pass (one transaction) and close the memo."""
-        if self.db is None:
-            return
-        try:
-            with self.db:
-                self.db.executemany(
-                    "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)", self.fresh
-                )
-        except sqlite3.Error:
-            pass  # a memo is an optimisation: a failed write only means reading again later
-        finally:
-            self.db.close()
-            self.db = None
+def _sha256_of(path: str) -> bytes:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.digest()
 
 
 @dataclass
