@@ -15,6 +15,7 @@ import torch
 import fusionrec
 from fusionrec.data import build_dataset
 from fusionrec.data.features import ItemFeatures, ModalityFeatures
+from fusionrec.data.split import TRAIN, VALID
 from fusionrec.errors import ConfigError, DataError, ModelError
 from fusionrec.models.base import Params, Recommender, TrainData
 from toy_data import write_toy_dataset
@@ -104,9 +105,12 @@ def test_fit_writes_a_run_and_load_gives_identical_recommendations(fitted):
     assert (space(first["item_id"]) == even).mean() > 0.9
 
 
-def test_exclude_seen_masks_exactly_the_training_items(fitted):
+def test_exclude_seen_masks_exactly_the_training_and_validation_items(fitted):
+    """What the evaluator masks when it scores test: the items the user is known to have."""
     rec, _ = fitted
-    users, items = rec.train_matrix.nonzero()
+    users, items = (
+        rec.split.matrix(rec.dataset, TRAIN) + rec.split.matrix(rec.dataset, VALID)
+    ).nonzero()
     seen = set(zip(rec.user_ids[users], rec.item_ids[items], strict=True))
     everything = rec.recommend(list(rec.user_ids), k=N_ITEMS)
     pairs = set(zip(everything["user_id"], everything["item_id"], strict=True))

@@ -96,6 +96,24 @@ def test_leave_one_out():
     assert (last["label"] == TEST).all()
 
 
+def test_leave_one_out_without_timestamps_follows_the_file():
+    """The order user sequences follow: the test item is the user's last row, not a random one."""
+    ds = toy(ts=False)
+    labels = pd.Series(make_split(ds, "leave-one-out").labels).groupby(ds.interactions["user"])
+    assert (labels.nth(-1) == TEST).all() and (labels.nth(-2) == VALID).all()
+    assert (labels.head(10) == TRAIN).all()
+
+
+def test_a_saved_split_keeps_the_labels_of_repeated_interactions(tmp_path):
+    """Repeat consumption (no dedupe): the second viewing is test, the first stays in train."""
+    rows = [(f"u{u}", f"i{i}", 10 * u + t) for u in range(4) for t, i in enumerate([1, 2, 3, 1])]
+    ds = build_dataset("repeats", pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]))
+    split = make_split(ds, "leave-one-out")
+    assert split.counts() == {"train": 8, "valid": 4, "test": 4}
+    split.save(tmp_path, ds)
+    assert np.array_equal(Split.load(tmp_path, ds).labels, split.labels)
+
+
 def test_cold_item_split_withholds_items_from_training():
     ds = toy()
     s = make_split(ds, "cold-items", cold_fraction=0.25, seed=3)
@@ -142,3 +160,10 @@ def test_saved_split_for_other_dataset_is_rejected(tmp_path):
 def test_a_split_with_an_empty_part_is_refused(ratios, part):
     with pytest.raises(DataError, match=f"left no {part} interactions"):
         make_split(toy(), "random", ratios=ratios)
+
+
+def test_leave_one_out_with_only_short_histories_says_why():
+    rows = [(f"u{u}", f"i{i}", i) for u in range(3) for i in range(2)]
+    ds = build_dataset("short", pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]))
+    with pytest.raises(DataError, match="at least 3"):
+        make_split(ds, "leave-one-out")

@@ -78,7 +78,8 @@ def test_bundle_and_run_share_one_api_over_the_same_vectors(bundle, trained_run)
 
 def test_exclude_seen_in_the_bundle(bundle):
     served = load_bundle(bundle)
-    seen = set(served.item_ids[served.train_matrix[0].indices])
+    seen = set(served.item_ids[served.seen_matrix[0].indices])
+    assert set(served.item_ids[served.train_matrix[0].indices]) < seen  # + validation items
     everything = served.recommend("u0", k=40)
     assert not seen & set(everything["item_id"]) and len(everything) == 40 - len(seen)
     assert seen <= set(served.recommend("u0", k=40, exclude_seen=False)["item_id"])

@@ -107,3 +107,29 @@ def test_a_model_without_order_says_so(bundle):
     assert served.manifest["history"] is None
     with pytest.raises(ModelError, match="does not encode ordered histories"):
         served.history_embedding(["i1", "i2"])
+
+
+def test_recommendations_leave_out_the_history_the_user_vector_encodes(sasrec_run, sasrec_bundle):
+    """The user vector reads training + validation items, so both are masked (the evaluator
+    masks both when it scores test): k reaches past every unseen item, so an unmasked
+    validation item would be listed."""
+    import fusionrec
+    from fusionrec.data.split import VALID
+
+    fitted = fusionrec.load(sasrec_run)
+    users, items = fitted.split.pairs(fitted.dataset, VALID)
+    valid = set(zip(fitted.user_ids[users].tolist(), fitted.item_ids[items].tolist(), strict=True))
+    for rec in (fitted, load_bundle(sasrec_bundle)):
+        top = rec.recommend(fitted.user_ids[users], k=N_ITEMS - 8)
+        listed = set(zip(top["user_id"], top["item_id"], strict=True))
+        assert not listed & valid
+        assert len(top) == len(users) * (N_ITEMS - 9)  # 8 training items + 1 validation item
+
+
+def test_one_id_is_a_history_of_one(sasrec_run):
+    import fusionrec
+
+    fitted = fusionrec.load(sasrec_run)
+    np.testing.assert_array_equal(
+        fitted.history_embedding("i12"), fitted.history_embedding(["i12"])
+    )

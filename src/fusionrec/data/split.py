@@ -117,9 +117,11 @@ def _labels_from_frame(
                 column=col,
                 hint="The split was made for another dataset or other cleaning settings",
             )
-    key_split = u.astype(np.int64) * dataset.n_items + i
-    key_data = inter[USER].to_numpy() * dataset.n_items + inter[ITEM].to_numpy()
-    unused = ~np.isin(key_split, key_data)
+    # a (user, item) pair may recur (repeat consumption, dedupe: false): its k-th row in the
+    # split labels its k-th interaction in the data, both in their own row order
+    key_split = _occurrences(u.astype(np.int64) * dataset.n_items + i)
+    key_data = _occurrences(inter[USER].to_numpy() * dataset.n_items + inter[ITEM].to_numpy())
+    unused = ~key_split.isin(key_data)
     if unused.any():
         pos = int(np.flatnonzero(unused)[0])
         what = (
@@ -137,7 +139,6 @@ def _labels_from_frame(
             )
         log.warning("%s: %s; they are left out", path, what)
     lookup = pd.Series(frame["label"].to_numpy(), index=key_split)
-    lookup = lookup[~lookup.index.duplicated(keep="first")]
     labels = lookup.reindex(key_data).to_numpy()
     if np.isnan(labels.astype(float)).any():
         missing = int(np.isnan(labels.astype(float)).sum())
@@ -147,6 +148,12 @@ def _labels_from_frame(
             hint="Re-create the split for this dataset",
         )
     return labels.astype(np.int8)
+
+
+def _occurrences(keys: np.ndarray) -> pd.MultiIndex:
+    """(key, how many earlier rows have the same key) for each row."""
+    seen_before = pd.Series(keys).groupby(keys).cumcount().to_numpy()
+    return pd.MultiIndex.from_arrays([keys, seen_before])
 
 
 def _rank_within_user(users: np.ndarray, sort_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +196,9 @@ def temporal_split(dataset: Dataset, ratios: tuple[float, float, float]) -> Spli
     if not dataset.has_timestamps:
         raise DataError(
             f"temporal split needs timestamps; dataset '{dataset.name}' has none",
-            hint="Map a timestamp column or use method: random",
+            hint="Map a timestamp column (dataset.columns.timestamp); without one, "
+            "leave-one-out holds out each user's last rows in file order, and random ignores "
+            "order (not for sequential models)",
         )
     inter = dataset.interactions
     rank, n = _rank_within_user(inter[USER].to_numpy(), inter[TIMESTAMP].to_numpy())
@@ -198,26 +207,29 @@ def temporal_split(dataset: Dataset, ratios: tuple[float, float, float]) -> Spli
     )
 
 
-def leave_one_out_split(dataset: Dataset, seed: int) -> Split:
-    """Each user's last interaction is test and the one before valid (random order if no time).
+def leave_one_out_split(dataset: Dataset) -> Split:
+    """Each user's last interaction is test and the one before valid: last by time, or by
+    row order in the file when there are no timestamps.
 
     Equal timestamps keep their row order (a stable sort), the order
     ``fusionrec.data.sequences`` gives user sequences: the test item is then the last item of
     the user's sequence and the validation item the one before, never an item that a training
-    interaction of the same second follows.
+    interaction of the same second follows. Without timestamps the sequences follow the file,
+    and so does this split (it held out random items before, which sequential models then
+    predicted from histories that ran past them).
     """
     inter = dataset.interactions
     users = inter[USER].to_numpy()
     if dataset.has_timestamps:
         key = inter[TIMESTAMP].to_numpy()  # _rank_within_user's lexsort is stable
     else:
-        key = np.random.default_rng(seed).random(len(users))
+        key = np.arange(len(users))
     rank, n = _rank_within_user(users, key)
     labels = np.full(len(users), TRAIN, dtype=np.int8)
     enough = n >= 3
     labels[enough & (rank == n - 1)] = TEST
     labels[enough & (rank == n - 2)] = VALID
-    return Split(labels, "leave-one-out", {"seed": seed})
+    return Split(labels, "leave-one-out")
 
 
 def predefined_split(dataset: Dataset) -> Split:
@@ -310,7 +322,7 @@ def make_split(
     elif method == "temporal":
         split = temporal_split(dataset, ratios)
     elif method == "leave-one-out":
-        split = leave_one_out_split(dataset, seed)
+        split = leave_one_out_split(dataset)
     elif method == "predefined":
         split = predefined_split_from_file(dataset, path) if path else predefined_split(dataset)
     elif method == "cold-items":
@@ -322,6 +334,15 @@ def make_split(
         if counts[part] == 0:
             raise DataError(
                 f"split '{method}' left no {part} interactions, so there is nothing to {use}",
-                hint="Give every part a share (split.ratios), or check the split file",
+                hint=_EMPTY_PART_HINTS.get(
+                    method, "Give every part a share (split.ratios), or check the split file"
+                ),
             )
     return split
+
+
+_EMPTY_PART_HINTS = {
+    "leave-one-out": "Leave-one-out holds out the last two interactions of each user with at "
+    "least 3; give users more interactions (a lower kcore filter?) or use method: random",
+    "predefined": "Check the split file: every part needs interactions",
+}

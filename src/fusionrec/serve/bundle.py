@@ -7,7 +7,9 @@
 ``items.parquet``          item_id (string), title, image (bundle path or null), fields
 ``item_ids.npy``           external item ids as strings (row i = item row i everywhere)
 ``user_ids.npy``           external user ids as strings
-``seen.npz``               the users' training items (CSR ``indptr``/``indices``)
+``seen.npz``               the users' training and validation items, which
+                           ``exclude_seen`` masks (CSR ``indptr``/``indices``)
+``train.npz``              the users' training items (explanations; warm items)
 ``scoring/items.npy``      the item vectors the model scores with
 ``scoring/users.npy``      the user vectors (score = user . item)
 ``views/<v>.npy``          item vectors per view (behaviour, text, image, fused)
@@ -34,6 +36,7 @@ match their checksums, naming the file.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import shutil
 import tempfile
@@ -160,7 +163,9 @@ def _export_history(model: Any, folder: Path) -> dict[str, Any] | None:
     window = model.history_window([0])
     with torch.no_grad():
         program = torch.export.export(model.history_encoder().cpu(), (torch.from_numpy(window),))
-    write_atomic(folder / HISTORY, lambda p: torch.export.save(program, p))
+    buffer = io.BytesIO()  # a temporary file's name would not end in .pt2: torch warns
+    torch.export.save(program, buffer)
+    write_atomic(folder / HISTORY, lambda p: p.write_bytes(buffer.getvalue()))
     return {"file": HISTORY, "max_length": int(window.shape[1]), "pad": int(model.pad)}
 
 
@@ -199,8 +204,8 @@ def _write_bundle(
     ds = rec.dataset
     write_npy(folder / "item_ids.npy", ds.item_ids.astype(str))
     write_npy(folder / "user_ids.npy", ds.user_ids.astype(str))
-    seen = rec.train_matrix
-    _write_npz(folder / "seen.npz", indptr=seen.indptr, indices=seen.indices)
+    for name, matrix in (("seen.npz", rec.seen_matrix), ("train.npz", rec.train_matrix)):
+        _write_npz(folder / name, indptr=matrix.indptr, indices=matrix.indices)
     write_npy(folder / "scoring/items.npy", items.astype(np.float32))
     write_npy(folder / "scoring/users.npy", users.astype(np.float32))
     indexes = {"scoring": VectorIndex.build(items, config=index_config)}

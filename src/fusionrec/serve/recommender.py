@@ -46,15 +46,14 @@ class BundleRecommender(EmbeddingRecommender):
             arrays["scoring/items.npy"],
             arrays["scoring/users.npy"],
         )
-        with np.load(self.folder / "seen.npz", allow_pickle=False) as seen:
-            indices, indptr = seen["indices"], seen["indptr"]
+        shape = (len(self.user_ids), len(self.item_ids))
+        seen = _read_csr(self.folder / "seen.npz", shape)
+        train = self.folder / "train.npz"  # absent from bundles exported before it was added
         super().__init__(
             {k: i for i, k in enumerate(self.item_ids.tolist())},
             {k: i for i, k in enumerate(self.user_ids.tolist())},
-            sp.csr_matrix(
-                (np.ones(len(indices), np.float32), indices, indptr),
-                shape=(len(self.user_ids), len(self.item_ids)),
-            ),
+            _read_csr(train, shape) if train.exists() else seen,
+            seen,
         )
         self.items = pd.read_parquet(self.folder / "items.parquet")
         self.titles = self.items["title"].astype(object).where(self.items["title"].notna(), None)
@@ -117,7 +116,7 @@ class BundleRecommender(EmbeddingRecommender):
 
     def _user_hits(self, users: np.ndarray, k: int, exclude_seen: bool) -> Iterator[Hits]:
         for user in users:
-            seen = self.train_matrix[user].indices if exclude_seen else np.zeros(0, np.int64)
+            seen = self.seen_matrix[user].indices if exclude_seen else np.zeros(0, np.int64)
             yield self._index_top("scoring", self.user_vectors[user], k, seen)
 
     def _nearest(self, view: str, item: int, k: int) -> Hits:
@@ -183,3 +182,10 @@ class BundleRecommender(EmbeddingRecommender):
 def load_bundle(folder: str | Path) -> BundleRecommender:
     """The checked bundle ``folder`` as a ``BundleRecommender``."""
     return BundleRecommender.load(folder)
+
+
+def _read_csr(path: Path, shape: tuple[int, int]) -> sp.csr_matrix:
+    """A binary user-item matrix stored as CSR ``indptr``/``indices``."""
+    with np.load(path, allow_pickle=False) as stored:
+        indices, indptr = stored["indices"], stored["indptr"]
+    return sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=shape)

@@ -97,10 +97,14 @@ class EmbeddingRecommender(ABC):
         item_index: dict[Any, int],
         user_index: dict[Any, int],
         train_matrix: sp.csr_matrix,
+        seen_matrix: sp.csr_matrix | None = None,
     ) -> None:
         self._item_index = item_index
         self._user_index = user_index
+        #: what the model learned from (explanations, which items are warm)
         self.train_matrix = train_matrix
+        #: what ``exclude_seen`` masks: every item the user vectors reflect (default: train)
+        self.seen_matrix = train_matrix if seen_matrix is None else seen_matrix
         self._lock = threading.RLock()  # a build may need another lazy part
         self._cache: dict[str, Any] = {}
 
@@ -320,9 +324,7 @@ class EmbeddingRecommender(ABC):
         fold-in against the frozen item vectors (no retraining; methods in
         ``fusionrec.tasks.foldin``); a sequential model without ``method`` encodes them as
         a history, oldest first."""
-        if isinstance(liked, str | int | np.integer):
-            liked = [liked]  # one liked item, as recommend takes one user
-        rows = self.item_rows(liked)
+        rows = self.item_rows(liked)  # one id or many
         if len(rows) == 0:
             raise ConfigError("give at least one liked item id")
         hits = self.preference_top(

@@ -27,8 +27,10 @@ def _key(value: Any, index: dict[Any, int]) -> Any:
 
 
 def lookup(values: Iterable[Any], index: dict[Any, int], kind: str) -> np.ndarray:
-    """Indices of ``values`` (external ids); a ``DataError`` names every unknown one."""
-    values = list(values)
+    """Indices of ``values`` (external ids, or one id); a ``DataError`` names every unknown
+    one. One id is a list of one: a string is not read as its characters ('12' is not
+    ['1', '2'])."""
+    values = [values] if isinstance(values, str | bytes | int | np.integer) else list(values)
     keys = [_key(v, index) for v in values]
     unknown = [v for v, k in zip(values, keys, strict=True) if k is None]
     if unknown:
