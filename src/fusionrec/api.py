@@ -14,12 +14,11 @@ from typing import Any
 import pandas as pd
 
 from fusionrec.config import ExperimentConfig, load_config, read_saved_config
-from fusionrec.data.split import TRAIN
 from fusionrec.encoders.config import FeaturesConfig, parse_features_config
 from fusionrec.errors import ConfigError
-from fusionrec.models import MODELS, TrainData
+from fusionrec.models import MODELS
 from fusionrec.tasks.recommender import FittedRecommender
-from fusionrec.train.experiment import item_labels, run_experiment
+from fusionrec.train.experiment import run_experiment, train_data
 from fusionrec.train.reload import load_run_model
 from fusionrec.train.trainer import resolve_device
 
@@ -107,14 +106,8 @@ def load(run_dir: str | Path, seed: int | None = None) -> FittedRecommender:
     parsed = run_features_config(cfg)
     if parsed is not None and prep.features is not None and "text" in prep.features:
         text_encoder = None if "text" in parsed.precomputed else parsed.text
-    data = TrainData(
-        prep.dataset.n_users,
-        prep.dataset.n_items,
-        prep.split.matrix(prep.dataset, TRAIN),
-        prep.features,
-        item_labels(prep.dataset),
-        resolve_device(cfg.train.device),
-    )
+    # what the model was built from, sequences included (explanations rebuild it)
+    data = train_data(prep, cfg.model.name, resolve_device(cfg.train.device))
     return FittedRecommender(
         model, data, prep.dataset, split=prep.split, text_encoder=text_encoder, run_dir=run_dir
     )

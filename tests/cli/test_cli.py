@@ -103,6 +103,13 @@ def test_compare_pairs_two_runs_over_the_same_test_users(tmp_path):
     assert result.exit_code != 0 and "same split" in str(result.exception)
     result = runner.invoke(app, ["compare", str(runs / "toy-lightgcn"), str(tmp_path / "nope")])
     assert "nope is not a run directory" in str(result.exception)
+    # the same split, scored without masks (repeat consumption): another task, said and refused
+    unmasked = ["train", "-c", str(cfg), "train.epochs=1", "evaluate.repeat=true", "--quiet"]
+    out = invoke(*unmasked, "--run-dir", str(runs / "repeat")).output
+    assert "nothing masked (evaluate.repeat)" in " ".join(out.split())
+    assert json.loads((runs / "repeat" / "results.json").read_text())["repeat"] is True
+    result = runner.invoke(app, ["compare", str(runs / "toy-mf-bpr"), str(runs / "repeat")])
+    assert result.exit_code != 0 and "evaluate.repeat" in str(result.exception)
 
 
 def test_data_inspect_and_split(tmp_path):

@@ -43,7 +43,7 @@ def test_demo_adds_the_sequential_models_on_request(tmp_path):
 
     spec = {
         "dataset": {"name": "toy", "path": str(write_toy_dataset(tmp_path / "data"))},
-        "split": {"method": "leave-one-out"},
+        "split": {"method": "random"},
         "train": {"epochs": 1, "batch_size": 128},
         "evaluate": {"ks": [5, 10]},
         "models": [{"name": "most-popular"}],
@@ -58,3 +58,19 @@ def test_demo_adds_the_sequential_models_on_request(tmp_path):
     result = runner.invoke(app, [*args, "--sequential", *only], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "gru4rec" in result.output and "sasrec" in result.output
+    # in a study of their own, on a split that holds out each user's latest items
+    assert "random split" in result.output and "leave-one-out split" in result.output
+    ordered = json.loads((tmp_path / "demo" / "sequential" / "split.json").read_text())
+    assert ordered["method"] == "leave-one-out"
+    assert json.loads((tmp_path / "demo" / "split.json").read_text())["method"] == "random"
+    assert sorted(json.loads((tmp_path / "demo" / "sequential" / "study.json").read_text())) == [
+        "gru4rec", "most-popular", "sasrec"
+    ]  # fmt: skip
+
+
+def test_a_sequential_model_on_a_random_split_is_warned_about(tmp_path):
+    cfg = toy_config(tmp_path, "gru4rec", split={"method": "random"})
+    args = ["train", "-c", str(cfg), "train.epochs=1", "--quiet"]
+    result = runner.invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "the split is random" in " ".join(result.output.split())

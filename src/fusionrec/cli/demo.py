@@ -11,9 +11,12 @@ import typer
 from fusionrec.cli.common import console, metrics_table, setup_logging, shown_metrics
 
 DEMO = Path(__file__).resolve().parents[1] / "presets" / "demo.yaml"
-#: ``--sequential`` adds these (user histories in time order; see docs/models.md); SASRec's
-#: window training counts windows of up to 50 items in a batch
+#: ``--sequential`` adds these (user histories in time order; see docs/models.md) in a study
+#: of their own on a leave-one-out split, with two non-sequential references; SASRec's window
+#: training counts windows of up to 50 items in a batch
 SEQUENTIAL = [
+    {"name": "most-popular"},
+    {"name": "lightgcn"},
     {"name": "gru4rec", "train": {"batch_size": 128}},
     {"name": "sasrec", "train": {"batch_size": 128}},
     {"name": "mmsasrec", "train": {"batch_size": 128}},
@@ -30,19 +33,37 @@ def demo(
     spec: Path = typer.Option(DEMO, "--spec", help="study YAML (default: the built-in demo)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
     sequential: bool = typer.Option(
-        False, "--sequential", help="add the sequential models (gru4rec, sasrec, mmsasrec)"
+        False,
+        "--sequential",
+        help="also train the sequential models (gru4rec, sasrec, mmsasrec) beside most-popular and "
+        "lightgcn on a leave-one-out split, in OUTPUT/sequential",
     ),
 ) -> None:
     """Train the demo study and print Recall/NDCG @10/@20 on the test split."""
     setup_logging()
     from fusionrec.config import read_yaml
-    from fusionrec.train.study import run_study
+    from fusionrec.errors import ConfigError
+    from fusionrec.train.study import run_study, study_configs
 
     only = [m.strip() for m in models.split(",")] if models else None
-    study = read_yaml(spec)
+    studies = [(read_yaml(spec), output)]
     if sequential:  # an option: they add minutes to the demo on a CPU
-        study["models"] = [*study["models"], *SEQUENTIAL]
-    results = run_study(study, output, progress=not quiet, only=only)
+        ordered = {**studies[0][0], "split": {"method": "leave-one-out"}, "models": SEQUENTIAL}
+        ordered.pop("description", None)
+        studies.append((ordered, output / "sequential"))
+    names = [{c.model.name for c in study_configs(study)} for study, _ in studies]
+    if only is not None and (unknown := sorted(set(only).difference(*names))):
+        raise ConfigError(
+            f"--models: unknown {', '.join(unknown)}; choose from {sorted(set().union(*names))}"
+        )
+    for (study, folder), has in zip(studies, names, strict=True):
+        chosen = None if only is None else [m for m in only if m in has]
+        if chosen != []:
+            print_study(study, run_study(study, folder, progress=not quiet, only=chosen), folder)
+
+
+def print_study(study: dict[str, Any], results: dict[str, Any], output: Path) -> None:
+    """The test metrics table of a finished study and how it was made."""
     rows = {}
     for name, r in results.items():
         rows[name] = {

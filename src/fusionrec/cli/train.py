@@ -77,8 +77,13 @@ def train(
     }
     if "random" in results:  # cold-start: the exact expectation of a random ranking
         rows["random ranking (test, expected)"] = results["random"]
-    title = f"{results['dataset']}, seeds {cfg.seeds}"
+    title = f"{results['dataset']}, seeds {cfg.seeds}{masking_note(cfg.evaluate.repeat)}"
     console.print(metrics_table(title, rows, shown_metrics(rows)))
+
+
+def masking_note(repeat: bool) -> str:
+    """Said in a table's title when seen items were not masked: its numbers differ in kind."""
+    return ", nothing masked (evaluate.repeat)" if repeat else ""
 
 
 def report_interrupt(exc: KeyboardInterrupt, run_dir: Path, command: list[str]) -> None:
@@ -104,10 +109,11 @@ def evaluate(
 ) -> None:
     """Re-score a trained run from its saved config, split and best weights."""
     setup_logging()
-    from fusionrec.train.reload import rescore_run
+    from fusionrec.train.reload import rescore_run, run_config
 
     if part not in ("test", "valid"):
         raise typer.BadParameter("--part must be test or valid")
     per_seed = rescore_run(run, part)
     rows = {f"seed {seed}": metrics for seed, metrics in per_seed.items()}
-    console.print(metrics_table(f"{run} ({part})", rows, shown_metrics(rows)))
+    title = f"{run} ({part}){masking_note(run_config(run).evaluate.repeat)}"
+    console.print(metrics_table(title, rows, shown_metrics(rows)))

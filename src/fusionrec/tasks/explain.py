@@ -57,6 +57,8 @@ class ModalityAblation:
                 clone.load_state_dict(self.model.state_dict())
             else:
                 clone.fit(data)
+            if self.model.sequential:  # the history the scores are computed from (train + valid)
+                clone.set_history(self.model.history)
             self._models[keep] = clone.eval()
         return self._models[keep]
 

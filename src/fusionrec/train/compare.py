@@ -47,8 +47,15 @@ def compare_runs(
     (``fusionrec.evaluate.significance.paired_difference``). The runs must have scored the
     same users on the same held-out interactions (the same dataset and split)."""
     run_a, run_b = Path(run_a), Path(run_b)
-    for run in (run_a, run_b):  # both are runs, before either is scored
-        run_config(run)
+    configs = [run_config(run) for run in (run_a, run_b)]  # both are runs, before scoring
+    repeat = [cfg.evaluate.repeat for cfg in configs]
+    if repeat[0] != repeat[1]:
+        masked, unmasked = (run_a, run_b) if repeat[1] else (run_b, run_a)
+        raise FusionrecError(
+            f"{unmasked} ranks the items users already have (evaluate.repeat: true) and "
+            f"{masked} masks them: their metrics measure different tasks; train both with "
+            "the same evaluate.repeat"
+        )
     a, b = per_user_metrics(run_a, part), per_user_metrics(run_b, part)
     same = a.target.shape == b.target.shape and (a.target != b.target).nnz == 0
     if not same or not np.array_equal(a.users, b.users) or not _same_split(run_a, run_b):

@@ -183,6 +183,19 @@ def prepare(
     return Prepared(dataset, split, features, report)
 
 
+def warn_unordered_split(model: str, split: Split) -> None:
+    """A sequential model predicts each held-out item from the history before it; a random
+    split holds out items from anywhere in a history, so most are predicted from histories
+    that run past them (97.6 % of test items on movielens-100k-mm)."""
+    if split.method == "random" and model_class(model).sequential:
+        log.warning(
+            "model '%s' reads each user's history in order, but the split is random: held-out "
+            "items are predicted from histories that include what came after them; use "
+            "split.method=leave-one-out or temporal",
+            model,
+        )
+
+
 def item_labels(dataset: Dataset) -> dict[str, np.ndarray]:
     """Per-item auxiliary targets for multi-task models (e.g. the genre multi-hot matrix)."""
     if not dataset.label_columns:
@@ -449,6 +462,7 @@ def _run_locked(
 ) -> dict[str, Any]:
     write_text(run_dir / "config.yaml", dump_config(config))
     prep = prepared or prepare(config, run_dir, progress)
+    warn_unordered_split(config.model.name, prep.split)
     if prepared is not None and not (run_dir / "split.parquet").exists():
         prep.split.save(run_dir, prep.dataset)
     records = []
@@ -458,6 +472,8 @@ def _run_locked(
         "model": config.model.name,
         "dataset": prep.dataset.name,
         "seeds": config.seeds,
+        #: nothing masked (repeat consumption), or the user's seen items (the default)
+        "repeat": config.evaluate.repeat,
         "per_seed": records,
         "valid": aggregate(records, "valid"),
         "test": aggregate(records, "test"),
