@@ -168,6 +168,28 @@ def interrupt_at_epoch(monkeypatch, stop: int) -> None:
     monkeypatch.setattr(Trainer, "train_epoch", epoch_or_interrupt)
 
 
+def test_ctrl_c_right_after_a_checkpoint_lands_names_that_checkpoint(toy, capsys, monkeypatch):
+    """Ctrl-C between the checkpoint's atomic rename and the trainer's note of it: the file
+    in place is epoch 3's, and the message says so (it said no checkpoint was written, or an
+    older epoch, when a loaded machine delayed the note)."""
+    import fusionrec.train.trainer as trainer
+
+    cfg, run = toy
+    real = trainer.save_torch
+
+    def save_then_interrupt(path, obj):
+        real(path, obj)
+        if Path(path).name == trainer.CHECKPOINT and obj["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "save_torch", save_then_interrupt)
+    code, out = train(capsys, monkeypatch, cfg, run, "train.epochs=5")
+    assert code == 130, out
+    checkpoint = run / "seed-2026" / "checkpoint.pt"
+    assert f"latest checkpoint is {checkpoint} (epoch 3)" in out
+    assert torch.load(checkpoint, weights_only=False)["epoch"] == 3
+
+
 def test_evaluate_warns_about_an_interrupted_run(toy, capsys, monkeypatch):
     cfg, run = toy
     interrupt_at_epoch(monkeypatch, 3)

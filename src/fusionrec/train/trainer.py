@@ -135,6 +135,8 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir else None
         self.progress = progress
         self.checkpoint_epoch = 0  # epoch of the state in checkpoint.pt (0: none written yet)
+        #: (epoch, the file's inode before) while a checkpoint is being written
+        self._writing: tuple[int, int | None] | None = None
         self.device = next(iter(model.parameters()), torch.zeros(0)).device
         self.positions: np.ndarray | None = None
         if model.sequential:
@@ -154,6 +156,23 @@ class Trainer:
         self.optimizer = adam(params, config) if params and model.trainable else None
 
     # -- checkpoints ----------------------------------------------------------------------
+    def _save_checkpoint(self, epoch: int, best: dict[str, Any], history: list) -> None:
+        path = self.run_dir / CHECKPOINT
+        self._writing = (epoch, _inode(path))
+        save_torch(path, self._state(epoch, best, history))
+        self.checkpoint_epoch = epoch
+        self._writing = None
+
+    def saved_epoch(self) -> int:
+        """The epoch of the state in checkpoint.pt, also when Ctrl-C lands between the
+        file's atomic rename and the bookkeeping after it (the new file is then in place:
+        a new inode)."""
+        if self._writing is not None:
+            epoch, before = self._writing
+            if _inode(self.run_dir / CHECKPOINT) not in (None, before):
+                return epoch
+        return self.checkpoint_epoch
+
     def _state(self, epoch: int, best: dict[str, Any], history: list[dict[str, Any]]) -> dict:
         return {
             "epoch": epoch,
@@ -282,8 +301,7 @@ class Trainer:
                     logging.INFO if evaluated else logging.DEBUG, "%s", _epoch_line(record, cfg)
                 )
                 if self.run_dir and epoch % cfg.checkpoint_every == 0:
-                    save_torch(self.run_dir / CHECKPOINT, self._state(epoch, best, history))
-                    self.checkpoint_epoch = epoch
+                    self._save_checkpoint(epoch, best, history)
                 if best["bad"] >= cfg.patience:
                     stopped = True
                     log.info("early stop at epoch %d; best epoch %d", epoch, best["epoch"])
@@ -339,9 +357,16 @@ def train_model(
     try:
         result = trainer.fit(resume)
     except KeyboardInterrupt:
-        done = trainer.checkpoint_epoch
+        done = trainer.saved_epoch()
         checkpoint = Path(run_dir) / CHECKPOINT if run_dir and done else None
         raise TrainingInterrupted(checkpoint, done) from None
     if run_dir:
         write_json(Path(run_dir) / "history.json", result.history)
     return result
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
