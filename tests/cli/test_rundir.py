@@ -134,7 +134,13 @@ def test_ctrl_c_exits_130_and_prints_the_command_that_resumes(tmp_path, capsys, 
     args = ["train", "-c", str(cfg), "--run-dir", str(run), "--quiet"]
     args += ["train.epochs=100000", "train.patience=100000"]
     proc = subprocess.Popen(
-        [*exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*exe, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell starts background jobs with SIGINT ignored, and Python then installs no
+        # KeyboardInterrupt handler: restore the default so Ctrl-C reaches the child
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     checkpoint = run / "seed-2026" / "checkpoint.pt"
     deadline = time.monotonic() + 300  # generous: a loaded CI machine starts torch slowly
