@@ -260,6 +260,14 @@ def test_cli_fits_on_first_use_then_reuses_the_index(tmp_path):
     assert (index / "manifest.json").stat().st_mtime_ns == stamp  # read, not refitted
     assert "by image in movielens-100k-mm" in second.output
     assert second.output.count(".jpg") == 2  # the two image paths
+    # another dataset asked for with a saved index: refused, not answered from the index
+    other = CliRunner().invoke(
+        app, ["search", "robots", "-d", "amazon-baby", "--index", str(index)]
+    )
+    assert other.exit_code != 0
+    assert "holds an index of dataset 'movielens-100k-mm', not 'amazon-baby'" in str(
+        other.exception
+    )
 
 
 def test_cli_errors_are_one_line_and_exit_2(synthetic, tmp_path):
@@ -267,6 +275,8 @@ def test_cli_errors_are_one_line_and_exit_2(synthetic, tmp_path):
     CatalogueSearch.fit(ds, features, config=FAST).save(tmp_path / "index")
     code = "from fusionrec.cli import main; main()"
     args = [sys.executable, "-c", code, "search", "robots", "--index", str(tmp_path / "index")]
+    with pytest.raises(ConfigError, match="whole number"):
+        CatalogueSearch.load(tmp_path / "index").search("robots", k=2.5)
     bad_by = subprocess.run([*args, "--by", "poster"], capture_output=True, text=True)
     assert bad_by.returncode == 2 and "error: unknown by='poster'" in bad_by.stderr
     no_data = subprocess.run(args[:5], capture_output=True, text=True, cwd=tmp_path)

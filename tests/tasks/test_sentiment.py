@@ -105,6 +105,11 @@ def test_jsonl_csv_and_tsv_with_mapped_columns(tmp_path):
             '{"reviewText": "ok", "overall": 7, "reviewerID": "u", "asin": "i"}\n',
             r"b.jsonl, line 1, column 'overall': expected a star rating from 1 to 5, found 7",
         ),
+        (  # a JSON true is not one star
+            "t.jsonl",
+            '{"reviewText": "ok", "overall": true, "reviewerID": "u", "asin": "i"}\n',
+            r"t.jsonl, line 1, column 'overall': expected a star rating from 1 to 5, found True",
+        ),
         (
             "c.jsonl",
             '{"reviewText": "ok", "stars": 5}\n',

@@ -28,7 +28,16 @@ def _index(
     from fusionrec.tasks.search import CatalogueSearch, default_index_dir, index_key
 
     if index is not None and (index / "manifest.json").exists():
-        return CatalogueSearch.load(index)
+        saved = CatalogueSearch.load(index)
+        if dataset or config is not None:  # the data asked for must be the index's
+            wanted = build_config(config, dataset).dataset.name
+            if wanted != saved.manifest["dataset"]:
+                raise ConfigError(
+                    f"{index} holds an index of dataset '{saved.manifest['dataset']}', not "
+                    f"'{wanted}'; give another --index folder to fit one for '{wanted}', or "
+                    "drop --dataset/--config to search the saved one"
+                )
+        return saved
     from fusionrec.encoders.config import parse_features_config
     from fusionrec.encoders.pipeline import build_item_features
     from fusionrec.tasks.alignment import AlignConfig

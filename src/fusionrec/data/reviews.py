@@ -210,8 +210,8 @@ def _rating(value: Any, path: Path, line: int, column: str) -> float:
             column=column,
             hint="Every review needs a star rating 1-5 to be labelled; fix or remove that row",
         )
-    try:
-        rating = float(value)
+    try:  # a JSON true is not a star: float(True) would read it as 1
+        rating = float("nan") if isinstance(value, bool) else float(value)
     except (TypeError, ValueError):
         rating = float("nan")
     if not 1.0 <= rating <= 5.0:  # also catches NaN

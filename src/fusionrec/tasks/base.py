@@ -33,7 +33,7 @@ from fusionrec.tasks.foldin import (
     fold_in_scores,
     sentence_encoder,
 )
-from fusionrec.tasks.ids import lookup
+from fusionrec.tasks.ids import check_k, lookup
 
 #: Defaults chosen on validation users of movielens-100k-mm by
 #: ``benchmarks/bench_text_preferences.py`` (see benchmarks/results/text_preferences.md).
@@ -46,13 +46,6 @@ DEFAULT_TEXT_ALPHA = 1.0
 #: (item rows, scores) of one ranked answer, best first.
 Hits = tuple[np.ndarray, np.ndarray]
 T = TypeVar("T")
-
-
-def check_k(k: Any) -> int:
-    """``k`` as the number of items to return: a whole number of at least 1."""
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ConfigError(f"k must be a whole number of at least 1, got {k!r}")
-    return int(k)
 
 
 def top_k(scores: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:

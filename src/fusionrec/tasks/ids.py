@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from fusionrec.errors import DataError
+from fusionrec.errors import ConfigError, DataError
 
 #: How many unknown ids an error message lists before "... and N more".
 _SHOWN = 10
@@ -42,3 +42,10 @@ def lookup(values: Iterable[Any], index: dict[Any, int], kind: str) -> np.ndarra
             hint=f"use the dataset's own {kind} ids (e.g. {examples})",
         )
     return np.asarray([index[k] for k in keys], dtype=np.int64)
+
+
+def check_k(k: Any) -> int:
+    """``k`` as the number of items to return: a whole number of at least 1."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ConfigError(f"k must be a whole number of at least 1, got {k!r}")
+    return int(k)

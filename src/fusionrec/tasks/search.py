@@ -34,6 +34,7 @@ from fusionrec.errors import ConfigError, DataError, ModelError
 from fusionrec.io import read_json, save_torch, write_atomic, write_json
 from fusionrec.tasks.alignment import AlignConfig, Aligner, AlignReport, build_aligner
 from fusionrec.tasks.alignment import train_alignment as _train
+from fusionrec.tasks.ids import check_k
 
 log = logging.getLogger("fusionrec.tasks")
 
@@ -222,8 +223,7 @@ class CatalogueSearch:
         without an image).
         """
         matrix, mask = self.view(by)
-        if k < 1:
-            raise ConfigError(f"k must be at least 1, got {k}")
+        k = check_k(k)
         scores = matrix @ self.embed_queries([query])[0]
         candidates = np.flatnonzero(mask)
         order = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]

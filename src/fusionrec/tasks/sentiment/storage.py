@@ -109,8 +109,10 @@ def load_model(path: str | Path) -> SentimentModel:
         raise ModelError(f"{manifest_path}: unreadable ({exc})") from None
     if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
         raise ModelError(
-            f"{manifest_path}: format {manifest.get('format')!r} version "
-            f"{manifest.get('version')!r}; this fusionrec reads {FORMAT!r} version {VERSION}"
+            f"{manifest_path}: not a sentiment model of this fusionrec (its manifest says "
+            f"format {manifest.get('format')!r}, version {manifest.get('version')!r}; a "
+            f"sentiment model says format {FORMAT!r}, version {VERSION}); give the folder "
+            "'fusionrec sentiment train -o' wrote"
         )
     params = ClassifierParams(**manifest["params"])
     net = SentimentNet(manifest["input_dim"], len(SENTIMENT_CLASSES), params.hidden)
