@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import subprocess
 import sys
 
@@ -392,3 +393,30 @@ def test_cli_predict_names_bad_input_in_one_line(tmp_path, how):
     assert proc.returncode == 2 and "Traceback" not in message, message
     expected = "is a folder" if how == "folder" else "line 2: byte 0xe9 is not UTF-8"
     assert expected in message
+
+
+def test_too_few_reviews_are_warned_about(caplog):
+    """Six reviews save a model that cannot have learnt much: said, not silent; a small but
+    learnable set is not warned about."""
+    from fusionrec.tasks.sentiment.model import train_sentiment
+
+    words = {1.0: "awful broken waste", 3.0: "okay average fine", 5.0: "great love perfect"}
+
+    def frame(ratings: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "text": [f"{words[r]} {i}" for i, r in enumerate(ratings)],
+                "rating": ratings,
+                "label": rating_to_label(ratings),
+                "user": [f"u{i % 7}" for i in range(len(ratings))],
+                "item": [f"i{i % 5}" for i in range(len(ratings))],
+            }
+        )
+
+    with caplog.at_level(logging.WARNING, logger="fusionrec.tasks"):
+        train_sentiment(frame(np.array([1.0, 1.0, 3.0, 5.0, 5.0, 5.0])), "tfidf")
+    assert "too few to learn sentiment from" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="fusionrec.tasks"):
+        train_sentiment(frame(np.repeat(list(words), 30)), "tfidf")
+    assert "too few" not in caplog.text

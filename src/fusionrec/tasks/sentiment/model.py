@@ -207,6 +207,23 @@ def fit_model(
     return model
 
 
+def warn_if_too_few(labels: np.ndarray, val_macro_f1: float, val_folds: int) -> None:
+    """Say when the reviews are too few to learn from: a class with fewer reviews than
+    validation folds may be missing from validation, and a validation macro-F1 of 0 means
+    the model is saved with near-uniform predictions (5 reviews gave temperature 100)."""
+    counts = {name: int((labels == code).sum()) for code, name in enumerate(SENTIMENT_CLASSES)}
+    rare = [name for name, n in counts.items() if 0 < n < val_folds]
+    if rare or val_macro_f1 == 0:
+        log.warning(
+            "only %d training reviews (%s), validation macro-F1 %.3f: too few to learn "
+            "sentiment from%s; the model is saved, but train on more reviews",
+            len(labels),
+            ", ".join(f"{name} {n}" for name, n in counts.items()),
+            val_macro_f1,
+            f" ({', '.join(rare)}: fewer than {val_folds}, the validation folds)" if rare else "",
+        )
+
+
 def train_sentiment(
     frame: pd.DataFrame,
     kind: str = "lm",
@@ -250,6 +267,7 @@ def train_sentiment(
         scores.append(metrics["macro_f1"])
         logits.append(val_logits)
     best = int(np.argmax(scores))
+    warn_if_too_few(labels, scores[best], val_folds)
     temperature = fit_temperature(logits[best], val_part["label"].to_numpy())
     model = fit_model(
         frame, kind, grid[best], embeddings=embeddings, seed=seed, text_model=text_model
