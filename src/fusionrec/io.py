@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -87,3 +88,12 @@ def save_torch(path: str | Path, obj: Any) -> Path:
     import torch
 
     return write_atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def file_sha256(path: str | Path) -> bytes:
+    """The sha256 digest of a file's bytes, read in 1 MiB blocks (any size fits in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.digest()

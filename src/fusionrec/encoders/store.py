@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from fusionrec.encoders.base import Encoder
-from fusionrec.io import read_json, write_atomic, write_json
+from fusionrec.io import file_sha256, read_json, write_atomic, write_json
 
 _FORMAT_VERSION = 1
 
@@ -125,7 +125,7 @@ class FileDigests:
             if path in known:
                 continue
             try:
-                known[path] = _sha256_of(path)
+                known[path] = file_sha256(path)
             except OSError:
                 continue
             fresh.append((path, stat.st_size, stat.st_mtime_ns, stat.st_ino, known[path]))
@@ -164,14 +164,6 @@ class FileDigests:
                 if (size, mtime_ns, inode) == (stat.st_size, stat.st_mtime_ns, stat.st_ino):
                     known[path] = bytes(sha)
         return known
-
-
-def _sha256_of(path: str) -> bytes:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.digest()
 
 
 @dataclass

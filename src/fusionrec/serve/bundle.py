@@ -35,7 +35,6 @@ match their checksums, naming the file.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import shutil
@@ -47,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from fusionrec.errors import DataError, FusionrecError, ModelError
-from fusionrec.io import read_json, write_atomic, write_json, write_npy
+from fusionrec.io import file_sha256, read_json, write_atomic, write_json, write_npy
 from fusionrec.serve.index import IndexConfig, VectorIndex
 
 log = logging.getLogger("fusionrec.serve")
@@ -58,14 +57,6 @@ MANIFEST = "manifest.json"
 HISTORY = "history/encoder.pt2"
 #: Image files copied into a bundle (anything else is served without an image).
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _json_safe(frame: pd.DataFrame) -> pd.DataFrame:
@@ -301,7 +292,7 @@ def export_bundle(
             work, run_dir, seed, index or IndexConfig(), search, sentiment, progress
         )
         files = sorted(p for p in work.rglob("*") if p.is_file())
-        manifest["files"] = {p.relative_to(work).as_posix(): sha256(p) for p in files}
+        manifest["files"] = {p.relative_to(work).as_posix(): file_sha256(p).hex() for p in files}
         write_json(work / MANIFEST, manifest)
         _swap_into_place(work, out)
     except BaseException:
@@ -354,7 +345,7 @@ def _verify_file(folder: Path, name: str, expected: str, fix: str) -> None:
         raise DataError("manifest lists a file outside the bundle", path=folder / name)
     if not target.is_file():
         raise DataError("missing bundle file", path=folder / name, hint=fix)
-    if sha256(target) != expected:
+    if file_sha256(target).hex() != expected:
         raise DataError(
             "checksum mismatch: the file was changed or truncated", path=folder / name, hint=fix
         )

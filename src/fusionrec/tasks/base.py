@@ -184,8 +184,7 @@ class EmbeddingRecommender(ABC):
         """Top ``k`` items per user: columns user_id, rank, item_id, score (+ title,
         image_path). ``exclude_seen`` masks the user's training items, so a recommendation
         never repeats what the model was trained on."""
-        ids = [user_ids] if isinstance(user_ids, str | int | np.integer) else list(user_ids)
-        users = self.user_rows(ids)
+        users = self.user_rows(user_ids)  # one id or many
         hits = list(self._user_hits(users, check_k(k), exclude_seen))
         counts = np.array([len(rows) for rows, _ in hits], dtype=np.int64)
         rows = np.concatenate([np.zeros(0, np.int64), *(r for r, _ in hits)])

@@ -24,7 +24,6 @@ seed, with the best-validation weights.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import platform
 import time
@@ -47,7 +46,14 @@ from fusionrec.errors import ConfigError, DataError
 from fusionrec.evaluate import Evaluator
 from fusionrec.evaluate.cold_start import cold_item_halves, expected_random_metrics
 from fusionrec.evaluate.metrics import mean_std
-from fusionrec.io import ensure_writable_dir, read_json, write_json, write_npy, write_text
+from fusionrec.io import (
+    ensure_writable_dir,
+    file_sha256,
+    read_json,
+    write_json,
+    write_npy,
+    write_text,
+)
 from fusionrec.models import TrainData, build_model
 from fusionrec.models.base import Recommender, model_class
 from fusionrec.train.rundir import (
@@ -82,7 +88,7 @@ def load_clean_dataset(config: ExperimentConfig) -> Dataset:
 
 
 def split_digest(run_dir: Path) -> str:
-    return hashlib.sha256((run_dir / SPLIT_FILE).read_bytes()).hexdigest()
+    return file_sha256(run_dir / SPLIT_FILE).hex()
 
 
 def check_split_unchanged(run_dir: Path) -> None:
@@ -463,7 +469,7 @@ def _run_locked(
     write_text(run_dir / "config.yaml", dump_config(config))
     prep = prepared or prepare(config, run_dir, progress)
     warn_unordered_split(config.model.name, prep.split)
-    if prepared is not None and not (run_dir / "split.parquet").exists():
+    if prepared is not None and not (run_dir / SPLIT_FILE).exists():
         prep.split.save(run_dir, prep.dataset)
     records = []
     for seed in config.seeds:
