@@ -23,7 +23,14 @@ Tables:
 
     python benchmarks/bench_sequential.py [--epochs 200] [--seeds 3] [--threads 2]
         [--device auto] [--runs runs/bench-sequential] [--skip-recbole] [--collect]
-        [--models sasrec,mmsasrec] [--out benchmarks/results/sequential.md]
+        [--models sasrec,mmsasrec] [--jobs 1] [--out benchmarks/results/sequential.md]
+    python benchmarks/bench_sequential.py --time-epochs 5 [--device cuda]
+        [--out benchmarks/results/sequential_speed.md]
+
+``--jobs N`` trains the study's independent units (each model of each table, each RecBole
+seed, the cold-start run) in N processes at once, then writes the tables from what they
+left; their seconds per epoch are then measured on a shared machine, so ``--time-epochs``
+times fusionrec's and RecBole's SASRec and GRU4Rec again, one run at a time.
 
 Resumable: every fusionrec model trains in its own run directory under ``--runs``
 (``<table>/<model>``) and a stopped run continues from its last epoch; a finished one is read
@@ -42,7 +49,11 @@ from __future__ import annotations
 
 import argparse
 import functools
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +97,17 @@ RECBOLE = {"sasrec": ("SASRec", {"n_layers": 2, "n_heads": 2, "hidden_size": 64,
                                    "dropout_prob": 0.3, "loss_type": "CE"})}  # fmt: skip
 
 
+def features_section(args: argparse.Namespace) -> dict[str, Any]:
+    """Item text and posters, encoded (and cached), or with ``--features-from DIR`` read from
+    ``DIR/text.npz`` and ``DIR/image.npz`` as ``fusionrec encode --export DIR`` wrote them
+    (the same matrices and masks, for a machine without the encoder models)."""
+    section: dict[str, Any] = {"modalities": ["text", "image"]}
+    if getattr(args, "features_from", None):
+        folder = Path(args.features_from)
+        section["precomputed"] = {m: str(folder / f"{m}.npz") for m in section["modalities"]}
+    return section
+
+
 def make_config(args: argparse.Namespace, model: str, **extra: Any) -> ExperimentConfig:
     params, train = MODELS[model]
     base = {
@@ -104,7 +126,7 @@ def make_config(args: argparse.Namespace, model: str, **extra: Any) -> Experimen
             **train,
         },  # fmt: skip
         "evaluate": {"ks": list(KS), **extra.pop("evaluate", {})},
-        "features": {"modalities": ["text", "image"]},
+        "features": features_section(args),
         **extra,
     }
     return load_config(base=base)
@@ -180,7 +202,7 @@ def run_recbole(
                 topk=KS,
                 max_length=SEQ["max_length"],
                 device="cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu",
-                checkpoint_dir=args.runs / "recbole" / "saved",
+                checkpoint_dir=args.runs / "recbole" / "saved" / f"{name}-seed{seed}",
             )  # fmt: skip
             write_json(path, {"seed": seed, **run.numbers()})
         if path.exists():
@@ -277,6 +299,101 @@ def verdict(main: dict[str, Any], side: dict[str, Any], args: argparse.Namespace
     return lines
 
 
+def recbole_seeds(args: argparse.Namespace) -> list[int]:
+    return list(range(1, (args.recbole_seeds or args.seeds) + 1))
+
+
+def units(args: argparse.Namespace, chosen: list[str]) -> list[str]:
+    """The study's independent pieces of work, each trainable in a process of its own:
+    ``masked/<model>``, ``unmasked/<model>``, ``recbole/<model>/<seed>``,
+    ``cold-items/mmsasrec``."""
+    out = [f"masked/{m}" for m in MODELS if m in chosen]
+    for model in (m for m in RECBOLE if m in chosen):
+        out.append(f"unmasked/{model}")
+        if not args.skip_recbole:
+            out += [f"recbole/{model}/{seed}" for seed in recbole_seeds(args)]
+    if "mmsasrec" in chosen:
+        out.append("cold-items/mmsasrec")
+    return out
+
+
+def run_unit(
+    unit: str, args: argparse.Namespace, prep: Prepared, files: Callable[[], Path]
+) -> None:
+    """Train one of ``units`` (or continue it, or find it finished)."""
+    kind, model, *seed = unit.split("/")
+    if kind == "masked":
+        run_model(make_config(args, model), prep, args.runs / kind / model, collect=False)
+    elif kind == "unmasked":
+        repeat = make_config(args, model, evaluate={"repeat": True})
+        run_model(repeat, prep, args.runs / kind / model, collect=False)
+    elif kind == "recbole":
+        run_recbole(model, files, args, [int(seed[0])])
+    elif kind == "cold-items":
+        cold_start(args)
+    else:
+        raise ValueError(f"unknown unit {unit!r}")
+
+
+def run_units_in_parallel(args: argparse.Namespace, todo: list[str]) -> None:
+    """Each unit in its own process, ``--jobs`` at a time (on a GPU machine they share the
+    GPU); a failed unit is reported and its row stays empty."""
+    passed = ["--epochs", str(args.epochs), "--seeds", str(args.seeds)]
+    passed += ["--threads", str(args.threads), "--device", args.device, "--runs", str(args.runs)]
+    if args.recbole_epochs:
+        passed += ["--recbole-epochs", str(args.recbole_epochs)]
+    if args.features_from:
+        passed += ["--features-from", str(args.features_from)]
+
+    def one(unit: str) -> tuple[str, subprocess.CompletedProcess]:
+        cmd = [sys.executable, __file__, "--unit", unit, *passed]
+        return unit, subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for future in as_completed([pool.submit(one, unit) for unit in todo]):
+            unit, proc = future.result()
+            state = "done" if proc.returncode == 0 else f"FAILED:\n{proc.stderr[-3000:]}"
+            print(f"{unit}: {state}", flush=True)
+
+
+def time_epochs(args: argparse.Namespace, prep: Prepared) -> None:
+    """Seconds per training epoch of fusionrec's and RecBole's SASRec and GRU4Rec, measured
+    one at a time with nothing else training (the study's own timings may come from
+    ``--jobs`` processes sharing the machine): ``--time-epochs`` epochs of each, the study's
+    settings, one seed, in a scratch folder."""
+    scratch = Path(tempfile.mkdtemp(prefix="bench-sequential-speed-"))
+    timed = argparse.Namespace(**{**vars(args), "epochs": args.time_epochs, "seeds": 1})
+    timed.runs, timed.recbole_epochs, timed.collect = scratch, args.time_epochs, False
+    files = functools.cache(
+        lambda: recbole_files(prep, scratch / "recbole" / "data", SEQ["max_length"])
+    )
+    rows = [
+        "| model | fusionrec s/epoch | RecBole s/epoch | RecBole / fusionrec |",
+        "|---|---|---|---|",
+    ]
+    for model in RECBOLE:
+        cfg = make_config(timed, model, evaluate={"repeat": True})
+        ours = run_model(cfg, prep, scratch / "unmasked" / model, collect=False)
+        theirs = run_recbole(model, files, timed, [1])
+        a, b = ours["s/epoch"], theirs["s/epoch"]
+        rows.append(f"| {model} | {a:.3f} | {b:.3f} | {b / a:.1f}x |")
+        print(rows[-1], flush=True)
+    text = header("Sequential models: seconds per training epoch, fusionrec vs RecBole 1.2.1")
+    text += "\n".join(
+        [
+            f"- {args.time_epochs} epochs of each (mean wall seconds per training epoch, "
+            "validation not counted), one seed, each run alone on the machine, one after "
+            f"the other; device {args.device}; {args.threads} torch threads",
+            "- the study's settings (d 64, max length 50, CE loss, nothing masked); RecBole "
+            "trains one example per next item (batch 2048), fusionrec each 50-item window "
+            "once (batch 128 windows): the same targets per epoch",
+            "",
+            *rows,
+        ]
+    )
+    write_result(args.out, text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--epochs", type=int, default=200)
@@ -296,15 +413,65 @@ def main() -> None:
         "--recbole-seeds", type=int, default=None, help="RecBole seeds (default --seeds)"
     )
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
-    ap.add_argument("--out", type=Path, default=RESULTS / "sequential.md")
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="train the study's units (each model of each table, each RecBole seed) in this "
+        "many processes at once, each with --threads torch threads; on a GPU machine they "
+        "share the GPU (default 1: one after the other, in this process)",
+    )
+    ap.add_argument(
+        "--time-epochs",
+        type=int,
+        default=0,
+        help="only time this many training epochs of fusionrec's and RecBole's SASRec and "
+        "GRU4Rec, one run at a time, and write that table to --out",
+    )
+    ap.add_argument(
+        "--features-from",
+        type=Path,
+        default=None,
+        help="read item features from DIR/text.npz and DIR/image.npz (`fusionrec encode -d "
+        "movielens-100k-mm --export DIR`) instead of encoding them",
+    )
+    ap.add_argument("--unit", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    if args.out is None:
+        name = "sequential_speed.md" if args.time_epochs else "sequential.md"
+        args.out = RESULTS / name
     torch.set_num_threads(args.threads)
     seeds = list(range(1, args.seeds + 1))
     chosen = args.models.split(",")
     if set(chosen) - set(MODELS):
         ap.error(f"--models: choose from {', '.join(MODELS)}")
+    if args.jobs < 1:
+        ap.error("--jobs must be at least 1")
     cfg = make_config(args, "mmsasrec")
     prep = prepare(cfg, progress=False)  # the one split and features every model sees
+    if args.time_epochs:
+        time_epochs(args, prep)
+        return
+
+    @functools.cache
+    def files() -> Path:
+        """RecBole's benchmark files, written once, the first time a RecBole seed trains
+        (before the units start, with --jobs; a unit process reads them)."""
+        root = args.runs / "recbole" / "data"
+        if args.unit and (root / "ml100k-loo" / "ml100k-loo.test.inter").exists():
+            return root
+        return recbole_files(prep, root, SEQ["max_length"])
+
+    if args.unit:
+        run_unit(args.unit, args, prep, files)
+        return
+    if args.jobs > 1 and not args.collect:
+        todo = units(args, chosen)
+        if any(u.startswith("recbole/") for u in todo):
+            files()
+        run_units_in_parallel(args, todo)
+        args.collect = True  # every unit ran: the tables read what they left
 
     main_rows: dict[str, Any] = {}
     for model in [m for m in MODELS if m in chosen]:
@@ -313,11 +480,6 @@ def main() -> None:
         if row:
             print(model, {k: fmt(v) for k, v in row["test"].items()}, flush=True)
 
-    @functools.cache
-    def files() -> Path:
-        """RecBole's benchmark files, written once, the first time a RecBole seed trains."""
-        return recbole_files(prep, args.runs / "recbole" / "data", SEQ["max_length"])
-
     side: dict[str, Any] = {}
     for model in [m for m in RECBOLE if m in chosen]:
         repeat = make_config(args, model, evaluate={"repeat": True})
@@ -325,15 +487,22 @@ def main() -> None:
             repeat, prep, args.runs / "unmasked" / model, args.collect
         )
         if not args.skip_recbole:
-            rb_seeds = seeds[: args.recbole_seeds or len(seeds)]
-            side[f"RecBole {RECBOLE[model][0]}"] = run_recbole(model, files, args, rb_seeds)
+            side[f"RecBole {RECBOLE[model][0]}"] = run_recbole(
+                model, files, args, recbole_seeds(args)
+            )
     cold = cold_start(args) if "mmsasrec" in chosen else ["(not run: mmsasrec not chosen)"]
 
     text = header("Sequential recommendation on movielens-100k-mm (leave-one-out)")
     text += "\n".join(
         [
             f"- split: leave-one-out, {prep.split.counts()}; seeds {seeds}; up to "
-            f"{args.epochs} epochs, patience 10 on validation NDCG@10; {args.threads} threads",
+            f"{args.epochs} epochs, patience 10 on validation NDCG@10; {args.threads} threads"
+            + (
+                f"; {args.jobs} units trained at once (s/epoch measured while they shared "
+                "the machine: `--time-epochs` times each alone)"
+                if args.jobs > 1
+                else ""
+            ),
             f"- RecBole: up to {args.recbole_epochs or args.epochs} epochs, "
             f"{args.recbole_seeds or args.seeds} seed(s)"
             + (
@@ -342,6 +511,8 @@ def main() -> None:
                 if (args.recbole_epochs or args.epochs) < args.epochs
                 else ""
             ),
+            "- item features: "
+            + "; ".join(f"{m.name} {m.encoder_id}" for m in prep.features or []),
             "- mean ± sample std (ddof=1) over seeds; test scored once per seed",
             "",
             "## fusionrec models (training and validation items masked)",

@@ -32,15 +32,41 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
 
-def _git(*args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, check=False)
+def _git(*args: str) -> str | None:
+    """``git``'s output, "" when it fails, None when there is no ``git`` program."""
+    try:
+        proc = subprocess.run(["git", *args], cwd=HERE, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return None
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
-def provenance() -> dict[str, str | bool]:
+def _head_from_files() -> str:
+    """HEAD's commit read from ``.git`` itself, for a machine without the ``git`` program
+    (a GPU machine that runs a copy of the checkout)."""
+    git = HERE.parent / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head
+        ref = head[len("ref: ") :]
+        if (git / ref).exists():
+            return (git / ref).read_text().strip()
+        for line in (git / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0]
+    except OSError:
+        pass
+    return "unknown (not a git checkout)"
+
+
+def provenance() -> dict[str, str | bool | None]:
     """The commit the numbers come from and whether the tree differed from it (tracked files;
-    result files themselves are ignored, since a script rewrites them)."""
-    commit = _git("rev-parse", "HEAD") or "unknown (not a git checkout)"
+    result files themselves are ignored, since a script rewrites them); ``dirty`` is None
+    where no ``git`` program can tell."""
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": _head_from_files(), "dirty": None}
     status = _git(
         "status",
         "--porcelain",
@@ -49,7 +75,7 @@ def provenance() -> dict[str, str | bool]:
         ":(top)",
         ":(top,exclude)benchmarks/results",
     )
-    return {"commit": commit, "dirty": bool(status)}
+    return {"commit": commit or "unknown (not a git checkout)", "dirty": bool(status)}
 
 
 def device_of(setting: str) -> str:
@@ -131,7 +157,9 @@ def header(title: str) -> str:
     (timings from a shared machine read differently) and the exact command."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     prov = provenance()
-    dirty = " (working tree had uncommitted changes)" if prov["dirty"] else " (clean tree)"
+    dirty = {True: " (working tree had uncommitted changes)", False: " (clean tree)"}.get(
+        prov["dirty"], " (tree not checked: no git program on this machine)"
+    )
     command = " ".join(["python", *sys.argv])
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (

@@ -59,3 +59,23 @@ def test_raw_numbers_carry_the_commit_date_and_command(tmp_path):
     assert data["commit"] == head and isinstance(data["dirty"], bool)
     assert data["recall"] == 0.25 and data["run"] == str(tmp_path)
     assert data["command"].startswith("python ") and data["date"].endswith("UTC")
+
+
+def test_without_a_git_program_the_commit_is_read_from_dot_git(monkeypatch):
+    """A GPU machine running a copy of the checkout may have no ``git``: the commit still comes
+    from ``.git`` and the tree state is said to be unchecked, not claimed clean."""
+    import common
+
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True
+    ).stdout.strip()
+    real_run = subprocess.run
+
+    def no_git(cmd, *args, **kwargs):
+        if cmd[0] == "git":
+            raise FileNotFoundError("git")
+        return real_run(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(common.subprocess, "run", no_git)
+    assert common.provenance() == {"commit": head, "dirty": None}
+    assert f"- commit: {head} (tree not checked: no git program" in common.header("t")

@@ -43,6 +43,12 @@ def encode(
         help="experiment YAML (its dataset and features), or the features section alone",
     ),
     no_cache: bool = typer.Option(False, "--no-cache", help="recompute, do not read or write"),
+    export: Path = typer.Option(
+        None,
+        "--export",
+        help="also write each modality to DIR/<modality>.npz (matrix, mask, item ids, encoder), "
+        "for features.precomputed on a machine without the encoder models",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
     overrides: list[str] = typer.Argument(None, help="key=value config overrides"),
 ) -> None:
@@ -69,10 +75,14 @@ def encode(
         hint = "pass a writable --cache-dir (or set $FUSIONREC_CACHE), or --no-cache"
         cache = (cfg.features or {}).get("cache_dir") or default_cache_dir()
         ensure_writable_dir(cache, "the feature cache", hint)
+    if export is not None:
+        ensure_writable_dir(export, "the export folder", "pass a writable --export folder")
     ds = load_clean_dataset(cfg)
     if cfg.features is None:
         cfg = cfg.model_copy(update={"features": {}})
-    _, report = load_features(cfg, ds, progress=True, with_report=True, use_cache=not no_cache)
+    features, report = load_features(
+        cfg, ds, progress=True, with_report=True, use_cache=not no_cache
+    )
     if report is None:
         console.print("features.modalities is empty: nothing to encode")
         return
@@ -100,3 +110,13 @@ def encode(
         console.print(f"{m.name} encoder: {m.encoder_id}", highlight=False, soft_wrap=True)
         if m.missing_file:
             console.print(f"{m.name} items without content: {m.missing_file}", highlight=False)
+    if export is not None:
+        from fusionrec.encoders.precomputed import export_features
+
+        paths = export_features(features, ds.item_ids, export)
+        names = ", ".join(f"{p.stem}: {p}" for p in paths)
+        console.print(
+            f"exported; on another machine set features.precomputed to {{{names}}}",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -3,7 +3,9 @@
 * ``.npy``: row i is item index i (MMRec's ``text_feat.npy`` / ``image_feat.npy``); the row
   count must equal the number of items.
 * ``.npz``: the matrix in array ``features`` (or ``matrix``, or the only 2-D array), optional
-  ``mask`` (bool per row) and optional id array (``item_id``/``ids`` or ``id_column``).
+  ``mask`` (bool per row), optional id array (``item_id``/``ids`` or ``id_column``) and
+  optional ``encoder`` (the id of the encoder that made it: ``export_features`` writes all
+  four, so features encoded on one machine train on another without its encoders).
 * Parquet: an id column (``item_id`` or ``id_column``) plus either one list-valued column or
   numeric columns, one per dimension.
 
@@ -24,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fusionrec.data.features import ModalityFeatures
+from fusionrec.data.features import ItemFeatures, ModalityFeatures
 from fusionrec.data.npy import read_npy
 from fusionrec.errors import DataError
+from fusionrec.io import write_atomic
 
 _ID_NAMES = ("item_id", "ids", "id")
 _MATRIX_NAMES = ("features", "matrix", "embeddings", "feat")
@@ -44,6 +47,7 @@ def load_precomputed(
     if not path.exists():
         raise DataError("pre-computed feature file not found", path=path)
     suffix = path.suffix.lower()
+    origin = None
     if suffix == ".npy":
         matrix, mask, ids = read_npy(path), None, None
         if rows_are_ids:
@@ -51,7 +55,7 @@ def load_precomputed(
         if id_column is not None:
             raise DataError(f"a .npy file carries no id column ({id_column!r})", path=path)
     elif suffix == ".npz":
-        matrix, mask, ids = _read_npz(path, id_column)
+        matrix, mask, ids, origin = _read_npz(path, id_column)
     elif suffix in {".parquet", ".pq"}:
         matrix, mask, ids = _read_parquet(path, id_column)
     else:
@@ -74,7 +78,32 @@ def load_precomputed(
         aligned, aligned_mask = matrix, present
     else:
         aligned, aligned_mask = _align_by_id(matrix, present, np.asarray(ids), item_ids, path)
-    return ModalityFeatures(name, aligned, aligned_mask, encoder_id=f"precomputed:{path.name}")
+    encoder_id = f"precomputed:{path.name}" + (f" (encoded by {origin})" if origin else "")
+    return ModalityFeatures(name, aligned, aligned_mask, encoder_id=encoder_id)
+
+
+def export_features(features: ItemFeatures, item_ids: np.ndarray, folder: str | Path) -> list[Path]:
+    """Write each modality as ``<folder>/<name>.npz`` (matrix, mask, item ids, encoder id),
+    the ``.npz`` layout ``load_precomputed`` reads back to the same matrix and mask: encode
+    where the encoder models are, train where they are not. Each file is written atomically."""
+    ids = np.asarray(item_ids)
+    if ids.dtype == object:  # string ids: a unicode array needs no pickle to read back
+        ids = ids.astype(str)
+    written = []
+    for mod in features:
+
+        def save(tmp: Path, mod: ModalityFeatures = mod) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(
+                    fh,
+                    features=mod.matrix,
+                    mask=mod.mask,
+                    item_id=ids,
+                    encoder=np.str_(mod.encoder_id),
+                )
+
+        written.append(write_atomic(Path(folder) / f"{mod.name}.npz", save))
+    return written
 
 
 def _rows_of_ids(matrix: np.ndarray, item_ids: np.ndarray, path: Path) -> np.ndarray:
@@ -93,7 +122,7 @@ def _rows_of_ids(matrix: np.ndarray, item_ids: np.ndarray, path: Path) -> np.nda
 
 def _read_npz(
     path: Path, id_column: str | None
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, str | None]:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -113,7 +142,9 @@ def _read_npz(
     id_key = id_column or next((k for k in _ID_NAMES if k in arrays), None)
     if id_column is not None and id_column not in arrays:
         raise DataError(f"no id array {id_column!r}; arrays: {sorted(arrays)}", path=path)
-    return arrays[key], arrays.get("mask"), None if id_key is None else arrays[id_key]
+    origin = str(arrays["encoder"]) if arrays.get("encoder", np.empty(1)).ndim == 0 else None
+    ids = None if id_key is None else arrays[id_key]
+    return arrays[key], arrays.get("mask"), ids, origin
 
 
 def _read_parquet(path: Path, id_column: str | None) -> tuple[np.ndarray, None, np.ndarray | None]:
