@@ -275,11 +275,12 @@ def verdict(main: dict[str, Any], side: dict[str, Any], args: argparse.Namespace
     for ours, theirs in (("sasrec", "RecBole SASRec"), ("gru4rec", "RecBole GRU4Rec")):
         a, b = side.get(f"fusionrec {ours}"), side.get(theirs)
         if a and b:
-            na, nb = a["test"]["ndcg@10"][0], b["test"]["ndcg@10"][0]
+            (na, sa), (nb, sb) = a["test"]["ndcg@10"], b["test"]["ndcg@10"]
             quality = (
                 "no quality claim: RecBole's epochs were capped below fusionrec's"
                 if capped
                 else ("matches or beats" if na >= nb else "below")
+                + f" by {abs(na - nb):.4f}; larger seed std {max(sa, sb):.4f}"
             )
             lines.append(
                 f"- {ours}: test NDCG@10 fusionrec {na:.4f} vs RecBole {nb:.4f} ({quality}); "
