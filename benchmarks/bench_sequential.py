@@ -151,8 +151,20 @@ def run_model(
     if results is None:
         return None
     records = results["per_seed"]
+    TRAINED_ON.add(trained_on(run_dir))
     return summarise([r["test"] for r in records], [r["seconds_per_epoch"] for r in records],
                      [r["epochs"] for r in records])  # fmt: skip
+
+
+#: the machines the rows of this table trained on (read back from their runs)
+TRAINED_ON: set[str] = set()
+
+
+def trained_on(run_dir: Path) -> str:
+    """The device a finished run trained on, from its manifest: a table collected elsewhere
+    must not pass for this machine's work."""
+    machine = read_json(run_dir / "manifest.json").get("machine", {})
+    return f"{machine.get('gpu') or 'CPU'} (torch {machine.get('torch', '?')})"
 
 
 def summarise(tests: list[dict[str, float]], spe: list[float], epochs: list[int]) -> dict:
@@ -160,6 +172,7 @@ def summarise(tests: list[dict[str, float]], spe: list[float], epochs: list[int]
         "test": {k: mean_std([t[k] for t in tests]) for k in SHOWN},
         "s/epoch": float(np.mean(spe)),
         "epochs": float(np.mean(epochs)),
+        "seeds": len(tests),
     }
 
 
@@ -204,9 +217,12 @@ def run_recbole(
                 device="cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu",
                 checkpoint_dir=args.runs / "recbole" / "saved" / f"{name}-seed{seed}",
             )  # fmt: skip
-            write_json(path, {"seed": seed, **run.numbers()})
+            device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+            write_json(path, {"seed": seed, "device": f"{device} (torch {torch.__version__})",
+                              **run.numbers()})  # fmt: skip
         if path.exists():
             runs.append(read_json(path))
+            TRAINED_ON.add("RecBole: " + runs[-1].get("device", "device not recorded"))
     if not runs:
         return None
     return summarise(
@@ -222,15 +238,16 @@ def fmt(pair: tuple[float, float]) -> str:
 
 def table(rows: dict[str, dict[str, Any] | None]) -> list[str]:
     out = [
-        "| model | " + " | ".join(SHOWN) + " | s/epoch | epochs |",
-        "|---|" + "---|" * (len(SHOWN) + 2),
+        "| model | " + " | ".join(SHOWN) + " | s/epoch | epochs | seeds |",
+        "|---|" + "---|" * (len(SHOWN) + 3),
     ]
     for name, r in rows.items():
         if r is None:
-            out.append(f"| {name} | " + " | ".join("not run yet" for _ in SHOWN) + " | | |")
+            out.append(f"| {name} | " + " | ".join("not run yet" for _ in SHOWN) + " | | | 0 |")
             continue
         cells = " | ".join(fmt(r["test"][k]) for k in SHOWN)
-        out.append(f"| {name} | {cells} | {r['s/epoch']:.2f} | {r['epochs']:.0f} |")
+        spe, epochs = f"{r['s/epoch']:.2f}", f"{r['epochs']:.0f}"
+        out.append(f"| {name} | {cells} | {spe} | {epochs} | {r['seeds']} |")
     return out
 
 
@@ -247,15 +264,17 @@ def cold_start(args: argparse.Namespace) -> list[str]:
         prep.features, _ = load_features(cfg, prep.dataset, progress=False)
         return prep
 
-    results = results_of(cfg, args.runs / "cold-items" / "mmsasrec", data, args.collect)
+    run_dir = args.runs / "cold-items" / "mmsasrec"
+    results = results_of(cfg, run_dir, data, args.collect)
     if results is None:
         return ["(not run yet)"]
+    TRAINED_ON.add(trained_on(run_dir))
     tests, random = [r["test"] for r in results["per_seed"]], results["random"]
     keys = [k for k in SHOWN if k in random]
     lines = [
         "| | " + " | ".join(keys) + " |",
         "|---|" + "---|" * len(keys),
-        "| mmsasrec, id_free | "
+        f"| mmsasrec, id_free ({len(tests)} seeds) | "
         + " | ".join(fmt(mean_std([t[k] for t in tests])) for k in keys)
         + " |",
         "| random ranking (exact expectation) | "
@@ -282,6 +301,8 @@ def verdict(main: dict[str, Any], side: dict[str, Any], args: argparse.Namespace
                 else ("matches or beats" if na >= nb else "below")
                 + f" by {abs(na - nb):.4f}; larger seed std {max(sa, sb):.4f}"
             )
+            if a["seeds"] != b["seeds"]:
+                quality += f"; seeds differ: fusionrec {a['seeds']}, RecBole {b['seeds']}"
             lines.append(
                 f"- {ours}: test NDCG@10 fusionrec {na:.4f} vs RecBole {nb:.4f} ({quality}); "
                 f"s/epoch {a['s/epoch']:.2f} vs {b['s/epoch']:.2f} "
@@ -505,13 +526,19 @@ def main() -> None:
                 else ""
             ),
             f"- RecBole: up to {args.recbole_epochs or args.epochs} epochs, "
-            f"{args.recbole_seeds or args.seeds} seed(s)"
+            f"{args.recbole_seeds or args.seeds} seed(s) asked for"
+            + "".join(
+                f"; {name} finished {row['seeds']}"
+                for name, row in side.items()
+                if name.startswith("RecBole") and row
+            )
             + (
                 " (capped below fusionrec's budget: it may stop before converging, so its "
                 "row is a lower bound on what RecBole reaches)"
                 if (args.recbole_epochs or args.epochs) < args.epochs
                 else ""
             ),
+            "- trained on: " + "; ".join(sorted(TRAINED_ON)),
             "- item features: "
             + "; ".join(f"{m.name} {m.encoder_id}" for m in prep.features or []),
             "- mean ± sample std (ddof=1) over seeds; test scored once per seed",
