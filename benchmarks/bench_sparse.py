@@ -30,6 +30,11 @@ Resumable: each model runs in its own subprocess in ``<runs>/<model>`` with
 is reused and an unfinished one continued from its checkpoints; a model whose ``bench.json``
 exists is not run again (``--fresh`` runs it again, ``--collect`` only rewrites the table).
 RecBole runs are cached per (model, seed) in ``<runs>/recbole/``.
+On machines replaced between sessions, ``bench_state.py save`` keeps what resuming needs
+(each search's ``trials.json``, each finished model's record and cached per-user scores) in
+``benchmarks/state/sparse``, committed, and ``bench_state.py restore`` puts it back into a new
+runs folder; run ``--collect`` before saving, so finished models carry their per-user scores.
+While the study is incomplete, write its table elsewhere (``--out <runs>/sparse_quality.md``).
 
     python benchmarks/bench_sparse.py [--models mf-bpr,lightgcn,mgcn] [--trials 20]
         [--threads 1] [--jobs 1] [--runs runs/bench-sparse] [--no-recbole] [--collect]

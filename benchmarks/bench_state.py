@@ -1,0 +1,112 @@
+"""Carry a long study's progress across machines: the small files a search resumes from.
+
+The sparse study (``bench_sparse.py``) is tens of CPU-hours, more than one session of a
+machine that is replaced between sessions, and its runs folder (weights, checkpoints) is
+hundreds of MB. What resuming needs is small: a search replays the trials in its
+``trials.json`` (``fusionrec tune`` resume) and a finished model is read back from its
+``bench.json`` with the per-user and per-bucket test scores the table caches beside its best
+run. ``save`` copies exactly those files into ``--state`` (a folder committed with the code),
+``restore`` copies them back into an empty runs folder before the study is started again.
+
+- a finished model (its ``bench.json`` exists): ``bench.json``, ``search_config.yaml``,
+  ``trials.json``, ``tune.json``, ``best_config.yaml`` and, from ``best/``, ``config.yaml``,
+  ``results.json``, ``per_user_test.json``, ``by_popularity.json``. Run the study's
+  ``--collect`` before ``save`` so the last two exist: they are computed from the weights,
+  which do not travel.
+  A model without a search space keeps the same files of its own folder.
+- a model still searching: ``search_config.yaml`` and ``trials.json`` only (a best run
+  without its weights could not be scored for the table, so it trains again);
+- RecBole's cached runs: ``recbole/*.json``.
+
+A trial that was training when the machine went away is lost and runs again.
+
+    python benchmarks/bench_state.py save --runs RUNS --state benchmarks/state/sparse
+    python benchmarks/bench_state.py restore --runs RUNS --state benchmarks/state/sparse
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+FINISHED = (
+    "bench.json",
+    "search_config.yaml",
+    "trials.json",
+    "tune.json",
+    "best_config.yaml",
+    "best/config.yaml",
+    "best/results.json",
+    "best/per_user_test.json",
+    "best/by_popularity.json",
+    # a model without a search space keeps its run in its own folder
+    "config.yaml",
+    "results.json",
+    "per_user_test.json",
+)
+SEARCHING = ("search_config.yaml", "trials.json")
+
+
+def kept_files(runs: Path) -> list[Path]:
+    """The files of ``runs`` that ``save`` keeps, relative to ``runs``."""
+    out = []
+    for model in sorted(p for p in runs.iterdir() if p.is_dir() and p.name != "recbole"):
+        names = FINISHED if (model / "bench.json").exists() else SEARCHING
+        out += [model.relative_to(runs) / n for n in names if (model / n).exists()]
+    if (runs / "recbole").is_dir():
+        out += sorted(p.relative_to(runs) for p in (runs / "recbole").glob("*.json"))
+    return out
+
+
+def save(runs: Path, state: Path) -> list[Path]:
+    """Replace ``state`` with the kept files of ``runs`` (a model that went back to searching
+    must not keep an old ``bench.json``)."""
+    files = kept_files(runs)
+    for model in sorted({f.parts[0] for f in files if f.name == "bench.json"}):
+        if not any(f.parts[0] == model and f.name == "per_user_test.json" for f in files):
+            print(
+                f"warning: {model} is finished but its per-user test scores are not cached: "
+                "run the study with --collect first, or its row cannot be paired later"
+            )
+    fresh = state.with_name(state.name + ".new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    for rel in files:
+        (fresh / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(runs / rel, fresh / rel)
+    fresh.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(state, ignore_errors=True)
+    fresh.rename(state)
+    return files
+
+
+def restore(runs: Path, state: Path) -> list[Path]:
+    """Copy ``state`` into ``runs``; a file the runs folder already has is newer work, kept."""
+    if not state.is_dir():
+        raise SystemExit(f"no saved state at {state}")
+    copied = []
+    for src in sorted(p for p in state.rglob("*") if p.is_file()):
+        rel = src.relative_to(state)
+        if not (runs / rel).exists():
+            (runs / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, runs / rel)
+            copied.append(rel)
+    return copied
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("action", choices=["save", "restore"])
+    ap.add_argument("--runs", type=Path, required=True, help="the study's runs folder")
+    ap.add_argument("--state", type=Path, required=True, help="where the kept files live")
+    args = ap.parse_args()
+    if args.action == "save":
+        files = save(args.runs, args.state)
+    else:
+        files = restore(args.runs, args.state)
+    models = sorted({f.parts[0] for f in files})
+    print(f"{args.action}: {len(files)} files of {', '.join(models) or 'nothing'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""``benchmarks/bench_state.py``: a study's progress travels as a few small files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_state import restore, save  # noqa: E402
+
+
+def _touch(path: Path, text: str = "{}") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_finished_and_searching_models_keep_what_resuming_needs_and_no_weights(tmp_path):
+    runs, state = tmp_path / "runs", tmp_path / "state"
+    for name in ("bench.json", "trials.json", "search_config.yaml", "best/results.json",
+                 "best/per_user_test.json", "best/seed-1/best.pt"):  # fmt: skip
+        _touch(runs / "freedom" / name)
+    for name in ("trials.json", "search_config.yaml", "best/results.json", "trial-3/last.pt"):
+        _touch(runs / "diffmm" / name)
+    _touch(runs / "recbole" / "BPR-seed1-epochs300.json")
+    _touch(runs / "recbole" / "saved" / "BPR.pth")
+    save(runs, state)
+    kept = sorted(str(p.relative_to(state)) for p in state.rglob("*") if p.is_file())
+    assert kept == [
+        "diffmm/search_config.yaml",
+        "diffmm/trials.json",  # its best run has no weights to score the table: trains again
+        "freedom/bench.json",
+        "freedom/best/per_user_test.json",
+        "freedom/best/results.json",
+        "freedom/search_config.yaml",
+        "freedom/trials.json",
+        "recbole/BPR-seed1-epochs300.json",
+    ]
+    # a later save replaces the state whole: a model that lost its bench.json loses it there
+    (runs / "freedom" / "bench.json").unlink()
+    save(runs, state)
+    assert not (state / "freedom" / "bench.json").exists()
+
+
+def test_restore_fills_an_empty_runs_folder_and_keeps_newer_work(tmp_path):
+    state, runs = tmp_path / "state", tmp_path / "runs"
+    _touch(state / "mgcn" / "trials.json", "[1]")
+    _touch(state / "mgcn" / "search_config.yaml", "a: 1")
+    _touch(runs / "mgcn" / "trials.json", "[1, 2]")  # this machine got further
+    copied = restore(runs, state)
+    assert [str(p) for p in copied] == ["mgcn/search_config.yaml"]
+    assert (runs / "mgcn" / "trials.json").read_text() == "[1, 2]"
