@@ -277,7 +277,12 @@ def test_cli_errors_are_one_line_and_exit_2(synthetic, tmp_path):
     args = [sys.executable, "-c", code, "search", "robots", "--index", str(tmp_path / "index")]
     with pytest.raises(ConfigError, match="whole number"):
         CatalogueSearch.load(tmp_path / "index").search("robots", k=2.5)
-    bad_by = subprocess.run([*args, "--by", "poster"], capture_output=True, text=True)
-    assert bad_by.returncode == 2 and "error: unknown by='poster'" in bad_by.stderr
+    # refused before any data is read: the dataset named here does not even exist
+    bad_by = subprocess.run([*args[:5], "-d", str(tmp_path / "nowhere"), "--by", "poster"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert bad_by.returncode == 2 and "--by must be image, text or fused" in bad_by.stderr
+    assert "nowhere" not in bad_by.stderr
+    no_view = subprocess.run([*args, "--by", "recommender"], capture_output=True, text=True)
+    assert no_view.returncode == 2 and "error: unknown by='recommender'" in no_view.stderr
     no_data = subprocess.run(args[:5], capture_output=True, text=True, cwd=tmp_path)
     assert no_data.returncode == 2 and "give --dataset" in no_data.stderr

@@ -131,6 +131,12 @@ def test_jsonl_csv_and_tsv_with_mapped_columns(tmp_path):
         ("g.tsv", "no tab here\n", r"g.tsv, line 1: expected 'sentence<TAB>label'"),
         ("h.parquet", "", r"cannot tell the review file format"),
         ("i.jsonl", "[1, 2]\n", r"i.jsonl, line 1: expected a JSON object, found list"),
+        (
+            "l.jsonl",
+            '{"reviewText": "fine", "overall": 4, "reviewerID": "u", "asin": "i"}\n'
+            '{"reviewText": 5, "overall": 5, "reviewerID": "u", "asin": "j"}\n',
+            r"l.jsonl, line 2, column 'reviewText': expected the review text, found int 5",
+        ),
         ("j.csv", "reviewText,overall\n", r"j.csv: the file holds no reviews"),
         (
             "k.csv",
@@ -295,6 +301,12 @@ def test_save_load_round_trip_with_context(tmp_path):
     for bad in ([one, "  "], [one, None], [5]):
         with pytest.raises(ConfigError, match="blank or not strings"):
             again.predict(bad)
+    # one id per text, or a clear error (not pandas' "All arrays must be of the same length")
+    assert len(again.predict(one, users[0], items[0], embeddings=emb[:1])) == 1
+    with pytest.raises(ConfigError, match="items has 3 entries for 2 texts"):
+        again.predict([one, one], items=items[:3], embeddings=emb[:2])
+    with pytest.raises(ConfigError, match="embeddings has 1 rows for 2 texts"):
+        again.predict([one, one], embeddings=emb[:1])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary folder left
     with pytest.raises(ModelError, match="no manifest.json"):
         SentimentModel.load(tmp_path)
@@ -420,3 +432,19 @@ def test_too_few_reviews_are_warned_about(caplog):
     with caplog.at_level(logging.WARNING, logger="fusionrec.tasks"):
         train_sentiment(frame(np.repeat(list(words), 30)), "tfidf")
     assert "too few" not in caplog.text
+
+
+def test_fused_without_reviewer_or_item_ids_says_it_has_no_context(caplog):
+    from fusionrec.tasks.sentiment.classifier import ClassifierParams
+    from fusionrec.tasks.sentiment.model import train_sentiment
+
+    frame = pd.concat([_toy_frame(30)] * 2, ignore_index=True)
+    emb = np.random.default_rng(3).standard_normal((len(frame), 8)).astype(np.float32)
+    grid = [ClassifierParams(hidden=0, weight_decay=1e-3, max_iter=20)]
+    with caplog.at_level(logging.WARNING, logger="fusionrec.tasks"):
+        train_sentiment(frame, "fused", embeddings=emb, grid=grid)
+    assert "no context to fuse" not in caplog.text  # ids given: nothing to say
+    frame[["user", "item"]] = None
+    with caplog.at_level(logging.WARNING, logger="fusionrec.tasks"):
+        train_sentiment(frame, "fused", embeddings=emb, grid=grid)
+    assert "without reviewer or item ids" in caplog.text and "--user-col" in caplog.text

@@ -72,6 +72,10 @@ def _index(
     return fitted
 
 
+#: every view ``CatalogueSearch.ways`` can offer; an index says which of them it has
+_WAYS = ("image", "text", "fused", "recommender")
+
+
 def search(
     query: str = typer.Argument(..., help="what you are looking for, in words"),
     by: str = typer.Option("image", "--by", help="match item image, text or fused (all views)"),
@@ -88,6 +92,11 @@ def search(
 ) -> None:
     """Search the catalogue with a sentence; prints rank, score, title, item id, image path."""
     setup_logging(verbose)
+    if by not in _WAYS:  # before minutes of loading and encoding, not after
+        raise typer.BadParameter(
+            f"--by must be image, text or fused (or recommender, for a saved index fitted with "
+            f"one), got {by!r}"
+        )
     import pandas as pd
     from rich.table import Table
 

@@ -201,6 +201,22 @@ def _tsv_rows(path: Path, fh: io.TextIOBase) -> Iterator[tuple[int, dict[str, An
         yield number, {"text": text, "label": label}
 
 
+def _text(value: Any, path: Path, line: int, column: str) -> str:
+    """A review's text; a JSON number, true/false, list or object there is a mapping mistake
+    (the rating's field named as the text, say), not a review to classify."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise DataError(
+            f"expected the review text, found {type(value).__name__} {value!r:.60}",
+            path=path,
+            line=line,
+            column=column,
+            hint="Map the field that holds the review's words as the text (see docs/sentiment.md)",
+        )
+    return value
+
+
 def _rating(value: Any, path: Path, line: int, column: str) -> float:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise DataError(
@@ -301,10 +317,9 @@ def read_reviews(
                     if report.rows == 1:  # every row needs a rating: check the mapping now
                         _check_columns(path, seen, columns, ("rating",))
                     rating = _rating(row.get(columns.rating), path, line, columns.rating)
-                    text = row.get(columns.text)
+                    text = _text(row.get(columns.text), path, line, columns.text)
                     user = _id(row.get(columns.user)) if columns.user else None
                     item = _id(row.get(columns.item)) if columns.item else None
-                    text = "" if text is None else str(text)
                     records.append((line, text, rating, -1, user, item))
         except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
             raise DataError(f"cannot read the file: {exc}", path=path) from None

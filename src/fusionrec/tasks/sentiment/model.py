@@ -145,6 +145,12 @@ class SentimentModel:
                 f"texts {bad[:5]}{' ...' if len(bad) > 5 else ''} are blank or not strings; "
                 "give each review's text"
             )
+        users = _one_per_text("users", users, len(texts))
+        items = _one_per_text("items", items, len(texts))
+        if embeddings is not None and len(embeddings) != len(texts):
+            raise ConfigError(
+                f"embeddings has {len(embeddings)} rows for {len(texts)} texts; give one per text"
+            )
         frame = review_frame(texts, users, items)
         logits, rating = self.logits_and_rating(frame, embeddings)
         probs = softmax(logits, self.temperature)
@@ -245,6 +251,12 @@ def train_sentiment(
     labels = frame["label"].to_numpy(dtype=np.int64)
     if len(np.unique(labels)) < 2:
         raise ModelError("training reviews hold a single sentiment class; nothing to learn")
+    if kind == "fused" and all(frame[c].isna().all() for c in ("user", "item")):
+        log.warning(
+            "--kind fused without reviewer or item ids in the reviews: there is no context to "
+            "fuse, so it learns what --kind lm learns; map the reviewer and item fields "
+            "(--user-col/--item-col, see docs/sentiment.md) or train --kind lm"
+        )
     if kind in ("lm", "fused") and embeddings is None:
         from fusionrec.tasks.sentiment.features import embed_reviews
 
@@ -291,3 +303,19 @@ def train_sentiment(
         temperature,
     )
     return model
+
+
+def _one_per_text(
+    name: str, values: Sequence[str | None] | str | None, n_texts: int
+) -> Sequence[str | None] | None:
+    """``users``/``items`` as one entry per text (one id for one text is a list of one)."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    if len(values) != n_texts:
+        raise ConfigError(
+            f"{name} has {len(values)} entries for {n_texts} texts; give one per text "
+            "(None where unknown)"
+        )
+    return values
