@@ -16,6 +16,26 @@ import numpy as np
 from fusionrec.errors import FusionrecError
 
 
+def _process_umask() -> int:
+    """The umask, read once at import (setting it back and forth later would race with
+    other threads creating files)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()
+
+
+def shareable(path: str | Path) -> Path:
+    """Give a file or folder made by ``tempfile`` (0600 / 0700, private by design) the
+    permissions a plain ``open``/``mkdir`` would have given it, before it is renamed into
+    place: a bundle exported by one account and served by another must be readable."""
+    path = Path(path)
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_UMASK)
+    return path
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it over ``path`` only on success."""
@@ -26,6 +46,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        shareable(tmp_path)
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)

@@ -190,3 +190,13 @@ def test_opening_the_wrong_thing_says_what_to_open_instead(bundle, trained_run, 
     result = CliRunner().invoke(app, ["export", str(trained_run), "-o", str(tmp_path / "b"),
                                       "--index-kind", "bogus"])  # fmt: skip
     assert result.exit_code == 2 and "'bogus' is not one of" in result.output
+
+
+def test_a_bundle_is_readable_by_other_accounts_as_plain_files_are(bundle):
+    """Exported by one account, served by another: the atomic writes' private temporary
+    files (0600, folder 0700) must not carry their mode into the bundle."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert bundle.stat().st_mode & 0o777 == 0o777 & ~mask
+    modes = {p.stat().st_mode & 0o777 for p in bundle.rglob("*") if p.is_file()}
+    assert modes == {0o666 & ~mask}

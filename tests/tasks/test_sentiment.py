@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 import subprocess
 import sys
 
@@ -308,6 +309,9 @@ def test_save_load_round_trip_with_context(tmp_path):
     with pytest.raises(ConfigError, match="embeddings has 1 rows for 2 texts"):
         again.predict([one, one], embeddings=emb[:1])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary folder left
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o777 & ~mask  # not tempfile's private 0700
     with pytest.raises(ModelError, match="no manifest.json"):
         SentimentModel.load(tmp_path)
 

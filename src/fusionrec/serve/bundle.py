@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from fusionrec.errors import DataError, FusionrecError, ModelError
-from fusionrec.io import file_sha256, read_json, write_atomic, write_json, write_npy
+from fusionrec.io import file_sha256, read_json, shareable, write_atomic, write_json, write_npy
 from fusionrec.serve.index import IndexConfig, VectorIndex
 
 log = logging.getLogger("fusionrec.serve")
@@ -294,6 +294,7 @@ def export_bundle(
         files = sorted(p for p in work.rglob("*") if p.is_file())
         manifest["files"] = {p.relative_to(work).as_posix(): file_sha256(p).hex() for p in files}
         write_json(work / MANIFEST, manifest)
+        shareable(work)
         _swap_into_place(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

@@ -26,7 +26,7 @@ import torch
 
 from fusionrec.data.reviews import SENTIMENT_CLASSES
 from fusionrec.errors import ModelError
-from fusionrec.io import read_json, save_torch, write_atomic, write_json
+from fusionrec.io import read_json, save_torch, shareable, write_atomic, write_json
 from fusionrec.tasks.sentiment.classifier import ClassifierParams, SentimentNet
 from fusionrec.tasks.sentiment.features import ContextTables, Standardizer
 from fusionrec.tasks.sentiment.model import SentimentModel
@@ -82,6 +82,7 @@ def save_model(model: SentimentModel, path: str | Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         _write_folder(model, tmp)
+        shareable(tmp)
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
