@@ -286,6 +286,28 @@ def cold_start(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def paired_over_users(runs: Path, model: str, base: str) -> list[str]:
+    """``model`` minus ``base`` on test NDCG@10 paired over the test users, each user's metric
+    averaged over the seeds and re-scored from the saved weights (cached beside each run, so
+    a table collected from a copy of the runs without weights still has it)."""
+    from fusionrec.errors import FusionrecError
+    from fusionrec.evaluate.significance import paired_difference
+    from paired import per_user_test
+
+    try:
+        a, b = (per_user_test(runs / name, ("ndcg@10",)) for name in (model, base))
+    except FusionrecError as exc:
+        return [f"  - paired over users: not computed ({exc})"]
+    r = paired_difference(np.array(a["ndcg@10"]), np.array(b["ndcg@10"]))
+    return [
+        f"  - paired over the {len(a['users'])} test users (each user's NDCG@10 averaged over "
+        f"the seeds, re-scored from the saved weights: within {max(a['gap'], b['gap']):.1e} of "
+        f"the recorded): {model} minus {base} {r['mean']:+.4f} (95 % CI {r['low']:+.4f} to "
+        f"{r['high']:+.4f}); paired t-test p = {r['p_t']:.2g}, Wilcoxon p = "
+        f"{r['p_wilcoxon']:.2g}; better for {r['better']} users, worse for {r['worse']}"
+    ]
+
+
 def verdict(main: dict[str, Any], side: dict[str, Any], args: argparse.Namespace) -> list[str]:
     """Claims only where the run supports them: RecBole's quality only when it had the same
     epoch budget, a win only against a spread measured over at least two seeds."""
@@ -318,6 +340,7 @@ def verdict(main: dict[str, Any], side: dict[str, Any], args: argparse.Namespace
             f"- mmsasrec {word} id-only sasrec on test NDCG@10: {fmt(mm)} vs {fmt(ids)} "
             "(margin against the larger sample std)"
         )
+        lines += paired_over_users(args.runs / "masked", "mmsasrec", "sasrec")
     return lines
 
 

@@ -5,6 +5,7 @@ check a known right answer."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +104,30 @@ def test_fit_writes_a_run_and_load_gives_identical_recommendations(fitted):
     # even users like the space half: the trained model says so in external ids
     even = first["user_id"].map(lambda u: int(u[1:]) % 2 == 0).to_numpy()
     assert (space(first["item_id"]) == even).mean() > 0.9
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_run_trained_on_a_gpu_loads_and_rescores_on_a_cpu_machine(fitted, tmp_path):
+    """Trained on a GPU box, inspected on a laptop: the saved train.device 'cuda' must not
+    stop loading, evaluation or export (it did: 'no usable CUDA device')."""
+    import shutil
+
+    import yaml
+
+    from fusionrec.train.reload import rescore_run
+
+    rec, run = fitted
+    copy = tmp_path / "gpu-run"
+    shutil.copytree(run, copy)
+    config = yaml.safe_load((copy / "config.yaml").read_text())
+    config["train"]["device"] = "cuda"
+    (copy / "config.yaml").write_text(yaml.safe_dump(config))
+    users = list(rec.user_ids)[:4]
+    pd.testing.assert_frame_equal(
+        fusionrec.load(copy).recommend(users, k=5), rec.recommend(users, k=5)
+    )
+    recorded = json.loads((run / "results.json").read_text())["per_seed"][0]["test"]
+    assert rescore_run(copy)[2026]["recall@10"] == pytest.approx(recorded["recall@10"], abs=1e-6)
 
 
 def test_exclude_seen_masks_exactly_the_training_and_validation_items(fitted):

@@ -20,7 +20,7 @@ from fusionrec.models import MODELS
 from fusionrec.tasks.recommender import FittedRecommender
 from fusionrec.train.experiment import run_experiment, train_data
 from fusionrec.train.reload import load_run_model
-from fusionrec.train.trainer import resolve_device
+from fusionrec.train.trainer import inference_device
 
 
 def _dataset_section(dataset: str | Path | Mapping[str, Any]) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def load(run_dir: str | Path, seed: int | None = None) -> FittedRecommender:
     if parsed is not None and prep.features is not None and "text" in prep.features:
         text_encoder = None if "text" in parsed.precomputed else parsed.text
     # what the model was built from, sequences included (explanations rebuild it)
-    data = train_data(prep, cfg.model.name, resolve_device(cfg.train.device))
+    data = train_data(prep, cfg.model.name, inference_device(cfg.train.device))
     return FittedRecommender(
         model, data, prep.dataset, split=prep.split, text_encoder=text_encoder, run_dir=run_dir
     )

@@ -30,9 +30,9 @@ from fusionrec.train.trainer import (
     BEST_INFO,
     CHECKPOINT,
     evaluate_model,
+    inference_device,
     load_checkpoint,
     load_weights,
-    resolve_device,
 )
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def load_run_model(
     if seed not in cfg.seeds:
         raise FusionrecError(f"{run_dir} has no seed {seed}; its seeds are {cfg.seeds}")
     prep = prep or prepare(cfg, run_dir, progress=False)
-    device = resolve_device(cfg.train.device)
+    device = inference_device(cfg.train.device)
     data = train_data(prep, cfg.model.name, device)
     model = build_model(cfg.model.name, data, cfg.model.params)
     weights = run_dir / f"seed-{seed}" / BEST
@@ -112,7 +112,7 @@ def _scored_seeds(run_dir: str | Path, part: str) -> Iterator[tuple[int, Recomme
             "; ".join(f"seed {s}: {state}" for s, state in states.items()),
         )
         seeds = [s for s in cfg.seeds if (run_dir / f"seed-{s}" / BEST).exists()] or seeds
-    device = resolve_device(cfg.train.device)
+    device = inference_device(cfg.train.device)
     prep = prepare(cfg, run_dir, progress=False)
     valid_eval, test_eval, _ = split_evaluators(prep, cfg, device)
     for seed in seeds:

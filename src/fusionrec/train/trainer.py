@@ -79,6 +79,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def inference_device(name: str) -> torch.device:
+    """Where a *trained* run's model is loaded: its training device when this machine has it,
+    else the CPU. A run trained on a GPU box must still load on a laptop for evaluation,
+    export and serving (its weights are loaded with ``map_location``)."""
+    if name == "cuda" and not torch.cuda.is_available():
+        log.info("the run trained on CUDA; this machine has none, so it is loaded on the CPU")
+        return torch.device("cpu")
+    return resolve_device(name)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
