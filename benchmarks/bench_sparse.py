@@ -130,6 +130,10 @@ def study_config(args: argparse.Namespace, model: str) -> Any:
         "search": {"n_trials": args.trials, "modality_sets": MODELS[model].requires_features},
         "train": {"threads": args.threads},
     }
+    if args.features_from:  # the same matrices and masks, read instead of encoded
+        folder = Path(args.features_from)
+        names = spec["features"]["modalities"]
+        update["features"] = {"precomputed": {m: str(folder / f"{m}.npz") for m in names}}
     if args.epochs:
         update["train"]["epochs"] = args.epochs
     if args.seeds:
@@ -320,6 +324,8 @@ def run_child(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
     cmd = [sys.executable, __file__, "--child", name, "--spec", str(args.spec)]
     cmd += ["--runs", str(args.runs), "--threads", str(args.threads), "--trials", str(args.trials)]
     cmd += ["--epochs", str(args.epochs or 0), "--seeds", str(args.seeds or 0)]
+    if args.features_from:
+        cmd += ["--features-from", str(args.features_from)]
     return child_record(cmd, name)
 
 
@@ -466,6 +472,20 @@ def popularity_table(found: dict[str, Any]) -> list[str]:
     return lines
 
 
+def feature_sources(runs: Path, names: list[str]) -> str:
+    """Each modality's encoder as the finished runs' manifests name it (encoded here, or read
+    from ``--features-from`` files, which name the encoder that made them)."""
+    seen: dict[str, set[str]] = {}
+    for name in names:
+        for folder in (runs / name / "best", runs / name):
+            if (folder / "manifest.json").exists():
+                found = json.loads((folder / "manifest.json").read_text()).get("features") or {}
+                for mod, facts in (found.get("modalities") or {}).items():
+                    seen.setdefault(mod, set()).add(facts["encoder"])
+                break
+    return "; ".join(f"{m}: {' | '.join(sorted(e))}" for m, e in sorted(seen.items())) or "none"
+
+
 def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]) -> None:
     spec = yaml.safe_load(args.spec.read_text())
     train = {**spec["train"], **({"epochs": args.epochs} if args.epochs else {})}
@@ -475,6 +495,7 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
         f"- data: {spec['dataset']['name']}, split {spec['split']['path']} (canonical file); "
         f"features {spec['features']} (text: title, genres, tags; image: posters); movies "
         "without a poster keep a masked image row",
+        "- item features as the runs record them: " + feature_sources(args.runs, list(results)),
         f"- training: {train}; early stopping on validation Recall@20; test scored once per "
         f"seed with the best-validation weights; seeds {seeds}",
         f"- tuning: `fusionrec tune` (Optuna TPE, validation Recall@20 only), {args.trials} "
@@ -535,6 +556,14 @@ def main() -> None:
     ap.add_argument("--compact", action="store_true", help="also print a short README table")
     ap.add_argument("--time-epoch", action="store_true", help="time one epoch of each model")
     ap.add_argument("--out", type=Path, default=RESULTS / "sparse_quality.md")
+    ap.add_argument(
+        "--features-from",
+        type=Path,
+        default=None,
+        help="read item features from DIR/text.npz and DIR/image.npz (`fusionrec encode -c "
+        "benchmarks/sparse_study.yaml --export DIR`) instead of encoding them: a GPU machine "
+        "without the encoder models",
+    )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:

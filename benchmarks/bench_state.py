@@ -10,9 +10,9 @@ run. ``save`` copies exactly those files into ``--state`` (a folder committed wi
 
 - a finished model (its ``bench.json`` exists): ``bench.json``, ``search_config.yaml``,
   ``trials.json``, ``tune.json``, ``best_config.yaml`` and, from ``best/``, ``config.yaml``,
-  ``results.json``, ``per_user_test.json``, ``by_popularity.json``. Run the study's
-  ``--collect`` before ``save`` so the last two exist: they are computed from the weights,
-  which do not travel.
+  ``results.json``, ``manifest.json``, ``per_user_test.json``, ``by_popularity.json``. Run
+  the study's ``--collect`` before ``save`` so the last two exist: they are computed from the
+  weights, which do not travel.
   A model without a search space keeps the same files of its own folder.
 - a model still searching: ``search_config.yaml`` and ``trials.json`` only (a best run
   without its weights could not be scored for the table, so it trains again);
@@ -40,10 +40,12 @@ FINISHED = (
     "best/results.json",
     "best/per_user_test.json",
     "best/by_popularity.json",
+    "best/manifest.json",
     # a model without a search space keeps its run in its own folder
     "config.yaml",
     "results.json",
     "per_user_test.json",
+    "manifest.json",
 )
 SEARCHING = ("search_config.yaml", "trials.json")
 

@@ -94,7 +94,7 @@ def export_features(features: ItemFeatures, item_ids: np.ndarray, folder: str | 
 
         def save(tmp: Path, mod: ModalityFeatures = mod) -> None:
             with open(tmp, "wb") as fh:
-                np.savez(
+                np.savez_compressed(
                     fh,
                     features=mod.matrix,
                     mask=mod.mask,
