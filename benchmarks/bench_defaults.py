@@ -26,6 +26,7 @@ tie. Runs are cached per (model, candidate, dataset) in ``--runs``.
 config that sets neither gets them. Results: ``benchmarks/results/defaults.md``.
 
     python benchmarks/bench_defaults.py --dense-runs runs/bench-movielens \\
+        [--dense-table benchmarks/results/movielens_models.md] \\
         --sparse-runs runs/bench-sparse [--models mf-bpr,lightgcn] [--threads 1] \\
         [--runs runs/bench-defaults] [--write-presets]
     # smoke test: --epochs 2 --runs /tmp/x --out /tmp/x.md
@@ -142,12 +143,55 @@ def current_defaults(model: str, args: argparse.Namespace) -> dict[str, Any]:
     return full_setting(model, config.train.lr, config.model.params)
 
 
+def _value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False, "None": None}.get(text, text)
+
+
+def table_setting(table: Path, model: str) -> dict[str, Any] | None:
+    """The learning rate and model parameters a study's results table records as chosen for
+    ``model`` (``lr=0.00548, reg_weight=0.000203, n_layers=4``: 3 significant digits), for a
+    study whose runs folder is gone; None if the table has no searched row for it."""
+    column = None
+    for line in table.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[:1] == ["model"] and "chosen setting" in cells:
+            column = cells.index("chosen setting")
+        elif column is not None and cells[0] == model and len(cells) > column:
+            if cells[column] in ("", "defaults", "-"):
+                return None
+            pairs = (pair.split("=", 1) for pair in cells[column].split(", "))
+            return {
+                ("train.lr" if key == "lr" else f"model.params.{key}"): _value(value)
+                for key, value in pairs
+            }
+    return None
+
+
+def dense_setting(model: str, args: argparse.Namespace) -> tuple[dict[str, Any] | None, str]:
+    """The dense study's choice from its runs, else from ``--dense-table``; and its label."""
+    found = chosen_setting(args.dense_runs, model)
+    if found is None and args.dense_table is not None:
+        found = table_setting(args.dense_table, model)
+        if found is not None:
+            args.from_table.append(model)
+            return found, "dense best (table)"
+    return found, "dense best"
+
+
 def choose(model: str, args: argparse.Namespace) -> dict[str, Any] | None:
     """Every candidate's validation on both datasets, and the one chosen."""
-    dense, sparse = chosen_setting(args.dense_runs, model), chosen_setting(args.sparse_runs, model)
+    (dense, dense_label), sparse = (
+        dense_setting(model, args),
+        chosen_setting(args.sparse_runs, model),
+    )
     if dense is None or sparse is None:
         return None
-    settings = {"dense best": dense, "sparse best": sparse}
+    settings = {dense_label: dense, "sparse best": sparse}
     schema = schema_defaults(model)
     if schema != current_defaults(model, args):
         settings["schema defaults"] = schema
@@ -210,6 +254,15 @@ def write(args: argparse.Namespace, results: dict[str, Any]) -> None:
         f"- score: mean over the two datasets of valid {METRIC} / the best candidate's on that "
         "dataset; the highest wins, the current defaults on a tie; test is never read",
         f"- runs: dense `{args.dense_runs}`, sparse `{args.sparse_runs}`, candidates `{args.runs}`",
+        *(
+            [
+                f"- dense best (table): the dense runs of {', '.join(args.from_table)} are gone; "
+                f"their candidate is the setting `{args.dense_table}` records as chosen (3 "
+                "significant digits)"
+            ]
+            if args.from_table
+            else []
+        ),
         "",
         f"| model | candidate | setting | valid {METRIC} dense | valid {METRIC} sparse | "
         "relative mean | chosen |",
@@ -232,6 +285,13 @@ def write(args: argparse.Namespace, results: dict[str, Any]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--dense-runs", type=Path, default=Path("runs/bench-movielens"))
+    ap.add_argument(
+        "--dense-table",
+        type=Path,
+        default=None,
+        help="where a model has no dense run, take the dense study's choice from this results "
+        "table (benchmarks/results/movielens_models.md)",
+    )
     ap.add_argument("--sparse-runs", type=Path, default=Path("runs/bench-sparse"))
     ap.add_argument("--models", default=None, help="comma-separated (default: every model "
                     "with a shipped search space)")  # fmt: skip
@@ -241,6 +301,7 @@ def main() -> None:
     ap.add_argument("--write-presets", action="store_true")
     ap.add_argument("--out", type=Path, default=RESULTS / "defaults.md")
     args = ap.parse_args()
+    args.from_table = []
     from fusionrec.models import MODELS
     from fusionrec.train.tune import shipped_space
 

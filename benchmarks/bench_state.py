@@ -16,7 +16,9 @@ run. ``save`` copies exactly those files into ``--state`` (a folder committed wi
   A model without a search space keeps the same files of its own folder.
 - a model still searching: ``search_config.yaml`` and ``trials.json`` only (a best run
   without its weights could not be scored for the table, so it trains again);
-- RecBole's cached runs: ``recbole/*.json``.
+- RecBole's cached runs: ``recbole/*.json``;
+- ``bench_defaults.py``'s runs folder: each model's ``dense/`` and ``sparse/candidates.json``
+  (every candidate's validation scores), so its choice resumes too.
 
 A trial that was training when the machine went away is lost and runs again.
 
@@ -47,7 +49,8 @@ FINISHED = (
     "per_user_test.json",
     "manifest.json",
 )
-SEARCHING = ("search_config.yaml", "trials.json")
+#: also ``bench_defaults.py``'s per-study candidate cache
+SEARCHING = ("search_config.yaml", "trials.json", "dense/candidates.json", "sparse/candidates.json")
 
 
 def kept_files(runs: Path) -> list[Path]:

@@ -79,3 +79,25 @@ def test_without_a_git_program_the_commit_is_read_from_dot_git(monkeypatch):
     monkeypatch.setattr(common.subprocess, "run", no_git)
     assert common.provenance() == {"commit": head, "dirty": None}
     assert f"- commit: {head} (tree not checked: no git program" in common.header("t")
+
+
+def test_defaults_read_a_choice_from_a_results_table_where_the_runs_are_gone(tmp_path):
+    """bench_defaults' dense candidate when the dense study's runs folder is lost: the setting
+    its results table records, keys mapped back to config paths, values to numbers."""
+    from bench_defaults import table_setting
+
+    table = tmp_path / "t.md"
+    table.write_text(
+        "# title\n\n| model | kind | trials | chosen setting | valid recall@20 |\n"
+        "|---|---|---|---|---|\n"
+        "| most-popular | ids | 0 | defaults | 0.1 |\n"
+        "| diffmm | multimodal | 20 | lr=0.00595, reg_weight=1e-06, n_layers=2 | 0.35 |\n"
+        "| content-knn | multimodal | 20 | center=True | 0.08 |\n"
+    )
+    assert table_setting(table, "diffmm") == {
+        "train.lr": 0.00595,
+        "model.params.reg_weight": 1e-06,  # no dot: YAML would have read a string
+        "model.params.n_layers": 2,
+    }
+    assert table_setting(table, "content-knn") == {"model.params.center": True}
+    assert table_setting(table, "most-popular") is None and table_setting(table, "mgcn") is None
