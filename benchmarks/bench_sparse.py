@@ -90,7 +90,7 @@ from common import (
     write_json_result,
     write_result,
 )
-from paired import paired_lines, paired_table
+from paired import paired_lines, paired_table, per_user_test, run_of
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "sparse_study.yaml"
@@ -525,6 +525,8 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
             f"RecBole on the same split, same seeds (emb 64, lr 1e-3, batch 2048, patience 20, "
             f"<= {args.recbole_epochs} epochs):\n\n" + "\n".join(recbole_table(ref)) + "\n\n"
         )
+    for name in results:  # cached beside the run: the pairing outlives the weights
+        per_user_test(run_of(args.runs, name))
     text += "\n".join(verdict(results, pending, args.runs))
     if "lightgcn" in results:
         text += "\n\n" + "\n".join(paired_table(args.runs, list(results)))
