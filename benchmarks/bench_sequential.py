@@ -63,6 +63,7 @@ import torch
 from common import RESULTS, header, mean_std, write_result
 from fusionrec.config import ExperimentConfig, load_config
 from fusionrec.data.split import TEST, VALID
+from fusionrec.encoders.precomputed import exported_files
 from fusionrec.io import read_json, write_json
 from fusionrec.train.experiment import (
     Prepared,
@@ -103,8 +104,7 @@ def features_section(args: argparse.Namespace) -> dict[str, Any]:
     (the same matrices and masks, for a machine without the encoder models)."""
     section: dict[str, Any] = {"modalities": ["text", "image"]}
     if getattr(args, "features_from", None):
-        folder = Path(args.features_from)
-        section["precomputed"] = {m: str(folder / f"{m}.npz") for m in section["modalities"]}
+        section["precomputed"] = exported_files(args.features_from, section["modalities"])
     return section
 
 

@@ -131,9 +131,10 @@ def study_config(args: argparse.Namespace, model: str) -> Any:
         "train": {"threads": args.threads},
     }
     if args.features_from:  # the same matrices and masks, read instead of encoded
-        folder = Path(args.features_from)
+        from fusionrec.encoders.precomputed import exported_files
+
         names = spec["features"]["modalities"]
-        update["features"] = {"precomputed": {m: str(folder / f"{m}.npz") for m in names}}
+        update["features"] = {"precomputed": exported_files(args.features_from, names)}
     if args.epochs:
         update["train"]["epochs"] = args.epochs
     if args.seeds:

@@ -82,6 +82,12 @@ def load_precomputed(
     return ModalityFeatures(name, aligned, aligned_mask, encoder_id=encoder_id)
 
 
+def exported_files(folder: str | Path, modalities: list[str]) -> dict[str, str]:
+    """Where ``export_features`` writes each of ``modalities`` in ``folder``: the
+    ``features.precomputed`` section that reads an export back."""
+    return {name: str(Path(folder) / f"{name}.npz") for name in modalities}
+
+
 def export_features(features: ItemFeatures, item_ids: np.ndarray, folder: str | Path) -> list[Path]:
     """Write each modality as ``<folder>/<name>.npz`` (matrix, mask, item ids, encoder id),
     the ``.npz`` layout ``load_precomputed`` reads back to the same matrix and mask: encode
@@ -102,7 +108,7 @@ def export_features(features: ItemFeatures, item_ids: np.ndarray, folder: str | 
                     encoder=np.str_(mod.encoder_id),
                 )
 
-        written.append(write_atomic(Path(folder) / f"{mod.name}.npz", save))
+        written.append(write_atomic(exported_files(folder, [mod.name])[mod.name], save))
     return written
 
 
