@@ -130,6 +130,8 @@ def study_config(args: argparse.Namespace, model: str) -> Any:
         "search": {"n_trials": args.trials, "modality_sets": MODELS[model].requires_features},
         "train": {"threads": args.threads},
     }
+    if args.device:  # only when asked: a CPU run's config stays as the saved searches have it
+        update["train"]["device"] = args.device
     if args.features_from:  # the same matrices and masks, read instead of encoded
         from fusionrec.encoders.precomputed import exported_files
 
@@ -327,6 +329,8 @@ def run_child(args: argparse.Namespace, name: str) -> dict[str, Any] | None:
     cmd += ["--epochs", str(args.epochs or 0), "--seeds", str(args.seeds or 0)]
     if args.features_from:
         cmd += ["--features-from", str(args.features_from)]
+    if args.device:
+        cmd += ["--device", args.device]
     return child_record(cmd, name)
 
 
@@ -566,6 +570,13 @@ def main() -> None:
         help="read item features from DIR/text.npz and DIR/image.npz (`fusionrec encode -c "
         "benchmarks/sparse_study.yaml --export DIR`) instead of encoding them: a GPU machine "
         "without the encoder models",
+    )
+    ap.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default=None,
+        help="train.device of every run (default: the spec's, the CPU); RecBole's runs stay on "
+        "the CPU",
     )
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
