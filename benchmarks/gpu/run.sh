@@ -51,7 +51,7 @@ P
     timeout "$(left 45)" python3 benchmarks/bench_sparse.py --device "${DEVICE:-cuda}" --threads 1 \
       --jobs "${JOBS:-$n}" --models "$models" --no-recbole --features-from "$bundle/sparse-feats" \
       --runs $runs --out "$OUT/sparse_quality.md" ${EXTRA:-} 2>&1 | quiet | tee "$OUT/study.log" | tail -40
-    pkill -f "bench_sparse.py --child"; sleep 3
+    pkill -f -- "--runs $runs"; sleep 3  # this study's children only
     python3 benchmarks/bench_state.py save --runs $runs --state /tmp/state/sparse-gpu
     tar czf "$OUT/state.tgz" -C /tmp/state sparse-gpu ;;
   sequential)
@@ -60,7 +60,7 @@ P
        --features-from "$bundle/sequential-feats" --runs $runs)
     timeout "$(left 130)" "${b[@]}" --jobs 14 --out "$OUT/sequential.md" ${EXTRA:-} 2>&1 | quiet \
       | tee "$OUT/study.log" | tail -40
-    pkill -f "bench_sequential.py --unit"; sleep 2
+    pkill -f -- "--runs $runs"; sleep 2  # this study's units only
     [ -s "$OUT/sequential.md" ] || "${b[@]}" --collect --out "$OUT/sequential.md" 2>&1 | quiet | tail -3
     timeout "$(left 15)" "${b[@]}" --time-epochs 5 --out "$OUT/sequential_speed.md" 2>&1 | quiet \
       | tee "$OUT/speed.log" | tail -20
