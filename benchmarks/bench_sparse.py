@@ -155,26 +155,45 @@ def recall_by_group(
     """Test Recall@20 per user, restricted to the user's held-out movies in each group (a 0/1
     vector over items), averaged over the users that have at least one such movie; ranking
     and masking exactly as in the main metric. One value per seed, then mean ± std, with the
-    group's users and held-out interactions."""
+    group's users and held-out interactions.
+
+    Also each group's ``contribution``: the part of the model's test Recall@20 that its hits
+    on the group's movies make (a user's hits there over all the user's held-out movies,
+    averaged over every test user), so the contributions of groups that partition the movies
+    add up to the test Recall@20 and say where a gain over another model comes from; and its
+    ``weight``, the same average of the share of each user's held-out movies in the group
+    (the contribution of a model that recalled all of them)."""
+    import numpy as np
     import scipy.sparse as sp
 
     from fusionrec.data.split import TEST, TRAIN, VALID
     from fusionrec.evaluate import Evaluator
     from fusionrec.train.reload import load_run_model
-    from fusionrec.train.trainer import evaluate_model
     from fusionrec.train.tune import with_modalities
 
     ds, split = prep.dataset, prep.split
     test = split.matrix(ds, TEST)
     seen = split.matrix(ds, TRAIN) + split.matrix(ds, VALID)
+    held_out = np.asarray(test.sum(axis=1)).ravel()
+    n_test_users = int((held_out > 0).sum())
     models = [load_run_model(run_dir, s, with_modalities(prep, config))[0] for s in config.seeds]
+    for model in models:
+        model.eval()
     out: dict[str, Any] = {}
     for group, keep in groups.items():
         target = sp.csr_matrix(test @ sp.diags(keep))
         target.eliminate_zeros()
         evaluator = Evaluator(target, seen, ks=[20])
-        values = [evaluate_model(model, evaluator)["recall@20"] for model in models]
-        out[group] = {**_mean_std(values), "users": len(evaluator.users), "items": int(target.nnz)}
+        users = evaluator.users
+        share = np.asarray(target.sum(axis=1)).ravel()[users] / held_out[users]
+        recalls = [evaluator.per_user(model.score)["recall@20"] for model in models]
+        out[group] = {
+            **_mean_std([float(r.mean()) for r in recalls]),
+            "users": len(users),
+            "items": int(target.nnz),
+            "contribution": _mean_std([float(r @ share) / n_test_users for r in recalls]),
+            "weight": float(share.sum()) / n_test_users,
+        }
     return out
 
 
@@ -420,7 +439,9 @@ def compact(results: dict[str, Any], ref: dict[str, Any]) -> str:
 def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
     """Each finished model's test Recall@20 per ``POPULARITY`` bucket of the held-out movie,
     scored from its saved best run and cached beside it (``by_popularity.json``, keyed by the
-    run's ``results.json``, so a re-run model is scored again)."""
+    run's ``results.json``, so a re-run model is scored again). A cache from before the
+    buckets' contributions were recorded is scored again where the weights are still there
+    (a run restored by ``bench_state.py`` has none: its cache is kept as it is)."""
     import hashlib
 
     from fusionrec.config import read_saved_config
@@ -435,9 +456,13 @@ def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
             continue
         stamp = hashlib.sha256((run / "results.json").read_bytes()).hexdigest()
         cache = run / "by_popularity.json"
-        if cache.exists() and read_json(cache)["results_sha256"] == stamp:
-            out[name] = read_json(cache)["groups"]
-            continue
+        if cache.exists():
+            kept = read_json(cache)
+            complete = all("contribution" in g for g in kept["groups"].values())
+            weights = any(run.glob("seed-*/best.pt"))
+            if kept["results_sha256"] == stamp and (complete or not weights):
+                out[name] = kept["groups"]
+                continue
         if prep is None:
             base = study_config(args, args.names[0]).model_copy(update={"search": None})
             prep = prepare(base, None, progress=False)
@@ -474,6 +499,56 @@ def popularity_table(found: dict[str, Any]) -> list[str]:
         f"\n- {share:.1%} of the held-out ratings are of movies with at most 2 training "
         "ratings: there an id model has (almost) nothing to go on, and content can pay"
     )
+    return lines
+
+
+#: buckets where an id model has little or nothing to learn from (``POPULARITY`` labels)
+TAIL = ("0", "1-2", "3-5")
+
+
+def gain_sources(found: dict[str, Any], best: str) -> list[str]:
+    """Where the verdict's model gains or loses against LightGCN: each bucket's contribution
+    to test Recall@20 (``recall_by_group``), and what the rarely rated movies would give if
+    they were recalled as well as the most-rated ones, which says whether content on those
+    movies alone could reach the goal."""
+    if best not in found or "lightgcn" not in found:
+        return []
+    mine, base = found[best], found["lightgcn"]
+    if any("contribution" not in g for g in [*mine.values(), *base.values()]):
+        return []
+    lines = [
+        f"| training ratings of the held-out movie | weight | lightgcn | {best} | difference |",
+        "|---|---|---|---|---|",
+    ]
+    for bucket, g in base.items():
+        diff = mine[bucket]["contribution"]["mean"] - g["contribution"]["mean"]
+        lines.append(
+            f"| {bucket} | {g['weight']:.4f} | {fmt(g['contribution'])} | "
+            f"{fmt(mine[bucket]['contribution'])} | {diff:+.4f} |"
+        )
+    total_base = sum(g["contribution"]["mean"] for g in base.values())
+    total = sum(g["contribution"]["mean"] for g in mine.values())
+    lines.append(f"| all | {sum(g['weight'] for g in base.values()):.4f} | {total_base:.4f} | "
+                 f"{total:.4f} | {total - total_base:+.4f} |")  # fmt: skip
+    need = GOAL * total_base
+    warm = list(base)[-1]  # the most-rated bucket
+    warm_rate = mine[warm]["mean"]
+    lines += [
+        "",
+        f"- the goal (+{GOAL:.0%}) needs {best} to add {need:+.4f} to lightgcn's test "
+        f"Recall@20 ({total_base:.4f}); it adds {total - total_base:+.4f}",
+    ]
+    for label, buckets in (("at most 5", TAIL), ("at most 20", [b for b in base if b != warm])):
+        rare = [b for b in base if b in buckets]
+        got = sum(mine[b]["contribution"]["mean"] - base[b]["contribution"]["mean"] for b in rare)
+        reach = sum(base[b]["weight"] * warm_rate - base[b]["contribution"]["mean"] for b in rare)
+        lines.append(
+            f"- the held-out movies with {label} training ratings ({', '.join(rare)}) add "
+            f"{got:+.4f}; recalled as well as the most-rated ones ({warm_rate:.4f} per user), "
+            f"they would add about {reach:+.4f} (their weight times that rate, less lightgcn's "
+            "contribution there): "
+            + ("enough for the goal" if reach >= need else "short of the goal even then")
+        )
     return lines
 
 
@@ -535,13 +610,24 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
     text += "\n".join(verdict(results, pending, args.runs))
     if "lightgcn" in results:
         text += "\n\n" + "\n".join(paired_table(args.runs, list(results)))
-    popular = popularity_table(by_popularity(args, results))
+    found = by_popularity(args, results)
+    popular = popularity_table(found)
     if popular:
         text += (
             "\n\n## Test Recall@20 by how often the held-out movie was rated in training\n\n"
             "Per user, counted over the user's held-out movies in the bucket only, the ranking "
             "unchanged; averaged over the users with at least one such movie.\n\n"
         ) + "\n".join(popular)
+    chosen = best_multimodal(results, ID_MODELS, pending)
+    sources = gain_sources(found, chosen[0]) if chosen else []
+    if sources:
+        text += (
+            f"\n\n## Where {chosen[0]}'s test Recall@20 differs from lightgcn's\n\n"
+            "Each bucket's contribution: a user's hits on the bucket's held-out movies over all "
+            "the user's held-out movies, averaged over every test user, so the buckets add up "
+            "to the test Recall@20; the weight is the contribution of a model that recalled "
+            "every such movie.\n\n"
+        ) + "\n".join(sources)
     write_result(args.out, text)
     write_json_result(args.out.with_suffix(".json"), {"models": results, "recbole": ref})
 

@@ -1,0 +1,87 @@
+"""The sparse study's account of where a model's Recall@20 comes from
+(``benchmarks/bench_sparse.py``): per-group contributions that add up to the test metric,
+and the verdict lines built on them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fusionrec.cli import app
+from fusionrec.config import read_saved_config
+from fusionrec.train.experiment import prepare
+from toy_data import toy_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_sparse  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """LightGCN on the toy data, two seeds, as the study's ``best`` folder holds it."""
+    folder = tmp_path_factory.mktemp("sparse")
+    cfg = toy_config(folder, model="lightgcn", evaluate={"ks": [10, 20]})
+    out = folder / "runs" / "lightgcn" / "best"
+    args = ["train", "-c", str(cfg), "train.epochs=3", "--seeds", "1,2", "--quiet"]
+    result = CliRunner().invoke(app, [*args, "--run-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_group_contributions_add_up_to_the_test_recall(run):
+    config = read_saved_config(run / "config.yaml")
+    prep = prepare(config, None, progress=False)
+    n_items = prep.dataset.n_items
+    # three groups that partition the items, one of them small
+    label = np.arange(n_items) % 3
+    groups = {f"g{g}": (label == g).astype(np.float32) for g in range(3)}
+    found = bench_sparse.recall_by_group(run, prep, config, groups)
+    recorded = json.loads((run / "results.json").read_text())["test"]["recall@20"]["mean"]
+    total = sum(g["contribution"]["mean"] for g in found.values())
+    assert total == pytest.approx(recorded, abs=1e-6)
+    assert sum(g["weight"] for g in found.values()) == pytest.approx(1.0)
+    for g in found.values():  # a group's hits count toward the total only in their share
+        assert 0 < g["contribution"]["mean"] <= g["weight"]
+        assert g["contribution"]["mean"] <= g["mean"]
+
+
+def _groups(rates: dict[str, float], weights: dict[str, float]) -> dict[str, dict]:
+    return {
+        b: {"mean": rates[b], "std": 0.0, "users": 10, "items": 10, "weight": weights[b],
+            "contribution": {"mean": rates[b] * weights[b], "std": 0.0}}
+        for b in rates
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("tail_weight, reachable", [(0.05, False), (0.5, True)])
+def test_gain_sources_say_whether_the_rare_movies_alone_could_reach_the_goal(
+    tail_weight, reachable
+):
+    weights = {"0": tail_weight / 2, "1-2": tail_weight / 2, "3-5": 0.0, "6-20": 0.1}
+    weights[">20"] = 1.0 - sum(weights.values())
+    base = _groups({"0": 0.0, "1-2": 0.0, "3-5": 0.0, "6-20": 0.02, ">20": 0.30}, weights)
+    mine = _groups({"0": 0.01, "1-2": 0.01, "3-5": 0.0, "6-20": 0.03, ">20": 0.31}, weights)
+    lines = bench_sparse.gain_sources({"lightgcn": base, "mm": mine}, "mm")
+    text = "\n".join(lines)
+    assert "| all |" in text
+    total_base = sum(g["contribution"]["mean"] for g in base.values())
+    assert f"({total_base:.4f})" in text
+    # the rare movies recalled at the most-rated bucket's rate: weight x 0.31, less base's
+    assert f"about {tail_weight * 0.31:+.4f}" in text
+    at_most_20 = (tail_weight + 0.1) * 0.31 - 0.1 * 0.02
+    assert f"about {at_most_20:+.4f}" in text
+    first = next(line for line in lines if "with at most 5" in line)
+    assert first.endswith("enough for the goal") == reachable
+
+
+def test_gain_sources_need_both_models_contributions():
+    weights = {"0": 0.1, ">20": 0.9}
+    groups = _groups({"0": 0.0, ">20": 0.3}, weights)
+    assert bench_sparse.gain_sources({"mm": groups}, "mm") == []
+    old = {b: {k: v for k, v in g.items() if k != "contribution"} for b, g in groups.items()}
+    assert bench_sparse.gain_sources({"lightgcn": old, "mm": groups}, "mm") == []
