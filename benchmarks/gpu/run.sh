@@ -5,7 +5,7 @@
 #
 #   OUT=/some/dir BUDGET=560 benchmarks/gpu/run.sh sparse|sequential [BUNDLE]
 #
-# sparse: the models with no saved progress in benchmarks/state/sparse (MODELS overrides),
+# sparse: the models with no finished trial in benchmarks/state/sparse (MODELS overrides),
 #   JOBS at once (default: one per model), resuming from benchmarks/state/sparse-gpu; the
 #   study state is saved into $OUT/state.tgz even when the budget cuts it short. Unpack it
 #   into benchmarks/state/sparse-gpu and commit it to resume there on a later machine.
@@ -41,7 +41,10 @@ from pathlib import Path
 sys.path.insert(0, "benchmarks")
 from bench_sparse import model_names
 saved = Path("benchmarks/state/sparse")
-print(",".join(m for m in model_names() if not (saved / m).exists()))
+def started(m):  # a finished model, or a search with a finished trial, continues where it is
+    trials = saved / m / "trials.json"
+    return (saved / m / "bench.json").exists() or (trials.exists() and trials.read_text().strip() not in ("", "[]"))
+print(",".join(m for m in model_names() if not started(m)))
 P
 )}
     n=$(echo "$models" | tr ',' '\n' | grep -c .)
