@@ -45,6 +45,7 @@ from common import (
     header,
     provenance,
     space_note,
+    versions_note,
     write_result,
 )
 from paired import paired_lines, paired_table
@@ -293,8 +294,9 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
             f"{ALL_CORES_FROM}), `--threads`: the run's own `--threads`"
         )
     setup.append(device_note(results))
-    if len(commits) > 1:
-        setup.append(f"- WARNING: rows come from different code versions: {sorted(commits)}")
+    versions = versions_note(commits)
+    if versions:
+        setup.append(versions)
     pending = [m["name"] for m in spec["models"] if m["name"] not in results]
     if pending:
         setup.append(f"- not (yet) in this table: {', '.join(pending)}")

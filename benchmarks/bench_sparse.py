@@ -87,6 +87,7 @@ from common import (
     mean_std,
     provenance,
     space_note,
+    versions_note,
     write_json_result,
     write_result,
 )
@@ -593,8 +594,9 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
         "scores them on leave-one-out)",
     ]
     setup.append(device_note(results))
-    if len(commits) > 1:
-        setup.append(f"- WARNING: rows come from different code versions: {sorted(commits)}")
+    versions = versions_note(commits)
+    if versions:
+        setup.append(versions)
     pending = [m for m in args.names if m not in results]
     if pending:
         setup.append(f"- not (yet) in this table: {', '.join(pending)}")

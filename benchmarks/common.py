@@ -78,6 +78,26 @@ def provenance() -> dict[str, str | bool | None]:
     return {"commit": commit or "unknown (not a git checkout)", "dirty": bool(status)}
 
 
+def versions_note(commits: set[str]) -> str | None:
+    """The line a table gets when its rows come from several commits: which ones, and what
+    under ``src/`` differs between the oldest and each other one (model code that differs
+    can move numbers; a change to serving or exports cannot). None for one commit."""
+    if len(commits) < 2:
+        return None
+    line = f"- WARNING: rows come from different code versions: {sorted(commits)}"
+    clean = sorted(c for c in commits if not c.endswith("+dirty"))
+    dated = {c: _git("show", "-s", "--format=%ct", c) for c in clean}
+    if len(clean) < 2 or not all(dated.values()):
+        return line + " (not compared: a tree was dirty or git cannot read a commit here)"
+    first, *rest = sorted(clean, key=lambda c: int(dated[c] or 0))
+    changed: set[str] = set()
+    for commit in rest:
+        changed.update((_git("diff", "--name-only", first, commit, "--", ":(top)src/") or "").split())
+    if not changed:
+        return line + "; src/ is identical in all of them"
+    return line + f"; src/ differs between them in {', '.join(sorted(changed))}"
+
+
 def device_of(setting: str) -> str:
     """The device a run with ``train.device: setting`` trains on: ``cpu``, or the GPU's name."""
     device = resolve_device(setting)

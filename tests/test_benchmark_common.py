@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 
 from fusionrec.train.tune import shipped_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from common import space_note, write_json_result  # noqa: E402
+from common import space_note, versions_note, write_json_result  # noqa: E402
 
 
 def _searched(runs: Path, model: str, space: dict) -> None:
@@ -101,3 +102,27 @@ def test_defaults_read_a_choice_from_a_results_table_where_the_runs_are_gone(tmp
     }
     assert table_setting(table, "content-knn") == {"model.params.center": True}
     assert table_setting(table, "most-popular") is None and table_setting(table, "mgcn") is None
+
+
+def _git(*args: str) -> str:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    except FileNotFoundError:
+        pytest.skip("no git program")
+    if out.returncode != 0:
+        pytest.skip(f"git {' '.join(args)}: {out.stderr.strip()}")
+    return out.stdout.strip()
+
+
+def test_rows_from_several_commits_say_what_differs_under_src():
+    head = _git("rev-parse", "HEAD")
+    first = _git("rev-list", "--max-parents=0", "HEAD").split()[0]
+    assert versions_note({head}) is None
+    changed = _git("diff", "--name-only", first, head, "--", "src/").split()
+    if not changed:
+        pytest.skip("this history has no change under src/")
+    note = versions_note({head, first})
+    assert note.startswith("- WARNING: rows come from different code versions")
+    assert f"src/ differs between them in {changed[0]}" in note  # sorted: the first file
+    assert "not compared" in versions_note({head, first + "+dirty"})

@@ -89,6 +89,23 @@ def test_resume_refuses_a_search_with_other_settings(tmp_path):
         tune(changed, tmp_path / "run", resume=True)
 
 
+def test_a_search_resumes_on_another_device_and_thread_count(tmp_path, trained, caplog):
+    """Where and how trials run may change between the parts of a search (a laptop, then a
+    GPU machine); each trial says which device scored it."""
+    cpu = config(tmp_path, n_trials=2)
+    cpu = cpu.model_copy(update={"train": cpu.train.model_copy(update={"device": "cpu"})})
+    tune(cpu, tmp_path / "run")
+    trained.clear()
+    later = config(tmp_path, n_trials=3)
+    later = later.model_copy(update={"train": later.train.model_copy(update={"threads": 2})})
+    with caplog.at_level("INFO", logger="fusionrec.train.tune"):
+        resumed = tune(later, tmp_path / "run", resume=True)
+    assert len(trained) == 1  # the two recorded trials are kept, not trained again
+    assert "train.device: cpu (saved) != auto (now)" in caplog.text
+    assert "train.threads" in caplog.text
+    assert [t["device"] for t in resumed["trials"]] == ["cpu"] * 3
+
+
 def test_modality_set_is_searched_without_re_encoding(tmp_path, trained):
     choices = [["text"], ["image"], ["text", "image"]]
     cfg = config(

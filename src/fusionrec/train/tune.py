@@ -52,7 +52,8 @@ from fusionrec.config import (
 from fusionrec.errors import ConfigError
 from fusionrec.io import read_json, write_json, write_text
 from fusionrec.train.experiment import Prepared, prepare, run_or_continue, run_seed
-from fusionrec.train.rundir import RunLock, clear_split, config_differences
+from fusionrec.train.rundir import RESUMABLE, RunLock, clear_split, config_differences
+from fusionrec.train.trainer import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,11 @@ TRIALS = "trials.json"
 SEARCHED = "search_config.yaml"
 #: checkpoints of the trial in progress, ``trials/<number>/``
 RUNNING = "trials"
+#: Settings a search may resume with changed: the number of trials, and where and how its
+#: trials run (a search started on a laptop goes on on a GPU machine), not what a trial
+#: measures: unlike a run, not the epoch budget or the patience, which would score the
+#: later trials differently from the recorded ones. Each trial records its device.
+SEARCH_RESUMABLE = (RESUMABLE - {"train.epochs", "train.patience"}) | {"search.n_trials"}
 
 
 def _label(choice: Any) -> Any:
@@ -238,9 +244,11 @@ def _cached_trials(run_dir: Path, config: ExperimentConfig) -> list[dict[str, An
         )
     saved = yaml.safe_load(saved_path.read_text(encoding="utf-8"))
     now = yaml.safe_load(dump_config(config))
-    differences = [
-        d for d in config_differences(saved, now) if not d.startswith("search.n_trials:")
-    ]
+    differences = config_differences(saved, now)
+    allowed = [d for d in differences if d.split(":", 1)[0] in SEARCH_RESUMABLE]
+    differences = [d for d in differences if d not in allowed]
+    if allowed:
+        log.info("resuming the search in %s with %s", run_dir, "; ".join(allowed))
     if differences:
         raise ConfigError(
             f"cannot resume the search in {run_dir} with different settings: "
@@ -317,6 +325,7 @@ def _search(
                 "params": chosen,
                 f"valid_{metric}": value,
                 "epochs": record["epochs"],
+                "device": resolve_device(cfg.train.device).type,
             }
         )
         log.info("trial %d %s -> valid %s %.4f", trial.number, chosen, metric, value)
