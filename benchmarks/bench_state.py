@@ -6,7 +6,8 @@ hundreds of MB. What resuming needs is small: a search replays the trials in its
 ``trials.json`` (``fusionrec tune`` resume) and a finished model is read back from its
 ``bench.json`` with the per-user and per-bucket test scores the table caches beside its best
 run. ``save`` copies exactly those files into ``--state`` (a folder committed with the code),
-``restore`` copies them back into an empty runs folder before the study is started again.
+``restore`` copies them back into a runs folder before the study is started again, keeping
+for each model whichever of the two got further.
 
 - a finished model (its ``bench.json`` exists): ``bench.json``, ``search_config.yaml``,
   ``trials.json``, ``tune.json``, ``best_config.yaml`` and, from ``best/``, ``config.yaml``,
@@ -29,6 +30,7 @@ A trial that was training when the machine went away is lost and runs again.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
@@ -85,14 +87,33 @@ def save(runs: Path, state: Path) -> list[Path]:
     return files
 
 
+def progress(model: Path) -> tuple[bool, int]:
+    """How far a model's study got in a folder: finished, then the number of recorded trials."""
+    trials = model / "trials.json"
+    count = len(json.loads(trials.read_text() or "[]")) if trials.exists() else 0
+    return (model / "bench.json").exists(), count
+
+
 def restore(runs: Path, state: Path) -> list[Path]:
-    """Copy ``state`` into ``runs``; a file the runs folder already has is newer work, kept."""
+    """Copy ``state`` into ``runs``, model by model, keeping the further progress: a model the
+    state has further along (finished, or more recorded trials) replaces the runs folder's
+    kept files; otherwise only the files the runs folder lacks are copied. So the progress of
+    two machines merges: restore what one saved into the other's runs folder (stop its
+    study first)."""
     if not state.is_dir():
         raise SystemExit(f"no saved state at {state}")
+    further = {
+        m.name
+        for m in state.iterdir()
+        if m.is_dir() and m.name != "recbole" and progress(m) > progress(runs / m.name)
+    }
+    for name in further:  # a best run trained here would not be the one the state scored
+        if (state / name / "bench.json").exists():
+            shutil.rmtree(runs / name / "best", ignore_errors=True)
     copied = []
     for src in sorted(p for p in state.rglob("*") if p.is_file()):
         rel = src.relative_to(state)
-        if not (runs / rel).exists():
+        if rel.parts[0] in further or not (runs / rel).exists():
             (runs / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, runs / rel)
             copied.append(rel)

@@ -49,3 +49,25 @@ def test_restore_fills_an_empty_runs_folder_and_keeps_newer_work(tmp_path):
     copied = restore(runs, state)
     assert [str(p) for p in copied] == ["mgcn/search_config.yaml"]
     assert (runs / "mgcn" / "trials.json").read_text() == "[1, 2]"
+
+
+def test_restore_takes_the_state_of_a_model_another_machine_got_further_with(tmp_path):
+    state, runs = tmp_path / "state", tmp_path / "runs"
+    _touch(state / "mgcn" / "trials.json", "[1, 2, 3]")  # the GPU machine got further
+    _touch(state / "mgcn" / "search_config.yaml", "device: cuda")
+    _touch(runs / "mgcn" / "trials.json", "[1, 2]")
+    _touch(runs / "mgcn" / "search_config.yaml", "device: cpu")
+    _touch(state / "smore" / "bench.json", "{}")  # finished there, still searching here
+    _touch(state / "smore" / "best" / "results.json", "{}")
+    _touch(runs / "smore" / "trials.json", "[1]")
+    _touch(runs / "smore" / "best" / "seed-1" / "best.pt", "weights of another search")
+    copied = {str(p) for p in restore(runs, state)}
+    assert copied == {
+        "mgcn/trials.json",
+        "mgcn/search_config.yaml",
+        "smore/bench.json",
+        "smore/best/results.json",
+    }
+    assert (runs / "mgcn" / "search_config.yaml").read_text() == "device: cuda"
+    assert not (runs / "smore" / "best" / "seed-1").exists()
+    assert (runs / "smore" / "trials.json").read_text() == "[1]"  # nothing replaces it

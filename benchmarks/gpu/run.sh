@@ -5,11 +5,14 @@
 #
 #   OUT=/some/dir BUDGET=560 benchmarks/gpu/run.sh sparse|sequential [BUNDLE]
 #
-# sparse: the models with no finished trial in benchmarks/state/sparse (MODELS overrides),
-#   JOBS at once (default: one per model), resuming from benchmarks/state/sparse-gpu; the
-#   study state is saved into $OUT/state.tgz even when the budget cuts it short. Unpack it
-#   into benchmarks/state/sparse-gpu and commit it to resume there on a later machine.
-# sequential: the whole study (--jobs 14), collected, then the epoch timings.
+# sparse: the study's saved progress (benchmarks/state/sparse) restored, then the models that
+#   are not finished and whose search can go on here (none started, or started with the
+#   features this run reads: --features-from), JOBS at once (default: one per model); its
+#   progress is saved into $OUT/state.tgz even when the budget cuts it short. The checkout
+#   is moved to $ROOT/main (ROOT=/work) and the data linked at $ROOT/shared/data, so every path a config
+#   records is the one it has on the machine that made the bundle (a search resumes only
+#   with the same data files). Back there, stop its study, unpack the tarball and merge it:
+#   bench_state.py restore --runs RUNS --state <unpacked>/sparse, then save and commit.
 # DEVICE (default cuda) and EXTRA (more arguments for the study script, e.g. a smoke test's
 # "--trials 1 --epochs 1 --seeds 1") are for trying this script on a machine without a GPU.
 set -u
@@ -17,6 +20,11 @@ study=${1:?usage: benchmarks/gpu/run.sh sparse|sequential [BUNDLE]}
 bundle=${2:-.dev}
 : "${OUT:?set OUT to the folder for results}"
 cd "$(dirname "$0")/../.."
+root=${ROOT:-/work}  # where the bundle was made: its checkout is $root/main
+if [ "$study" = sparse ] && [ "$PWD" != "$root/main" ]; then
+  [ -e "$root/main" ] && { echo "$root/main exists: run from it, or on a fresh machine" >&2; exit 2; }
+  mkdir -p "$root" && cp -a "$PWD" "$root/main" && cd "$root/main" || exit 3
+fi
 t0=$(date +%s)
 left() { echo $(( ${BUDGET:-560} - ($(date +%s) - t0) - $1 )); }
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -34,29 +42,40 @@ python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.i
 quiet() { grep -v "duplicate item rows"; }
 case $study in
   sparse)
-    runs=/tmp/sparse-runs
+    export RUNS=$root/bench-runs/sparse
+    runs=$RUNS
+    if [ -n "$(ls -A $runs 2>/dev/null)" ]; then
+      echo "$runs is not empty: another study may be running there; use a fresh machine" >&2
+      exit 2
+    fi
+    python3 benchmarks/bench_state.py restore --runs $runs --state benchmarks/state/sparse
     models=${MODELS:-$(python3 - <<'P'
+import os
 import sys
+import yaml
 from pathlib import Path
 sys.path.insert(0, "benchmarks")
 from bench_sparse import model_names
-saved = Path("benchmarks/state/sparse")
-def started(m):  # a finished model, or a search with a finished trial, continues where it is
-    trials = saved / m / "trials.json"
-    return (saved / m / "bench.json").exists() or (trials.exists() and trials.read_text().strip() not in ("", "[]"))
-print(",".join(m for m in model_names() if not started(m)))
+runs = Path(os.environ["RUNS"])
+def resumable(m):  # not finished; no trial yet, or its trials read the exported features
+    if (runs / m / "bench.json").exists():
+        return False
+    saved = runs / m / "search_config.yaml"
+    trials = runs / m / "trials.json"
+    if not trials.exists() or trials.read_text().strip() in ("", "[]"):
+        return True
+    return bool((yaml.safe_load(saved.read_text()).get("features") or {}).get("precomputed"))
+print(",".join(m for m in model_names() if resumable(m)))
 P
 )}
     n=$(echo "$models" | tr ',' '\n' | grep -c .)
     echo "== models ($n): $models"
-    [ -d benchmarks/state/sparse-gpu ] && python3 benchmarks/bench_state.py restore \
-      --runs $runs --state benchmarks/state/sparse-gpu
     timeout "$(left 45)" python3 benchmarks/bench_sparse.py --device "${DEVICE:-cuda}" --threads 1 \
-      --jobs "${JOBS:-$n}" --models "$models" --no-recbole --features-from "$bundle/sparse-feats" \
+      --jobs "${JOBS:-$n}" --models "$models" --no-recbole --features-from "$PWD/$bundle/sparse-feats" \
       --runs $runs --out "$OUT/sparse_quality.md" ${EXTRA:-} 2>&1 | quiet | tee "$OUT/study.log" | tail -40
     pkill -f -- "--runs $runs"; sleep 3  # this study's children only
-    python3 benchmarks/bench_state.py save --runs $runs --state /tmp/state/sparse-gpu
-    tar czf "$OUT/state.tgz" -C /tmp/state sparse-gpu ;;
+    python3 benchmarks/bench_state.py save --runs $runs --state /tmp/state/sparse
+    tar czf "$OUT/state.tgz" -C /tmp/state sparse ;;
   sequential)
     runs=/tmp/seq-runs
     b=(python3 benchmarks/bench_sequential.py --device "${DEVICE:-cuda}" --threads 1
