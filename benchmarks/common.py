@@ -92,7 +92,8 @@ def versions_note(commits: set[str]) -> str | None:
     first, *rest = sorted(clean, key=lambda c: int(dated[c] or 0))
     changed: set[str] = set()
     for commit in rest:
-        changed.update((_git("diff", "--name-only", first, commit, "--", ":(top)src/") or "").split())
+        diff = _git("diff", "--name-only", first, commit, "--", ":(top)src/") or ""
+        changed.update(diff.split())
     if not changed:
         return line + "; src/ is identical in all of them"
     return line + f"; src/ differs between them in {', '.join(sorted(changed))}"
