@@ -28,7 +28,7 @@ fi
 t0=$(date +%s)
 left() { echo $(( ${BUDGET:-560} - ($(date +%s) - t0) - $1 )); }
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site "$bundle"/whl/*.whl || exit 3
+  --target /tmp/site "$bundle/whl-$study"/*.whl || exit 3
 if [ -f "$bundle/git.tar" ]; then  # a copied checkout may carry an older .git
   rm -rf .git && tar xf "$bundle/git.tar"
 fi
