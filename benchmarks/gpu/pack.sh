@@ -8,8 +8,9 @@
 #
 # It writes BUNDLE/<study>-feats, BUNDLE/data/<dataset>, BUNDLE/whl-<study> and
 # BUNDLE/git.tar, and prints them: the paths to carry to the machine with the checkout.
-# BUNDLE should be ignored by git (echo /.dev/ >> .git/info/exclude). Wheels are for CPython $GPU_PYTHON (default 3.12), at the
-# versions installed here, and only those the machine lacks (GPU_WHEELS overrides the list).
+# BUNDLE should be ignored by git (echo /.dev/ >> .git/info/exclude). Wheels are for CPython
+# $GPU_PYTHON (default 3.12), at the versions installed here, and only those the machine lacks
+# (GPU_WHEELS overrides the list).
 set -euo pipefail
 study=${1:?usage: benchmarks/gpu/pack.sh sparse|sequential [BUNDLE]}
 bundle=${2:-.dev}
