@@ -17,7 +17,7 @@ for each model whichever of the two got further.
   A model without a search space keeps the same files of its own folder.
 - a model still searching: ``search_config.yaml`` and ``trials.json`` only (a best run
   without its weights could not be scored for the table, so it trains again);
-- RecBole's cached runs: ``recbole/*.json``;
+- RecBole's cached runs: ``recbole/*.json``, and the blend probe's ``blend.json``;
 - ``bench_defaults.py``'s runs folder: each model's ``dense/`` and ``sparse/candidates.json``
   (every candidate's validation scores), so its choice resumes too.
 
@@ -61,6 +61,8 @@ def kept_files(runs: Path) -> list[Path]:
     for model in sorted(p for p in runs.iterdir() if p.is_dir() and p.name != "recbole"):
         names = FINISHED if (model / "bench.json").exists() else SEARCHING
         out += [model.relative_to(runs) / n for n in names if (model / n).exists()]
+    if (runs / "blend.json").exists():  # bench_sparse's blend probe, computed from weights
+        out.append(Path("blend.json"))
     if (runs / "recbole").is_dir():
         out += sorted(p.relative_to(runs) for p in (runs / "recbole").glob("*.json"))
     return out

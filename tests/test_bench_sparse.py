@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from fusionrec.cli import app
 from fusionrec.config import read_saved_config
 from fusionrec.train.experiment import prepare
-from toy_data import toy_config
+from toy_data import toy_config, write_toy_dataset, write_toy_features
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_sparse  # noqa: E402
@@ -85,3 +86,50 @@ def test_gain_sources_need_both_models_contributions():
     assert bench_sparse.gain_sources({"mm": groups}, "mm") == []
     old = {b: {k: v for k, v in g.items() if k != "contribution"} for b, g in groups.items()}
     assert bench_sparse.gain_sources({"lightgcn": old, "mm": groups}, "mm") == []
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A toy sparse study: its spec, and LightGCN and Content-KNN finished in its runs."""
+    folder = tmp_path_factory.mktemp("study")
+    spec = {
+        "dataset": {"name": "toy", "path": str(write_toy_dataset(folder / "data"))},
+        "seeds": [1, 2],
+        "features": {"modalities": ["text", "image"], "precomputed": write_toy_features(folder)},
+        "train": {"epochs": 3, "lr": 0.01, "batch_size": 128},
+        "evaluate": {"ks": [10, 20]},
+    }
+    (folder / "spec.yaml").write_text(yaml.safe_dump(spec))
+    for model in ("lightgcn", "content-knn"):
+        cfg = {**spec, "name": model, "model": {"name": model}}
+        (folder / f"{model}.yaml").write_text(yaml.safe_dump(cfg))
+        args = ["train", "-c", str(folder / f"{model}.yaml"), "--quiet"]
+        out = folder / "runs" / model / "best"
+        result = CliRunner().invoke(app, [*args, "--run-dir", str(out)])
+        assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_the_blend_probe_rescores_lightgcn_and_picks_its_weight_on_validation(study):
+    import argparse
+
+    args = argparse.Namespace(
+        spec=study / "spec.yaml", runs=study / "runs", trials=20, threads=1, device=None,
+        features_from=None, epochs=0, seeds=0,
+    )  # fmt: skip
+    results = {"lightgcn": {}, "content-knn": {}}
+    blend = bench_sparse.blend_probe(args, results)
+    recorded = json.loads((study / "runs/lightgcn/best/results.json").read_text())
+    # weight 0 is LightGCN itself: its re-scored test recall is the recorded one
+    assert blend["test_lightgcn"]["mean"] == pytest.approx(
+        recorded["test"]["recall@20"]["mean"], abs=1e-6
+    )
+    assert blend["grid"] == 1 + len(bench_sparse.BLEND_WEIGHTS) * len(bench_sparse.BLEND_TAUS)
+    assert blend["valid"] >= recorded["valid"]["recall@20"]["mean"] - 1e-6  # w = 0 is a choice
+    cached = json.loads((study / "runs" / "blend.json").read_text())
+    cached["blend"]["valid"] = -1.0  # the cache of these very runs is read back
+    (study / "runs" / "blend.json").write_text(json.dumps(cached))
+    assert bench_sparse.blend_probe(args, results)["valid"] == -1.0
+    assert bench_sparse.blend_probe(args, {"lightgcn": {}}) is None
+    line = "\n".join(bench_sparse.blend_lines(blend))
+    assert f"w = {blend['chosen']['weight']}" in line

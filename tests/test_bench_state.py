@@ -23,9 +23,12 @@ def test_finished_and_searching_models_keep_what_resuming_needs_and_no_weights(t
         _touch(runs / "diffmm" / name)
     _touch(runs / "recbole" / "BPR-seed1-epochs300.json")
     _touch(runs / "recbole" / "saved" / "BPR.pth")
+    _touch(runs / "blend.json")
+    _touch(runs / "sparse_quality.md")  # the table is written again by --collect
     save(runs, state)
     kept = sorted(str(p.relative_to(state)) for p in state.rglob("*") if p.is_file())
     assert kept == [
+        "blend.json",
         "diffmm/search_config.yaml",
         "diffmm/trials.json",  # its best run has no weights to score the table: trains again
         "freedom/bench.json",
