@@ -9,9 +9,9 @@
 #   are not finished and whose search can go on here (none started, or started with the
 #   features this run reads: --features-from), JOBS at once (default: one per model); its
 #   progress is saved into $OUT/state.tgz even when the budget cuts it short. The checkout
-#   is moved to $ROOT/main (ROOT=/work) and the data linked at $ROOT/shared/data, so every path a config
-#   records is the one it has on the machine that made the bundle (a search resumes only
-#   with the same data files). Back there, stop its study, unpack the tarball and merge it:
+#   is moved to $ROOT/main (ROOT=/work) and the data linked at $ROOT/shared/data, so every
+#   path a config records is the one it has on the machine that made the bundle (a search
+#   resumes only with the same data files). Back there, stop its study, unpack the tarball and merge it:
 #   bench_state.py restore --runs RUNS --state <unpacked>/sparse, then save and commit.
 # DEVICE (default cuda) and EXTRA (more arguments for the study script, e.g. a smoke test's
 # "--trials 1 --epochs 1 --seeds 1") are for trying this script on a machine without a GPU.
