@@ -54,11 +54,11 @@ def id_kind(columns: list[pd.Series], ids_as: str = "auto") -> str:
 
 def convert_ids(values: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
     """Ids of ``kind`` and a mask of cells that are empty or (for ``int``) not integers."""
-    text = _as_text(values)
-    empty = text.isna() | (text.str.strip() == "")
+    text = _as_text(values)  # already stripped
+    empty = text.isna() | (text == "")
     if kind == "str":
         return text, empty.to_numpy()
-    bad = empty | ~text.fillna("").str.strip().str.fullmatch(r"-?[0-9]+")
+    bad = empty | ~text.fillna("").str.fullmatch(r"-?[0-9]+")
     ints = pd.to_numeric(text.where(~bad, None), errors="coerce").fillna(-1).astype(np.int64)
     return ints, bad.to_numpy()
 
