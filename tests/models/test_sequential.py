@@ -85,10 +85,12 @@ def sasrec_on_cycle(cycle):
     return cfg, model
 
 
-def test_sasrec_learns_the_next_item_far_better_than_popularity(cycle):
+@pytest.mark.parametrize("block", ["paper", "bert"])
+def test_sasrec_learns_the_next_item_far_better_than_popularity(cycle, block):
     # repeat: nothing masked, so the test step is found only from a history holding the
     # validation step (run_seed must give the model train + validation before test)
-    sasrec = run_seed(config("sasrec", SMALL, 40, repeat=True), cycle, 1, None, progress=False)
+    params = {**SMALL, "block": block}
+    sasrec = run_seed(config("sasrec", params, 40, repeat=True), cycle, 1, None, progress=False)
     popular = run_seed(config("most-popular", {}, 1, repeat=True), cycle, 1, None, progress=False)
     assert sasrec["test"]["hit@1"] > 0.8
     assert sasrec["test"]["ndcg@10"] > 0.8 > 4 * popular["test"]["ndcg@10"]
@@ -197,3 +199,20 @@ def test_gru4rec_window_outputs_are_its_prefix_encodings(cycle):
                 prefix[0, 12 - (t + 1) :] = window[: t + 1]
                 alone = model.encode(prefix, table)[0]
                 torch.testing.assert_close(every[b, t], alone, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("block", ["paper", "bert"])
+def test_sasrec_positions_see_no_later_item(cycle, block):
+    """Every position is trained to predict the next item, so its output may depend only on
+    the items up to it: changing the later items of a window leaves the earlier outputs."""
+    torch.manual_seed(0)
+    data = train_data(cycle, "sasrec", torch.device("cpu"))
+    model = build_model("sasrec", data, {**SMALL, "block": block}).eval()
+    table = model._table()
+    window = torch.tensor([[model.pad, model.pad, 3, 4, 5, 6, 7, 8]])
+    later = window.clone()
+    later[0, 5:] = torch.tensor([20, 30, 39])
+    with torch.no_grad():
+        a, b = model.encode_positions(window, table), model.encode_positions(later, table)
+    torch.testing.assert_close(a[0, :5], b[0, :5])
+    assert not torch.allclose(a[0, 5:], b[0, 5:])

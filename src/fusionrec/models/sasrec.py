@@ -31,6 +31,7 @@ listening, shopping sessions); it needs timestamps or a meaningful row order.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import pydantic
 import torch
@@ -41,6 +42,11 @@ from fusionrec.models.sequential import SequentialParams, SequentialRecommender,
 
 
 class SASRecParams(SequentialParams):
+    #: ``paper``: the blocks above. ``bert``: the post-norm transformer block of BERT, which
+    #: RecBole's SASRec uses: E_t = LayerNorm(M_{s_t} + P_t) (no sqrt(d) scale), then
+    #: x = LN(x + Dropout(SA(x))) with Q, K, V from x, and x = LN(x + Dropout(FFN(x))) with
+    #: a GELU, no final LayerNorm.
+    block: Literal["paper", "bert"] = "paper"
     n_layers: int = pydantic.Field(2, ge=1)
     n_heads: int = pydantic.Field(2, ge=1)
     #: Hidden size of the point-wise feed-forward network.
@@ -92,6 +98,31 @@ class AttentionBlock(nn.Module):
         return x_n + self.drop(self.ffn(x_n))
 
 
+class BertBlock(nn.Module):
+    """One post-norm transformer block (``block: bert``): attention, add, LayerNorm, then
+    the GELU feed-forward network, add, LayerNorm."""
+
+    def __init__(self, dim: int, heads: int, inner: int, dropout: float, attn_drop: float):
+        super().__init__()
+        self.heads, self.attn_drop = heads, attn_drop
+        self.qkv, self.out = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.norm_att, self.norm_ff = nn.LayerNorm(dim, eps=1e-12), nn.LayerNorm(dim, eps=1e-12)
+        self.ffn = nn.Sequential(nn.Linear(dim, inner), nn.GELU(), nn.Linear(inner, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = (
+            t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+            for t in self.qkv(x).chunk(3, dim=-1)
+        )
+        att = nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=allowed, dropout_p=self.attn_drop if self.training else 0.0
+        )
+        x = self.norm_att(x + self.drop(self.out(att.transpose(1, 2).reshape(b, n, d))))
+        return self.norm_ff(x + self.drop(self.ffn(x)))
+
+
 class SASRecEncoder(nn.Module):
     """Position embeddings + ``n_layers`` causal attention blocks + a final layer norm;
     returns the last position's output (the window's most recent item)."""
@@ -99,23 +130,25 @@ class SASRecEncoder(nn.Module):
     def __init__(self, params: SASRecParams) -> None:
         super().__init__()
         d = params.embedding_size
-        self.scale = math.sqrt(d)
+        bert = params.block == "bert"
+        self.scale = 1.0 if bert else math.sqrt(d)
         self.positions = nn.Embedding(params.max_length, d)
         nn.init.normal_(self.positions.weight, std=0.02)
         self.drop = nn.Dropout(params.dropout)
+        block = BertBlock if bert else AttentionBlock
         self.blocks = nn.ModuleList(
-            AttentionBlock(
-                d, params.n_heads, params.inner_size, params.dropout, params.attention_dropout
-            )  # fmt: skip
+            block(d, params.n_heads, params.inner_size, params.dropout, params.attention_dropout)
             for _ in range(params.n_layers)
         )
-        self.norm = nn.LayerNorm(d, eps=1e-8)
+        # paper: a LayerNorm after the blocks; bert: one on the input embeddings instead
+        self.norm_in = nn.LayerNorm(d, eps=1e-12) if bert else nn.Identity()
+        self.norm = nn.Identity() if bert else nn.LayerNorm(d, eps=1e-8)
 
     def forward(self, windows: torch.Tensor, table: torch.Tensor, pad: int) -> torch.Tensor:
         """[B, L, d]: the output at every position (position t has seen items <= t)."""
         n = windows.shape[1]
         real = windows != pad
-        x = table[windows] * self.scale + self.positions.weight[:n]
+        x = self.norm_in(table[windows] * self.scale + self.positions.weight[:n])
         x = self.drop(x) * real.unsqueeze(-1)
         # query t sees keys j <= t that are items, and always itself (a row of only padding
         # must still attend to something, or softmax returns NaN)
