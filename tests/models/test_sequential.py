@@ -19,6 +19,7 @@ import torch
 from fusionrec.config import validate_config
 from fusionrec.data import ItemFeatures, ModalityFeatures, build_dataset, make_split
 from fusionrec.data.split import TEST, TRAIN
+from fusionrec.errors import ConfigError
 from fusionrec.models import build_model
 from fusionrec.tasks.recommender import FittedRecommender
 from fusionrec.train.experiment import (
@@ -216,3 +217,31 @@ def test_sasrec_positions_see_no_later_item(cycle, block):
         a, b = model.encode_positions(window, table), model.encode_positions(later, table)
     torch.testing.assert_close(a[0, :5], b[0, :5])
     assert not torch.allclose(a[0, 5:], b[0, 5:])
+
+
+def test_window_stride_one_trains_on_exactly_the_prefix_examples(cycle):
+    """``window_stride: 1`` scores each window's last position only: every next-item example
+    once, from its own prefix, which is ``training: prefix``; a stride between overlaps the
+    windows and still scores every example once."""
+    torch.manual_seed(0)
+    data = train_data(cycle, "sasrec", torch.device("cpu"))
+
+    def loss(**params: Any) -> torch.Tensor:
+        torch.manual_seed(0)  # the same weights for every variant
+        model = build_model("sasrec", data, {**SMALL, **params}).eval()
+        positions = torch.from_numpy(model.train_positions())
+        seqs = model.train_sequences
+        batch = {"positions": positions, "pos_items": torch.from_numpy(seqs.items[positions])}
+        with torch.no_grad():
+            return model.calculate_loss(batch), len(positions)
+
+    prefix, n_prefix = loss(training="prefix")
+    one, n_one = loss(window_stride=1)
+    assert n_one == n_prefix
+    torch.testing.assert_close(one, prefix)
+    window, n_window = loss()
+    assert n_window < n_prefix and not torch.allclose(window, prefix)
+    three, n_three = loss(window_stride=3)  # 3 targets per window, each scored once
+    assert n_window < n_three < n_prefix
+    with pytest.raises(ConfigError, match="window_stride 9 is above max_length 8"):
+        build_model("sasrec", data, {**SMALL, "window_stride": 9})

@@ -77,16 +77,16 @@ class Sequences:
         first[starts] = True
         return np.flatnonzero(~first)
 
-    def window_ends(self, length: int) -> np.ndarray:
-        """Positions that cut every user's sequence into windows of ``length`` targets from
-        the most recent back: the window ending at position p holds the targets
-        ``(p - length, p]`` (the user's first item is never a target), so each trainable
+    def window_ends(self, stride: int) -> np.ndarray:
+        """Positions that cut every user's trainable positions into runs of ``stride`` from
+        the most recent back: the window ending at position p scores the targets
+        ``(p - stride, p]`` (the user's first item is never a target), so each trainable
         position is a target of exactly one window."""
         n = self.lengths()
-        n_windows = np.where(n > 1, -(-(n - 1) // length), 0)  # ceil((n - 1) / length)
+        n_windows = np.where(n > 1, -(-(n - 1) // stride), 0)  # ceil((n - 1) / stride)
         owner = np.repeat(np.arange(self.n_users), n_windows)
         back = np.arange(n_windows.sum()) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
-        return self.indptr[owner + 1] - 1 - back * length
+        return self.indptr[owner + 1] - 1 - back * stride
 
 
 def build_sequences(

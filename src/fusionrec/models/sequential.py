@@ -43,12 +43,28 @@ class SequentialParams(Params):
     #: trains so); prefix: one example per next item, its prefix encoded on its own
     #: (RecBole's data augmentation: the same targets, about max_length times the work).
     training: Literal["window", "prefix"] = "window"
+    #: window training: targets scored per window (default ``max_length``: windows do not
+    #: overlap, and a window's first targets are predicted from few items). A smaller
+    #: stride overlaps the windows and scores only each window's last ``stride`` positions,
+    #: so every target is predicted from at least ``max_length - stride`` earlier items
+    #: where the user has them, for ``max_length / stride`` times the work; 1 is ``prefix``.
+    window_stride: int | None = pydantic.Field(None, ge=1)
 
     @pydantic.model_validator(mode="after")
     def _window_needs_ce(self) -> SequentialParams:
         if self.training == "window" and self.loss == "bpr":
             raise ValueError("loss 'bpr' needs training 'prefix' (one negative per example)")
+        if self.window_stride is not None and self.window_stride > self.max_length:
+            raise ValueError(
+                f"window_stride {self.window_stride} is above max_length {self.max_length}: "
+                "a window scores at most its own positions"
+            )
         return self
+
+    @property
+    def stride(self) -> int:
+        """Targets scored per training window."""
+        return self.window_stride or self.max_length
 
 
 class SequentialRecommender(Recommender):
@@ -109,7 +125,7 @@ class SequentialRecommender(Recommender):
         """The positions of ``TrainData.sequences`` the trainer iterates as examples (into
         ``batch["positions"]``): window ends, or every next-item example (prefix)."""
         if self.params.training == "window":
-            return self.train_sequences.window_ends(self.params.max_length)
+            return self.train_sequences.window_ends(self.params.stride)
         return self.train_sequences.trainable_positions()
 
     def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -122,15 +138,17 @@ class SequentialRecommender(Recommender):
         return self.next_item_loss(h, table, batch["pos_items"], batch.get("neg_items"))
 
     def _window_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The window ending at position p is read once, and its output at each position is
-        scored against the next item (targets (p - L, p])."""
+        """The window ending at position p is read once, and its output at each of its last
+        ``stride`` positions is scored against the next item (targets (p - stride, p])."""
         seqs, n = self.train_sequences, self.params.max_length
         ends = batch["positions"].cpu().numpy()
         starts = seqs.indptr[seqs.owners[ends]]
         inputs = self._windows(seqs.windows(ends, starts, n, self.pad))
         targets = self._windows(seqs.windows(ends + 1, starts + 1, n, self.pad))
+        if self.params.stride < n:  # the earlier positions are scored by earlier windows
+            targets[:, : n - self.params.stride] = self.pad
         table = self._table()
-        keep = targets != self.pad  # exactly the positions holding an input item
+        keep = targets != self.pad  # exactly the scored positions holding an input item
         h = self.encode_positions(inputs, table)[keep]
         return self.next_item_loss(h, table, targets[keep])
 
