@@ -110,6 +110,8 @@ def features_section(args: argparse.Namespace) -> dict[str, Any]:
 
 def make_config(args: argparse.Namespace, model: str, **extra: Any) -> ExperimentConfig:
     params, train = MODELS[model]
+    if getattr(args, "window_stride", None) and "max_length" in params:
+        params = {**params, "window_stride": args.window_stride}
     base = {
         "dataset": {"name": "movielens-100k-mm"},
         "split": {"method": "leave-one-out"},
@@ -389,6 +391,8 @@ def run_units_in_parallel(args: argparse.Namespace, todo: list[str]) -> None:
         passed += ["--recbole-epochs", str(args.recbole_epochs)]
     if args.features_from:
         passed += ["--features-from", str(args.features_from)]
+    if args.window_stride:
+        passed += ["--window-stride", str(args.window_stride)]
 
     def one(unit: str) -> tuple[str, subprocess.CompletedProcess]:
         cmd = [sys.executable, __file__, "--unit", unit, *passed]
@@ -480,6 +484,13 @@ def main() -> None:
         help="read item features from DIR/text.npz and DIR/image.npz (`fusionrec encode -d "
         "movielens-100k-mm --export DIR`) instead of encoding them",
     )
+    ap.add_argument(
+        "--window-stride",
+        type=int,
+        default=None,
+        help="window_stride of the window-trained models (default: their max_length, windows "
+        "that do not overlap); run it into its own --runs folder",
+    )
     ap.add_argument("--unit", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -542,6 +553,11 @@ def main() -> None:
         [
             f"- split: leave-one-out, {prep.split.counts()}; seeds {seeds}; up to "
             f"{args.epochs} epochs, patience 10 on validation NDCG@10; {args.threads} threads"
+            + (
+                f"; window-trained models with window_stride {args.window_stride}"
+                if args.window_stride
+                else ""
+            )
             + (
                 f"; {args.jobs} units trained at once (s/epoch measured while they shared "
                 "the machine: `--time-epochs` times each alone)"
