@@ -245,3 +245,5 @@ def test_window_stride_one_trains_on_exactly_the_prefix_examples(cycle):
     assert n_window < n_three < n_prefix
     with pytest.raises(ConfigError, match="window_stride 9 is above max_length 8"):
         build_model("sasrec", data, {**SMALL, "window_stride": 9})
+    with pytest.raises(ConfigError, match="window_stride is for training 'window'"):
+        build_model("sasrec", data, {**SMALL, "window_stride": 2, "training": "prefix"})

@@ -54,6 +54,8 @@ class SequentialParams(Params):
     def _window_needs_ce(self) -> SequentialParams:
         if self.training == "window" and self.loss == "bpr":
             raise ValueError("loss 'bpr' needs training 'prefix' (one negative per example)")
+        if self.window_stride is not None and self.training == "prefix":
+            raise ValueError("window_stride is for training 'window' (prefix has no windows)")
         if self.window_stride is not None and self.window_stride > self.max_length:
             raise ValueError(
                 f"window_stride {self.window_stride} is above max_length {self.max_length}: "
