@@ -132,7 +132,7 @@ def main() -> None:
         files = save(args.runs, args.state)
     else:
         files = restore(args.runs, args.state)
-    models = sorted({f.parts[0] for f in files})
+    models = sorted({f.parts[0] if len(f.parts) > 1 else "the blend probe" for f in files})
     print(f"{args.action}: {len(files)} files of {', '.join(models) or 'nothing'}")
 
 
