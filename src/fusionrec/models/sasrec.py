@@ -64,6 +64,23 @@ class SASRecParams(SequentialParams):
         return self
 
 
+def multi_head_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, allowed: torch.Tensor,
+    dropout: float,
+) -> torch.Tensor:  # fmt: skip
+    """Scaled dot-product attention of [B, n, d] queries, keys and values split into
+    ``heads`` heads, keys masked by ``allowed``; the heads joined back into [B, n, d]."""
+    b, n, d = q.shape
+
+    def split(x: torch.Tensor) -> torch.Tensor:
+        return x.view(b, n, heads, d // heads).transpose(1, 2)
+
+    att = nn.functional.scaled_dot_product_attention(
+        split(q), split(k), split(v), attn_mask=allowed, dropout_p=dropout
+    )
+    return att.transpose(1, 2).reshape(b, n, d)
+
+
 class AttentionBlock(nn.Module):
     """One SASRec block: causal multi-head self-attention then the feed-forward network."""
 
@@ -78,21 +95,11 @@ class AttentionBlock(nn.Module):
         )
         self.drop = nn.Dropout(dropout)
 
-    def _split(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)
-
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         q_in = self.norm_q(x)
         k, v = self.key_value(x).chunk(2, dim=-1)
-        att = nn.functional.scaled_dot_product_attention(
-            self._split(self.query(q_in)),
-            self._split(k),
-            self._split(v),
-            attn_mask=allowed,
-            dropout_p=self.attn_drop if self.training else 0.0,
-        )
-        att = att.transpose(1, 2).reshape(x.shape)
+        drop = self.attn_drop if self.training else 0.0
+        att = multi_head_attention(self.query(q_in), k, v, self.heads, allowed, drop)
         x = q_in + self.drop(self.out(att))
         x_n = self.norm_ff(x)
         return x_n + self.drop(self.ffn(x_n))
@@ -111,15 +118,10 @@ class BertBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        q, k, v = (
-            t.view(b, n, self.heads, d // self.heads).transpose(1, 2)
-            for t in self.qkv(x).chunk(3, dim=-1)
-        )
-        att = nn.functional.scaled_dot_product_attention(
-            q, k, v, attn_mask=allowed, dropout_p=self.attn_drop if self.training else 0.0
-        )
-        x = self.norm_att(x + self.drop(self.out(att.transpose(1, 2).reshape(b, n, d))))
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        drop = self.attn_drop if self.training else 0.0
+        att = multi_head_attention(q, k, v, self.heads, allowed, drop)
+        x = self.norm_att(x + self.drop(self.out(att)))
         return self.norm_ff(x + self.drop(self.ffn(x)))
 
 
