@@ -91,7 +91,7 @@ from common import (
     write_json_result,
     write_result,
 )
-from paired import paired_lines, paired_table, per_user_test, run_of
+from paired import paired_lines, paired_table, per_user_test, results_stamp, run_of
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "sparse_study.yaml"
@@ -443,8 +443,6 @@ def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
     run's ``results.json``, so a re-run model is scored again). A cache from before the
     buckets' contributions were recorded is scored again where the weights are still there
     (a run restored by ``bench_state.py`` has none: its cache is kept as it is)."""
-    import hashlib
-
     from fusionrec.config import read_saved_config
     from fusionrec.io import read_json, write_json
     from fusionrec.train.experiment import prepare
@@ -455,7 +453,7 @@ def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
         run = args.runs / name / "best"
         if not (run / "results.json").exists():
             continue
-        stamp = hashlib.sha256((run / "results.json").read_bytes()).hexdigest()
+        stamp = results_stamp(run)
         cache = run / "by_popularity.json"
         if cache.exists():
             kept = read_json(cache)
@@ -565,7 +563,6 @@ def blend_probe(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, 
     the weight (constant, or smaller for often rated movies) chosen on validation Recall@20
     over the seeds, then test scored once. An analysis beside the verdict, not a model in
     it. Cached in ``blend.json`` keyed by both runs' results, so it outlives the weights."""
-    import hashlib
     import itertools
 
     import numpy as np
@@ -575,6 +572,7 @@ def blend_probe(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, 
     from fusionrec.data.split import TEST, TRAIN, VALID
     from fusionrec.evaluate import Evaluator
     from fusionrec.io import read_json, write_json
+    from fusionrec.models.cold_transfer import standardise
     from fusionrec.train.experiment import prepare
     from fusionrec.train.reload import load_run_model
     from fusionrec.train.tune import with_modalities
@@ -582,9 +580,7 @@ def blend_probe(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, 
     if "lightgcn" not in results or "content-knn" not in results:
         return None
     runs = {m: run_of(args.runs, m) for m in ("lightgcn", "content-knn")}
-    stamp = hashlib.sha256(
-        b"".join((r / "results.json").read_bytes() for r in runs.values())
-    ).hexdigest()
+    stamp = results_stamp(*runs.values())
     cache = args.runs / "blend.json"
     if cache.exists() and read_json(cache)["results_sha256"] == stamp:
         return read_json(cache)["blend"]
@@ -606,7 +602,7 @@ def blend_probe(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, 
             model = load_run_model(run, seed, with_modalities(prep, cfg))[0].eval()
             with torch.no_grad():
                 s = model.score(torch.arange(ds.n_users))
-            out.append((s - s.mean(1, keepdim=True)) / s.std(1, keepdim=True).clamp_min(1e-8))
+            out.append(standardise(s))
         return out
 
     light, content = scores(runs["lightgcn"]), scores(runs["content-knn"])[0]

@@ -33,10 +33,16 @@ CACHE = "per_user_test.json"
 TOLERANCE = 2e-3
 
 
+def results_stamp(*runs: Path) -> str:
+    """The digest of finished runs' ``results.json``: what a cache computed from those runs
+    is keyed by, so a re-run is scored again."""
+    return hashlib.sha256(b"".join((r / "results.json").read_bytes() for r in runs)).hexdigest()
+
+
 def per_user_test(run: Path, metrics: tuple[str, ...] = METRICS) -> dict[str, Any]:
     """``{"users": [...], metric: [...]}``: each test user's metric, averaged over the seeds of
     the finished run in ``run`` (its ``results.json`` and ``seed-*/best.pt``)."""
-    stamp = hashlib.sha256((run / "results.json").read_bytes()).hexdigest()
+    stamp = results_stamp(run)
     cache = run / CACHE
     if cache.exists() and read_json(cache)["results_sha256"] == stamp:
         return read_json(cache)["per_user"]

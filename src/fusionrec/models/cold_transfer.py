@@ -97,7 +97,7 @@ def content_neighbours(
     return idx, w.astype(np.float32)
 
 
-def _standardise(scores: torch.Tensor) -> torch.Tensor:
+def standardise(scores: torch.Tensor) -> torch.Tensor:
     """Per-row z-score, so two kinds of score can be added with a scale-free weight."""
     mean = scores.mean(dim=1, keepdim=True)
     return (scores - mean) / scores.std(dim=1, keepdim=True).clamp_min(1e-8)
@@ -185,8 +185,8 @@ class ColdTransfer(Recommender):
         user_vec, item_vec = self._vectors()
         if self.content is None:
             return self.dot_scores(user_vec[users], item_vec, items)
-        mixed = _standardise(user_vec[users] @ item_vec.T) + self.params.content_weight * (
-            _standardise(self.content.score(users))
+        mixed = standardise(user_vec[users] @ item_vec.T) + self.params.content_weight * (
+            standardise(self.content.score(users))
         )
         return mixed if items is None else mixed[:, items]
 
