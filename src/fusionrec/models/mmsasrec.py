@@ -42,6 +42,8 @@ class MMSASRecParams(SASRecParams):
     fusion: Literal["concat", "sum", "gated"] = "sum"
     #: Hidden size of a 2-layer MLP projector per modality; None = linear projections.
     projector_hidden: int | None = 256
+    #: Initial logit g of the content gate sigmoid(g) (0: content weighs 0.5 from the start).
+    gate_init: float = 0.0
 
 
 @register
@@ -60,7 +62,7 @@ class MMSASRec(SASRec):
         if params.id_free:
             del self.items  # no id embedding at all: nothing is learned per item
         else:
-            self.gate = nn.Parameter(torch.zeros(d))
+            self.gate = nn.Parameter(torch.full((d,), params.gate_init))
 
     def content_vectors(self) -> torch.Tensor:
         """[n_items, d] fused content vectors c_i."""

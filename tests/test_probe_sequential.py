@@ -1,0 +1,38 @@
+"""``benchmarks/probe_sequential.py report``: every kept probe in one table, seeds side by side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from probe_sequential import report  # noqa: E402
+
+
+def _record(folder: Path, tag: str, seed: int, ndcg: float, **extra) -> None:
+    record = {"tag": tag, "model": "mmsasrec", "params": {"gate_init": -3.0}, "seed": seed,
+              "valid": {"ndcg@10": ndcg}, "best_epoch": 10 * seed, "s_per_epoch": 2.0,
+              "commit": "abcdef1234567", **extra}  # fmt: skip
+    (folder / f"{tag}-s{seed}.json").write_text(json.dumps(record))
+
+
+def test_each_setting_is_one_row_with_its_seeds_in_their_columns(tmp_path):
+    _record(tmp_path, "gate", 1, 0.12)
+    _record(tmp_path, "gate", 3, 0.14)
+    _record(tmp_path, "plain", 2, 0.10, params={}, modalities="text")
+    rows = [r for r in report(argparse.Namespace(records=tmp_path)).splitlines() if r[:2] == "| "]
+    assert rows[0].startswith("| tag | model | setting | seed 1 | seed 2 | seed 3 | mean |")
+    assert rows[1] == (
+        "| gate | mmsasrec | gate_init=-3.0 | 0.1200 |  | 0.1400 | 0.1300 | 10, 30 | 2.0 | "
+        "abcdef123 |"
+    )
+    assert rows[2].startswith("| plain | mmsasrec | defaults; modalities text |  | 0.1000 |  |")
+
+
+def test_no_records_is_an_error_that_says_what_to_run(tmp_path):
+    with pytest.raises(SystemExit, match="run a probe first"):
+        report(argparse.Namespace(records=tmp_path))
