@@ -174,6 +174,21 @@ def test_id_free_mmsasrec_has_no_item_id_parameters():
     assert any(p.shape[0] == N_ITEMS for p in with_ids.parameters())
 
 
+@pytest.mark.parametrize("gate_init", [-3.0, 0.0])
+def test_mmsasrec_content_starts_at_the_gate_it_is_given(gate_init):
+    """e_i = M_i + sigmoid(g) c_i with g = gate_init at the start (the default, -3, lets the
+    id embeddings learn before the content takes weight)."""
+    ds, feats = cluster_world(n_users=8)
+    prep = Prepared(ds, make_split(ds, "leave-one-out"), feats)
+    data = train_data(prep, "mmsasrec", torch.device("cpu"))
+    model = build_model("mmsasrec", data, {**SMALL, "gate_init": gate_init})
+    with torch.no_grad():
+        content = model.content_vectors()
+        expected = model.items.weight + torch.sigmoid(torch.tensor(gate_init)) * content
+        assert torch.allclose(model.item_vectors(), expected)
+        assert content.abs().sum() > 0  # the content part is not trivially zero
+
+
 def test_gru4rec_window_outputs_are_its_prefix_encodings(cycle):
     """Window training reads a window once; the state after each item must be what encoding
     that item's prefix alone gives (the per-prefix training, RecBole's), so the two train on
