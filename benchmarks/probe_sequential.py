@@ -68,6 +68,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return record
 
 
+def short_commit(commit: str | None) -> str:
+    """A commit's first 9 digits; anything else (a probe from before commits were recorded)
+    as "not recorded"."""
+    if commit and all(c in "0123456789abcdef" for c in commit):
+        return commit[:9]
+    return "not recorded"
+
+
 def setting(record: dict[str, Any]) -> str:
     params = ", ".join(f"{k}={v}" for k, v in sorted(record["params"].items())) or "defaults"
     if record.get("modalities"):
@@ -101,7 +109,7 @@ def report(args: argparse.Namespace) -> str:
         vals = [at[s]["valid"][METRIC] if s in at else None for s in seeds]
         cells = [f"{v:.4f}" if v is not None else "" for v in vals]
         present = [v for v in vals if v is not None]
-        commits = sorted({str(r.get("commit", "not recorded"))[:9] for r in rows})
+        commits = sorted({short_commit(r.get("commit")) for r in rows})
         lines.append(
             f"| {tag} | {rows[0]['model']} | {setting(rows[0])} | " + " | ".join(cells)
             + f" | {statistics.fmean(present):.4f} | "
