@@ -14,9 +14,12 @@ Tables:
    with nothing masked: RecBole's sequential evaluation masks nothing, so fusionrec runs
    with ``evaluate.repeat: true`` there. Same model settings both sides (d 64, 2 blocks,
    2 heads, inner 256, dropout 0.5, max length 50, lr 1e-3, CE loss). RecBole trains one
-   example per next item (its data augmentation, batch 2048); fusionrec's SASRec and GRU4Rec
-   read each window of 50 items once and predicts every position's next item (the paper's training,
-   batch 128 windows), the same targets per epoch; seconds per training epoch for both.
+   example per next item (its data augmentation, batch 2048); fusionrec's GRU4Rec reads each
+   window of 50 items once and predicts every position's next item (the paper's training,
+   batch 128 windows), and its SASRec overlaps the windows by half and scores each window's
+   last 25 positions (``window_stride`` 25, chosen on validation), so every target is predicted
+   from at least 25 earlier items where the user has them: the same targets per epoch on
+   every side; seconds per training epoch for both.
 3. Cold-start items: MM-SASRec in ``id_free`` mode on a ``cold-items`` split (20 % of the
    items withheld from training, each half ranked among itself), against the exact
    expectation of a random ranking.
