@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from common import RESULTS, header, machine, provenance, write_result
-from fusionrec.io import write_text
+from fusionrec.io import read_json, write_json
 
 HERE = Path(__file__).resolve().parent
 RECORDS = HERE / "state" / "sequential_probes"
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **provenance(),
     }
     args.records.mkdir(parents=True, exist_ok=True)
-    write_text(args.records / f"{args.tag}-s{args.seed}.json", json.dumps(record, indent=1))
+    write_json(args.records / f"{args.tag}-s{args.seed}.json", record)
     print(json.dumps({k: record[k] for k in ("tag", "seed", "epochs", "best_epoch")}),
           f"valid {METRIC} {record['valid'][METRIC]:.4f}")  # fmt: skip
     return record
@@ -84,7 +84,7 @@ def setting(record: dict[str, Any]) -> str:
 
 
 def report(args: argparse.Namespace) -> str:
-    records = [json.loads(p.read_text()) for p in sorted(args.records.glob("*.json"))]
+    records = [read_json(p) for p in sorted(args.records.glob("*.json"))]
     if not records:
         raise SystemExit(f"no probe records in {args.records}: run a probe first")
     seeds = sorted({r["seed"] for r in records})
