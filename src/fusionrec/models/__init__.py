@@ -9,6 +9,7 @@ from fusionrec.models import (  # noqa: F401
     cold_transfer,
     content_knn,
     diffmm,
+    ease,
     freedom,
     gru4rec,
     itemknn,
