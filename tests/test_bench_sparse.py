@@ -133,3 +133,30 @@ def test_the_blend_probe_rescores_lightgcn_and_picks_its_weight_on_validation(st
     assert bench_sparse.blend_probe(args, {"lightgcn": {}}) is None
     line = "\n".join(bench_sparse.blend_lines(blend))
     assert f"w = {blend['chosen']['weight']}" in line
+
+
+def test_a_stronger_id_model_than_lightgcn_gets_its_own_comparison(study):
+    """The goal is stated against LightGCN; when EASE is the better id model on validation,
+    the verdict also says what content adds over it, paired over the same users."""
+    cfg = yaml.safe_load((study / "lightgcn.yaml").read_text())
+    (study / "ease.yaml").write_text(
+        yaml.safe_dump({**cfg, "name": "ease", "model": {"name": "ease"}})
+    )
+    args = ["train", "-c", str(study / "ease.yaml"), "--quiet"]
+    result = CliRunner().invoke(app, [*args, "--run-dir", str(study / "runs/ease/best")])
+    assert result.exit_code == 0, result.output
+
+    def row(valid: float, test: float) -> dict:
+        stat = {"mean": test, "std": 0.01}
+        return {
+            "valid": {"recall@20": {"mean": valid}},
+            "test": {"recall@20": stat, "ndcg@20": stat},
+        }
+
+    results = {"lightgcn": row(0.20, 0.20), "ease": row(0.25, 0.25), "content-knn": row(0.3, 0.3)}
+    lines = bench_sparse.against_best_ids(results, "content-knn", study / "runs")
+    assert "strongest id model on **validation** Recall@20 is **ease**" in lines[0]
+    assert "+20.0%" in lines[1]
+    assert any("content-knn minus ease" in line for line in lines)
+    results["ease"] = row(0.15, 0.25)  # chosen on validation, not on test
+    assert bench_sparse.against_best_ids(results, "content-knn", study / "runs") == []
