@@ -6,7 +6,7 @@ Protocol (issue 14), the dense study's (``bench_movielens.py``) on the sparse ca
   (80,649 / 10,093 / 10,093), text (title, genres, tags) and posters, the training settings
   of ``movielens_study.yaml`` (<= 300 epochs, lr 1e-3, batch 2048, patience 20, early stop
   on validation Recall@20);
-- models: MF-BPR, LightGCN and every registered multimodal recommender (read from the model
+- models: MF-BPR, LightGCN, EASE and every registered multimodal recommender (read from the model
   registry, ``cold-transfer`` included: 776 movies have no training rating and take 4.2 % of
   the test ratings, and its content score reaches every movie; the sequential MM-SASRec is
   left out: the split is a random permutation of each user's ratings, not their time order,
@@ -19,7 +19,8 @@ Protocol (issue 14), the dense study's (``bench_movielens.py``) on the sparse ca
   with every seed, test scored once per seed with the best-validation weights;
 - the best multimodal model is the one with the highest mean *validation* Recall@20; its test
   numbers are compared with the tuned LightGCN's (goal: >= +15 % Recall@20, and an NDCG@20
-  margin larger than the larger seed std);
+  margin larger than the larger seed std); when another id model is better on validation
+  (EASE here), it is compared with that one too: what content adds over the ids alone;
 - missing posters: movies without a poster keep a masked (zero, flagged) image row; test
   Recall@20 is also reported per user restricted to held-out movies with / without a poster;
 - RecBole 1.2.1 BPR and LightGCN on the same split (``recbole_runner.run_general``; emb 64,
