@@ -250,12 +250,13 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> TrainResult:
         cfg = self.cfg
-        if not self.model.trainable:
-            self.model.fit(self.data)
+        if not self.model.trainable:  # closed form: its one "epoch" is the fit
             t0 = time.perf_counter()
+            self.model.fit(self.data)
+            t1 = time.perf_counter()
             metrics = evaluate_model(self.model, self.valid)
             return TrainResult(
-                1, metrics, [{"epoch": 1, **metrics}], 1, 0.0, time.perf_counter() - t0
+                1, metrics, [{"epoch": 1, **metrics}], 1, t1 - t0, time.perf_counter() - t1
             )
         if self.optimizer is None:
             raise RuntimeError(f"model '{self.model.name}' has no trainable parameters")
