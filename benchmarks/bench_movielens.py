@@ -51,7 +51,7 @@ from common import (
 from paired import paired_lines, paired_table
 
 HERE = Path(__file__).resolve().parent
-ID_MODELS = {"most-popular", "itemknn", "mf-bpr", "lightgcn"}
+ID_MODELS = {"most-popular", "itemknn", "ease", "mf-bpr", "lightgcn"}
 SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 AIM = 0.39  # issue 8: a multimodal model should reach test Recall@20 >= 0.39
 
