@@ -360,3 +360,29 @@ def test_explain_on_a_sequential_multimodal_model(tmp_path):
     assert set(why.parts) == {"behaviour", "text", "image"}
     assert sum(why.parts.values()) == pytest.approx(why.score, rel=1e-4, abs=1e-6)
     assert why.score == pytest.approx(float(rec.recommend("u0", k=1)["score"][0]), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ease", "itemknn"])
+def test_item_item_models_recommend_for_a_new_user_as_for_a_known_one(name):
+    """EASE and ItemKNN score from the interaction row itself, so a new user who liked
+    exactly a known user's items gets that user's recommendations, with no vectors to fold
+    in; without item vectors, similar items say why they cannot be had."""
+    from fusionrec.models import build_model
+    from fusionrec.tasks.recommender import FittedRecommender
+
+    rng = np.random.default_rng(0)
+    rows = rng.random((30, 25)) < 0.3
+    users, items = np.nonzero(rows)
+    dataset = build_dataset("ids", pd.DataFrame({"user_id": users, "item_id": items}))
+    data = TrainData(dataset.n_users, dataset.n_items, dataset.matrix())
+    model = build_model(name, data, {"reg_weight": 5.0} if name == "ease" else {"k": 10})
+    model.fit(data)
+    rec = FittedRecommender(model, data, dataset)
+    for row, user in enumerate(rec.user_ids[:5]):
+        liked = rec.item_ids[data.train_matrix[row].indices]
+        known = rec.recommend(user, k=5)
+        new = rec.recommend_for_items(liked, k=5)
+        assert new["item_id"].tolist() == known["item_id"].tolist()
+        np.testing.assert_allclose(new["score"], known["score"], rtol=1e-5)
+    with pytest.raises(ModelError, match="has no item vectors to compare items by"):
+        rec.similar_items(rec.item_ids[0])

@@ -97,6 +97,12 @@ class EASE(Recommender):
         scores = self.history[users.cpu().numpy()] @ b
         return torch.from_numpy(np.ascontiguousarray(scores)).to(users.device)
 
+    def history_scores(self, items: np.ndarray) -> torch.Tensor:
+        """A new user's scores are their interaction row times B, as a known user's are."""
+        if self.weights is None:
+            raise RuntimeError(f"{type(self).__name__}.fit must run before score")
+        return torch.from_numpy(self.weights[np.unique(items)].sum(axis=0))
+
 
 @register
 class ContentEASE(EASE):

@@ -40,6 +40,13 @@ class ItemKNN(Recommender):
         scores = (self.train_matrix[users.cpu().numpy()] @ sim).toarray()
         return torch.from_numpy(scores).to(users.device)
 
+    def history_scores(self, items: np.ndarray) -> torch.Tensor:
+        """A new user's scores: the summed similarities to their items, as a known user's."""
+        if self.similarity is None:
+            raise RuntimeError("ItemKNN.fit must run before score")
+        rows = self.similarity[np.unique(items)]
+        return torch.from_numpy(np.asarray(rows.sum(axis=0)).ravel())
+
 
 def cosine_topk(matrix: sp.csr_matrix, k: int, shrink: float = 0.0, block: int = 2048):
     """Column-wise cosine similarity of ``matrix`` keeping the ``k`` largest per item."""

@@ -229,6 +229,11 @@ class EmbeddingRecommender(ABC):
         """The ``k`` items closest to item row ``item`` in view ``by`` (default: the view the
         model scores with, ``explain_view()``, as the served API has it)."""
         by = by or self.explain_view()
+        if by is None:
+            raise ModelError(
+                f"model '{self.model_name}' has no item vectors to compare items by; "
+                "similar items need an embedding model or item features"
+            )
         _, present = self.view_vectors(by)
         if not present[item]:
             raise ModelError(f"item '{self.item_ids[item]}' has no {by} features; try another view")
@@ -259,14 +264,16 @@ class EmbeddingRecommender(ABC):
         models, else the one method that needs no user vector. A sequential model given
         liked items alone and no method reads them as a history, oldest first
         (``history_vector``), as it reads a known user's."""
-        items, _ = self.scoring_vectors()
         if method is None and text is None and len(liked):
-            user = self.history_vector(liked)
-            if user is not None:
-                scores = items @ user
+            scores = self.history_scores(liked)
+            if scores is None:
+                user = self.history_vector(liked)
+                scores = None if user is None else self.scoring_vectors()[0] @ user
+            if scores is not None:
                 if exclude_liked:
                     scores[liked] = -np.inf
                 return top_hits(scores, k)
+        items, _ = self.scoring_vectors()
         parts = [items[liked]] if len(liked) else []
         if text is not None:
             parts.append(self.text_map(alpha)(self.embed_text([text])))
@@ -281,6 +288,12 @@ class EmbeddingRecommender(ABC):
         if exclude_liked and len(liked):
             scores[liked] = -np.inf
         return top_hits(scores, k)
+
+    def history_scores(self, liked: np.ndarray) -> np.ndarray | None:
+        """Every item's score for a new user who liked item rows ``liked``, from a model
+        that scores the interaction row itself (EASE, ItemKNN: exactly as it scores a known
+        user); None for models that need a user vector."""
+        return None
 
     def history_vector(self, history: np.ndarray) -> np.ndarray | None:
         """[d] vector a sequential model scores a user with whose history is the item rows
