@@ -7,12 +7,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from synthetic_mm import check_scores, text_only
+from synthetic_mm import check_scores
 
 from fusionrec.config import validate_config
+from fusionrec.data.features import ItemFeatures, ModalityFeatures
 from fusionrec.errors import ConfigError
 from fusionrec.evaluate.cold_start import expected_random_metrics
-from fusionrec.models.base import build_model
+from fusionrec.models.base import TrainData, build_model
 from fusionrec.models.ease import ease_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -62,9 +63,13 @@ def test_content_lets_items_nobody_rated_be_recommended(synthetic):
 def test_an_item_without_any_content_or_ratings_scores_zero(synthetic):
     """A missing modality is a missing row of content, not a feature vector of zeros that
     would look like every other empty item: such an item ties to nothing."""
-    data = text_only(synthetic)
     c = int(synthetic.cold_items[0])
-    data.features["text"].mask[c] = False
+    text = synthetic.data.features["text"]
+    mask = text.mask.copy()  # the session's synthetic data stays as every test finds it
+    mask[c] = False
+    d = synthetic.data
+    features = ItemFeatures(d.n_items, {"text": ModalityFeatures("text", text.matrix, mask)})
+    data = TrainData(d.n_users, d.n_items, d.train_matrix, features)
     model = build_model("content-ease", data, {"reg_weight": 5.0, "content_weight": 20.0})
     model.fit(data)
     scores = model.score(torch.arange(data.n_users), torch.tensor([c]))
