@@ -52,7 +52,9 @@ one torch thread) at 13eee9e on the 2-core development CPU while two other singl
 benchmarks shared it (load 3), in seconds: mf-bpr 0.15, lightgcn 0.8, content-knn 0 (closed
 form; 0.5 per validation), bm3 2.0, freedom 2.1, lattice 4.0 (1.7 per validation), vbpr 6.5,
 mgcn 7.5, smore 11, adv-fusion 12, mtl-fusion 15, mentor 23, diffmm 40 (mmsasrec, not in
-the study, 66); every other validation pass is under 0.6 s. Since 760341d VBPR projects only
+the study, 66); every other validation pass is under 0.6 s. The closed-form ease and content-ease
+have no epochs: one fit (a 9,742 x 9,742 float64 solve) took 40 and 50 s at 77d702a, with
+another benchmark on the other core. Since 760341d VBPR projects only
 a batch's items: 1.0 CPU s/epoch (3.8 before, measured side by side). At ~80 epochs a run, 20 trials
 and 3 seeds of every model are about 60 CPU-hours, most of it diffmm and mentor: run it on a
 GPU, or in parallel lanes over several sessions (it resumes), or lower ``--trials`` for
