@@ -62,10 +62,16 @@ def ease_weights(gram: np.ndarray, reg_weight: float) -> np.ndarray:
     return p.to(torch.float32).numpy()
 
 
+def binary(train: sp.spmatrix, dtype: type = np.float32) -> sp.csr_matrix:
+    """The training matrix with every interaction as 1 (X in the equations)."""
+    x = sp.csr_matrix(train, dtype=dtype)
+    x.data[:] = 1.0
+    return x
+
+
 def cooccurrence(train: sp.spmatrix) -> np.ndarray:
     """XᵀX of the binary training matrix, dense float64."""
-    x = sp.csr_matrix(train, dtype=np.float64)
-    x.data[:] = 1.0
+    x = binary(train, np.float64)
     return (x.T @ x).toarray()
 
 
@@ -79,28 +85,30 @@ class EASE(Recommender):
 
     def __init__(self, data: TrainData, params: EASEParams) -> None:
         super().__init__(data, params)
-        self.history = sp.csr_matrix(data.train_matrix, dtype=np.float32)
-        self.weights: np.ndarray | None = None
+        self.history = binary(data.train_matrix)
+        self._weights: np.ndarray | None = None
 
     def gram(self, data: TrainData) -> np.ndarray:
         return cooccurrence(data.train_matrix)
 
     def fit(self, data: TrainData) -> None:
-        self.history = sp.csr_matrix(data.train_matrix, dtype=np.float32)
-        self.history.data[:] = 1.0
-        self.weights = ease_weights(self.gram(data), self.params.reg_weight)
+        self.history = binary(data.train_matrix)
+        self._weights = ease_weights(self.gram(data), self.params.reg_weight)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """B, [n_items, n_items]."""
+        if self._weights is None:
+            raise RuntimeError(f"{type(self).__name__}.fit must run before score")
+        return self._weights
 
     def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        if self.weights is None:
-            raise RuntimeError(f"{type(self).__name__}.fit must run before score")
         b = self.weights if items is None else self.weights[:, items.cpu().numpy()]
         scores = self.history[users.cpu().numpy()] @ b
         return torch.from_numpy(np.ascontiguousarray(scores)).to(users.device)
 
     def history_scores(self, items: np.ndarray) -> torch.Tensor:
         """A new user's scores are their interaction row times B, as a known user's are."""
-        if self.weights is None:
-            raise RuntimeError(f"{type(self).__name__}.fit must run before score")
         return torch.from_numpy(self.weights[np.unique(items)].sum(axis=0))
 
 
