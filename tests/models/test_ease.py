@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
@@ -87,6 +85,6 @@ def test_a_non_positive_l2_weight_is_refused_at_the_config():
 
 
 def test_scores_need_a_fit_first(synthetic):
-    model = build_model("ease", replace(synthetic.data), {})
+    model = build_model("ease", synthetic.data, {})
     with pytest.raises(RuntimeError, match="fit must run before score"):
         model.score(torch.arange(3))
