@@ -33,8 +33,9 @@ import pydantic
 import scipy.sparse as sp
 import torch
 
-from fusionrec.models.base import Params, Recommender, TrainData, register
+from fusionrec.models.base import Params, TrainData, register
 from fusionrec.models.content_knn import content_matrix
+from fusionrec.models.item_item import ItemItemRecommender
 
 
 class EASEParams(Params):
@@ -76,40 +77,21 @@ def cooccurrence(train: sp.spmatrix) -> np.ndarray:
 
 
 @register
-class EASE(Recommender):
+class EASE(ItemItemRecommender):
     """Closed-form item-item autoencoder on the interaction matrix (ids only)."""
 
     name = "ease"
     ParamsSchema = EASEParams
-    trainable = False
 
-    def __init__(self, data: TrainData, params: EASEParams) -> None:
-        super().__init__(data, params)
-        self.history = binary(data.train_matrix)
-        self._weights: np.ndarray | None = None
+    def history_matrix(self, data: TrainData) -> sp.csr_matrix:
+        return binary(data.train_matrix)
 
     def gram(self, data: TrainData) -> np.ndarray:
         return cooccurrence(data.train_matrix)
 
-    def fit(self, data: TrainData) -> None:
-        self.history = binary(data.train_matrix)
-        self._weights = ease_weights(self.gram(data), self.params.reg_weight)
-
-    @property
-    def weights(self) -> np.ndarray:
-        """B, [n_items, n_items]."""
-        if self._weights is None:
-            raise RuntimeError(f"{type(self).__name__}.fit must run before score")
-        return self._weights
-
-    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        b = self.weights if items is None else self.weights[:, items.cpu().numpy()]
-        scores = self.history[users.cpu().numpy()] @ b
-        return torch.from_numpy(np.ascontiguousarray(scores)).to(users.device)
-
-    def history_scores(self, items: np.ndarray) -> torch.Tensor:
-        """A new user's scores are their interaction row times B, as a known user's are."""
-        return torch.from_numpy(self.weights[np.unique(items)].sum(axis=0))
+    def build_item_item(self, data: TrainData) -> np.ndarray:
+        """B."""
+        return ease_weights(self.gram(data), self.params.reg_weight)
 
 
 @register

@@ -1,16 +1,16 @@
 """ItemKNN: item-item cosine similarity on the training interaction matrix, top-k pruned.
 
-Scores are ``R[u] @ S`` with ``S`` sparse (k neighbours per item), so memory stays linear in
-the number of items.
+Scores are ``R[u] @ S`` (``fusionrec.models.item_item``) with ``S`` sparse (k neighbours per
+item), so memory stays linear in the number of items.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
-from fusionrec.models.base import Params, Recommender, TrainData, register
+from fusionrec.models.base import Params, TrainData, register
+from fusionrec.models.item_item import ItemItemRecommender
 
 
 class ItemKNNParams(Params):
@@ -19,33 +19,13 @@ class ItemKNNParams(Params):
 
 
 @register
-class ItemKNN(Recommender):
+class ItemKNN(ItemItemRecommender):
     name = "itemknn"
     ParamsSchema = ItemKNNParams
-    trainable = False
 
-    def __init__(self, data: TrainData, params: ItemKNNParams) -> None:
-        super().__init__(data, params)
-        self.train_matrix = data.train_matrix.tocsr().astype(np.float32)
-        self.similarity: sp.csr_matrix | None = None
-
-    def fit(self, data: TrainData) -> None:
-        self.train_matrix = data.train_matrix.tocsr().astype(np.float32)
-        self.similarity = cosine_topk(self.train_matrix, self.params.k, self.params.shrink)
-
-    def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
-        if self.similarity is None:
-            raise RuntimeError("ItemKNN.fit must run before score")
-        sim = self.similarity if items is None else self.similarity[:, items.cpu().numpy()]
-        scores = (self.train_matrix[users.cpu().numpy()] @ sim).toarray()
-        return torch.from_numpy(scores).to(users.device)
-
-    def history_scores(self, items: np.ndarray) -> torch.Tensor:
-        """A new user's scores: the summed similarities to their items, as a known user's."""
-        if self.similarity is None:
-            raise RuntimeError("ItemKNN.fit must run before score")
-        rows = self.similarity[np.unique(items)]
-        return torch.from_numpy(np.asarray(rows.sum(axis=0)).ravel())
+    def build_item_item(self, data: TrainData) -> sp.csr_matrix:
+        """S: the k most similar items per item."""
+        return cosine_topk(self.history, self.params.k, self.params.shrink)
 
 
 def cosine_topk(matrix: sp.csr_matrix, k: int, shrink: float = 0.0, block: int = 2048):
