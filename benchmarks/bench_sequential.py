@@ -62,6 +62,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
 from common import RESULTS, header, mean_std, write_result
 from fusionrec.config import ExperimentConfig, load_config
@@ -104,6 +105,19 @@ RECBOLE = {"sasrec": ("SASRec", {"n_layers": 2, "n_heads": 2, "hidden_size": 64,
                                    "dropout_prob": 0.3, "loss_type": "CE"})}  # fmt: skip
 
 
+#: the sparse catalogue's data (files, text fields, posters) as the sparse study reads them
+SPARSE_SPEC = Path(__file__).resolve().parent / "sparse_study.yaml"
+DATASETS = ("movielens-100k-mm", "movielens-latest-small-mm")
+
+
+def dataset_section(name: str) -> dict[str, Any]:
+    """The dense set is a built-in; the sparse one is read as ``sparse_study.yaml`` reads it
+    (its leave-one-out split comes from the ratings' timestamps, not the study's split file)."""
+    if name == "movielens-100k-mm":
+        return {"name": name}
+    return yaml.safe_load(SPARSE_SPEC.read_text())["dataset"]
+
+
 def features_section(args: argparse.Namespace) -> dict[str, Any]:
     """Item text and posters, encoded (and cached), or with ``--features-from DIR`` read from
     ``DIR/text.npz`` and ``DIR/image.npz`` as ``fusionrec encode --export DIR`` wrote them
@@ -119,7 +133,7 @@ def make_config(args: argparse.Namespace, model: str, **extra: Any) -> Experimen
     if getattr(args, "window_stride", None) and "max_length" in params:
         params = {**params, "window_stride": args.window_stride}
     base = {
-        "dataset": {"name": "movielens-100k-mm"},
+        "dataset": dataset_section(getattr(args, "dataset", DATASETS[0])),
         "split": {"method": "leave-one-out"},
         "seeds": list(range(1, args.seeds + 1)),
         "model": {"name": model, "params": {**params, **extra.pop("params", {})}},

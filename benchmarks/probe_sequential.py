@@ -1,8 +1,9 @@
 """Validation-only probes of the sequential models' settings, and the table of every probe kept.
 
 How a default or a study setting of SASRec and MM-SASRec is chosen: one seed of one setting
-per call, trained with ``bench_sequential.py``'s settings (movielens-100k-mm, leave-one-out,
-text + posters, early stopping on validation NDCG@10), scored on validation only; test is
+per call, trained with ``bench_sequential.py``'s settings (movielens-100k-mm, or with
+``--dataset`` the sparse movielens-latest-small-mm; leave-one-out, text + posters, early
+stopping on validation NDCG@10), scored on validation only; test is
 never read. Each probe is kept as one JSON record under ``--records`` (committed, so the
 choice travels with the code), and ``report`` writes every record into one table, each
 setting's seeds side by side: compare settings seed by seed, never a mean over different
@@ -10,6 +11,9 @@ seeds.
 
     python benchmarks/probe_sequential.py run mmsasrec --tag mm-gate-3 --seed 2 \
         --params '{"gate_init": -3.0}'
+    python benchmarks/probe_sequential.py run sasrec --tag sasrec-stride25 --seed 1 \
+        --params '{"window_stride": 25}' --dataset movielens-latest-small-mm \
+        [--features-from DIR]
     python benchmarks/probe_sequential.py report
 """
 
@@ -22,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_sequential import DATASETS
 from common import RESULTS, header, machine, provenance, write_result
 from fusionrec.io import read_json, write_json
 
@@ -38,7 +43,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     params = json.loads(args.params)
     study = argparse.Namespace(
-        seeds=1, epochs=args.epochs, threads=1, device=args.device, features_from=None
+        seeds=1,
+        epochs=args.epochs,
+        threads=1,
+        device=args.device,
+        features_from=args.features_from,
+        dataset=args.dataset,
     )
     extra = {"features": {"modalities": args.modalities.split(",")}} if args.modalities else {}
     config = make_config(study, args.model, params=params, **extra)
@@ -51,6 +61,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model,
         "params": params,
         "modalities": args.modalities,
+        "dataset": args.dataset,
         "seed": args.seed,
         "valid": rec["valid"],
         "epochs": rec["epochs"],
@@ -62,10 +73,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **provenance(),
     }
     args.records.mkdir(parents=True, exist_ok=True)
-    write_json(args.records / f"{args.tag}-s{args.seed}.json", record)
+    write_json(args.records / f"{record_name(args.tag, args.dataset)}-s{args.seed}.json", record)
     print(json.dumps({k: record[k] for k in ("tag", "seed", "epochs", "best_epoch")}),
           f"valid {METRIC} {record['valid'][METRIC]:.4f}")  # fmt: skip
     return record
+
+
+def record_name(tag: str, dataset: str) -> str:
+    """The dense set's probes keep their bare tags (the first probes had no other set)."""
+    return tag if dataset == DATASETS[0] else f"{dataset}-{tag}"
 
 
 def short_commit(commit: str | None) -> str:
@@ -87,18 +103,28 @@ def report(args: argparse.Namespace) -> str:
     records = [read_json(p) for p in sorted(args.records.glob("*.json"))]
     if not records:
         raise SystemExit(f"no probe records in {args.records}: run a probe first")
-    seeds = sorted({r["seed"] for r in records})
-    by_tag: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        by_tag.setdefault(r["tag"], []).append(r)
     lines = [
-        header("Sequential settings probed on validation (movielens-100k-mm, leave-one-out)"),
+        header("Sequential settings probed on validation (leave-one-out)"),
         f"- each probe: one seed, `bench_sequential.py`'s settings, validation {METRIC} at the "
         "best epoch (early stopping on it); test never read",
         "- compare settings seed by seed (the same seed is the same initialisation and data "
         "order); the mean is over the seeds a row has",
         "- probes ran on a shared CPU (1 torch thread) while other jobs ran: s/epoch is rough",
-        "",
+    ]
+    for dataset in DATASETS:
+        kept = [r for r in records if r.get("dataset", DATASETS[0]) == dataset]
+        if kept:
+            lines += ["", f"## {dataset}", "", *probe_table(kept)]
+    return "\n".join(lines)
+
+
+def probe_table(records: list[dict[str, Any]]) -> list[str]:
+    """One row per tag, its seeds side by side."""
+    seeds = sorted({r["seed"] for r in records})
+    by_tag: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_tag.setdefault(r["tag"], []).append(r)
+    lines = [
         "| tag | model | setting | "
         + " | ".join(f"seed {s}" for s in seeds)
         + " | mean | best epochs | s/epoch | commit |",
@@ -117,7 +143,7 @@ def report(args: argparse.Namespace) -> str:
             + f" | {statistics.fmean(r['s_per_epoch'] for r in rows):.1f} | "
             + ", ".join(commits) + " |"
         )  # fmt: skip
-    return "\n".join(lines)
+    return lines
 
 
 def main() -> None:
@@ -132,6 +158,13 @@ def main() -> None:
     one.add_argument("--modalities", default=None, help="comma-separated, e.g. text")
     one.add_argument("--epochs", type=int, default=200)
     one.add_argument("--device", default="cpu")
+    one.add_argument("--dataset", choices=DATASETS, default=DATASETS[0])
+    one.add_argument(
+        "--features-from",
+        type=Path,
+        default=None,
+        help="read text.npz and image.npz that `fusionrec encode --export DIR` wrote",
+    )
     table = sub.add_parser("report", help="write every kept probe into one table")
     table.add_argument("--out", type=Path, default=RESULTS / "sequential_probes.md")
     args = ap.parse_args()

@@ -36,3 +36,26 @@ def test_each_setting_is_one_row_with_its_seeds_in_their_columns(tmp_path):
 def test_no_records_is_an_error_that_says_what_to_run(tmp_path):
     with pytest.raises(SystemExit, match="run a probe first"):
         report(argparse.Namespace(records=tmp_path))
+
+
+def test_each_dataset_has_its_own_table_and_a_tag_may_recur_across_them(tmp_path):
+    _record(tmp_path, "gate", 1, 0.12)  # a record from before datasets were recorded: dense
+    (tmp_path / "sparse").mkdir()
+    _record(tmp_path / "sparse", "gate", 1, 0.08, dataset="movielens-latest-small-mm")
+    (tmp_path / "sparse" / "gate-s1.json").rename(tmp_path / "sparse-gate-s1.json")
+    text = report(argparse.Namespace(records=tmp_path))
+    dense, sparse = text.split("## movielens-100k-mm")[1].split("## movielens-latest-small-mm")
+    assert "| gate | mmsasrec | gate_init=-3.0 | 0.1200 |" in dense and "0.0800" not in dense
+    assert "| gate | mmsasrec | gate_init=-3.0 | 0.0800 |" in sparse
+
+
+def test_the_sparse_catalogue_is_read_as_the_sparse_study_reads_it_with_a_leave_one_out_split():
+    from bench_sequential import make_config
+
+    study = argparse.Namespace(seeds=1, epochs=1, threads=1, device="cpu",
+                               dataset="movielens-latest-small-mm")  # fmt: skip
+    config = make_config(study, "sasrec")
+    assert config.dataset.name == "movielens-latest-small-mm"
+    assert config.dataset.path.endswith("movielens-latest-small-mm/ratings.csv")
+    assert config.dataset.image_pattern == "posters/{movieId}.jpg"
+    assert config.split.method == "leave-one-out"
