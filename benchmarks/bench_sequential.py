@@ -113,7 +113,7 @@ DATASETS = ("movielens-100k-mm", "movielens-latest-small-mm")
 def dataset_section(name: str) -> dict[str, Any]:
     """The dense set is a built-in; the sparse one is read as ``sparse_study.yaml`` reads it
     (its leave-one-out split comes from the ratings' timestamps, not the study's split file)."""
-    if name == "movielens-100k-mm":
+    if name == DATASETS[0]:
         return {"name": name}
     return yaml.safe_load(SPARSE_SPEC.read_text())["dataset"]
 
