@@ -165,11 +165,21 @@ def table_setting(table: Path, model: str) -> dict[str, Any] | None:
             if cells[column] in ("", "defaults", "-"):
                 return None
             pairs = (pair.split("=", 1) for pair in cells[column].split(", "))
-            return {
-                ("train.lr" if key == "lr" else f"model.params.{key}"): _value(value)
-                for key, value in pairs
-            }
+            return {config_key(model, key): _value(value) for key, value in pairs}
     return None
+
+
+def config_key(model: str, key: str) -> str:
+    """The config path of a table's short key: a wrapped model's parameter that is its base
+    model's (cold-transfer's ``reg_weight``) lives under ``model.params.base_params``."""
+    from fusionrec.models import MODELS
+
+    if key == "lr":
+        return "train.lr"
+    schema = MODELS[model].ParamsSchema
+    if key not in schema.model_fields and "base_params" in schema.model_fields:
+        return f"model.params.base_params.{key}"
+    return f"model.params.{key}"
 
 
 def dense_setting(model: str, args: argparse.Namespace) -> tuple[dict[str, Any] | None, str]:

@@ -94,6 +94,8 @@ def test_defaults_read_a_choice_from_a_results_table_where_the_runs_are_gone(tmp
         "| most-popular | ids | 0 | defaults | 0.1 |\n"
         "| diffmm | multimodal | 20 | lr=0.00595, reg_weight=1e-06, n_layers=2 | 0.35 |\n"
         "| content-knn | multimodal | 20 | center=True | 0.08 |\n"
+        "| cold-transfer | multimodal | 20 | lr=0.005, reg_weight=0.0004, n_layers=3, k=151 "
+        "| 0.3 |\n"
     )
     assert table_setting(table, "diffmm") == {
         "train.lr": 0.00595,
@@ -101,6 +103,13 @@ def test_defaults_read_a_choice_from_a_results_table_where_the_runs_are_gone(tmp
         "model.params.n_layers": 2,
     }
     assert table_setting(table, "content-knn") == {"model.params.center": True}
+    # a wrapped model's base parameters go back under base_params, its own stay at the top
+    assert table_setting(table, "cold-transfer") == {
+        "train.lr": 0.005,
+        "model.params.base_params.reg_weight": 0.0004,
+        "model.params.base_params.n_layers": 3,
+        "model.params.k": 151,
+    }
     assert table_setting(table, "most-popular") is None and table_setting(table, "mgcn") is None
 
 
