@@ -64,6 +64,7 @@ import numpy as np
 import torch
 import yaml
 
+from bench_sparse import SPEC as SPARSE_SPEC
 from common import RESULTS, header, mean_std, write_result
 from fusionrec.config import ExperimentConfig, load_config
 from fusionrec.data.split import TEST, VALID
@@ -105,8 +106,6 @@ RECBOLE = {"sasrec": ("SASRec", {"n_layers": 2, "n_heads": 2, "hidden_size": 64,
                                    "dropout_prob": 0.3, "loss_type": "CE"})}  # fmt: skip
 
 
-#: the sparse catalogue's data (files, text fields, posters) as the sparse study reads them
-SPARSE_SPEC = Path(__file__).resolve().parent / "sparse_study.yaml"
 DATASETS = ("movielens-100k-mm", "movielens-latest-small-mm")
 
 
@@ -115,7 +114,7 @@ def dataset_section(name: str) -> dict[str, Any]:
     (its leave-one-out split comes from the ratings' timestamps, not the study's split file)."""
     if name == DATASETS[0]:
         return {"name": name}
-    return yaml.safe_load(SPARSE_SPEC.read_text())["dataset"]
+    return yaml.safe_load(SPARSE_SPEC.read_text())["dataset"]  # files, text fields, posters
 
 
 def features_section(args: argparse.Namespace) -> dict[str, Any]:

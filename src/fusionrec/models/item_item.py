@@ -18,7 +18,7 @@ ItemItem = np.ndarray | sp.csr_matrix
 
 
 class ItemItemRecommender(Recommender):
-    """Closed-form model scoring ``history[u] @ W``; subclasses build W in ``item_item``."""
+    """Closed-form model scoring ``history[u] @ W``; subclasses build W in ``build_item_item``."""
 
     trainable = False
 
