@@ -29,6 +29,8 @@ Tables:
         [--models sasrec,mmsasrec] [--jobs 1] [--out benchmarks/results/sequential.md]
     python benchmarks/bench_sequential.py --time-epochs 5 [--device cuda]
         [--out benchmarks/results/sequential_speed.md]
+    python benchmarks/bench_sequential.py --time-epochs 5 --device cpu --threads 1 \
+        --out benchmarks/results/sequential_speed_cpu.md
 
 ``--jobs N`` trains the study's independent units (each model of each table, each RecBole
 seed, the cold-start run) in N processes at once, then writes the tables from what they
@@ -173,8 +175,12 @@ def run_model(
         return None
     records = results["per_seed"]
     TRAINED_ON.add(trained_on(run_dir))
-    return summarise([r["test"] for r in records], [r["seconds_per_epoch"] for r in records],
-                     [r["epochs"] for r in records])  # fmt: skip
+    return summarise(
+        [r["test"] for r in records],
+        [r["seconds_per_epoch"] for r in records],
+        [r["epochs"] for r in records],
+        [r.get("cpu_seconds_per_epoch", np.nan) for r in records],  # older runs lack it
+    )
 
 
 #: the machines the rows of this table trained on (read back from their runs)
@@ -188,10 +194,13 @@ def trained_on(run_dir: Path) -> str:
     return f"{machine.get('gpu') or 'CPU'} (torch {machine.get('torch', '?')})"
 
 
-def summarise(tests: list[dict[str, float]], spe: list[float], epochs: list[int]) -> dict:
+def summarise(
+    tests: list[dict[str, float]], spe: list[float], epochs: list[int], cpu: list[float]
+) -> dict:
     return {
         "test": {k: mean_std([t[k] for t in tests]) for k in SHOWN},
         "s/epoch": float(np.mean(spe)),
+        "cpu s/epoch": float(np.mean(cpu)),
         "epochs": float(np.mean(epochs)),
         "seeds": len(tests),
     }
@@ -250,6 +259,7 @@ def run_recbole(
         [r["test"] for r in runs],
         [float(np.mean(r["train_seconds"])) for r in runs],
         [r["epochs_run"] for r in runs],
+        [float(np.mean(r.get("train_cpu_seconds") or [np.nan])) for r in runs],
     )
 
 
@@ -436,22 +446,25 @@ def time_epochs(args: argparse.Namespace, prep: Prepared) -> None:
         lambda: recbole_files(prep, scratch / "recbole" / "data", SEQ["max_length"])
     )
     rows = [
-        "| model | fusionrec s/epoch | RecBole s/epoch | RecBole / fusionrec |",
-        "|---|---|---|---|",
+        "| model | fusionrec s/epoch | RecBole s/epoch | RecBole / fusionrec "
+        "| fusionrec CPU s/epoch | RecBole CPU s/epoch |",
+        "|---|---|---|---|---|---|",
     ]
     for model in RECBOLE:
         cfg = make_config(timed, model, evaluate={"repeat": True})
         ours = run_model(cfg, prep, scratch / "unmasked" / model, collect=False)
         theirs = run_recbole(model, files, timed, [1])
         a, b = ours["s/epoch"], theirs["s/epoch"]
-        rows.append(f"| {model} | {a:.3f} | {b:.3f} | {b / a:.1f}x |")
+        cpu = f"{ours['cpu s/epoch']:.3f} | {theirs['cpu s/epoch']:.3f}"
+        rows.append(f"| {model} | {a:.3f} | {b:.3f} | {b / a:.1f}x | {cpu} |")
         print(rows[-1], flush=True)
     text = header("Sequential models: seconds per training epoch, fusionrec vs RecBole 1.2.1")
     text += "\n".join(
         [
-            f"- {args.time_epochs} epochs of each (mean wall seconds per training epoch, "
-            "validation not counted), one seed, each run alone on the machine, one after "
-            f"the other; device {args.device}; {args.threads} torch threads",
+            f"- {args.time_epochs} epochs of each (mean wall and CPU seconds per training "
+            "epoch, validation not counted; CPU: the process's, all its threads), one "
+            "seed, each run alone on the machine, one after the other; device "
+            f"{args.device}; {args.threads} torch threads",
             "- the study's settings (d 64, max length 50, CE loss, nothing masked); RecBole "
             "trains one example per next item (batch 2048), fusionrec each 50-item window "
             "once (batch 128 windows): the same targets per epoch",

@@ -138,6 +138,27 @@ def test_closed_form_baselines(world, name, monkeypatch):
     assert scores.shape == (5, 3)
 
 
+def test_epoch_cpu_seconds_count_work_not_waiting(world, monkeypatch):
+    """Wall and CPU seconds per epoch are both reported; a wait (a shared core, I/O) shows
+    in the wall time only, work in both."""
+    data, valid = world
+    model = build_model("mf-bpr", data)
+    step = model.calculate_loss
+
+    def waiting_then_working(batch):
+        time.sleep(0.02)
+        spin = time.process_time()
+        while time.process_time() - spin < 0.02:
+            pass
+        return step(batch)
+
+    monkeypatch.setattr(model, "calculate_loss", waiting_then_working)
+    config = TrainConfig(epochs=2, batch_size=10_000, patience=5, threads=1)
+    result = train_model(model, data, valid, config, progress=False)
+    assert result.seconds_per_epoch >= 0.04
+    assert 0.02 <= result.cpu_seconds_per_epoch <= result.seconds_per_epoch - 0.015
+
+
 def test_itemknn_scores_neighbours_of_history():
     # item 0 and 1 always co-occur; item 2 never with them
     train = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=float))

@@ -372,6 +372,7 @@ def run_seed(
             "best_epoch": result.best_epoch,
             "epochs": result.epochs_run,
             "seconds_per_epoch": result.seconds_per_epoch,
+            "cpu_seconds_per_epoch": result.cpu_seconds_per_epoch,
             "seconds_per_eval": result.seconds_per_eval,
             "train_seconds": train_seconds,
             "peak_memory_mb": peak,

@@ -116,6 +116,7 @@ def run_study(
                 "valid": r["valid"],
                 "test": r["test"],
                 "seconds_per_epoch": _mean(r, "seconds_per_epoch"),
+                "cpu_seconds_per_epoch": _mean(r, "cpu_seconds_per_epoch"),
                 "epochs": _mean(r, "epochs"),
                 "peak_memory_mb": _mean(r, "peak_memory_mb"),
             }
