@@ -29,8 +29,6 @@ Tables:
         [--models sasrec,mmsasrec] [--jobs 1] [--out benchmarks/results/sequential.md]
     python benchmarks/bench_sequential.py --time-epochs 5 [--device cuda]
         [--out benchmarks/results/sequential_speed.md]
-    python benchmarks/bench_sequential.py --time-epochs 5 --device cpu --threads 1 \
-        --out benchmarks/results/sequential_speed_cpu.md
 
 ``--jobs N`` trains the study's independent units (each model of each table, each RecBole
 seed, the cold-start run) in N processes at once, then writes the tables from what they
