@@ -45,12 +45,14 @@ from typing import Any
 
 import yaml
 
+import bench_movielens
+import bench_sparse
 from common import RESULTS, header, provenance, write_result
 from fusionrec.config import PRESETS as ALL_PRESETS
 
-HERE = Path(__file__).resolve().parent
 PRESETS = ALL_PRESETS / "models"
-STUDIES = {"dense": HERE / "movielens_study.yaml", "sparse": HERE / "sparse_study.yaml"}
+#: the two studies' specs, each owned by its benchmark script
+STUDIES = {"dense": bench_movielens.SPEC, "sparse": bench_sparse.SPEC}
 METRIC = "recall@20"
 #: (study, with features) -> its prepared data: every candidate of a study shares it
 PREPARED: dict[tuple[str, bool], Any] = {}

@@ -51,6 +51,7 @@ from common import (
 from paired import paired_lines, paired_table
 
 HERE = Path(__file__).resolve().parent
+SPEC = HERE / "movielens_study.yaml"
 ID_MODELS = {"most-popular", "itemknn", "ease", "mf-bpr", "lightgcn"}
 SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 AIM = 0.39  # issue 8: a multimodal model should reach test Recall@20 >= 0.39
@@ -310,7 +311,7 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--spec", type=Path, default=HERE / "movielens_study.yaml")
+    ap.add_argument("--spec", type=Path, default=SPEC)
     ap.add_argument("--models", default=None, help="comma-separated subset of the spec's models")
     ap.add_argument("--trials", type=int, default=None, help="override search.n_trials")
     ap.add_argument("--threads", type=int, default=1)
