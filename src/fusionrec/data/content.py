@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fusionrec.data.files import existing_files
 from fusionrec.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def attach_paths(
         for v in items[column]
     ]
     named = [p for p in resolved if p is not None]
-    missing = [p for p in named if not Path(p).is_file()]
+    missing = [p for p, ok in zip(named, existing_files(named), strict=True) if not ok]
     message = (
         f"{target} from column {column!r}: {len(named) - len(missing)} of {len(resolved)} "
         f"items name a file that exists"
@@ -65,7 +66,7 @@ def pattern_paths(
             hint=f"Placeholders must be item table columns: {list(rows.columns)}",
         ) from None
     paths = [base / n for n in names]
-    found = [str(p) if p.is_file() else None for p in paths]
+    found = [str(p) if ok else None for p, ok in zip(paths, existing_files(paths), strict=True)]
     n_found = sum(p is not None for p in found)
     message = f"{target} from {pattern!r}: {n_found} of {len(found)} items have a file"
     if n_found < len(found):

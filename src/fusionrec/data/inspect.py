@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from fusionrec.data.dataset import Dataset
+from fusionrec.data.files import existing_files
 
 
 def content_coverage(dataset: Dataset) -> dict[str, dict[str, int]]:
@@ -20,6 +19,6 @@ def content_coverage(dataset: Dataset) -> dict[str, dict[str, int]]:
     for kind, col in (("image", dataset.image_column), ("audio", dataset.audio_column)):
         if col:
             paths = dataset.items[col]
-            present = int(sum(1 for p in paths if not pd.isna(p) and Path(str(p)).is_file()))
+            present = sum(existing_files([str(p) for p in paths if not pd.isna(p)]))
             out[kind] = {"present": present, "missing": n - present, "total": n}
     return out

@@ -20,6 +20,7 @@ import pandas as pd
 
 from fusionrec.data.content import attach_paths, join_texts, pattern_paths
 from fusionrec.data.dataset import LABEL, RATING, TIMESTAMP, Dataset, build_dataset
+from fusionrec.data.files import existing_files
 from fusionrec.data.npy import read_npy
 from fusionrec.data.tables import (
     SHOWN_BAD_ROWS,
@@ -428,7 +429,9 @@ def read_movielens_mm(directory: str | Path) -> Dataset:
     items["genres"] = _genre_string(items)
     poster_dir = directory / "posters"
     posters = [poster_dir / f"{i}.jpg" for i in items["item_id"]]
-    items["image_path"] = [str(p) if p.exists() else None for p in posters]
+    items["image_path"] = [
+        str(p) if ok else None for p, ok in zip(posters, existing_files(posters), strict=True)
+    ]
     users_path = directory / "users.csv"
     users = read_table(users_path, "csv") if users_path.exists() else None
     return build_dataset(
