@@ -26,7 +26,7 @@ def test_health_metadata_users(client, bundle):
     meta = client.get("/metadata").json()
     assert meta["model"] == "mgcn" and meta["n_items"] == 40 and meta["n_users"] == 60
     assert meta["views"] == ["behaviour", "text", "image", "fused"]
-    assert meta["search"] is True and meta["sentiment"] is True and meta["bundle_version"] == 1
+    assert meta["search"] is True and meta["sentiment"] is True and meta["bundle_version"] == 2
     assert "recall@10" in meta["metrics"]
     page = client.get("/users", params={"limit": 5, "offset": 2}).json()
     assert page == {"user_ids": load_bundle(bundle).user_ids[2:7].tolist(), "total": 60}

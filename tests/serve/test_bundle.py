@@ -126,7 +126,7 @@ def test_a_missing_file_or_manifest_or_version_is_refused(bundle, tmp_path):
     with pytest.raises(DataError, match=r"index/scoring.faiss: missing bundle file"):
         load_bundle(copy)
     manifest = (copy / "manifest.json").read_text()
-    (copy / "manifest.json").write_text(manifest.replace('"format": 1', '"format": 99'))
+    (copy / "manifest.json").write_text(manifest.replace('"format": 2', '"format": 99'))
     with pytest.raises(DataError, match=r"manifest.json: bundle format 99"):
         load_bundle(copy)
     (copy / "manifest.json").unlink()
@@ -174,9 +174,9 @@ def test_export_refuses_to_replace_a_bundle_unless_told(bundle, trained_run, tmp
 def test_a_model_without_item_vectors_is_refused_saying_why(trained_run, tmp_path):
     from fusionrec.config import read_saved_config
 
-    run = tmp_path / "itemknn"
+    run = tmp_path / "most-popular"
     dataset = read_saved_config(trained_run / "config.yaml").dataset.model_dump()
-    fusionrec.fit(dataset, model="itemknn", overrides=["evaluate.ks=[5,10]"], run_dir=run)
+    fusionrec.fit(dataset, model="most-popular", overrides=["evaluate.ks=[5,10]"], run_dir=run)
     result = CliRunner().invoke(app, ["export", str(run), "-o", str(tmp_path / "b")])
     assert "has no item vectors, so it cannot be exported" in str(result.exception)
     assert not (tmp_path / "b").exists()

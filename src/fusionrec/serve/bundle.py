@@ -12,6 +12,9 @@
 ``train.npz``              the users' training items (explanations; warm items)
 ``scoring/items.npy``      the item vectors the model scores with
 ``scoring/users.npy``      the user vectors (score = user . item)
+``scoring/item_item.npy``  instead of both, for an item-item model (EASE, ItemKNN): its
+                           W (``.npz``, CSR, when sparse) and the user rows it multiplies,
+``scoring/history.npz``    score = history[u] @ W; no FAISS index, the product is exact
 ``views/<v>.npy``          item vectors per view (behaviour, text, image, fused)
 ``views/<v>.mask.npy``     which items have view ``v``
 ``index/<name>.faiss``     a FAISS index per view (``scoring``, ``view-<v>``,
@@ -44,6 +47,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from fusionrec.errors import DataError, FusionrecError, ModelError
 from fusionrec.io import file_sha256, read_json, shareable, write_atomic, write_json, write_npy
@@ -52,7 +56,11 @@ from fusionrec.serve.index import IndexConfig, VectorIndex
 log = logging.getLogger("fusionrec.serve")
 
 KIND = "fusionrec-bundle"
-FORMAT = 1
+#: 2: a bundle says how it scores (``scoring``: ``dot`` or ``item-item``); a format-1
+#: bundle always scores by dot product and is still read
+FORMAT = 2
+READABLE_FORMATS = (1, 2)
+DOT, ITEM_ITEM = "dot", "item-item"
 MANIFEST = "manifest.json"
 HISTORY = "history/encoder.pt2"
 #: Image files copied into a bundle (anything else is served without an image).
@@ -177,29 +185,12 @@ def _write_bundle(
 
     rec = load(run_dir, seed)
     cfg = read_saved_config(run_dir / "config.yaml")
-    try:  # the item vectors are computed once: a graph model propagates to get them
-        items, users = rec.scoring_vectors()
-    except ModelError as exc:  # no item vectors at all
-        raise ModelError(
-            f"model '{rec.model.name}' has no item vectors, so it cannot be exported: a bundle "
-            "serves exported user and item vectors; export a model that scores by a dot "
-            "product alone: mf-bpr, lightgcn or a graph multimodal model such as mgcn"
-        ) from exc
-    if users is None or not rec.dot_product():
-        raise ModelError(
-            f"model '{rec.model.name}' does not score by user . item vectors, so its "
-            "recommendations cannot be served from exported vectors (VBPR, for one, adds item "
-            "bias terms); export a model that scores by a dot product alone: mf-bpr, "
-            "lightgcn or a graph multimodal model such as mgcn"
-        )
+    scoring, indexes = _write_scoring(rec, folder, index_config)
     ds = rec.dataset
     write_npy(folder / "item_ids.npy", ds.item_ids.astype(str))
     write_npy(folder / "user_ids.npy", ds.user_ids.astype(str))
     for name, matrix in (("seen.npz", rec.seen_matrix), ("train.npz", rec.train_matrix)):
         _write_npz(folder / name, indptr=matrix.indptr, indices=matrix.indices)
-    write_npy(folder / "scoring/items.npy", items.astype(np.float32))
-    write_npy(folder / "scoring/users.npy", users.astype(np.float32))
-    indexes = {"scoring": VectorIndex.build(items, config=index_config)}
     views = rec.views()
     for view in views:
         vectors = rec.item_embeddings(view).astype(np.float32)
@@ -234,6 +225,7 @@ def _write_bundle(
         "run_dir": str(run_dir),
         "dataset": ds.name,
         "model": rec.model.name,
+        "scoring": scoring,
         "seed": seed if seed is not None else cfg.seeds[0],
         "n_users": int(ds.n_users),
         "n_items": int(ds.n_items),
@@ -251,6 +243,52 @@ def _write_bundle(
         "metrics": {"test": results.get("test", {}), "valid": results.get("valid", {})},
         "images": int(sum(i is not None for i in images)),
     }
+
+
+def _write_scoring(
+    rec: Any, folder: Path, index_config: IndexConfig
+) -> tuple[str, dict[str, VectorIndex]]:
+    """What the bundle scores known users with, and the index over it. A model that scores
+    by user . item vectors: both sets of vectors and a FAISS index over the items. An
+    item-item model (EASE, ItemKNN): its W and the user rows it multiplies, so a served
+    user (and a new one, from their liked items) is scored exactly as the run scores them."""
+    from fusionrec.models.item_item import ItemItemRecommender
+
+    model = rec.model
+    if isinstance(model, ItemItemRecommender):
+        w = model.item_item
+        if sp.issparse(w):
+            w = sp.csr_matrix(w, dtype=np.float32)
+            _write_npz(folder / "scoring/item_item.npz", **_csr_arrays(w))
+        else:
+            write_npy(folder / "scoring/item_item.npy", np.asarray(w, np.float32))
+        history = sp.csr_matrix(model.history, dtype=np.float32)
+        _write_npz(folder / "scoring/history.npz", **_csr_arrays(history))
+        return ITEM_ITEM, {}
+    try:  # the item vectors are computed once: a graph model propagates to get them
+        items, users = rec.scoring_vectors()
+    except ModelError as exc:  # no item vectors and no W (most-popular)
+        raise ModelError(
+            f"model '{model.name}' has no item vectors, so it cannot be exported: a bundle "
+            "serves user and item vectors or an item-item model's W; export a model that "
+            "scores by a dot product (mf-bpr, lightgcn, a graph multimodal model such as "
+            "mgcn) or an item-item one (ease, content-ease, itemknn)"
+        ) from exc
+    if users is None or not rec.dot_product():
+        raise ModelError(
+            f"model '{model.name}' does not score by user . item vectors, so its "
+            "recommendations cannot be served from exported vectors (VBPR, for one, adds item "
+            "bias terms); export a model that scores by a dot product alone (mf-bpr, "
+            "lightgcn, a graph multimodal model such as mgcn) or an item-item one (ease, "
+            "content-ease, itemknn)"
+        )
+    write_npy(folder / "scoring/items.npy", items.astype(np.float32))
+    write_npy(folder / "scoring/users.npy", users.astype(np.float32))
+    return DOT, {"scoring": VectorIndex.build(items, config=index_config)}
+
+
+def _csr_arrays(matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
+    return {"data": matrix.data, "indices": matrix.indices, "indptr": matrix.indptr}
 
 
 def _version() -> str:
@@ -328,9 +366,10 @@ def read_manifest(folder: str | Path, verify: bool = True) -> dict[str, Any]:
         raise DataError(f"unreadable manifest ({exc})", path=path, hint=fix) from None
     if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
         raise DataError("not a fusionrec bundle manifest", path=path, hint=fix)
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in READABLE_FORMATS:
+        formats = " and ".join(map(str, READABLE_FORMATS))
         raise DataError(
-            f"bundle format {manifest.get('format')!r}; this fusionrec reads format {FORMAT}",
+            f"bundle format {manifest.get('format')!r}; this fusionrec reads formats {formats}",
             path=path,
             hint=fix,
         )

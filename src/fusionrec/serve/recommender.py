@@ -7,9 +7,10 @@ bundle's arrays, no training code, no dataset files) and in finding a user's or 
 best items with its FAISS indexes instead of exact scores. It adds catalogue search and
 sentiment. A sequential model's bundle carries its exported history encoder, so a new user's
 ordered history is encoded at request time (``history_vector``), as ``FittedRecommender``
-encodes it with the model. Ids are the dataset's ids as strings ("1", "u42", "0669361001");
-integers are accepted. Thread-safe: arrays and indexes are read-only, lazy parts are built
-under a lock.
+encodes it with the model. An item-item model's bundle (EASE, ItemKNN) carries its W instead
+of vectors: a user's scores are their history row times W, exact, as the run computes them.
+Ids are the dataset's ids as strings ("1", "u42", "0669361001"); integers are accepted.
+Thread-safe: arrays and indexes are read-only, lazy parts are built under a lock.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import torch
 
 from fusionrec.data.sequences import Sequences
 from fusionrec.errors import ConfigError
-from fusionrec.serve.bundle import read_manifest
+from fusionrec.serve.bundle import DOT, ITEM_ITEM, read_manifest
 from fusionrec.serve.index import VectorIndex
-from fusionrec.tasks.base import EmbeddingRecommender, Hits
+from fusionrec.tasks.base import EmbeddingRecommender, Hits, top_hits
+from fusionrec.tasks.views import no_item_embeddings
 
 
 class BundleRecommender(EmbeddingRecommender):
@@ -36,17 +38,26 @@ class BundleRecommender(EmbeddingRecommender):
     def __init__(self, folder: str | Path, manifest: dict[str, Any]) -> None:
         self.folder = Path(folder)
         self.manifest = manifest
-        arrays = {
-            name: np.load(self.folder / name, allow_pickle=False)
-            for name in ("item_ids.npy", "user_ids.npy", "scoring/items.npy", "scoring/users.npy")
-        }
-        self.item_ids = arrays["item_ids.npy"]
-        self.user_ids = arrays["user_ids.npy"]
-        self.item_vectors, self.user_vectors = (
-            arrays["scoring/items.npy"],
-            arrays["scoring/users.npy"],
-        )
+        self.item_ids = np.load(self.folder / "item_ids.npy", allow_pickle=False)
+        self.user_ids = np.load(self.folder / "user_ids.npy", allow_pickle=False)
         shape = (len(self.user_ids), len(self.item_ids))
+        self.scoring = manifest.get("scoring", DOT)  # format 1 bundles: always dot
+        self.item_vectors: np.ndarray | None = None
+        self.user_vectors: np.ndarray | None = None
+        self.item_item: np.ndarray | sp.csr_matrix | None = None
+        self.history: sp.csr_matrix | None = None
+        if self.scoring == ITEM_ITEM:
+            dense = self.folder / "scoring/item_item.npy"
+            square = (shape[1], shape[1])
+            self.item_item = (
+                np.load(dense, allow_pickle=False)
+                if dense.exists()
+                else _read_csr(self.folder / "scoring/item_item.npz", square)
+            )
+            self.history = _read_csr(self.folder / "scoring/history.npz", shape)
+        else:
+            self.item_vectors = np.load(self.folder / "scoring/items.npy", allow_pickle=False)
+            self.user_vectors = np.load(self.folder / "scoring/users.npy", allow_pickle=False)
         seen = _read_csr(self.folder / "seen.npz", shape)
         train = self.folder / "train.npz"  # absent from bundles exported before it was added
         super().__init__(
@@ -94,10 +105,13 @@ class BundleRecommender(EmbeddingRecommender):
         return self._views[view]
 
     def scoring_vectors(self) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.item_vectors is None:
+            raise no_item_embeddings(self.model_name)
         return self.item_vectors, self.user_vectors
 
     def dot_product(self) -> bool:
-        return True  # export refuses a model that does not score by user . item
+        # export refuses a vector model that does not score by user . item
+        return self.scoring == DOT
 
     def _item_columns(self) -> dict[str, np.ndarray]:
         return {"title": self.titles.to_numpy(), "image_path": self.images.to_numpy()}
@@ -117,7 +131,22 @@ class BundleRecommender(EmbeddingRecommender):
     def _user_hits(self, users: np.ndarray, k: int, exclude_seen: bool) -> Iterator[Hits]:
         for user in users:
             seen = self.seen_matrix[user].indices if exclude_seen else np.zeros(0, np.int64)
-            yield self._index_top("scoring", self.user_vectors[user], k, seen)
+            if self.item_item is None:
+                yield self._index_top("scoring", self.user_vectors[user], k, seen)
+                continue
+            scores = self._times_item_item(self.history[user])
+            scores[seen] = -np.inf
+            yield top_hits(scores, k)
+
+    def _times_item_item(self, rows: sp.csr_matrix) -> np.ndarray:
+        """The sum of ``rows`` (one user's history, or liked items) times W, dense [n]."""
+        product = rows @ self.item_item
+        return np.asarray(product.todense() if sp.issparse(product) else product).ravel().copy()
+
+    def history_scores(self, liked: np.ndarray) -> np.ndarray | None:
+        if self.item_item is None:
+            return None
+        return np.asarray(self.item_item[np.unique(liked)].sum(axis=0), np.float32).ravel()
 
     def _nearest(self, view: str, item: int, k: int) -> Hits:
         query = self.unit_vectors(view)[item][None]
@@ -185,7 +214,8 @@ def load_bundle(folder: str | Path) -> BundleRecommender:
 
 
 def _read_csr(path: Path, shape: tuple[int, int]) -> sp.csr_matrix:
-    """A binary user-item matrix stored as CSR ``indptr``/``indices``."""
+    """A CSR matrix stored as ``indptr``/``indices`` (and ``data``; without it, binary)."""
     with np.load(path, allow_pickle=False) as stored:
         indices, indptr = stored["indices"], stored["indptr"]
-    return sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=shape)
+        data = stored["data"] if "data" in stored else np.ones(len(indices), np.float32)
+    return sp.csr_matrix((data, indices, indptr), shape=shape)

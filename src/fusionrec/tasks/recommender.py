@@ -18,6 +18,7 @@ import torch
 
 from fusionrec.data import Dataset, Split
 from fusionrec.data.split import VALID
+from fusionrec.errors import ModelError
 from fusionrec.evaluate import mask_seen
 from fusionrec.models.base import Recommender, TrainData
 from fusionrec.tasks.base import EmbeddingRecommender, Hits, top_hits, top_k
@@ -127,7 +128,14 @@ class FittedRecommender(EmbeddingRecommender):
         return self._lazy("scoring", lambda: scoring_vectors(self.model))
 
     def dot_product(self) -> bool:
-        return self._lazy("dot", lambda: is_dot_product(self.model, *self.scoring_vectors()))
+        def check() -> bool:
+            try:
+                vectors = self.scoring_vectors()
+            except ModelError:  # no item vectors (EASE, ItemKNN): no product to take
+                return False
+            return is_dot_product(self.model, *vectors)
+
+        return self._lazy("dot", check)
 
     # -- how the best items are found: exact scores --------------------------------------
     def _user_hits(self, users: np.ndarray, k: int, exclude_seen: bool) -> Iterator[Hits]:

@@ -70,11 +70,16 @@ def scoring_vectors(model: Recommender) -> tuple[np.ndarray, np.ndarray | None]:
     with torch.no_grad():
         items, users = model.item_embeddings(), model.user_embeddings()
     if items is None:
-        raise ModelError(
-            f"model '{model.name}' has no item embeddings; fold-in, text preferences and "
-            "explanations need an embedding model (mf-bpr, lightgcn or a multimodal one)"
-        )
+        raise no_item_embeddings(model.name)
     return _numpy(items), _numpy(users)
+
+
+def no_item_embeddings(model: str) -> ModelError:
+    """The error of asking a model without item vectors (EASE, ItemKNN) for them."""
+    return ModelError(
+        f"model '{model}' has no item embeddings; fold-in, text preferences and "
+        "explanations need an embedding model (mf-bpr, lightgcn or a multimodal one)"
+    )
 
 
 def is_dot_product(model: Recommender, items: np.ndarray, users: np.ndarray | None) -> bool:
