@@ -53,7 +53,8 @@ def export(
     manifest = read_manifest(out, verify=False)
     console.print(
         f"bundle {out}: {manifest['model']} on {manifest['dataset']}, views "
-        f"{', '.join(manifest['views']) or 'none'}, search {'yes' if manifest['search'] else 'no'}, "
+        f"{', '.join(manifest['views']) or 'none'}, "
+        f"search {'yes' if manifest['search'] else 'no'}, "
         f"sentiment {'yes' if manifest['sentiment'] else 'no'}; serve it with "
         f"`fusionrec serve {out}`"
     )
