@@ -172,12 +172,14 @@ def run_model(
     if results is None:
         return None
     records = results["per_seed"]
-    TRAINED_ON.add(trained_on(run_dir))
+    device = trained_on(run_dir)
+    TRAINED_ON.add(device)
     return summarise(
         [r["test"] for r in records],
         [r["seconds_per_epoch"] for r in records],
         [r["epochs"] for r in records],
         [r.get("cpu_seconds_per_epoch", np.nan) for r in records],  # older runs lack it
+        device,
     )
 
 
@@ -193,9 +195,16 @@ def trained_on(run_dir: Path) -> str:
 
 
 def summarise(
-    tests: list[dict[str, float]], spe: list[float], epochs: list[int], cpu: list[float]
+    tests: list[dict[str, float]],
+    spe: list[float],
+    epochs: list[int],
+    cpu: list[float],
+    device: str,
 ) -> dict:
+    """A table row: test metrics (mean, std), seconds per epoch, and the device they were
+    measured on (rows trained on different machines are not compared for speed)."""
     return {
+        "device": device,
         "test": {k: mean_std([t[k] for t in tests]) for k in SHOWN},
         "s/epoch": float(np.mean(spe)),
         "cpu s/epoch": float(np.mean(cpu)),
@@ -258,6 +267,7 @@ def run_recbole(
         [float(np.mean(r["train_seconds"])) for r in runs],
         [r["epochs_run"] for r in runs],
         [float(np.mean(r.get("train_cpu_seconds") or [np.nan])) for r in runs],
+        "; ".join(sorted({r.get("device", "device not recorded") for r in runs})),
     )
 
 
@@ -267,16 +277,17 @@ def fmt(pair: tuple[float, float]) -> str:
 
 def table(rows: dict[str, dict[str, Any] | None]) -> list[str]:
     out = [
-        "| model | " + " | ".join(SHOWN) + " | s/epoch | epochs | seeds |",
-        "|---|" + "---|" * (len(SHOWN) + 3),
+        "| model | " + " | ".join(SHOWN) + " | s/epoch | epochs | seeds | trained on |",
+        "|---|" + "---|" * (len(SHOWN) + 4),
     ]
     for name, r in rows.items():
         if r is None:
-            out.append(f"| {name} | " + " | ".join("not run yet" for _ in SHOWN) + " | | | 0 |")
+            out.append(f"| {name} | " + " | ".join("not run yet" for _ in SHOWN) + " | | | 0 | |")
             continue
         cells = " | ".join(fmt(r["test"][k]) for k in SHOWN)
         spe, epochs = f"{r['s/epoch']:.2f}", f"{r['epochs']:.0f}"
-        out.append(f"| {name} | {cells} | {spe} | {epochs} | {r['seeds']} |")
+        device = r["device"].split(" (torch")[0]
+        out.append(f"| {name} | {cells} | {spe} | {epochs} | {r['seeds']} | {device} |")
     return out
 
 
@@ -354,10 +365,16 @@ def verdict(main: dict[str, Any], side: dict[str, Any], args: argparse.Namespace
             )
             if a["seeds"] != b["seeds"]:
                 quality += f"; seeds differ: fusionrec {a['seeds']}, RecBole {b['seeds']}"
-            lines.append(
-                f"- {ours}: test NDCG@10 fusionrec {na:.4f} vs RecBole {nb:.4f} ({quality}); "
+            speed = (
                 f"s/epoch {a['s/epoch']:.2f} vs {b['s/epoch']:.2f} "
                 f"({'faster' if a['s/epoch'] < b['s/epoch'] else 'slower'})"
+                if a["device"] == b["device"]
+                else f"s/epoch not compared: fusionrec trained on {a['device']}, RecBole on "
+                f"{b['device']} (sequential_speed.md times both alone on one machine)"
+            )
+            lines.append(
+                f"- {ours}: test NDCG@10 fusionrec {na:.4f} vs RecBole {nb:.4f} ({quality}); "
+                + speed
             )
     if main.get("mmsasrec") and main.get("sasrec"):
         mm, ids = main["mmsasrec"]["test"]["ndcg@10"], main["sasrec"]["test"]["ndcg@10"]

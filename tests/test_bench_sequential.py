@@ -1,0 +1,44 @@
+"""``benchmarks/bench_sequential.py``'s verdict: speed is compared only between rows trained
+on one machine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_sequential import SHOWN, summarise, table, verdict  # noqa: E402
+
+GPU, CPU = "NVIDIA H200 (torch 2.11.0+cu130)", "CPU (torch 2.13.0+cpu)"
+
+
+def _row(ndcg: list[float], seconds: float, device: str) -> dict:
+    tests = [dict.fromkeys(SHOWN, v) for v in ndcg]
+    return summarise(tests, [seconds] * len(ndcg), [20] * len(ndcg), [seconds] * 2, device)
+
+
+def _verdict(ours_device: str, theirs_device: str) -> str:
+    side = {
+        "fusionrec sasrec": _row([0.06, 0.062, 0.058], 0.7, ours_device),
+        "RecBole SASRec": _row([0.059, 0.060], 10.9, theirs_device),
+    }
+    args = argparse.Namespace(recbole_epochs=None, epochs=200, seeds=3)
+    (line,) = verdict({}, side, args)
+    return line
+
+
+def test_speed_is_compared_on_one_machine_only():
+    same = _verdict(GPU, GPU)
+    assert "matches or beats by 0.0005" in same and "s/epoch 0.70 vs 10.90 (faster)" in same
+    assert "seeds differ: fusionrec 3, RecBole 2" in same
+    mixed = _verdict(CPU, GPU)
+    assert "matches or beats" in mixed and "faster" not in mixed
+    assert f"s/epoch not compared: fusionrec trained on {CPU}, RecBole on {GPU}" in mixed
+
+
+def test_the_table_names_each_row_s_device():
+    rows = table({"sasrec": _row([0.06, 0.062], 7.9, CPU), "gru4rec": None})
+    assert rows[0].endswith("| s/epoch | epochs | seeds | trained on |")
+    assert rows[2].endswith("| 7.90 | 20 | 2 | CPU |")
+    assert rows[3].endswith("| | | 0 | |")
