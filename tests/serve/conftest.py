@@ -87,6 +87,21 @@ def bundle(trained_run, tmp_path_factory) -> Path:
     return export_bundle(trained_run, folder / "b", sentiment=tiny_sentiment(folder))
 
 
+@pytest.fixture(scope="session")
+def itemknn_bundle(trained_run, tmp_path_factory) -> Path:
+    """The same catalogue's ItemKNN run exported: an item-item bundle (W, no vectors, no
+    views)."""
+    import fusionrec
+    from fusionrec.config import read_saved_config
+    from fusionrec.serve.bundle import export_bundle
+
+    folder = tmp_path_factory.mktemp("itemknn")
+    dataset = read_saved_config(trained_run / "config.yaml").dataset.model_dump()
+    run = folder / "run"
+    fusionrec.fit(dataset, model="itemknn", overrides=["evaluate.ks=[5,10]"], run_dir=run)
+    return export_bundle(run, folder / "bundle", sentiment=None, search=False)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -72,6 +72,34 @@ def test_an_item_item_bundle_answers_as_the_run(item_item_run):
             rec.recommend_for_items(["i1"], method="least-squares")
 
 
+def test_because_items_are_the_largest_terms_of_the_score(item_item_run):
+    """An item-item score is a sum of W[j, i] over the history: the "because" items are the
+    history items with the largest positive terms, in the bundle as in the run."""
+    run, bundle = item_item_run
+    served, fitted = load_bundle(bundle), fusionrec.load(run)
+    w = fitted.item_item_weights()
+    w = w.toarray() if hasattr(w, "toarray") else np.asarray(w)
+    pool = fitted.train_matrix[0].indices
+    top = fitted.recommend("u0", k=3)
+    items = fitted.item_rows(top["item_id"])
+    rows, terms = fitted.because(pool, items, n=2)
+    served_rows, served_terms = served.because(pool, items, n=2)
+    for i, item in enumerate(items):
+        column = w[pool, item]
+        assert len(rows[i]) == min(2, int((column > 0).sum())) > 0
+        np.testing.assert_allclose(terms[i], np.sort(column[column > 0])[::-1][:2], rtol=1e-5)
+        np.testing.assert_allclose(terms[i], w[rows[i], item], rtol=1e-5)
+        assert served_rows[i].tolist() == rows[i].tolist()
+        np.testing.assert_allclose(served_terms[i], terms[i], rtol=1e-5)
+    # the score is the sum of every term: with n = all of the history, nothing is left out
+    _, all_terms = fitted.because(pool, items[:1], n=len(pool))
+    positive = w[pool, items[0]][w[pool, items[0]] > 0].sum()
+    np.testing.assert_allclose(all_terms[0].sum(), positive, rtol=1e-5)
+    why = fitted.explain("u0", top["item_id"].iloc[0], n=2)
+    assert why.view == "item-item" and "weight" in why.because
+    assert why.because["item_id"].tolist() == fitted.item_ids[rows[0]].tolist()
+
+
 def test_a_served_item_item_bundle_recommends_over_http(item_item_run, serve):
     run, bundle = item_item_run
     fitted = fusionrec.load(run)
@@ -80,6 +108,7 @@ def test_a_served_item_item_bundle_recommends_over_http(item_item_run, serve):
         new = httpx.post(f"{url}/recommendations", json={"liked_item_ids": ["i4"], "k": 5})
         metadata = httpx.get(f"{url}/metadata").json()
     assert [i["item_id"] for i in known["items"]] == fitted.recommend("u3", k=5)["item_id"].tolist()
+    assert all(i["because"] for i in known["items"])  # each raised by some history item
     expected = fitted.recommend_for_items(["i4"], k=5)["item_id"].tolist()
     assert [i["item_id"] for i in new.json()["items"]] == expected
     assert metadata["model"] == read_manifest(bundle)["model"]

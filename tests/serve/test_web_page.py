@@ -225,3 +225,28 @@ def test_api_errors_are_shown_inline_in_place_of_results(page):
     wait(page, lambda d: "error" in status.get_attribute("class"))
     assert "no-such-item" in status.text  # the API's detail names the unknown id
     assert not cards(page, "recs")
+
+
+def test_an_item_item_bundle_explains_by_its_weights_and_has_no_similar_items(
+    itemknn_bundle, serve, browser
+):
+    """ItemKNN's bundle has no item vectors: recommendations say which liked items raised
+    them (its W), and an opened item says there is nothing to compare it by."""
+    with serve(itemknn_bundle) as url:
+        browser.get(url + "/")
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#user-select option"))
+        browser.get_log("browser")
+        assert not browser.find_element(By.ID, "similar-by").is_enabled()
+        Select(browser.find_element(By.ID, "user-select")).select_by_value("u1")
+        browser.find_element(By.CSS_SELECTOR, "#user-form button[type=submit]").click()
+        shown = wait_for_cards(browser, "recs", "recs-status")
+        expected = api(url, "/users/u1/recommendations?k=10&exclude_seen=true")["items"]
+        assert_cards_match(browser, "recs", expected)
+        because = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#recs .because")]
+        assert because and all(line.startswith("Because you liked ") for line in because)
+        assert expected[0]["because"][0]["title"] in because[0]
+        shown[0].send_keys(Keys.ENTER)
+        status = browser.find_element(By.ID, "similar-status")
+        wait(browser, lambda d: "no item vectors" in status.text)
+        assert not cards(browser, "similar")
+        assert_no_script_errors(browser)

@@ -44,12 +44,12 @@ class BundleRecommender(EmbeddingRecommender):
         self.scoring = manifest.get("scoring", DOT)  # format 1 bundles: always dot
         self.item_vectors: np.ndarray | None = None
         self.user_vectors: np.ndarray | None = None
-        self.item_item: np.ndarray | sp.csr_matrix | None = None
+        self._item_item: np.ndarray | sp.csr_matrix | None = None
         self.history: sp.csr_matrix | None = None
         if self.scoring == ITEM_ITEM:
             dense = self.folder / "scoring/item_item.npy"
             square = (shape[1], shape[1])
-            self.item_item = (
+            self._item_item = (
                 np.load(dense, allow_pickle=False)
                 if dense.exists()
                 else _read_csr(self.folder / "scoring/item_item.npz", square)
@@ -131,22 +131,17 @@ class BundleRecommender(EmbeddingRecommender):
     def _user_hits(self, users: np.ndarray, k: int, exclude_seen: bool) -> Iterator[Hits]:
         for user in users:
             seen = self.seen_matrix[user].indices if exclude_seen else np.zeros(0, np.int64)
-            if self.item_item is None:
+            if self._item_item is None:
                 yield self._index_top("scoring", self.user_vectors[user], k, seen)
                 continue
-            scores = self._times_item_item(self.history[user])
+            product = self.history[user] @ self._item_item  # [1, n_items]
+            product = product.toarray() if sp.issparse(product) else product
+            scores = np.asarray(product, np.float32).ravel()
             scores[seen] = -np.inf
             yield top_hits(scores, k)
 
-    def _times_item_item(self, rows: sp.csr_matrix) -> np.ndarray:
-        """The sum of ``rows`` (one user's history, or liked items) times W, dense [n]."""
-        product = rows @ self.item_item
-        return np.asarray(product.todense() if sp.issparse(product) else product).ravel().copy()
-
-    def history_scores(self, liked: np.ndarray) -> np.ndarray | None:
-        if self.item_item is None:
-            return None
-        return np.asarray(self.item_item[np.unique(liked)].sum(axis=0), np.float32).ravel()
+    def item_item_weights(self) -> np.ndarray | sp.csr_matrix | None:
+        return self._item_item
 
     def _nearest(self, view: str, item: int, k: int) -> Hits:
         query = self.unit_vectors(view)[item][None]

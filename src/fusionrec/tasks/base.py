@@ -25,7 +25,7 @@ import torch
 from fusionrec.encoders.base import l2_normalize
 from fusionrec.errors import ConfigError, DataError, ModelError
 from fusionrec.evaluate import topk_lower_index_first
-from fusionrec.tasks.explain import closest_items
+from fusionrec.tasks.explain import closest_items, largest_terms
 from fusionrec.tasks.foldin import (
     FoldIn,
     TextToItemMap,
@@ -136,6 +136,11 @@ class EmbeddingRecommender(ABC):
     @abstractmethod
     def _item_columns(self) -> dict[str, np.ndarray]:
         """Per-item columns of every result table (title, image_path where known)."""
+
+    def item_item_weights(self) -> np.ndarray | sp.csr_matrix | None:
+        """W [n_items, n_items] of an item-item model (EASE, ItemKNN), whose score of an
+        item is the sum of W's rows for the user's history; None for other models."""
+        return None
 
     # -- shared machinery ----------------------------------------------------------------
     def _lazy(self, key: str, build: Callable[[], T]) -> T:
@@ -293,7 +298,10 @@ class EmbeddingRecommender(ABC):
         """Every item's score for a new user who liked item rows ``liked``, from a model
         that scores the interaction row itself (EASE, ItemKNN: exactly as it scores a known
         user); None for models that need a user vector."""
-        return None
+        w = self.item_item_weights()
+        if w is None:
+            return None
+        return np.asarray(w[np.unique(liked)].sum(axis=0), np.float32).ravel()
 
     def history_vector(self, history: np.ndarray) -> np.ndarray | None:
         """[d] vector a sequential model scores a user with whose history is the item rows
@@ -398,9 +406,14 @@ class EmbeddingRecommender(ABC):
     def because(self, pool: np.ndarray, items: np.ndarray, n: int = 3) -> Hits:
         """Per item row of ``items``, the (up to ``n``) rows of ``pool`` (e.g. the user's
         training items) most similar to it in ``explain_view()``, and their cosines; both
-        [len(items), <= n]."""
+        [len(items), <= n]. For an item-item model, the rows of ``pool`` whose terms
+        W[j, i] add most to the item's score (positive terms only), and those terms: the
+        score itself, not a similarity standing in for it."""
         pool, items = np.asarray(pool, np.int64), np.asarray(items, np.int64)
+        w = self.item_item_weights()
         view = self.explain_view()
-        if view is None or not len(pool) or not len(items):
+        if (w is None and view is None) or not len(pool) or not len(items):
             return np.zeros((len(items), 0), np.int64), np.zeros((len(items), 0), np.float32)
+        if w is not None:
+            return largest_terms(w, pool, items, n)
         return closest_items(self.unit_vectors(view), pool, items, n)

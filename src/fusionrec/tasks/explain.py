@@ -18,6 +18,7 @@ import math
 from dataclasses import replace
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from fusionrec.data.features import ItemFeatures, ModalityFeatures
@@ -116,6 +117,25 @@ def closest_items(
     sims = unit[np.asarray(items)] @ unit[pool].T
     order = np.argsort(-sims, axis=1, kind="stable")[:, :n]
     return pool[order], np.take_along_axis(sims, order, axis=1)
+
+
+def largest_terms(
+    weights: np.ndarray | sp.spmatrix, pool: np.ndarray, items: np.ndarray, n: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """For each of ``items``, the (up to ``n``) rows j of ``pool`` with the largest positive
+    W[j, item], largest first (ties: earlier in ``pool``), and those terms: the "because you
+    liked" items of an item-item model, whose score of an item is the sum of W[j, item] over
+    the user's history. An item with fewer positive terms gets fewer rows (none for an item
+    the history does not raise), so the answer is one array per item."""
+    block = weights[pool][:, items]
+    block = block.toarray() if sp.issparse(block) else np.asarray(block)
+    rows, terms = [], []
+    for column in block.T:
+        order = np.argsort(-column, kind="stable")[:n]
+        order = order[column[order] > 0]
+        rows.append(pool[order])
+        terms.append(column[order].astype(np.float32))
+    return rows, terms
 
 
 def shares(parts: dict[str, float]) -> dict[str, float]:

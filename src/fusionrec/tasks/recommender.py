@@ -21,6 +21,7 @@ from fusionrec.data.split import VALID
 from fusionrec.errors import ModelError
 from fusionrec.evaluate import mask_seen
 from fusionrec.models.base import Recommender, TrainData
+from fusionrec.models.item_item import ItemItemRecommender
 from fusionrec.tasks.base import EmbeddingRecommender, Hits, top_hits, top_k
 from fusionrec.tasks.explain import ModalityAblation, shares
 from fusionrec.tasks.views import (
@@ -41,7 +42,9 @@ class Explanation:
     ``because``: the user's training items most similar to the item in ``view``, the view
     the model scores with (``fused`` for multimodal models, ``behaviour`` for id models; the
     first content view for a model without item vectors, none when it has no view at all),
-    columns item_id, similarity (cosine), title where known. ``parts``: the score split
+    columns item_id, similarity (cosine), title where known; for an item-item model (EASE,
+    ItemKNN; ``view`` ``item-item``) the training items whose terms W[j, i] add most to the
+    score, column weight instead of similarity. ``parts``: the score split
     into behaviour and each modality (they sum to ``score``); ``shares`` the same as signed
     fractions; ``additive``: whether the split is exact (see ``fusionrec.tasks.explain``).
     """
@@ -162,6 +165,9 @@ class FittedRecommender(EmbeddingRecommender):
         sims[item] = -np.inf
         return top_hits(sims, k)
 
+    def item_item_weights(self) -> np.ndarray | sp.csr_matrix | None:
+        return self.model.item_item if isinstance(self.model, ItemItemRecommender) else None
+
     # -- new users -----------------------------------------------------------------------
     def history_scores(self, liked: np.ndarray) -> np.ndarray | None:
         with torch.no_grad():
@@ -183,12 +189,13 @@ class FittedRecommender(EmbeddingRecommender):
         parts, additive = ablation.parts(int(user), np.array([item]))
         scalar = {name: float(v[0]) for name, v in parts.items()}
         near, sims = self.because(self.train_matrix[user].indices, np.array([item]), n)
-        because = self._item_table(near[0], sims[0], "similarity")
+        item_item = self.item_item_weights() is not None
+        because = self._item_table(near[0], sims[0], "weight" if item_item else "similarity")
         with torch.no_grad():
             u = torch.tensor([user], device=self.data.device)
             i = torch.tensor([item], device=self.data.device)
             score = float(self.model.score(u, i)[0, 0])
-        view = self.explain_view()
+        view = "item-item" if item_item else self.explain_view()
         return Explanation(
             user_id, item_id, score, view, because, scalar, shares(scalar), bool(additive)
         )

@@ -154,8 +154,10 @@ function showMetadata(meta) {
     ...metrics,
   ];
   $("meta").textContent = parts.join(" · ");
-  const ways = (meta.views || []).filter((v) => SIMILAR_WAYS.includes(v));
-  $("similar-by").replaceChildren(...(ways.length ? ways : SIMILAR_WAYS).map((v) => el("option", { value: v, textContent: v })));
+  // The views this bundle compares items in (none for an item-item model such as EASE).
+  const ways = Array.isArray(meta.views) ? meta.views.filter((v) => SIMILAR_WAYS.includes(v)) : SIMILAR_WAYS;
+  $("similar-by").replaceChildren(...ways.map((v) => el("option", { value: v, textContent: v })));
+  $("similar-by").disabled = !ways.length;
   if (ways.includes("fused")) $("similar-by").value = "fused";
   if (Array.isArray(meta.search_ways)) {
     // Only the ways this bundle's search index has (older servers do not say: keep all).
@@ -274,6 +276,11 @@ function fieldText(value) {
 function loadSimilar() {
   const itemId = state.itemId;
   const by = $("similar-by").value;
+  if (!by) {
+    $("similar-status").className = "status";
+    $("similar-status").textContent = "This model has no item vectors to compare items by.";
+    return;
+  }
   load("similar-status", async (current) => {
     const data = await api(`items/${encodeURIComponent(itemId)}/similar?by=${encodeURIComponent(by)}&k=${k()}`);
     if (!current()) return "";
