@@ -163,6 +163,23 @@ def test_openapi_schema_documents_every_route(client):
     assert set(hit["properties"]) == {"item_id", "score", "title", "image_url", "because"}
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_documentation_pages_load_nothing_from_outside(client, page):
+    """Each script, style and icon the page names is served here (a CDN would leave the page
+    blank offline), and the page reads this server's schema."""
+    import re
+
+    html = client.get(page).text
+    linked = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+    linked += re.findall(r"""url: ?['"]([^'"]+)['"]""", html)  # Swagger UI's schema URL
+    assert linked and "/openapi.json" in html
+    for url in linked:
+        assert url.startswith("/"), f"{page} loads {url} from outside the server"
+        answer = client.get(url)
+        assert answer.status_code == 200 and answer.content, url
+    assert page not in client.get("/openapi.json").json()["paths"]
+
+
 def test_concurrent_requests_all_succeed(client, server):
     urls = [
         f"/users/u{i % 60}/recommendations?k=5" if i % 3 == 0 else

@@ -250,3 +250,15 @@ def test_an_item_item_bundle_explains_by_its_weights_and_has_no_similar_items(
         wait(browser, lambda d: "no item vectors" in status.text)
         assert not cards(browser, "similar")
         assert_no_script_errors(browser)
+
+
+def test_the_api_documentation_renders_offline(server, browser):
+    """/docs draws every route of the schema with the Swagger UI the server itself serves
+    (this machine has no internet: a CDN script would leave the page blank)."""
+    browser.get(server + "/docs")
+    paths = api(server, "/openapi.json")["paths"]
+    routes = lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock .opblock-summary-path")  # noqa: E731
+    wait(browser, lambda d: len(routes(d)) == sum(len(ops) for ops in paths.values()))
+    shown = {r.get_attribute("data-path") or r.text for r in routes(browser)}
+    assert shown == set(paths)
+    assert_no_script_errors(browser)

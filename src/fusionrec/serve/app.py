@@ -1,6 +1,8 @@
 """The HTTP API (FastAPI) over a ``BundleRecommender``; its OpenAPI schema is at
-``/openapi.json`` (browsable at ``/docs``). The web page, when ``serve/static/`` exists, is
-served at ``/``.
+``/openapi.json``, browsable at ``/docs`` (Swagger UI) and ``/redoc``. The web page, when
+``serve/static/`` exists, is served at ``/``. Nothing is loaded from outside the server: the
+documentation pages' scripts are the copies the ``fastapi-offline`` package ships (FastAPI's
+own ``/docs`` fetches them from a CDN, so it stays blank on a machine without internet).
 
 Routes are thin: parse and validate, call the bundle's recommender, shape the answer.
 Unknown ids are 404 naming the id; out-of-range ``k`` or query length and malformed bodies
@@ -34,6 +36,8 @@ from fusionrec.serve.recommender import BundleRecommender
 from fusionrec.tasks.base import Hits
 
 STATIC = Path(__file__).resolve().parent / "static"
+#: Where the documentation pages' scripts, styles and icon are served from.
+DOCS_ASSETS = "/docs-assets"
 MAX_K = 100
 MAX_QUERY = 500
 #: How many of the user's (or the request's) liked items a "because" line names.
@@ -229,8 +233,11 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         title="fusionrec",
         version=str(manifest.get("fusionrec_version", "")),
         description=f"Recommendations from the {manifest['model']} model on {manifest['dataset']}",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.recommender = rec
+    _add_docs_pages(app)
 
     @app.exception_handler(FusionrecError)
     async def _bad_request(_: Request, exc: FusionrecError) -> JSONResponse:
@@ -334,6 +341,38 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
 
         app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
     return app
+
+
+def _add_docs_pages(app: FastAPI) -> None:
+    """``/docs`` and ``/redoc`` over ``/openapi.json``, with their assets served here."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    assets = Path(fastapi_offline.__file__).resolve().parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    icon = f"{DOCS_ASSETS}/favicon.png"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=icon,
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=icon,
+            with_google_fonts=False,
+        )
 
 
 #: Environment variable ``app_from_env`` reads the bundle folder from (``--workers`` > 1).
