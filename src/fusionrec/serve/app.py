@@ -23,6 +23,7 @@ import gc
 import mimetypes
 import os
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -347,32 +348,39 @@ def _add_docs_pages(app: FastAPI) -> None:
     """``/docs`` and ``/redoc`` over ``/openapi.json``, with their assets served here."""
     import fastapi_offline
     from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-    from fastapi.responses import HTMLResponse
     from fastapi.staticfiles import StaticFiles
 
     assets = Path(fastapi_offline.__file__).resolve().parent / "static"
     app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    common = {"openapi_url": app.openapi_url or "/openapi.json", "title": f"{app.title} API"}
     icon = f"{DOCS_ASSETS}/favicon.png"
-
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} API",
+    pages = {
+        "/docs": get_swagger_ui_html(
+            **common,
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=icon,
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} API",
+        ),
+        "/redoc": get_redoc_html(
+            **common,
             redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
             redoc_favicon_url=icon,
             with_google_fonts=False,
-        )
+        ),
+    }
+    for path, page in pages.items():
+        app.add_api_route(path, _fixed_page(bytes(page.body).decode()), include_in_schema=False)
+
+
+def _fixed_page(html: str) -> Callable[[], Awaitable[Any]]:
+    """A route answering ``html``, a fresh response each time (and no parameters, so no
+    query string reaches the page)."""
+    from fastapi.responses import HTMLResponse
+
+    async def page() -> HTMLResponse:
+        return HTMLResponse(html)
+
+    return page
 
 
 #: Environment variable ``app_from_env`` reads the bundle folder from (``--workers`` > 1).
