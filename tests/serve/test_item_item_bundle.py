@@ -44,6 +44,8 @@ def test_the_bundle_scores_with_w_not_vectors(item_item_run):
     assert (bundle / "scoring/item_item.npz").exists() != dense
     assert not (bundle / "scoring/items.npy").exists()
     assert manifest["views"] == (["text", "image"] if dense else [])
+    # a dense W is memory-mapped: several server workers share one copy of its pages
+    assert isinstance(load_bundle(bundle).item_item_weights(), np.memmap) == dense
 
 
 def test_an_item_item_bundle_answers_as_the_run(item_item_run):

@@ -49,8 +49,9 @@ class BundleRecommender(EmbeddingRecommender):
         if self.scoring == ITEM_ITEM:
             dense = self.folder / "scoring/item_item.npy"
             square = (shape[1], shape[1])
+            # mapped, not read: worker processes (``serve --workers``) share its pages
             self._item_item = (
-                np.load(dense, allow_pickle=False)
+                np.load(dense, allow_pickle=False, mmap_mode="r")
                 if dense.exists()
                 else _read_csr(self.folder / "scoring/item_item.npz", square)
             )
