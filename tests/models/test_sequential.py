@@ -189,6 +189,31 @@ def test_mmsasrec_content_starts_at_the_gate_it_is_given(gate_init):
         assert content.abs().sum() > 0  # the content part is not trivially zero
 
 
+def test_mmsasrec_content_prior_regularises_ids_without_entering_scores():
+    """``content: prior``: items are scored by their id embeddings alone, and the loss adds
+    prior_weight * mean |M_i - c_i|^2, whose gradient reaches both the ids and the content
+    projector; at weight 0 the loss is SASRec's own."""
+    ds, feats = cluster_world(n_users=8)
+    prep = Prepared(ds, make_split(ds, "leave-one-out"), feats)
+    data = train_data(prep, "mmsasrec", torch.device("cpu"))
+    torch.manual_seed(0)
+    model = build_model("mmsasrec", data, {**SMALL, "content": "prior", "prior_weight": 0.5})
+    assert not hasattr(model, "gate")
+    with torch.no_grad():
+        assert torch.equal(model.item_vectors(), model.items.weight)
+        gap = (model.items.weight - model.content_vectors()).pow(2).sum(1).mean()
+    model.eval()  # no dropout: the two losses below see the same network
+    batch = {"positions": torch.from_numpy(model.train_positions()[:4])}
+    plain = super(type(model), model).calculate_loss(batch)
+    total = model.calculate_loss(batch)
+    assert torch.allclose(total, plain + 0.5 * gap)
+    total.backward()
+    assert model.items.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.projector.parameters())
+    with pytest.raises(ConfigError, match="needs id_free false"):
+        build_model("mmsasrec", data, {**SMALL, "content": "prior", "id_free": True})
+
+
 def test_gru4rec_window_outputs_are_its_prefix_encodings(cycle):
     """Window training reads a window once; the state after each item must be what encoding
     that item's prefix alone gives (the per-prefix training, RecBole's), so the two train on

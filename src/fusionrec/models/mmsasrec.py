@@ -9,10 +9,16 @@ embedding size and the projections are fused by a mask-aware operator
     c_i = Fuse_m(W_m f_i^m + b_m)
     e_i = M_i + sigmoid(g) * c_i          (default: id embedding plus gated content)
     e_i = c_i                             (``id_free: true``)
+    e_i = M_i, loss + lambda mean_i |M_i - c_i|^2     (``content: prior``)
 
-with g a learned per-dimension gate. e_i is both the input at a sequence position holding i
-and the target i is scored against: r_i = F_n . e_i. In id-free mode nothing about an item
-is learned from its identity, so an item never seen in training (a new release) has a
+with g a learned per-dimension gate. The prior mode is collaborative topic regression's
+(Wang & Blei, KDD 2011: an item's factor is its content's topic vector plus an offset with a
+Gaussian prior) carried over to SASRec: content never enters a score, so it cannot give the
+model a path to fit the training sequences, but an item with few interactions is pulled
+towards where its content places it, and an item with many follows its interactions.
+
+e_i is both the input at a sequence position holding i and the target i is scored against:
+r_i = F_n . e_i. In id-free mode nothing about an item is learned from its identity, so an item never seen in training (a new release) has a
 vector as good as a trained one and can be recommended, and a user's history may contain it.
 
 Content-in-sequence models of this kind: e.g. UniSRec (Hou et al., KDD 2022, text),
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import pydantic
 import torch
 from torch import nn
 
@@ -47,6 +54,16 @@ class MMSASRecParams(SASRecParams):
     #: sequences within ten epochs and validation peaks early and lower (chosen on validation
     #: on movielens-100k-mm: benchmarks/results/sequential_probes.md).
     gate_init: float = -3.0
+    #: ``add``: e_i = M_i + sigmoid(g) c_i. ``prior``: e_i = M_i, with lambda |M_i - c_i|^2
+    #: added to the loss (lambda = ``prior_weight``).
+    content: Literal["add", "prior"] = "add"
+    prior_weight: float = pydantic.Field(1.0, ge=0)
+
+    @pydantic.model_validator(mode="after")
+    def _prior_needs_ids(self) -> MMSASRecParams:
+        if self.id_free and self.content == "prior":
+            raise ValueError("content 'prior' regularises id embeddings: it needs id_free false")
+        return self
 
 
 @register
@@ -64,7 +81,7 @@ class MMSASRec(SASRec):
         self.fusion = make_fusion(params.fusion, len(data.features), d)
         if params.id_free:
             del self.items  # no id embedding at all: nothing is learned per item
-        else:
+        elif params.content == "add":
             self.gate = nn.Parameter(torch.full((d,), params.gate_init))
 
     def content_vectors(self) -> torch.Tensor:
@@ -72,10 +89,22 @@ class MMSASRec(SASRec):
         return self.fusion(*self.projector())
 
     def item_vectors(self) -> torch.Tensor:
+        if self.params.content == "prior":
+            return self.items.weight
         content = self.content_vectors()
         if self.params.id_free:
             return content
         return self.items.weight + torch.sigmoid(self.gate) * content
+
+    def content_prior(self) -> torch.Tensor:
+        """mean_i |M_i - c_i|^2 over the catalogue (``content: prior``)."""
+        return (self.items.weight - self.content_vectors()).pow(2).sum(dim=1).mean()
+
+    def calculate_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        loss = super().calculate_loss(batch)
+        if self.params.content == "prior":
+            loss = loss + self.params.prior_weight * self.content_prior()
+        return loss
 
     def behaviour_embeddings(self) -> torch.Tensor | None:
         return None if self.params.id_free else self.items.weight.detach()
