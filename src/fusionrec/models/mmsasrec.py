@@ -18,8 +18,9 @@ model a path to fit the training sequences, but an item with few interactions is
 towards where its content places it, and an item with many follows its interactions.
 
 e_i is both the input at a sequence position holding i and the target i is scored against:
-r_i = F_n . e_i. In id-free mode nothing about an item is learned from its identity, so an item never seen in training (a new release) has a
-vector as good as a trained one and can be recommended, and a user's history may contain it.
+r_i = F_n . e_i. In id-free mode nothing about an item is learned from its identity, so an
+item never seen in training (a new release) has a vector as good as a trained one and can be
+recommended, and a user's history may contain it.
 
 Content-in-sequence models of this kind: e.g. UniSRec (Hou et al., KDD 2022, text),
 MMSRec (Song et al., 2023), ID-free sequential recommenders (Yuan et al., SIGIR 2023,
