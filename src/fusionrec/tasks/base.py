@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -403,10 +403,12 @@ class EmbeddingRecommender(ABC):
         views = self.views()
         return "fused" if "fused" in views else next(iter(views), None)
 
-    def because(self, pool: np.ndarray, items: np.ndarray, n: int = 3) -> Hits:
+    def because(
+        self, pool: np.ndarray, items: np.ndarray, n: int = 3
+    ) -> tuple[Sequence[np.ndarray], Sequence[np.ndarray]]:
         """Per item row of ``items``, the (up to ``n``) rows of ``pool`` (e.g. the user's
-        training items) most similar to it in ``explain_view()``, and their cosines; both
-        [len(items), <= n]. For an item-item model, the rows of ``pool`` whose terms
+        training items) most similar to it in ``explain_view()``, and their cosines: one
+        row of each answer per item. For an item-item model, the rows of ``pool`` whose terms
         W[j, i] add most to the item's score (positive terms only), and those terms: the
         score itself, not a similarity standing in for it."""
         pool, items = np.asarray(pool, np.int64), np.asarray(items, np.int64)

@@ -77,8 +77,8 @@ def scoring_vectors(model: Recommender) -> tuple[np.ndarray, np.ndarray | None]:
 def no_item_embeddings(model: str) -> ModelError:
     """The error of asking a model without item vectors (EASE, ItemKNN) for them."""
     return ModelError(
-        f"model '{model}' has no item embeddings; fold-in, text preferences and "
-        "explanations need an embedding model (mf-bpr, lightgcn or a multimodal one)"
+        f"model '{model}' has no item embeddings; fold-in, text preferences and user "
+        "vectors need an embedding model (mf-bpr, lightgcn or a multimodal one)"
     )
 
 
