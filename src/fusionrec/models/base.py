@@ -106,12 +106,6 @@ class Recommender(nn.Module):
         ``item_embeddings()`` but keep a behaviour-only part (None: no such part)."""
         return None
 
-    def history_scores(self, items: np.ndarray) -> torch.Tensor | None:
-        """Scores of every item for a user the model never saw whose interactions are the
-        item rows ``items``, for models that score from the interaction row itself
-        (item-item models: no user vector to fold in); None for the others."""
-        return None
-
     # -- helpers --------------------------------------------------------------------------
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """Memoise expensive full-catalogue computations (graph propagation) while in eval

@@ -1,9 +1,9 @@
 """The shape shared by item-item models: a user's scores are their history row times W.
 
 ItemKNN (W: pruned cosine similarities, sparse) and EASE (W: a learned dense weight matrix)
-differ only in how ``fit`` builds W. Scoring a known user (``history[u] @ W``) and a new
-user from the items they liked (the sum of those items' rows of W, the same product with a
-binary row) are written here once, so the two paths cannot drift apart.
+differ only in how ``fit`` builds W; scoring a known user (``history[u] @ W``) is written
+here once. A new user is scored from W by ``EmbeddingRecommender.history_scores`` (the sum of
+the liked items' rows, the same product with a binary row), for a run and a bundle alike.
 """
 
 from __future__ import annotations
@@ -52,8 +52,3 @@ class ItemItemRecommender(Recommender):
         if sp.issparse(scores):
             scores = scores.toarray()
         return torch.from_numpy(np.ascontiguousarray(scores)).to(users.device)
-
-    def history_scores(self, items: np.ndarray) -> torch.Tensor:
-        """A new user who liked ``items`` is scored as a known user with that binary row."""
-        rows = self.item_item[np.unique(items)]
-        return torch.from_numpy(np.asarray(rows.sum(axis=0)).ravel())

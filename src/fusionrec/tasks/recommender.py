@@ -169,11 +169,6 @@ class FittedRecommender(EmbeddingRecommender):
         return self.model.item_item if isinstance(self.model, ItemItemRecommender) else None
 
     # -- new users -----------------------------------------------------------------------
-    def history_scores(self, liked: np.ndarray) -> np.ndarray | None:
-        with torch.no_grad():
-            scores = self.model.history_scores(np.asarray(liked, np.int64))
-        return None if scores is None else scores.float().cpu().numpy().copy()
-
     def history_vector(self, history: np.ndarray) -> np.ndarray | None:
         if not self.model.sequential:
             return None
