@@ -8,7 +8,8 @@ user's training + validation history.
 
 Tables:
 1. fusionrec's MostPopular, LightGCN, GRU4Rec, SASRec and MM-SASRec (item text + poster
-   features added to the id embeddings), training items masked (fusionrec's default).
+   features as a prior the id embeddings are pulled towards: of the content settings probed,
+   the best on validation), training items masked (fusionrec's default).
 2. fusionrec's SASRec and GRU4Rec against RecBole 1.2.1's on the identical split and
    histories (pre-augmented benchmark files written from fusionrec's own sequences), both
    with nothing masked: RecBole's sequential evaluation masks nothing, so fusionrec runs
@@ -87,18 +88,28 @@ SEQ = {"embedding_size": 64, "max_length": 50, "loss": "ce"}
 SASREC = {**SEQ, "n_layers": 2, "n_heads": 2, "inner_size": 256, "dropout": 0.5,
           "attention_dropout": 0.5}  # fmt: skip
 GRU4REC = {**SEQ, "hidden_size": 128, "n_layers": 1, "dropout": 0.3}
+MMSASREC = {**SASREC, "fusion": "sum", "projector_hidden": 256}
 #: model -> (params, train overrides); the sequential settings are RecBole's defaults
 MODELS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "most-popular": ({}, {}),
     "lightgcn": ({"embedding_size": 64, "n_layers": 2, "reg_weight": 1e-4}, {"lr": 0.005}),
     # window training: batch_size counts windows of up to 50 targets
     "gru4rec": (GRU4REC, {"batch_size": 128}),
-    # window_stride chosen on validation NDCG@10, seeds 1-3 (probe_sequential.py,
-    # results/sequential_probes.md): SASRec 25 (0.1269 against 0.1225 for windows that do
-    # not overlap), MM-SASRec none (0.1237 against 0.1236 with 25)
+    # settings chosen on validation NDCG@10, seeds 1-3 (probe_sequential.py,
+    # results/sequential_probes.md): SASRec window_stride 25 (0.1269 against 0.1225 for
+    # windows that do not overlap); MM-SASRec the content prior with weight 0.1 and stride 25
+    # (0.1283, against 0.1237 for gated content without overlap and 0.1236 with it)
     "sasrec": ({**SASREC, "window_stride": 25}, {"batch_size": 128}),
-    "mmsasrec": ({**SASREC, "fusion": "sum", "projector_hidden": 256}, {"batch_size": 128}),
+    "mmsasrec": (
+        {**MMSASREC, "content": "prior", "prior_weight": 0.1, "window_stride": 25},
+        {"batch_size": 128},
+    ),
 }
+#: what a probe's ``--params`` change (``probe_sequential.py``): the settings above before
+#: any choice made on validation, so a probe record means the same whatever is chosen later
+PROBE_BASE = {"gru4rec": GRU4REC, "sasrec": SASREC, "mmsasrec": MMSASREC}
+#: the cold-items run: content is the whole item vector (no ids, so no prior to pull them)
+COLD_ITEMS = {**MMSASREC, "id_free": True}
 RECBOLE = {"sasrec": ("SASRec", {"n_layers": 2, "n_heads": 2, "hidden_size": 64,
                                  "inner_size": 256, "hidden_dropout_prob": 0.5,
                                  "attn_dropout_prob": 0.5, "loss_type": "CE"}),
@@ -127,15 +138,20 @@ def features_section(args: argparse.Namespace) -> dict[str, Any]:
     return section
 
 
-def make_config(args: argparse.Namespace, model: str, **extra: Any) -> ExperimentConfig:
-    params, train = MODELS[model]
+def make_config(
+    args: argparse.Namespace, model: str, params: dict[str, Any] | None = None, **extra: Any
+) -> ExperimentConfig:
+    """``model``'s run in this study: its chosen ``MODELS`` params, or ``params`` in their
+    place (a probe's setting, the cold-items run)."""
+    chosen, train = MODELS[model]
+    params = chosen if params is None else params
     if getattr(args, "window_stride", None) and "max_length" in params:
         params = {**params, "window_stride": args.window_stride}
     base = {
         "dataset": dataset_section(getattr(args, "dataset", DATASETS[0])),
         "split": {"method": "leave-one-out"},
         "seeds": list(range(1, args.seeds + 1)),
-        "model": {"name": model, "params": {**params, **extra.pop("params", {})}},
+        "model": {"name": model, "params": params},
         "train": {
             "epochs": args.epochs,
             "lr": 1e-3,
@@ -295,7 +311,7 @@ def cold_start(args: argparse.Namespace) -> list[str]:
     cfg = make_config(
         args,
         "mmsasrec",
-        params={"id_free": True},
+        params=COLD_ITEMS,
         split={"method": "cold-items", "cold_fraction": 0.2},
     )
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from bench_sequential import DATASETS
 from common import RESULTS, header, machine, provenance, write_result
+from fusionrec.config import ExperimentConfig
 from fusionrec.io import read_json, write_json
 
 HERE = Path(__file__).resolve().parent
@@ -35,13 +36,11 @@ RECORDS = HERE / "state" / "sequential_probes"
 METRIC = "ndcg@10"
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
+def probe_config(args: argparse.Namespace, params: dict[str, Any]) -> ExperimentConfig:
+    """The study's run of ``args.model`` with ``params`` changed from ``PROBE_BASE`` (not from
+    the settings the study has since chosen, which would change what older records mean)."""
+    from bench_sequential import PROBE_BASE, make_config
 
-    from bench_sequential import make_config
-    from fusionrec.train.experiment import prepare, run_seed
-
-    params = json.loads(args.params)
     study = argparse.Namespace(
         seeds=1,
         epochs=args.epochs,
@@ -51,7 +50,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         dataset=args.dataset,
     )
     extra = {"features": {"modalities": args.modalities.split(",")}} if args.modalities else {}
-    config = make_config(study, args.model, params=params, **extra)
+    return make_config(study, args.model, {**PROBE_BASE[args.model], **params}, **extra)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from fusionrec.train.experiment import prepare, run_seed
+
+    params = json.loads(args.params)
+    config = probe_config(args, params)
     torch.set_num_threads(1)
     prep = prepare(config, None, progress=False)
     cpu, wall = time.process_time(), time.time()
@@ -60,6 +68,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "tag": args.tag,
         "model": args.model,
         "params": params,
+        "resolved": config.model.params,
         "modalities": args.modalities,
         "dataset": args.dataset,
         "seed": args.seed,

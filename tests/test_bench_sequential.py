@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from bench_sequential import SHOWN, summarise, table, verdict  # noqa: E402
+from bench_sequential import COLD_ITEMS, SHOWN, make_config, summarise, table, verdict  # noqa: E402
 
 GPU, CPU = "NVIDIA H200 (torch 2.11.0+cu130)", "CPU (torch 2.13.0+cpu)"
 
@@ -42,3 +42,13 @@ def test_the_table_names_each_row_s_device():
     assert rows[0].endswith("| s/epoch | epochs | seeds | trained on |")
     assert rows[2].endswith("| 7.90 | 20 | 2 | CPU |")
     assert rows[3].endswith("| | | 0 | |")
+
+
+def test_the_study_runs_each_model_with_its_chosen_setting_and_cold_items_without_ids():
+    study = argparse.Namespace(seeds=3, epochs=1, threads=1, device="cpu")
+    chosen = make_config(study, "mmsasrec").model.params
+    assert (chosen["content"], chosen["prior_weight"]) == ("prior", 0.1)
+    assert chosen["window_stride"] == 25
+    # the content prior needs ids, so cold items are scored by content alone, ungated
+    cold = make_config(study, "mmsasrec", COLD_ITEMS).model.params
+    assert cold["id_free"] is True and "content" not in cold and "window_stride" not in cold

@@ -59,3 +59,22 @@ def test_the_sparse_catalogue_is_read_as_the_sparse_study_reads_it_with_a_leave_
     assert config.dataset.path.endswith("movielens-latest-small-mm/ratings.csv")
     assert config.dataset.image_pattern == "posters/{movieId}.jpg"
     assert config.split.method == "leave-one-out"
+
+
+def _probe_args(model: str, **extra) -> argparse.Namespace:
+    base = {"epochs": 1, "device": "cpu", "features_from": None, "modalities": None,
+            "dataset": "movielens-100k-mm"}  # fmt: skip
+    return argparse.Namespace(model=model, **{**base, **extra})
+
+
+def test_a_probe_changes_the_probe_base_not_the_setting_the_study_has_chosen_since():
+    from bench_sequential import MODELS
+    from probe_sequential import probe_config
+
+    assert MODELS["mmsasrec"][0]["content"] == "prior"  # the study's choice
+    plain = probe_config(_probe_args("mmsasrec"), {}).model.params
+    assert plain.get("content", "add") == "add" and plain.get("window_stride") is None
+    strided = probe_config(_probe_args("sasrec"), {"window_stride": 10}).model.params
+    assert strided["window_stride"] == 10 and strided["n_layers"] == 2
+    texts = probe_config(_probe_args("mmsasrec", modalities="text"), {})
+    assert texts.features["modalities"] == ["text"]
