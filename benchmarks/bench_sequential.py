@@ -465,6 +465,21 @@ def run_units_in_parallel(args: argparse.Namespace, todo: list[str]) -> None:
             print(f"{unit}: {state}", flush=True)
 
 
+def windows_read() -> str:
+    """How fusionrec's side of the timing reads the sequences, per model, from ``MODELS``."""
+    out = []
+    for model in RECBOLE:
+        length, stride = MODELS[model][0]["max_length"], MODELS[model][0].get("window_stride")
+        if stride in (None, length):
+            out.append(f"{model}: each {length}-item window once")
+        else:
+            out.append(
+                f"{model}: {length}-item windows every {stride} items, each scoring its last "
+                f"{stride} positions"
+            )
+    return "; ".join(out)
+
+
 def time_epochs(args: argparse.Namespace, prep: Prepared) -> None:
     """Seconds per training epoch of fusionrec's and RecBole's SASRec and GRU4Rec, measured
     one at a time with nothing else training (the study's own timings may come from
@@ -497,8 +512,8 @@ def time_epochs(args: argparse.Namespace, prep: Prepared) -> None:
             "seed, each run alone on the machine, one after the other; device "
             f"{args.device}; {args.threads} torch threads",
             "- the study's settings (d 64, max length 50, CE loss, nothing masked); RecBole "
-            "trains one example per next item (batch 2048), fusionrec each 50-item window "
-            "once (batch 128 windows): the same targets per epoch",
+            "trains one example per next item (batch 2048), fusionrec batches of 128 windows "
+            f"({windows_read()}): each side predicts every target once per epoch",
             "",
             *rows,
         ]

@@ -52,3 +52,11 @@ def test_the_study_runs_each_model_with_its_chosen_setting_and_cold_items_withou
     # the content prior needs ids, so cold items are scored by content alone, ungated
     cold = make_config(study, "mmsasrec", COLD_ITEMS).model.params
     assert cold["id_free"] is True and "content" not in cold and "window_stride" not in cold
+
+
+def test_the_speed_table_says_how_each_model_reads_its_windows():
+    from bench_sequential import windows_read
+
+    text = windows_read()
+    assert "gru4rec: each 50-item window once" in text
+    assert "sasrec: 50-item windows every 25 items, each scoring its last 25 positions" in text
