@@ -386,7 +386,8 @@ def verdict(main: dict[str, Any], side: dict[str, Any], args: argparse.Namespace
                 f"({'faster' if a['s/epoch'] < b['s/epoch'] else 'slower'})"
                 if a["device"] == b["device"]
                 else f"s/epoch not compared: fusionrec trained on {a['device']}, RecBole on "
-                f"{b['device']} (sequential_speed.md times both alone on one machine)"
+                f"{b['device']} (`--time-epochs` times both alone on one machine: "
+                "sequential_speed.md on a GPU, sequential_speed_cpu.md on a CPU)"
             )
             lines.append(
                 f"- {ours}: test NDCG@10 fusionrec {na:.4f} vs RecBole {nb:.4f} ({quality}); "
