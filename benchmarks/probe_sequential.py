@@ -7,7 +7,8 @@ stopping on validation NDCG@10), scored on validation only; test is
 never read. Each probe is kept as one JSON record under ``--records`` (committed, so the
 choice travels with the code), and ``report`` writes every record into one table, each
 setting's seeds side by side: compare settings seed by seed, never a mean over different
-seeds.
+seeds. ``--params`` change ``bench_sequential.PROBE_BASE`` (the study's settings before any
+choice made on validation), so a record keeps its meaning when the study adopts a setting.
 
     python benchmarks/probe_sequential.py run mmsasrec --tag mm-gate-3 --seed 2 \
         --params '{"gate_init": -3.0}'
