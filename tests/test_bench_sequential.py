@@ -60,3 +60,23 @@ def test_the_speed_table_says_how_each_model_reads_its_windows():
     text = windows_read()
     assert "gru4rec: each 50-item window once" in text
     assert "sasrec: 50-item windows every 25 items, each scoring its last 25 positions" in text
+
+
+def test_the_sparse_catalogue_scores_mm_sasrec_with_the_setting_probed_there():
+    study = argparse.Namespace(seeds=3, epochs=1, threads=1, device="cpu",
+                               dataset="movielens-latest-small-mm")  # fmt: skip
+    mm = make_config(study, "mmsasrec").model.params
+    assert "content" not in mm and "window_stride" not in mm  # gated, as probed there
+    assert make_config(study, "sasrec").model.params["window_stride"] == 25
+    assert make_config(study, "sasrec").dataset.name == "movielens-latest-small-mm"
+
+
+def test_the_sparse_study_is_the_masked_table_alone():
+    from bench_sequential import units
+
+    dense = argparse.Namespace(dataset="movielens-100k-mm", skip_recbole=False, seeds=3,
+                               recbole_seeds=None)  # fmt: skip
+    sparse = argparse.Namespace(**{**vars(dense), "dataset": "movielens-latest-small-mm"})
+    assert "cold-items/mmsasrec" in units(dense, ["sasrec", "mmsasrec"])
+    assert "unmasked/sasrec" in units(dense, ["sasrec", "mmsasrec"])
+    assert units(sparse, ["sasrec", "mmsasrec"]) == ["masked/sasrec", "masked/mmsasrec"]
