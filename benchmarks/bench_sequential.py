@@ -155,14 +155,15 @@ def features_section(args: argparse.Namespace) -> dict[str, Any]:
 def make_config(
     args: argparse.Namespace, model: str, params: dict[str, Any] | None = None, **extra: Any
 ) -> ExperimentConfig:
-    """``model``'s run in this study: its chosen ``MODELS`` params, or ``params`` in their
-    place (a probe's setting, the cold-items run)."""
-    chosen, train = models_of(getattr(args, "dataset", DATASETS[0]))[model]
+    """``model``'s run in this study: the params chosen for it on the dataset
+    (``models_of``), or ``params`` in their place (a probe's setting, the cold-items run)."""
+    dataset = getattr(args, "dataset", DATASETS[0])
+    chosen, train = models_of(dataset)[model]
     params = chosen if params is None else params
     if getattr(args, "window_stride", None) and "max_length" in params:
         params = {**params, "window_stride": args.window_stride}
     base = {
-        "dataset": dataset_section(getattr(args, "dataset", DATASETS[0])),
+        "dataset": dataset_section(dataset),
         "split": {"method": "leave-one-out"},
         "seeds": list(range(1, args.seeds + 1)),
         "model": {"name": model, "params": params},
