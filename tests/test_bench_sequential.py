@@ -47,7 +47,7 @@ def test_the_table_names_each_row_s_device():
 def test_the_study_runs_each_model_with_its_chosen_setting_and_cold_items_without_ids():
     study = argparse.Namespace(seeds=3, epochs=1, threads=1, device="cpu")
     chosen = make_config(study, "mmsasrec").model.params
-    assert (chosen["content"], chosen["prior_weight"]) == ("prior", 0.1)
+    assert (chosen["content"], chosen["prior_weight"]) == ("prior", 0.03)
     assert chosen["window_stride"] == 25
     # the content prior needs ids, so cold items are scored by content alone, ungated
     cold = make_config(study, "mmsasrec", COLD_ITEMS).model.params
