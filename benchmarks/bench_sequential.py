@@ -111,9 +111,9 @@ MODELS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"batch_size": 128},
     ),
 }
-#: the sparse catalogue's own choices where they differ from MODELS: there only gated content
-#: was probed for MM-SASRec (validation NDCG@10 0.0812 against SASRec's 0.0769 over three
-#: seeds, sequential_probes.md), so that is what its table scores
+#: the sparse catalogue's own choices where they differ from MODELS: there gated content is
+#: MM-SASRec's best setting on validation (NDCG@10 0.0812 over three seeds, against 0.0775
+#: for the dense set's content prior and SASRec's 0.0769; sequential_probes.md)
 SPARSE_MODELS = {**MODELS, "mmsasrec": (MMSASREC, {"batch_size": 128})}
 #: what a probe's ``--params`` change (``probe_sequential.py``): the settings above before
 #: any choice made on validation, so a probe record means the same whatever is chosen later
