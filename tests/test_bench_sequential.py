@@ -69,6 +69,16 @@ def test_the_sparse_catalogue_scores_mm_sasrec_with_the_setting_probed_there():
     assert "content" not in mm and "window_stride" not in mm  # gated, as probed there
     assert make_config(study, "sasrec").model.params["window_stride"] == 25
     assert make_config(study, "sasrec").dataset.name == "movielens-latest-small-mm"
+    # GRU4Rec waits out the sparse catalogue's early validation dip; the others keep 10
+    assert make_config(study, "gru4rec").train.patience == 30
+    assert make_config(study, "sasrec").train.patience == 10
+
+
+def test_the_header_names_each_model_s_own_patience():
+    from bench_sequential import SPARSE_MODELS, patience_of
+
+    assert patience_of(SPARSE_MODELS, ["sasrec", "gru4rec"]) == "10 (gru4rec 30)"
+    assert patience_of(SPARSE_MODELS, ["sasrec", "mmsasrec"]) == "10"
 
 
 def test_the_sparse_study_is_the_masked_table_alone():
