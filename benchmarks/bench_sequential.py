@@ -699,8 +699,7 @@ def main() -> None:
             + (
                 f"; window-trained models with window_stride {args.window_stride}"
                 if args.window_stride
-                else "; window_stride (chosen on the dense set's validation, "
-                "sequential_probes.md): "
+                else "; window_stride (chosen on validation, sequential_probes.md): "
                 + ", ".join(
                     f"{m} {settings[m][0].get('window_stride', 'none')}"
                     for m in chosen

@@ -15,6 +15,10 @@ for each model whichever of the two got further.
   the study's ``--collect`` before ``save`` so the last two exist: they are computed from the
   weights, which do not travel.
   A model without a search space keeps the same files of its own folder.
+- a finished run of ``bench_sequential.py`` (``--runs`` its ``masked`` folder):
+  ``config.yaml``, ``results.json``, ``manifest.json`` and the ``per_user_test.json`` its
+  ``--collect`` caches for the paired test (collect before ``save``), all its table reads, so
+  a machine that lost the runs collects the table again without training;
 - a model still searching: ``search_config.yaml`` and ``trials.json`` only (a best run
   without its weights could not be scored for the table, so it trains again);
 - RecBole's cached runs: ``recbole/*.json``, and the blend probe's ``blend.json``;
@@ -59,7 +63,8 @@ def kept_files(runs: Path) -> list[Path]:
     """The files of ``runs`` that ``save`` keeps, relative to ``runs``."""
     out = []
     for model in sorted(p for p in runs.iterdir() if p.is_dir() and p.name != "recbole"):
-        names = FINISHED if (model / "bench.json").exists() else SEARCHING
+        finished = (model / "bench.json").exists() or (model / "results.json").exists()
+        names = FINISHED if finished else SEARCHING
         out += [model.relative_to(runs) / n for n in names if (model / n).exists()]
     if (runs / "blend.json").exists():  # bench_sparse's blend probe, computed from weights
         out.append(Path("blend.json"))

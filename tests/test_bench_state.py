@@ -74,3 +74,19 @@ def test_restore_takes_the_state_of_a_model_another_machine_got_further_with(tmp
     assert (runs / "mgcn" / "search_config.yaml").read_text() == "device: cuda"
     assert not (runs / "smore" / "best" / "seed-1").exists()
     assert (runs / "smore" / "trials.json").read_text() == "[1]"  # nothing replaces it
+
+
+def test_a_finished_sequential_run_keeps_what_its_table_reads(tmp_path):
+    runs, state = tmp_path / "masked", tmp_path / "state"
+    for name in ("config.yaml", "results.json", "manifest.json", "per_user_test.json",
+                 "split.parquet", "seed-1/best.pt", "seed-1/metrics.json"):  # fmt: skip
+        _touch(runs / "sasrec" / name)
+    _touch(runs / "gru4rec" / "seed-1" / "checkpoint.pt")  # still training: nothing to keep
+    save(runs, state)
+    kept = sorted(str(p.relative_to(state)) for p in state.rglob("*") if p.is_file())
+    assert kept == [
+        "sasrec/config.yaml",
+        "sasrec/manifest.json",
+        "sasrec/per_user_test.json",
+        "sasrec/results.json",
+    ]
