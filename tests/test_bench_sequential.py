@@ -90,3 +90,19 @@ def test_the_sparse_study_is_the_masked_table_alone():
     assert "cold-items/mmsasrec" in units(dense, ["sasrec", "mmsasrec"])
     assert "unmasked/sasrec" in units(dense, ["sasrec", "mmsasrec"])
     assert units(sparse, ["sasrec", "mmsasrec"]) == ["masked/sasrec", "masked/mmsasrec"]
+
+
+def test_the_popularity_rows_pair_each_user_with_the_bucket_of_the_item_held_out():
+    import numpy as np
+
+    from bench_sequential import bucket_rows
+
+    groups = {"rare": np.array([1, 1, 0, 0], np.float32), "popular": np.array([0, 0, 1, 1])}
+    held = np.array([0, 1, 2, 3, 3])  # user u held out item held[u]
+    mine = np.array([0.5, 0.3, 0.1, 0.2, 0.0])
+    base = np.array([0.1, 0.1, 0.1, 0.4, 0.0])
+    rare, popular = bucket_rows(mine, base, held, groups)
+    assert rare.startswith("| rare | 2 | 0.1000 | 0.4000 | +0.3000 (")
+    assert popular.startswith("| popular | 3 | 0.1667 | 0.1000 | -0.0667 (")
+    (empty,) = bucket_rows(mine, base, held, {"cold": np.zeros(4)})
+    assert empty == "| cold | 0 | | | |"
