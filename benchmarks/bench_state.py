@@ -59,12 +59,17 @@ FINISHED = (
 SEARCHING = ("search_config.yaml", "trials.json", "dense/candidates.json", "sparse/candidates.json")
 
 
+def finished(model: Path) -> bool:
+    """A sparse-study model with its table row (``bench.json``), or a finished run of
+    ``bench_sequential.py`` (``results.json``)."""
+    return (model / "bench.json").exists() or (model / "results.json").exists()
+
+
 def kept_files(runs: Path) -> list[Path]:
     """The files of ``runs`` that ``save`` keeps, relative to ``runs``."""
     out = []
     for model in sorted(p for p in runs.iterdir() if p.is_dir() and p.name != "recbole"):
-        finished = (model / "bench.json").exists() or (model / "results.json").exists()
-        names = FINISHED if finished else SEARCHING
+        names = FINISHED if finished(model) else SEARCHING
         out += [model.relative_to(runs) / n for n in names if (model / n).exists()]
     if (runs / "blend.json").exists():  # bench_sparse's blend probe, computed from weights
         out.append(Path("blend.json"))
@@ -98,7 +103,7 @@ def progress(model: Path) -> tuple[bool, int]:
     """How far a model's study got in a folder: finished, then the number of recorded trials."""
     trials = model / "trials.json"
     count = len(json.loads(trials.read_text() or "[]")) if trials.exists() else 0
-    return (model / "bench.json").exists(), count
+    return finished(model), count
 
 
 def restore(runs: Path, state: Path) -> list[Path]:
