@@ -189,6 +189,31 @@ def test_mmsasrec_content_starts_at_the_gate_it_is_given(gate_init):
         assert content.abs().sum() > 0  # the content part is not trivially zero
 
 
+def test_mmsasrec_count_gate_gives_rarely_seen_items_more_content():
+    """``gate: by_count``: item i's content weight is sigmoid(g + a z_i), z_i its standardised
+    log(1 + training count); with the slope a below zero the rarest item's content weighs more
+    than the most popular one's, and training moves the slope."""
+    ds, feats = cluster_world(n_users=8)
+    prep = Prepared(ds, make_split(ds, "leave-one-out"), feats)
+    data = train_data(prep, "mmsasrec", torch.device("cpu"))
+    counts = data.item_popularity
+    assert counts.min() < counts.max()  # the world has rare and popular items
+    model = build_model("mmsasrec", data, {**SMALL, "gate": "by_count", "count_slope_init": -2})
+    z = (np.log1p(counts) - np.log1p(counts).mean()) / np.log1p(counts).std(ddof=1)
+    with torch.no_grad():
+        weights = model.content_weights()
+        expected = torch.sigmoid(torch.tensor(-3.0 - 2.0 * z, dtype=torch.float32))
+        assert torch.allclose(weights[:, 0], expected, atol=1e-6)
+        assert weights[counts.argmin(), 0] > 2 * weights[counts.argmax(), 0]
+        assert torch.allclose(
+            model.item_vectors(), model.items.weight + weights * model.content_vectors()
+        )
+    model.calculate_loss({"positions": torch.from_numpy(model.train_positions()[:4])}).backward()
+    assert model.count_slope.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="needs content 'add'"):
+        build_model("mmsasrec", data, {**SMALL, "gate": "by_count", "id_free": True})
+
+
 def test_mmsasrec_content_prior_regularises_ids_without_entering_scores():
     """``content: prior``: items are scored by their id embeddings alone, and the loss adds
     prior_weight * mean |M_i - c_i|^2, whose gradient reaches both the ids and the content
