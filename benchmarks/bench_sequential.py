@@ -218,12 +218,33 @@ def run_model(
     records = results["per_seed"]
     device = trained_on(run_dir)
     TRAINED_ON.add(device)
-    return summarise(
+    row = summarise(
         [r["test"] for r in records],
         [r["seconds_per_epoch"] for r in records],
         [r["epochs"] for r in records],
         [r.get("cpu_seconds_per_epoch", np.nan) for r in records],  # older runs lack it
         device,
+    )
+    row["capped"] = [
+        (r["seed"], r["best_epoch"]) for r in records if r["epochs"] >= cfg.train.epochs
+    ]
+    return row
+
+
+def epoch_cap_line(rows: dict[str, dict[str, Any] | None], cap: int) -> str:
+    """Which seeds trained to the epoch cap instead of stopping early: their best epoch may
+    not be the best the model reaches, which a reader comparing rows must know."""
+    hit = [
+        f"{model} seed {seed} (best epoch {best})"
+        for model, row in rows.items()
+        if row
+        for seed, best in row.get("capped", [])
+    ]
+    if not hit:
+        return f"- every seed stopped early on validation, before the {cap}-epoch cap"
+    return (
+        f"- ran all {cap} epochs without stopping early (with more epochs they might score "
+        "higher): " + ", ".join(hit)
     )
 
 
@@ -787,6 +808,7 @@ def main() -> None:
                 if (args.recbole_epochs or args.epochs) < args.epochs
                 else ""
             ),
+            epoch_cap_line(main_rows, args.epochs),
             "- trained on: " + "; ".join(sorted(TRAINED_ON)),
             "- item features: "
             + "; ".join(f"{m.name} {m.encoder_id}" for m in prep.features or []),

@@ -106,3 +106,15 @@ def test_the_popularity_rows_pair_each_user_with_the_bucket_of_the_item_held_out
     assert popular.startswith("| popular | 3 | 0.1667 | 0.1000 | -0.0667 (")
     (empty,) = bucket_rows(mine, base, held, {"cold": np.zeros(4)})
     assert empty == "| cold | 0 | | | |"
+
+
+def test_the_header_names_the_seeds_that_ran_into_the_epoch_cap():
+    from bench_sequential import epoch_cap_line
+
+    stopped, capped = _row([0.05], 1.0, CPU), _row([0.04, 0.05], 1.0, CPU)
+    stopped["capped"], capped["capped"] = [], [(3, 184)]
+    line = epoch_cap_line({"sasrec": stopped, "gru4rec": capped, "lightgcn": None}, 200)
+    assert line.startswith("- ran all 200 epochs")
+    assert line.endswith(": gru4rec seed 3 (best epoch 184)")
+    assert "early" in epoch_cap_line({"sasrec": stopped}, 200)
+    assert "ran all" not in epoch_cap_line({"sasrec": stopped}, 200)
