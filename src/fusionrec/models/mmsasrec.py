@@ -73,7 +73,7 @@ class MMSASRecParams(SASRecParams):
     count_slope_init: float = -1.0
 
     @pydantic.model_validator(mode="after")
-    def _prior_needs_ids(self) -> MMSASRecParams:
+    def _content_modes_consistent(self) -> MMSASRecParams:
         if self.id_free and self.content == "prior":
             raise ValueError("content 'prior' regularises id embeddings: it needs id_free false")
         if self.gate == "by_count" and (self.id_free or self.content == "prior"):
