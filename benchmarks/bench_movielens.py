@@ -164,6 +164,9 @@ def child_record(cmd: list[str], name: str) -> dict[str, Any] | None:
 
 
 def fmt(metric: dict[str, float]) -> str:
+    """``mean ± std``; ``-`` for a mean over no users (a group with nothing held out)."""
+    if metric["mean"] != metric["mean"]:
+        return "-"
     return f"{metric['mean']:.4f} ± {metric['std']:.4f}"
 
 

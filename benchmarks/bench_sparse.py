@@ -6,7 +6,8 @@ Protocol (issue 14), the dense study's (``bench_movielens.py``) on the sparse ca
   (80,649 / 10,093 / 10,093), text (title, genres, tags) and posters, the training settings
   of ``movielens_study.yaml`` (<= 300 epochs, lr 1e-3, batch 2048, patience 20, early stop
   on validation Recall@20);
-- models: MF-BPR, LightGCN, EASE and every registered multimodal recommender (read from the model
+- models: MostPopular, ItemKNN, MF-BPR, LightGCN, EASE (the dense study's id models) and every
+  registered multimodal recommender (read from the model
   registry, ``cold-transfer`` included: 776 movies have no training rating and take 4.2 % of
   the test ratings, and its content score reaches every movie; the sequential MM-SASRec is
   left out: the split is a random permutation of each user's ratings, not their time order,
@@ -98,7 +99,8 @@ from paired import paired_lines, paired_table, per_user_test, results_stamp, run
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "sparse_study.yaml"
-ID_MODELS = ["mf-bpr", "lightgcn", "ease"]
+#: the dense study's id models; most-popular has nothing to tune and trains once
+ID_MODELS = ["most-popular", "itemknn", "mf-bpr", "lightgcn", "ease"]
 RECBOLE = ["BPR", "LightGCN"]
 SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 GOAL = 0.15  # issue 14: the best multimodal model >= +15 % test Recall@20 over LightGCN
@@ -189,6 +191,11 @@ def recall_by_group(
         target.eliminate_zeros()
         evaluator = Evaluator(target, seen, ks=[20])
         users = evaluator.users
+        if not len(users):  # no held-out movie in the group: no user to average over
+            nan = {"mean": float("nan"), "std": float("nan")}
+            none = {"mean": 0.0, "std": 0.0}
+            out[group] = {**nan, "users": 0, "items": 0, "contribution": none, "weight": 0.0}
+            continue
         share = np.asarray(target.sum(axis=1)).ravel()[users] / held_out[users]
         recalls = [evaluator.per_user(model.score)["recall@20"] for model in models]
         out[group] = {
@@ -226,31 +233,39 @@ def popularity_groups(prep: Any) -> dict[str, Any]:
 
 
 def child(args: argparse.Namespace, model: str) -> None:
-    """Tune one model (resuming), score the chosen setting's seeds, print the record."""
+    """Tune one model (resuming; a model with nothing to tune trains its seeds once), score the
+    chosen setting's seeds, print the record."""
     import torch
 
     from fusionrec.config import read_saved_config
-    from fusionrec.train.experiment import prepare
-    from fusionrec.train.tune import tune
+    from fusionrec.train.experiment import prepare, run_experiment
+    from fusionrec.train.tune import shipped_space, tune
 
     torch.set_num_threads(args.threads)
     cfg = study_config(args, model)
     out = args.runs / model
-    summary = tune(cfg, out, progress=False, resume=True)
-    final = json.loads((out / "best" / "results.json").read_text())
-    best_cfg = read_saved_config(out / "best" / "config.yaml")
     base = cfg.model_copy(update={"search": None})
+    if shipped_space(model) is None:  # nothing to tune: its seeds train in its own folder
+        run_experiment(base, out, progress=False)
+        chosen: dict[str, Any] = {}
+        n_trials = 0
+    else:
+        summary = tune(cfg, out, progress=False, resume=True)
+        chosen, n_trials = summary["best_params"], len(summary["trials"])
+    run = run_of(args.runs, model)
+    final = json.loads((run / "results.json").read_text())
+    best_cfg = read_saved_config(run / "config.yaml")
     prep = prepare(base, out, progress=False)
     record = {
         "model": model,
-        "chosen": summary["best_params"],
-        "trials": len(summary["trials"]),
+        "chosen": chosen,
+        "trials": n_trials,
         "modalities": (best_cfg.features or {}).get("modalities")
         if model not in ID_MODELS
         else None,
         "valid": final["valid"],
         "test": final["test"],
-        "by_poster": recall_by_group(out / "best", prep, best_cfg, poster_groups(prep)),
+        "by_poster": recall_by_group(run, prep, best_cfg, poster_groups(prep)),
         "per_seed": seed_rows(final),
         "device": device_of(cfg.train.device),
         **provenance(),
@@ -473,7 +488,7 @@ def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
     out: dict[str, Any] = {}
     prep = None
     for name in results:
-        run = args.runs / name / "best"
+        run = run_of(args.runs, name)
         if not (run / "results.json").exists():
             continue
         stamp = results_stamp(run)

@@ -53,6 +53,7 @@ FINISHED = (
     "config.yaml",
     "results.json",
     "per_user_test.json",
+    "by_popularity.json",
     "manifest.json",
 )
 #: also ``bench_defaults.py``'s per-study candidate cache

@@ -160,3 +160,33 @@ def test_a_stronger_id_model_than_lightgcn_gets_its_own_comparison(study):
     assert any("content-knn minus ease" in line for line in lines)
     results["ease"] = row(0.15, 0.25)  # chosen on validation, not on test
     assert bench_sparse.against_best_ids(results, "content-knn", study / "runs") == []
+
+
+def test_a_model_with_nothing_to_tune_trains_once_in_its_own_folder(study, capsys):
+    """MostPopular ships no search space: the study trains its seeds once instead of asking
+    ``fusionrec tune`` for a search it would refuse, and scores the poster groups and the
+    popularity buckets from the model's own folder."""
+    import argparse
+
+    args = argparse.Namespace(
+        spec=study / "spec.yaml", runs=study / "runs", trials=20, threads=1, device=None,
+        features_from=None, epochs=0, seeds=0, names=["most-popular"],
+    )  # fmt: skip
+    bench_sparse.child(args, "most-popular")
+    record = json.loads((study / "runs/most-popular/bench.json").read_text())
+    assert record["trials"] == 0 and record["chosen"] == {}
+    assert not (study / "runs/most-popular/best").exists()
+    recorded = json.loads((study / "runs/most-popular/results.json").read_text())
+    assert record["test"] == recorded["test"]
+    assert [s["seed"] for s in record["per_seed"]] == [1, 2]
+    assert set(record["by_poster"]) == {"with poster", "without poster"}
+    buckets = bench_sparse.by_popularity(args, {"most-popular": record})
+    assert sum(g["contribution"]["mean"] for g in buckets["most-popular"].values()) == (
+        pytest.approx(record["test"]["recall@20"]["mean"], abs=1e-6)
+    )
+    assert (study / "runs/most-popular/by_popularity.json").exists()
+    # the toy's most-rated bucket holds no held-out movie: no users, nothing contributed
+    empty = [g for g in buckets["most-popular"].values() if g["users"] == 0]
+    assert empty and all(g["contribution"]["mean"] == 0.0 for g in empty)
+    assert "| >20 | 0.0% | 0 | - |" in "\n".join(bench_sparse.popularity_table(buckets))
+    assert "RESULT" in capsys.readouterr().out
