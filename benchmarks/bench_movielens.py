@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -62,9 +63,7 @@ def child(spec_path: Path, model: str, runs: Path, threads: int, trials: int | N
     import torch
     import yaml
 
-    from fusionrec.train.experiment import run_experiment
     from fusionrec.train.study import study_configs
-    from fusionrec.train.tune import shipped_space, tune
 
     torch.set_num_threads(threads)
     spec = yaml.safe_load(spec_path.read_text())
@@ -73,17 +72,10 @@ def child(spec_path: Path, model: str, runs: Path, threads: int, trials: int | N
     # the trainer would otherwise use every core, whatever torch was told above
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": threads})})
     out = runs / model
-    search = dict(cfg.search or {})
-    if search.get("space") or shipped_space(model) is not None:
-        if trials is not None:
-            search["n_trials"] = trials
-        cfg = cfg.model_copy(update={"search": search})
-        summary = tune(cfg, out, progress=False, resume=True)
-        final = json.loads((out / "best" / "results.json").read_text())
-        chosen, n_trials = summary["best_params"], len(summary["trials"])
-    else:
-        final = run_experiment(cfg.model_copy(update={"search": None}), out, progress=False)
-        chosen, n_trials = {}, 0
+    if trials is not None:
+        cfg = cfg.model_copy(update={"search": {**(cfg.search or {}), "n_trials": trials}})
+    run, chosen, n_trials = tune_or_train(cfg, out)
+    final = json.loads((run / "results.json").read_text())
     record = {
         "model": model,
         "chosen": chosen,
@@ -96,6 +88,21 @@ def child(spec_path: Path, model: str, runs: Path, threads: int, trials: int | N
         **provenance(),
     }
     emit(out, record)
+
+
+def tune_or_train(cfg: Any, out: Path) -> tuple[Path, dict[str, Any], int]:
+    """Search ``cfg``'s model in ``out`` (resuming); a model with nothing to tune (no space in
+    the config, none shipped) trains its seeds once in ``out`` instead of asking ``tune`` for
+    a search it would refuse. Returns the finished run's folder, the chosen setting and the
+    number of trials."""
+    from fusionrec.train.experiment import run_experiment
+    from fusionrec.train.tune import shipped_space, tune
+
+    if (cfg.search or {}).get("space") or shipped_space(cfg.model.name) is not None:
+        summary = tune(cfg, out, progress=False, resume=True)
+        return out / "best", summary["best_params"], len(summary["trials"])
+    run_experiment(cfg.model_copy(update={"search": None}), out, progress=False)
+    return out, {}, 0
 
 
 def seed_rows(final: dict[str, Any]) -> list[dict[str, Any]]:
@@ -165,7 +172,7 @@ def child_record(cmd: list[str], name: str) -> dict[str, Any] | None:
 
 def fmt(metric: dict[str, float]) -> str:
     """``mean ± std``; ``-`` for a mean over no users (a group with nothing held out)."""
-    if metric["mean"] != metric["mean"]:
+    if math.isnan(metric["mean"]):
         return "-"
     return f"{metric['mean']:.4f} ± {metric['std']:.4f}"
 

@@ -82,6 +82,7 @@ from bench_movielens import (
     needs,
     row_facts,
     seed_rows,
+    tune_or_train,
 )
 from common import (
     RESULTS,
@@ -238,21 +239,13 @@ def child(args: argparse.Namespace, model: str) -> None:
     import torch
 
     from fusionrec.config import read_saved_config
-    from fusionrec.train.experiment import prepare, run_experiment
-    from fusionrec.train.tune import shipped_space, tune
+    from fusionrec.train.experiment import prepare
 
     torch.set_num_threads(args.threads)
     cfg = study_config(args, model)
     out = args.runs / model
     base = cfg.model_copy(update={"search": None})
-    if shipped_space(model) is None:  # nothing to tune: its seeds train in its own folder
-        run_experiment(base, out, progress=False)
-        chosen: dict[str, Any] = {}
-        n_trials = 0
-    else:
-        summary = tune(cfg, out, progress=False, resume=True)
-        chosen, n_trials = summary["best_params"], len(summary["trials"])
-    run = run_of(args.runs, model)
+    run, chosen, n_trials = tune_or_train(cfg, out)
     final = json.loads((run / "results.json").read_text())
     best_cfg = read_saved_config(run / "config.yaml")
     prep = prepare(base, out, progress=False)
