@@ -7,8 +7,11 @@ stopping on validation NDCG@10), scored on validation only; test is
 never read. Each probe is kept as one JSON record under ``--records`` (committed, so the
 choice travels with the code), and ``report`` writes every record into one table, each
 setting's seeds side by side: compare settings seed by seed, never a mean over different
-seeds. ``--params`` change ``bench_sequential.PROBE_BASE`` (the study's settings before any
-choice made on validation), so a record keeps its meaning when the study adopts a setting.
+seeds. Its last section chooses each model's defaults across both datasets from the settings
+probed on both with seeds 1-3 (``defaults_choice``); a probe record also names the training
+settings it ran with (learning rate, batch, patience, epochs). ``--params`` change
+``bench_sequential.PROBE_BASE`` (the study's settings before any choice made on validation),
+so a record keeps its meaning when the study adopts a setting.
 
     python benchmarks/probe_sequential.py run mmsasrec --tag mm-gate-3 --seed 2 \
         --params '{"gate_init": -3.0}'
@@ -35,6 +38,8 @@ from fusionrec.io import read_json, write_json
 HERE = Path(__file__).resolve().parent
 RECORDS = HERE / "state" / "sequential_probes"
 METRIC = "ndcg@10"
+#: the seeds a setting needs on both datasets to compete for a model's defaults
+DEFAULT_SEEDS = (1, 2, 3)
 
 
 def probe_config(args: argparse.Namespace, params: dict[str, Any]) -> ExperimentConfig:
@@ -70,6 +75,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model,
         "params": params,
         "resolved": config.model.params,
+        "train": {k: getattr(config.train, k) for k in ("lr", "batch_size", "patience", "epochs")},
         "modalities": args.modalities,
         "dataset": args.dataset,
         "seed": args.seed,
@@ -125,7 +131,7 @@ def report(args: argparse.Namespace) -> str:
         kept = [r for r in records if r.get("dataset", DATASETS[0]) == dataset]
         if kept:
             lines += ["", f"## {dataset}", "", *probe_table(kept)]
-    return "\n".join(lines)
+    return "\n".join(lines + ["", *defaults_section(records)])
 
 
 def probe_table(records: list[dict[str, Any]]) -> list[str]:
@@ -153,6 +159,97 @@ def probe_table(records: list[dict[str, Any]]) -> list[str]:
             + f" | {statistics.fmean(r['s_per_epoch'] for r in rows):.1f} | "
             + ", ".join(commits) + " |"
         )  # fmt: skip
+    return lines
+
+
+def setting_key(record: dict[str, Any]) -> str | None:
+    """The probed setting as the params that differ from the model's schema defaults (sorted
+    JSON), so the same setting matches across datasets whatever its tag; None for a probe of
+    another modality set, which is not a candidate default."""
+    from fusionrec.models import MODELS
+
+    if record.get("modalities"):
+        return None
+    schema = MODELS[record["model"]].ParamsSchema().model_dump()
+    trained = record.get("resolved") or record["params"]  # older records lack "resolved"
+    return json.dumps({k: v for k, v in trained.items() if schema.get(k) != v}, sort_keys=True)
+
+
+def defaults_choice(
+    values: dict[str, dict[str, list[float]]],
+) -> tuple[dict[str, float], dict[str, tuple[float, float]], str]:
+    """Each setting's relative score (per dataset its mean over ``DEFAULT_SEEDS`` divided by
+    the best setting's, averaged over the datasets), each one's lead over the defaults
+    (``"{}"``) paired by seed (mean, standard error), and the choice: the best-scoring setting
+    whose lead is larger than its standard error, else the defaults. Settings a seed apart
+    differ by about 0.02 here, so a smaller lead is noise, and changing a default for it would
+    only churn."""
+    best = {d: max(statistics.fmean(v[d]) for v in values.values()) for d in DATASETS}
+    relative = {
+        key: statistics.fmean(statistics.fmean(v[d]) / best[d] for d in DATASETS)
+        for key, v in values.items()
+    }
+    leads = {}
+    for key, v in values.items():
+        by_seed = [
+            statistics.fmean((v[d][i] - values["{}"][d][i]) / best[d] for d in DATASETS)
+            for i in range(len(DEFAULT_SEEDS))
+        ]
+        se = statistics.stdev(by_seed) / len(by_seed) ** 0.5
+        leads[key] = (statistics.fmean(by_seed), se)
+    beating = [k for k in values if k != "{}" and leads[k][0] > leads[k][1]]
+    return relative, leads, max(beating, key=relative.__getitem__, default="{}")
+
+
+def defaults_section(records: list[dict[str, Any]]) -> list[str]:
+    """Each model's defaults chosen across both datasets from the settings probed on both with
+    every seed of ``DEFAULT_SEEDS`` (the current defaults among them)."""
+    seeds: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
+    for r in records:
+        key = setting_key(r)
+        if key is not None:
+            cell = seeds.setdefault((r["model"], key), {}).setdefault(
+                r.get("dataset", DATASETS[0]), {}
+            )
+            cell[r["seed"]] = r["valid"][METRIC]
+    lines = [
+        "## Defaults across both datasets",
+        "",
+        f"- candidates: every setting probed on both datasets with seeds "
+        f"{', '.join(map(str, DEFAULT_SEEDS))}; relative = per dataset the setting's mean "
+        f"validation {METRIC} over the seeds divided by the best setting's, averaged over the "
+        "datasets; lead = its advantage over the current defaults in that unit, paired by "
+        "seed (± standard error)",
+        "- chosen: the best relative score among the settings whose lead is larger than its "
+        "standard error; otherwise the current defaults stay",
+        "",
+        "| model | setting | "
+        + " | ".join(f"{d} mean" for d in DATASETS)
+        + " | relative | lead over defaults | chosen |",
+        "|---|---|" + "---|" * len(DATASETS) + "---|---|---|",
+    ]
+    missing = []
+    for model in sorted({m for m, _ in seeds}):
+        complete = {
+            key: {d: [v[d][s] for s in DEFAULT_SEEDS] for d in DATASETS}
+            for (m, key), v in seeds.items()
+            if m == model and all(set(DEFAULT_SEEDS) <= set(v.get(d, {})) for d in DATASETS)
+        }
+        if "{}" not in complete or len(complete) < 2:
+            missing.append(model)
+            continue
+        relative, leads, chosen = defaults_choice(complete)
+        for key, v in sorted(complete.items(), key=lambda kv: -relative[kv[0]]):
+            shown = ", ".join(f"{k}={x}" for k, x in json.loads(key).items()) or "defaults"
+            lead = "" if key == "{}" else f"{leads[key][0]:+.4f} ± {leads[key][1]:.4f}"
+            lines.append(
+                f"| {model} | {shown} | "
+                + " | ".join(f"{statistics.fmean(v[d]):.4f}" for d in DATASETS)
+                + f" | {relative[key]:.4f} | {lead} | {'**yes**' if key == chosen else ''} |"
+            )
+    if missing:
+        lines += ["", "- not yet chosen (the defaults and another setting need every seed on "
+                  f"both datasets): {', '.join(missing)}"]  # fmt: skip
     return lines
 
 

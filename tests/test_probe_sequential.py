@@ -78,3 +78,58 @@ def test_a_probe_changes_the_probe_base_not_the_setting_the_study_has_chosen_sin
     assert strided["window_stride"] == 10 and strided["n_layers"] == 2
     texts = probe_config(_probe_args("mmsasrec", modalities="text"), {})
     assert texts.features["modalities"] == ["text"]
+
+
+def _seeds(folder: Path, model: str, tag: str, params: dict, dense: list, sparse: list) -> None:
+    for dataset, values in (("movielens-100k-mm", dense), ("movielens-latest-small-mm", sparse)):
+        for seed, value in enumerate(values, start=1):
+            record = {"tag": tag, "model": model, "params": params, "seed": seed,
+                      "dataset": dataset, "valid": {"ndcg@10": value}, "best_epoch": 5,
+                      "s_per_epoch": 1.0, "commit": "abcdef1234567"}  # fmt: skip
+            (folder / f"{dataset}-{tag}-s{seed}.json").write_text(json.dumps(record))
+
+
+def _defaults_rows(folder: Path) -> dict[str, str]:
+    text = report(argparse.Namespace(records=folder)).split("## Defaults across both datasets")[1]
+    return {row.split(" | ")[1]: row for row in text.splitlines() if row.startswith("| sasrec")}
+
+
+def test_a_setting_that_leads_on_every_seed_of_both_datasets_becomes_the_default(tmp_path):
+    _seeds(tmp_path, "sasrec", "plain", {}, [0.120, 0.121, 0.125], [0.070, 0.072, 0.071])
+    _seeds(tmp_path, "sasrec", "stride", {"window_stride": 25}, [0.127, 0.128, 0.129],
+           [0.075, 0.080, 0.076])  # fmt: skip
+    rows = _defaults_rows(tmp_path)
+    assert rows["window_stride=25"].endswith("| **yes** |")
+    assert rows["defaults"].endswith("|  |  |")
+    assert "| 1.0000 | +0." in rows["window_stride=25"]
+
+
+def test_a_lead_inside_the_seed_spread_leaves_the_defaults_in_place(tmp_path):
+    # ahead on average (0.1265 against 0.1230) but behind on one seed of each dataset
+    _seeds(tmp_path, "sasrec", "plain", {}, [0.120, 0.130, 0.119], [0.070, 0.080, 0.071])
+    _seeds(tmp_path, "sasrec", "stride", {"window_stride": 25}, [0.133, 0.118, 0.128],
+           [0.081, 0.069, 0.079])  # fmt: skip
+    rows = _defaults_rows(tmp_path)
+    assert rows["defaults"].endswith("| **yes** |")
+    assert not rows["window_stride=25"].endswith("| **yes** |")
+
+
+def test_a_setting_matches_across_datasets_by_what_differs_from_the_schema(tmp_path):
+    # mmsasrec's gate_init -3.0 is its schema default: the same setting as no params at all
+    _seeds(tmp_path, "mmsasrec", "gate", {"gate_init": -3.0}, [0.12] * 3, [0.08] * 3)
+    for path in tmp_path.glob("movielens-latest-small-mm-*"):
+        record = json.loads(path.read_text())
+        path.write_text(json.dumps({**record, "params": {}, "tag": "plain"}))
+    _seeds(tmp_path, "mmsasrec", "prior", {"content": "prior"}, [0.13] * 3, [0.07] * 3)
+    text = report(argparse.Namespace(records=tmp_path)).split("## Defaults across both")[1]
+    assert "| mmsasrec | defaults | 0.1200 | 0.0800 |" in text
+    assert "| mmsasrec | content=prior | 0.1300 | 0.0700 |" in text
+
+
+def test_a_model_without_every_seed_on_both_datasets_is_listed_as_not_yet_chosen(tmp_path):
+    _seeds(tmp_path, "sasrec", "plain", {}, [0.12, 0.12, 0.12], [0.07, 0.07])
+    _seeds(tmp_path, "sasrec", "stride", {"window_stride": 25}, [0.13] * 3, [0.08] * 3)
+    text = report(argparse.Namespace(records=tmp_path))
+    assert "- not yet chosen (the defaults and another setting need every seed on both " in text
+    assert text.rstrip().endswith("datasets): sasrec")
+    assert "| sasrec | defaults |" not in text.split("## Defaults")[1]
