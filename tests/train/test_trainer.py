@@ -215,3 +215,20 @@ def test_trainer_uses_every_core_by_default_and_says_so(world, caplog, monkeypat
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_run_that_never_improves_on_its_first_evaluation_is_warned_about(world, caplog):
+    data, valid = world
+    seed_everything(0)
+    stalled = TrainConfig(epochs=50, lr=1e-12, batch_size=256, patience=3, threads=1)
+    with caplog.at_level("WARNING", logger="fusionrec"):
+        result = train_model(build_model("mf-bpr", data), data, valid, stalled, progress=False)
+    assert (result.best_epoch, result.epochs_run) == (1, 4)
+    assert "validation recall@20 never improved on epoch 1's within patience 3" in caplog.text
+    assert "train.lr" in caplog.text and "train.patience" in caplog.text
+    caplog.clear()
+    learning = TrainConfig(epochs=50, lr=0.05, batch_size=256, patience=3, threads=1)
+    with caplog.at_level("WARNING", logger="fusionrec"):
+        result = train_model(build_model("mf-bpr", data), data, valid, learning, progress=False)
+    assert result.stopped_early and result.best_epoch > 1
+    assert "never improved" not in caplog.text
