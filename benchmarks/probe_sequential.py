@@ -18,6 +18,8 @@ so a record keeps its meaning when the study adopts a setting.
     python benchmarks/probe_sequential.py run sasrec --tag sasrec-stride25 --seed 1 \
         --params '{"window_stride": 25}' --dataset movielens-latest-small-mm \
         [--features-from DIR]
+    python benchmarks/probe_sequential.py run sasrec --tag sasrec-batch2048 --seed 1 \
+        --train '{"batch_size": 2048}'
     python benchmarks/probe_sequential.py report
 """
 
@@ -32,7 +34,7 @@ from typing import Any
 
 from bench_sequential import DATASETS
 from common import RESULTS, header, machine, provenance, write_result
-from fusionrec.config import ExperimentConfig
+from fusionrec.config import ExperimentConfig, TrainConfig
 from fusionrec.io import read_json, write_json
 
 HERE = Path(__file__).resolve().parent
@@ -56,7 +58,12 @@ def probe_config(args: argparse.Namespace, params: dict[str, Any]) -> Experiment
         dataset=args.dataset,
     )
     extra = {"features": {"modalities": args.modalities.split(",")}} if args.modalities else {}
-    return make_config(study, args.model, {**PROBE_BASE[args.model], **params}, **extra)
+    config = make_config(study, args.model, {**PROBE_BASE[args.model], **params}, **extra)
+    train = json.loads(getattr(args, "train", None) or "{}")
+    if not train:
+        return config
+    changed = TrainConfig.model_validate({**config.train.model_dump(), **train})
+    return config.model_copy(update={"train": changed})
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "tag": args.tag,
         "model": args.model,
         "params": params,
+        "train_changes": json.loads(args.train),
         "resolved": config.model.params,
         "train": {k: getattr(config.train, k) for k in ("lr", "batch_size", "patience", "epochs")},
         "modalities": args.modalities,
@@ -108,8 +116,14 @@ def short_commit(commit: str | None) -> str:
     return "not recorded"
 
 
+def train_changes(record: dict[str, Any]) -> dict[str, Any]:
+    """The training settings a probe changed from the study's, as ``train.<key>``."""
+    return {f"train.{k}": v for k, v in record.get("train_changes", {}).items()}
+
+
 def setting(record: dict[str, Any]) -> str:
-    params = ", ".join(f"{k}={v}" for k, v in sorted(record["params"].items())) or "defaults"
+    changed = {**record["params"], **train_changes(record)}
+    params = ", ".join(f"{k}={v}" for k, v in sorted(changed.items())) or "defaults"
     if record.get("modalities"):
         params += f"; modalities {record['modalities']}"
     return params
@@ -172,7 +186,8 @@ def setting_key(record: dict[str, Any]) -> str | None:
         return None
     schema = MODELS[record["model"]].ParamsSchema().model_dump()
     trained = record.get("resolved") or record["params"]  # older records lack "resolved"
-    return json.dumps({k: v for k, v in trained.items() if schema.get(k) != v}, sort_keys=True)
+    changed = {k: v for k, v in trained.items() if schema.get(k) != v}
+    return json.dumps({**changed, **train_changes(record)}, sort_keys=True)
 
 
 def defaults_choice(
@@ -263,6 +278,9 @@ def main() -> None:
     one.add_argument("--seed", type=int, default=1)
     one.add_argument("--params", default="{}", help="model params as JSON")
     one.add_argument("--modalities", default=None, help="comma-separated, e.g. text")
+    one.add_argument(
+        "--train", default="{}", help='training settings changed, as JSON: {"batch_size": 2048}'
+    )
     one.add_argument("--epochs", type=int, default=200)
     one.add_argument("--device", default="cpu")
     one.add_argument("--dataset", choices=DATASETS, default=DATASETS[0])

@@ -133,3 +133,20 @@ def test_a_model_without_every_seed_on_both_datasets_is_listed_as_not_yet_chosen
     assert "- not yet chosen (the defaults and another setting need every seed on both " in text
     assert text.rstrip().endswith("datasets): sasrec")
     assert "| sasrec | defaults |" not in text.split("## Defaults")[1]
+
+
+def test_a_probe_may_change_training_settings_and_is_then_another_setting(tmp_path):
+    from probe_sequential import probe_config
+
+    config = probe_config(_probe_args("sasrec", train='{"batch_size": 2048}'), {})
+    assert config.train.batch_size == 2048 and config.train.metric == "ndcg@10"
+    with pytest.raises(ValueError, match="batch_size"):
+        probe_config(_probe_args("sasrec", train='{"batch_size": 0}'), {})
+    _seeds(tmp_path, "sasrec", "plain", {}, [0.12] * 3, [0.07] * 3)
+    _seeds(tmp_path, "sasrec", "big", {}, [0.10] * 3, [0.06] * 3)
+    for path in tmp_path.glob("*-big-*"):
+        record = json.loads(path.read_text())
+        path.write_text(json.dumps({**record, "train_changes": {"batch_size": 2048}}))
+    rows = _defaults_rows(tmp_path)
+    assert rows["defaults"].endswith("| **yes** |")
+    assert rows["train.batch_size=2048"].startswith("| sasrec | train.batch_size=2048 | 0.1000 |")
