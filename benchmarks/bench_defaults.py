@@ -223,8 +223,21 @@ def choose(model: str, args: argparse.Namespace) -> dict[str, Any] | None:
     return {"settings": settings, "scores": scores, "relative": relative, "chosen": winner}
 
 
-def write_preset(model: str, setting: dict[str, Any], commit: str) -> Path:
-    """The chosen learning rate and parameters layered into the model's preset."""
+def _shown(path: Path, root: Path) -> str:
+    """``path`` relative to the repository when inside it (a preset names files, not hosts)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def write_preset(
+    model: str,
+    setting: dict[str, Any],
+    commit: str,
+    by: Path = Path(__file__),
+    record: Path = RESULTS / "defaults.md",
+) -> Path:
+    """The chosen settings (dotted config keys) layered into the model's preset, with a header
+    naming the script that chose them (``by``) and the results file that records the choice."""
     from fusionrec.io import write_text
     from fusionrec.train.tune import apply_settings
 
@@ -238,10 +251,11 @@ def write_preset(model: str, setting: dict[str, Any], commit: str) -> Path:
         base = MODELS[model].ParamsSchema().base
         setting = {"model.params.base": base, **setting}
     preset = apply_settings(preset, setting)
+    root = Path(__file__).resolve().parents[1]
     text = (
-        f"# {model} defaults: the learning rate and parameters chosen on validation across\n"
-        "# movielens-100k-mm and movielens-latest-small-mm by benchmarks/bench_defaults.py\n"
-        f"# (benchmarks/results/defaults.md, commit {commit[:12]}); a config overrides them.\n"
+        f"# {model} defaults: the settings chosen on validation across\n"
+        f"# movielens-100k-mm and movielens-latest-small-mm by {_shown(by, root)}\n"
+        f"# ({_shown(record, root)}, commit {commit[:12]}); a config overrides them.\n"
     )
     write_text(path, text + yaml.safe_dump(preset, sort_keys=False))
     return path

@@ -20,7 +20,7 @@ so a record keeps its meaning when the study adopts a setting.
         [--features-from DIR]
     python benchmarks/probe_sequential.py run sasrec --tag sasrec-batch2048 --seed 1 \
         --train '{"batch_size": 2048}'
-    python benchmarks/probe_sequential.py report
+    python benchmarks/probe_sequential.py report [--write-presets]
 """
 
 from __future__ import annotations
@@ -216,9 +216,12 @@ def defaults_choice(
     return relative, leads, max(beating, key=relative.__getitem__, default="{}")
 
 
-def defaults_section(records: list[dict[str, Any]]) -> list[str]:
-    """Each model's defaults chosen across both datasets from the settings probed on both with
-    every seed of ``DEFAULT_SEEDS`` (the current defaults among them)."""
+def complete_settings(
+    records: list[dict[str, Any]],
+) -> tuple[dict[str, dict[str, dict[str, list[float]]]], list[str]]:
+    """Per model, every setting probed on both datasets with each of ``DEFAULT_SEEDS`` (its
+    values per dataset in seed order), for the models whose current defaults and at least one
+    other setting are complete; and the models still missing probes."""
     seeds: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
     for r in records:
         key = setting_key(r)
@@ -227,6 +230,23 @@ def defaults_section(records: list[dict[str, Any]]) -> list[str]:
                 r.get("dataset", DATASETS[0]), {}
             )
             cell[r["seed"]] = r["valid"][METRIC]
+    complete, missing = {}, []
+    for model in sorted({m for m, _ in seeds}):
+        settings = {
+            key: {d: [v[d][s] for s in DEFAULT_SEEDS] for d in DATASETS}
+            for (m, key), v in seeds.items()
+            if m == model and all(set(DEFAULT_SEEDS) <= set(v.get(d, {})) for d in DATASETS)
+        }
+        if "{}" in settings and len(settings) > 1:
+            complete[model] = settings
+        else:
+            missing.append(model)
+    return complete, missing
+
+
+def defaults_section(records: list[dict[str, Any]]) -> list[str]:
+    """Each model's defaults chosen across both datasets from the settings probed on both with
+    every seed of ``DEFAULT_SEEDS`` (the current defaults among them)."""
     lines = [
         "## Defaults across both datasets",
         "",
@@ -236,25 +256,18 @@ def defaults_section(records: list[dict[str, Any]]) -> list[str]:
         "datasets; lead = its advantage over the current defaults in that unit, paired by "
         "seed (± standard error)",
         "- chosen: the best relative score among the settings whose lead is larger than its "
-        "standard error; otherwise the current defaults stay",
+        "standard error; otherwise the current defaults stay (`report --write-presets` "
+        "writes a chosen setting into the model's preset)",
         "",
         "| model | setting | "
         + " | ".join(f"{d} mean" for d in DATASETS)
         + " | relative | lead over defaults | chosen |",
         "|---|---|" + "---|" * len(DATASETS) + "---|---|---|",
     ]
-    missing = []
-    for model in sorted({m for m, _ in seeds}):
-        complete = {
-            key: {d: [v[d][s] for s in DEFAULT_SEEDS] for d in DATASETS}
-            for (m, key), v in seeds.items()
-            if m == model and all(set(DEFAULT_SEEDS) <= set(v.get(d, {})) for d in DATASETS)
-        }
-        if "{}" not in complete or len(complete) < 2:
-            missing.append(model)
-            continue
-        relative, leads, chosen = defaults_choice(complete)
-        for key, v in sorted(complete.items(), key=lambda kv: -relative[kv[0]]):
+    complete, missing = complete_settings(records)
+    for model, settings in complete.items():
+        relative, leads, chosen = defaults_choice(settings)
+        for key, v in sorted(settings.items(), key=lambda kv: -relative[kv[0]]):
             shown = ", ".join(f"{k}={x}" for k, x in json.loads(key).items()) or "defaults"
             lead = "" if key == "{}" else f"{leads[key][0]:+.4f} ± {leads[key][1]:.4f}"
             lines.append(
@@ -266,6 +279,24 @@ def defaults_section(records: list[dict[str, Any]]) -> list[str]:
         lines += ["", "- not yet chosen (the defaults and another setting need every seed on "
                   f"both datasets): {', '.join(missing)}"]  # fmt: skip
     return lines
+
+
+def write_presets(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    """Each chosen setting other than the current defaults, layered into the model's preset
+    as config keys (``model.params.<k>``, ``train.<k>``)."""
+    from bench_defaults import write_preset
+
+    commit = str(provenance()["commit"])
+    written = []
+    for model, settings in complete_settings(records)[0].items():
+        chosen = defaults_choice(settings)[2]
+        if chosen != "{}":
+            setting = {
+                k if k.startswith("train.") else f"model.params.{k}": v
+                for k, v in json.loads(chosen).items()
+            }
+            written.append(write_preset(model, setting, commit, by=Path(__file__), record=out))
+    return written
 
 
 def main() -> None:
@@ -292,12 +323,19 @@ def main() -> None:
     )
     table = sub.add_parser("report", help="write every kept probe into one table")
     table.add_argument("--out", type=Path, default=RESULTS / "sequential_probes.md")
+    table.add_argument(
+        "--write-presets", action="store_true", help="write each chosen setting into its preset"
+    )
     args = ap.parse_args()
     if args.command == "run":
         run(args)
     else:
         write_result(args.out, report(args))
         print(f"wrote {args.out}")
+        if args.write_presets:
+            records = [read_json(p) for p in sorted(args.records.glob("*.json"))]
+            for path in write_presets(records, args.out):
+                print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -150,3 +150,33 @@ def test_a_probe_may_change_training_settings_and_is_then_another_setting(tmp_pa
     rows = _defaults_rows(tmp_path)
     assert rows["defaults"].endswith("| **yes** |")
     assert rows["train.batch_size=2048"].startswith("| sasrec | train.batch_size=2048 | 0.1000 |")
+
+
+def test_write_presets_layers_a_chosen_setting_into_the_preset_and_leaves_defaults_alone(
+    tmp_path, monkeypatch
+):
+    import yaml
+
+    import bench_defaults
+    from fusionrec.io import read_json
+    from probe_sequential import RESULTS, write_presets
+
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "sasrec.yaml").write_text("train:\n  batch_size: 128\n")
+    monkeypatch.setattr(bench_defaults, "PRESETS", presets)
+    records = tmp_path / "records"
+    records.mkdir()
+    _seeds(records, "sasrec", "plain", {}, [0.120, 0.121, 0.125], [0.070, 0.072, 0.071])
+    _seeds(records, "sasrec", "stride", {"window_stride": 25}, [0.127, 0.128, 0.129],
+           [0.075, 0.080, 0.076])  # fmt: skip
+    _seeds(records, "gru4rec", "gru-plain", {}, [0.10] * 3, [0.05] * 3)
+    _seeds(records, "gru4rec", "gru-stride", {"window_stride": 25}, [0.09] * 3, [0.04] * 3)
+    loaded = [read_json(p) for p in sorted(records.glob("*.json"))]
+    written = write_presets(loaded, RESULTS / "sequential_probes.md")
+    assert written == [presets / "sasrec.yaml"] and not (presets / "gru4rec.yaml").exists()
+    text = (presets / "sasrec.yaml").read_text()
+    assert "by benchmarks/probe_sequential.py" in text
+    assert "(benchmarks/results/sequential_probes.md, commit " in text
+    preset = yaml.safe_load(text)
+    assert preset == {"train": {"batch_size": 128}, "model": {"params": {"window_stride": 25}}}
