@@ -176,17 +176,31 @@ def probe_table(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def setting_key(record: dict[str, Any]) -> str | None:
-    """The probed setting as the params that differ from the model's schema defaults (sorted
-    JSON), so the same setting matches across datasets whatever its tag; None for a probe of
-    another modality set, which is not a candidate default."""
+def current_params(model: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the model's schema defaults, what a config that sets no params gets: the schema
+    under its preset's params)."""
+    import yaml
+
+    from fusionrec.config import PRESETS
     from fusionrec.models import MODELS
 
+    schema = MODELS[model].ParamsSchema().model_dump()
+    path = PRESETS / "models" / f"{model}.yaml"
+    preset = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    return schema, {**schema, **preset.get("model", {}).get("params", {})}
+
+
+def setting_key(record: dict[str, Any]) -> str | None:
+    """The probed setting as the params that differ from the model's current defaults (sorted
+    JSON; ``"{}"`` is the current defaults), so the same setting matches across datasets
+    whatever its tag, and still does once a preset changes the defaults; None for a probe of
+    another modality set, which is not a candidate default."""
     if record.get("modalities"):
         return None
-    schema = MODELS[record["model"]].ParamsSchema().model_dump()
-    trained = record.get("resolved") or record["params"]  # older records lack "resolved"
-    changed = {k: v for k, v in trained.items() if schema.get(k) != v}
+    schema, current = current_params(record["model"])
+    # what was trained: older records lack "resolved" and ran before any sequential preset
+    trained = {**schema, **(record.get("resolved") or record["params"])}
+    changed = {k: v for k, v in trained.items() if current.get(k) != v}
     return json.dumps({**changed, **train_changes(record)}, sort_keys=True)
 
 

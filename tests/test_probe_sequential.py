@@ -180,3 +180,19 @@ def test_write_presets_layers_a_chosen_setting_into_the_preset_and_leaves_defaul
     assert "(benchmarks/results/sequential_probes.md, commit " in text
     preset = yaml.safe_load(text)
     assert preset == {"train": {"batch_size": 128}, "model": {"params": {"window_stride": 25}}}
+
+
+def test_once_a_preset_changes_the_defaults_the_records_are_read_against_it(tmp_path, monkeypatch):
+    import fusionrec.config
+
+    presets = tmp_path / "presets"
+    (presets / "models").mkdir(parents=True)
+    (presets / "models" / "sasrec.yaml").write_text("model: {params: {window_stride: 25}}\n")
+    monkeypatch.setattr(fusionrec.config, "PRESETS", presets)
+    records = tmp_path / "records"
+    records.mkdir()
+    _seeds(records, "sasrec", "plain", {}, [0.12] * 3, [0.07] * 3)
+    _seeds(records, "sasrec", "stride", {"window_stride": 25}, [0.13] * 3, [0.08] * 3)
+    rows = _defaults_rows(records)
+    assert rows["defaults"].startswith("| sasrec | defaults | 0.1300 | 0.0800 |")
+    assert rows["window_stride=None"].startswith("| sasrec | window_stride=None | 0.1200 |")
