@@ -184,3 +184,16 @@ def test_a_split_file_with_another_method_is_refused():
     with pytest.raises(ConfigError, match=r"split.path is a predefined split's labels file"):
         load_config(None, ["split.path=labels.inter", "split.method=random"])
     assert load_config(None, ["split.path=labels.inter"]).split.method == "auto"
+
+
+@pytest.mark.parametrize("model", ["sasrec", "gru4rec", "mmsasrec"])
+def test_a_sequential_model_trains_on_batches_of_128_windows_unless_a_config_says_otherwise(
+    tmp_path, model
+):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"model: {{name: {model}}}\n")
+    assert load_config(path).train.batch_size == 128
+    assert load_config(path, ["train.batch_size=64"]).train.batch_size == 64
+    other = tmp_path / "mf.yaml"
+    other.write_text("model: {name: mf-bpr}\n")
+    assert load_config(other).train.batch_size == 2048
