@@ -177,27 +177,25 @@ def probe_table(records: list[dict[str, Any]]) -> list[str]:
 
 
 def current_params(model: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the model's schema defaults, what a config that sets no params gets: the schema
-    under its preset's params)."""
-    import yaml
-
-    from fusionrec.config import PRESETS
+    """(the model's schema defaults, what a config that sets no params gets: the schema under
+    its preset, layered by ``load_config`` as for any config)."""
+    from fusionrec.config import load_config
     from fusionrec.models import MODELS
 
     schema = MODELS[model].ParamsSchema().model_dump()
-    path = PRESETS / "models" / f"{model}.yaml"
-    preset = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-    return schema, {**schema, **preset.get("model", {}).get("params", {})}
+    preset = load_config(base={"model": {"name": model}}).model.params
+    return schema, {**schema, **preset}
 
 
-def setting_key(record: dict[str, Any]) -> str | None:
-    """The probed setting as the params that differ from the model's current defaults (sorted
-    JSON; ``"{}"`` is the current defaults), so the same setting matches across datasets
-    whatever its tag, and still does once a preset changes the defaults; None for a probe of
-    another modality set, which is not a candidate default."""
+def setting_key(
+    record: dict[str, Any], schema: dict[str, Any], current: dict[str, Any]
+) -> str | None:
+    """The probed setting as the params that differ from the model's current defaults
+    (``current_params``; sorted JSON, ``"{}"`` is the current defaults), so the same setting
+    matches across datasets whatever its tag, and still does once a preset changes the
+    defaults; None for a probe of another modality set, which is not a candidate default."""
     if record.get("modalities"):
         return None
-    schema, current = current_params(record["model"])
     # what was trained: older records lack "resolved" and ran before any sequential preset
     trained = {**schema, **(record.get("resolved") or record["params"])}
     changed = {k: v for k, v in trained.items() if current.get(k) != v}
@@ -236,9 +234,10 @@ def complete_settings(
     """Per model, every setting probed on both datasets with each of ``DEFAULT_SEEDS`` (its
     values per dataset in seed order), for the models whose current defaults and at least one
     other setting are complete; and the models still missing probes."""
+    defaults = {m: current_params(m) for m in {r["model"] for r in records}}
     seeds: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
     for r in records:
-        key = setting_key(r)
+        key = setting_key(r, *defaults[r["model"]])
         if key is not None:
             cell = seeds.setdefault((r["model"], key), {}).setdefault(
                 r.get("dataset", DATASETS[0]), {}
