@@ -9,9 +9,11 @@ choice travels with the code), and ``report`` writes every record into one table
 setting's seeds side by side: compare settings seed by seed, never a mean over different
 seeds. Its last section chooses each model's defaults across both datasets from the settings
 probed on both with seeds 1-3 (``defaults_choice``); a probe record also names the training
-settings it ran with (learning rate, batch, patience, epochs). ``--params`` change
-``bench_sequential.PROBE_BASE`` (the study's settings before any choice made on validation),
-so a record keeps its meaning when the study adopts a setting.
+settings it ran with (learning rate, batch, patience, epochs), is matched on those that differ
+from the study's today, and replaces an older record of the same setting and seed that named
+none (GRU4Rec's first sparse probes ran at a patience the study has since raised).
+``--params`` change ``bench_sequential.PROBE_BASE`` (the study's settings before any choice
+made on validation), so a record keeps its meaning when the study adopts a setting.
 
     python benchmarks/probe_sequential.py run mmsasrec --tag mm-gate-3 --seed 2 \
         --params '{"gate_init": -3.0}'
@@ -40,6 +42,10 @@ from fusionrec.io import read_json, write_json
 HERE = Path(__file__).resolve().parent
 RECORDS = HERE / "state" / "sequential_probes"
 METRIC = "ndcg@10"
+#: the training settings a probe record names
+TRAIN_KEYS = ("lr", "batch_size", "patience", "epochs")
+#: a probe's epoch budget unless ``--epochs`` says otherwise
+EPOCHS = 200
 #: the seeds a setting needs on both datasets to compete for a model's defaults
 DEFAULT_SEEDS = (1, 2, 3)
 
@@ -83,7 +89,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "params": params,
         "train_changes": json.loads(args.train),
         "resolved": config.model.params,
-        "train": {k: getattr(config.train, k) for k in ("lr", "batch_size", "patience", "epochs")},
+        "train": {k: getattr(config.train, k) for k in TRAIN_KEYS},
         "modalities": args.modalities,
         "dataset": args.dataset,
         "seed": args.seed,
@@ -187,19 +193,37 @@ def current_params(model: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return schema, {**schema, **preset}
 
 
+def study_train(model: str, dataset: str) -> dict[str, Any]:
+    """The training settings a probe of ``model`` on ``dataset`` gets today (``TRAIN_KEYS``)."""
+    args = argparse.Namespace(model=model, epochs=EPOCHS, device="cpu", features_from=None,
+                              modalities=None, dataset=dataset)  # fmt: skip
+    train = probe_config(args, {}).train
+    return {k: getattr(train, k) for k in TRAIN_KEYS}
+
+
 def setting_key(
-    record: dict[str, Any], schema: dict[str, Any], current: dict[str, Any]
+    record: dict[str, Any],
+    schema: dict[str, Any],
+    current: dict[str, Any],
+    study: dict[str, Any] | None = None,
 ) -> str | None:
     """The probed setting as the params that differ from the model's current defaults
     (``current_params``; sorted JSON, ``"{}"`` is the current defaults), so the same setting
     matches across datasets whatever its tag, and still does once a preset changes the
-    defaults; None for a probe of another modality set, which is not a candidate default."""
+    defaults; None for a probe of another modality set, which is not a candidate default.
+    A record that names its training settings adds those that differ from the study's today
+    (``study``: ``study_train``), so a probe trained with, say, a patience the study has
+    since changed is not counted as the same setting; an older record adds what it changed."""
     if record.get("modalities"):
         return None
     # what was trained: older records lack "resolved" and ran before any sequential preset
     trained = {**schema, **(record.get("resolved") or record["params"])}
     changed = {k: v for k, v in trained.items() if current.get(k) != v}
-    return json.dumps({**changed, **train_changes(record)}, sort_keys=True)
+    if "train" in record and study is not None:
+        train = {f"train.{k}": v for k, v in record["train"].items() if study.get(k) != v}
+    else:
+        train = train_changes(record)
+    return json.dumps({**changed, **train}, sort_keys=True)
 
 
 def defaults_choice(
@@ -230,31 +254,44 @@ def defaults_choice(
 
 def complete_settings(
     records: list[dict[str, Any]],
-) -> tuple[dict[str, dict[str, dict[str, list[float]]]], list[str]]:
+) -> tuple[dict[str, dict[str, dict[str, list[float]]]], list[str], list[str]]:
     """Per model, every setting probed on both datasets with each of ``DEFAULT_SEEDS`` (its
     values per dataset in seed order), for the models whose current defaults and at least one
-    other setting are complete; and the models still missing probes."""
+    other setting are complete; the models still missing probes; and the records set aside
+    because a later probe of the same setting and seed names its training settings and they
+    do not (they ran under the study's settings of their day, which may have changed since)."""
     defaults = {m: current_params(m) for m in {r["model"] for r in records}}
-    seeds: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
+    studies = {
+        (m, d): study_train(m, d)
+        for m, d in {(r["model"], r.get("dataset", DATASETS[0])) for r in records}
+    }
+    cells: dict[tuple[str, str], dict[str, dict[int, dict[str, Any]]]] = {}
+    superseded = []
     for r in records:
-        key = setting_key(r, *defaults[r["model"]])
-        if key is not None:
-            cell = seeds.setdefault((r["model"], key), {}).setdefault(
-                r.get("dataset", DATASETS[0]), {}
-            )
-            cell[r["seed"]] = r["valid"][METRIC]
+        dataset = r.get("dataset", DATASETS[0])
+        key = setting_key(r, *defaults[r["model"]], studies[r["model"], dataset])
+        if key is None:
+            continue
+        cell = cells.setdefault((r["model"], key), {}).setdefault(dataset, {})
+        kept = cell.get(r["seed"])
+        if kept is not None and "train" in kept and "train" not in r:
+            superseded.append(f"{record_name(r['tag'], dataset)} seed {r['seed']}")
+            continue
+        if kept is not None and "train" in r and "train" not in kept:
+            superseded.append(f"{record_name(kept['tag'], dataset)} seed {kept['seed']}")
+        cell[r["seed"]] = r
     complete, missing = {}, []
-    for model in sorted({m for m, _ in seeds}):
+    for model in sorted({m for m, _ in cells}):
         settings = {
-            key: {d: [v[d][s] for s in DEFAULT_SEEDS] for d in DATASETS}
-            for (m, key), v in seeds.items()
+            key: {d: [v[d][s]["valid"][METRIC] for s in DEFAULT_SEEDS] for d in DATASETS}
+            for (m, key), v in cells.items()
             if m == model and all(set(DEFAULT_SEEDS) <= set(v.get(d, {})) for d in DATASETS)
         }
         if "{}" in settings and len(settings) > 1:
             complete[model] = settings
         else:
             missing.append(model)
-    return complete, missing
+    return complete, missing, superseded
 
 
 def defaults_section(records: list[dict[str, Any]]) -> list[str]:
@@ -277,7 +314,7 @@ def defaults_section(records: list[dict[str, Any]]) -> list[str]:
         + " | relative | lead over defaults | chosen |",
         "|---|---|" + "---|" * len(DATASETS) + "---|---|---|",
     ]
-    complete, missing = complete_settings(records)
+    complete, missing, superseded = complete_settings(records)
     for model, settings in complete.items():
         relative, leads, chosen = defaults_choice(settings)
         for key, v in sorted(settings.items(), key=lambda kv: -relative[kv[0]]):
@@ -291,6 +328,9 @@ def defaults_section(records: list[dict[str, Any]]) -> list[str]:
     if missing:
         lines += ["", "- not yet chosen (the defaults and another setting need every seed on "
                   f"both datasets): {', '.join(missing)}"]  # fmt: skip
+    if superseded:
+        lines += ["", "- set aside (a later probe of the same setting and seed records its "
+                  "training settings, these do not): " + ", ".join(sorted(superseded))]  # fmt: skip
     return lines
 
 
@@ -325,7 +365,7 @@ def main() -> None:
     one.add_argument(
         "--train", default="{}", help='training settings changed, as JSON: {"batch_size": 2048}'
     )
-    one.add_argument("--epochs", type=int, default=200)
+    one.add_argument("--epochs", type=int, default=EPOCHS)
     one.add_argument("--device", default="cpu")
     one.add_argument("--dataset", choices=DATASETS, default=DATASETS[0])
     one.add_argument(

@@ -196,3 +196,38 @@ def test_once_a_preset_changes_the_defaults_the_records_are_read_against_it(tmp_
     rows = _defaults_rows(records)
     assert rows["defaults"].startswith("| sasrec | defaults | 0.1300 | 0.0800 |")
     assert rows["window_stride=None"].startswith("| sasrec | window_stride=None | 0.1200 |")
+
+
+def test_a_probe_that_names_its_training_settings_replaces_an_older_one_that_did_not(tmp_path):
+    from probe_sequential import study_train
+
+    sparse = study_train("gru4rec", "movielens-latest-small-mm")
+    dense = study_train("gru4rec", "movielens-100k-mm")
+    assert sparse["patience"] == 30 and dense["patience"] == 10
+    _seeds(tmp_path, "gru4rec", "plain", {}, [0.11] * 3, [0.05] * 3)
+    _seeds(tmp_path, "gru4rec", "stride", {"window_stride": 25}, [0.12] * 3, [0.02] * 3)
+    # the sparse stride probes again, recording the study's settings (patience 30)
+    for seed in (1, 2, 3):
+        record = {"tag": "stride-p30", "model": "gru4rec", "params": {"window_stride": 25},
+                  "seed": seed, "dataset": "movielens-latest-small-mm", "train": sparse,
+                  "valid": {"ndcg@10": 0.06}, "best_epoch": 5, "s_per_epoch": 1.0}  # fmt: skip
+        (tmp_path / f"movielens-latest-small-mm-stride-p30-s{seed}.json").write_text(
+            json.dumps(record)
+        )
+    text = report(argparse.Namespace(records=tmp_path)).split("## Defaults across both")[1]
+    assert "| gru4rec | window_stride=25 | 0.1200 | 0.0600 |" in text
+    assert "- set aside (a later probe of the same setting and seed records its training " in text
+    assert "small-mm-stride seed 1, movielens-latest-small-mm-stride seed 2, " in text
+
+
+def test_a_probe_trained_with_a_patience_the_study_no_longer_uses_is_its_own_setting(tmp_path):
+    from probe_sequential import study_train
+
+    _seeds(tmp_path, "gru4rec", "plain", {}, [0.11] * 3, [0.05] * 3)
+    for path in tmp_path.glob("movielens-latest-small-mm-*"):
+        record = json.loads(path.read_text())
+        train = {**study_train("gru4rec", "movielens-latest-small-mm"), "patience": 10}
+        path.write_text(json.dumps({**record, "train": train}))
+    _seeds(tmp_path, "gru4rec", "stride", {"window_stride": 25}, [0.12] * 3, [0.06] * 3)
+    text = report(argparse.Namespace(records=tmp_path))
+    assert text.rstrip().endswith("datasets): gru4rec")  # its defaults lack sparse seeds
