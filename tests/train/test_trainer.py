@@ -110,6 +110,26 @@ def test_resume_continues_exactly(world, tmp_path):
         assert torch.allclose(a, b)
 
 
+def test_a_run_resumed_after_it_stopped_reports_its_epochs_seconds(world, tmp_path):
+    """Resuming (a study restarted on another day) trains no further epoch of a finished
+    seed; its timings come from the epochs' own records, saved with the checkpoint."""
+    data, valid = world
+    cfg = TrainConfig(epochs=4, lr=0.01, batch_size=256, patience=100, seed=3)
+    run = tmp_path / "run"
+    seed_everything(3)
+    first = train_model(build_model("mf-bpr", data), data, valid, cfg, run_dir=run, progress=False)
+    assert first.seconds_per_epoch > 0 and first.cpu_seconds_per_epoch > 0
+    assert all(h["seconds"] > 0 and h["eval_seconds"] > 0 for h in first.history)
+    seed_everything(3)
+    again = train_model(
+        build_model("mf-bpr", data), data, valid, cfg, run_dir=run, progress=False, resume=True
+    )
+    assert again.epochs_run == 4 and len(again.history) == 4
+    assert again.seconds_per_epoch == pytest.approx(first.seconds_per_epoch)
+    assert again.cpu_seconds_per_epoch == pytest.approx(first.cpu_seconds_per_epoch)
+    assert again.seconds_per_eval == pytest.approx(first.seconds_per_eval)
+
+
 def test_nonfinite_loss_is_reported(world):
     data, valid = world
     model = build_model("mf-bpr", data)

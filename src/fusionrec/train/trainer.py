@@ -274,7 +274,6 @@ class Trainer:
             if resume
             else (0, {"epoch": 0, "value": -np.inf, "metrics": {}, "bad": 0}, [])
         )
-        train_time, train_cpu, eval_time, n_evals = 0.0, 0.0, 0.0, 0
         epochs_run = start_epoch
         stopped = best["bad"] >= cfg.patience  # a resumed run that had already stopped early
         with ProgressReporter(self.progress, logger=log) as bar:
@@ -283,14 +282,16 @@ class Trainer:
             for epoch in range(first, cfg.epochs + 1):
                 t0, c0 = time.perf_counter(), time.process_time()
                 loss = self.train_epoch(epoch)
-                train_time += time.perf_counter() - t0
-                train_cpu += time.process_time() - c0
-                record: dict[str, Any] = {"epoch": epoch, "loss": loss}
+                record: dict[str, Any] = {
+                    "epoch": epoch,
+                    "loss": loss,
+                    "seconds": time.perf_counter() - t0,
+                    "cpu_seconds": time.process_time() - c0,
+                }
                 if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
                     t0 = time.perf_counter()
                     metrics = evaluate_model(self.model, self.valid)
-                    eval_time += time.perf_counter() - t0
-                    n_evals += 1
+                    record["eval_seconds"] = time.perf_counter() - t0
                     if cfg.metric not in metrics:
                         raise ValueError(
                             f"train.metric '{cfg.metric}' is not computed; evaluated: "
@@ -330,15 +331,14 @@ class Trainer:
         if stopped and best["epoch"] == min(cfg.eval_every, cfg.epochs):
             _warn_never_improved(cfg, best["epoch"])
         self._restore_best(best)
-        n_epochs = max(1, epochs_run - start_epoch)
         return TrainResult(
             best_epoch=best["epoch"],
             best_valid=best["metrics"],
             history=history,
             epochs_run=epochs_run,
-            seconds_per_epoch=train_time / n_epochs,
-            cpu_seconds_per_epoch=train_cpu / n_epochs,
-            seconds_per_eval=eval_time / max(1, n_evals),
+            seconds_per_epoch=_mean_of(history, "seconds"),
+            cpu_seconds_per_epoch=_mean_of(history, "cpu_seconds"),
+            seconds_per_eval=_mean_of(history, "eval_seconds"),
             stopped_early=stopped,
         )
 
@@ -349,6 +349,15 @@ class Trainer:
             path = self.run_dir / BEST
             fix = "start the run over with --overwrite"
             load_weights(self.model, load_checkpoint(path, self.device, fix), path, fix)
+
+
+def _mean_of(history: list[dict[str, Any]], key: str) -> float:
+    """The mean of ``key`` over the epochs that recorded it: every epoch of the run, also
+    those trained before a resume (each epoch's record carries its own timings, saved with
+    the checkpoint), so a run resumed after it stopped does not report zero seconds. Epochs
+    from checkpoints written before timings were recorded have none and are left out."""
+    values = [r[key] for r in history if key in r]
+    return sum(values) / len(values) if values else 0.0
 
 
 def _epoch_line(record: dict[str, Any], cfg: TrainConfig) -> str:
