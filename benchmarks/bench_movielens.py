@@ -235,16 +235,28 @@ def verdict(results: dict[str, dict[str, Any]], pending: list[str], runs: Path) 
     return lines
 
 
-def row_facts(r: dict[str, Any], skip: tuple[str, ...] = ()) -> tuple[str, float, float, str]:
-    """A record's chosen setting (short keys, ``skip`` left out), mean s/epoch and epochs over
-    seeds, and its commit."""
+def seconds_cell(per: list[dict[str, Any]]) -> str:
+    """Mean s/epoch over the seeds that timed their training. A seed that recorded exactly 0.0
+    did not (one resumed after it had stopped, from a checkpoint older than the trainer's
+    per-epoch timings, 5e57d24; a closed-form fit from before fits were timed): it is left
+    out, and the cell says how many seeds the mean covers."""
+    timed = [s["seconds_per_epoch"] for s in per if s["seconds_per_epoch"] > 0]
+    if not timed:
+        return "not recorded"
+    mean = f"{sum(timed) / len(timed):.2f}"
+    return mean if len(timed) == len(per) else f"{mean} ({len(timed)} of {len(per)} seeds)"
+
+
+def row_facts(r: dict[str, Any], skip: tuple[str, ...] = ()) -> tuple[str, str, float, str]:
+    """A record's chosen setting (short keys, ``skip`` left out), mean s/epoch
+    (``seconds_cell``) and epochs over seeds, and its commit."""
     per = r["per_seed"]
     chosen = ", ".join(
         f"{k.split('.')[-1]}={v:.3g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
         for k, v in r["chosen"].items()
         if k not in skip
     )
-    spe = sum(s["seconds_per_epoch"] for s in per) / len(per)
+    spe = seconds_cell(per)
     epochs = sum(s["epochs"] for s in per) / len(per)
     return chosen, spe, epochs, r["commit"][:9] + ("+dirty" if r["dirty"] else "")
 
@@ -277,7 +289,7 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
             f"| {name} | {'ids' if name in ID_MODELS else 'multimodal'} | {r['trials']} | "
             f"{chosen or 'defaults'} | {fmt(r['valid']['recall@20'])} | "
             + " | ".join(fmt(r["test"][k]) for k in SHOWN)
-            + f" | {spe:.2f} | {threads_of(r)} | {epochs:.0f} | "
+            + f" | {spe} | {threads_of(r)} | {epochs:.0f} | "
             f"{max(s['peak_memory_mb'] for s in per):.0f} | "
             f"{commit} |"
         )

@@ -432,7 +432,7 @@ def table(results: dict[str, dict[str, Any]]) -> list[str]:
             f"{'+'.join(r['modalities']) if r['modalities'] else '-'} | "
             f"{chosen or 'defaults'} | {fmt(r['valid']['recall@20'])} | "
             + " | ".join(fmt(r["test"][k]) for k in SHOWN)
-            + f" | {poster[0]} | {poster[1]} | {spe:.2f} | {epochs:.0f} | {commit} |"
+            + f" | {poster[0]} | {poster[1]} | {spe} | {epochs:.0f} | {commit} |"
         )
     return rows
 

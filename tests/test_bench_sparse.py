@@ -190,3 +190,12 @@ def test_a_model_with_nothing_to_tune_trains_once_in_its_own_folder(study, capsy
     assert empty and all(g["contribution"]["mean"] == 0.0 for g in empty)
     assert "| >20 | 0.0% | 0 | - |" in "\n".join(bench_sparse.popularity_table(buckets))
     assert "RESULT" in capsys.readouterr().out
+
+
+def test_a_seed_that_timed_nothing_is_left_out_of_the_seconds_per_epoch_and_said_so():
+    from bench_movielens import seconds_cell
+
+    assert seconds_cell([{"seconds_per_epoch": 8.0}, {"seconds_per_epoch": 10.0}]) == "9.00"
+    legacy = [{"seconds_per_epoch": 0.0}, {"seconds_per_epoch": 0.0}, {"seconds_per_epoch": 8.35}]
+    assert seconds_cell(legacy) == "8.35 (1 of 3 seeds)"
+    assert seconds_cell([{"seconds_per_epoch": 0.0}]) == "not recorded"
