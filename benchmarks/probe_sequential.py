@@ -205,7 +205,7 @@ def setting_key(
     record: dict[str, Any],
     schema: dict[str, Any],
     current: dict[str, Any],
-    study: dict[str, Any] | None = None,
+    study: dict[str, Any],
 ) -> str | None:
     """The probed setting as the params that differ from the model's current defaults
     (``current_params``; sorted JSON, ``"{}"`` is the current defaults), so the same setting
@@ -219,7 +219,7 @@ def setting_key(
     # what was trained: older records lack "resolved" and ran before any sequential preset
     trained = {**schema, **(record.get("resolved") or record["params"])}
     changed = {k: v for k, v in trained.items() if current.get(k) != v}
-    if "train" in record and study is not None:
+    if "train" in record:
         train = {f"train.{k}": v for k, v in record["train"].items() if study.get(k) != v}
     else:
         train = train_changes(record)
