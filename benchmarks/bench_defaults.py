@@ -92,23 +92,37 @@ def with_setting(config: Any, setting: dict[str, Any]) -> Any:
     return validate_config(apply_settings(config.model_dump(mode="json"), setting), "candidate")
 
 
+def run_key(config: Any) -> str:
+    """What a candidate run trains, as text: the config with the model's parameters resolved
+    against its schema, so the paper's defaults spelled out (the "schema defaults" candidate,
+    once a preset has replaced them) and left implicit (the "current defaults" before that
+    preset) are one run. ``config`` may also be an older cache key (a dumped config)."""
+    from fusionrec.config import dump_config, validate_config
+    from fusionrec.models.base import validate_params
+
+    if isinstance(config, str):
+        config = validate_config(yaml.safe_load(config), source="a cached candidate")
+    params = validate_params(config.model.name, config.model.params).model_dump(mode="json")
+    return dump_config(config.model_copy(update={"model": config.model.model_copy(
+        update={"params": params})}))  # fmt: skip
+
+
 def validate_candidate(
     model: str, study: str, setting: dict[str, Any], args: argparse.Namespace
 ) -> dict[str, Any]:
     """Validation metrics of ``setting`` on ``study``'s dataset (first seed), cached."""
     import torch
 
-    from fusionrec.config import dump_config
-    from fusionrec.io import write_json
+    from fusionrec.io import read_json, write_json
     from fusionrec.models import MODELS
     from fusionrec.train.experiment import prepare, run_seed
 
     config = with_setting(base_config(study, model, args.threads, args.epochs), setting)
     if not MODELS[model].requires_features:
         config = config.model_copy(update={"features": None})
-    key = dump_config(config)  # the whole run: a changed preset or study is a new run
+    key = run_key(config)  # the whole run: a changed preset or study is a new run
     cache = args.runs / model / study / "candidates.json"
-    done = json.loads(cache.read_text()) if cache.exists() else {}
+    done = {run_key(k): v for k, v in read_json(cache).items()} if cache.exists() else {}
     if key in done:
         return done[key]
     torch.set_num_threads(args.threads)

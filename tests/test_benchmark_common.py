@@ -135,3 +135,24 @@ def test_rows_from_several_commits_say_what_differs_under_src():
     assert note.startswith("- WARNING: rows come from different code versions")
     assert f"src/ differs between them in {changed[0]}" in note  # sorted: the first file
     assert "not compared" in versions_note({head, first + "+dirty"})
+
+
+def test_defaults_cache_one_run_whether_its_parameters_are_spelled_out_or_left_implicit():
+    """Once a preset replaces a model's paper defaults, bench_defaults asks for them in full
+    ("schema defaults"); the run cached before, as "current defaults" with no params, is the
+    same run and must not train again."""
+    from bench_defaults import base_config, run_key, schema_defaults, with_setting
+    from fusionrec.config import dump_config
+
+    base = base_config("dense", "mf-bpr", threads=1)  # mf-bpr's preset sets lr and a param
+    implicit = base.model_copy(
+        update={
+            "model": base.model.model_copy(update={"params": {}}),
+            "train": base.train.model_copy(update={"lr": 1e-3}),
+        }
+    )
+    spelled = with_setting(base_config("dense", "mf-bpr", threads=1), schema_defaults("mf-bpr"))
+    assert dump_config(implicit) != dump_config(spelled)  # the old key told them apart
+    assert run_key(implicit) == run_key(spelled) == run_key(dump_config(implicit))
+    changed = with_setting(spelled, {"model.params.reg_weight": 0.5})
+    assert run_key(changed) != run_key(spelled)
