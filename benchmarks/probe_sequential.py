@@ -150,12 +150,23 @@ def report(args: argparse.Namespace) -> str:
     for dataset in DATASETS:
         kept = [r for r in records if r.get("dataset", DATASETS[0]) == dataset]
         if kept:
-            lines += ["", f"## {dataset}", "", *probe_table(kept)]
+            lines += ["", f"## {dataset}", "", *probe_table(kept, dataset)]
     return "\n".join(lines + ["", *defaults_section(records)])
 
 
-def probe_table(records: list[dict[str, Any]]) -> list[str]:
-    """One row per tag, its seeds side by side."""
+def training(record: dict[str, Any], study: dict[str, Any]) -> str:
+    """The training settings a probe recorded that differ from the study's today (``study``),
+    "the study's" when none does; older records named none."""
+    if "train" not in record:
+        return "not recorded"
+    changed = {k: v for k, v in record["train"].items() if study.get(k) != v}
+    return ", ".join(f"{k}={v}" for k, v in changed.items()) or "the study's"
+
+
+def probe_table(records: list[dict[str, Any]], dataset: str) -> list[str]:
+    """One row per tag, its seeds side by side, and how its training differed from the
+    study's today (a probe from before the study changed a setting, such as GRU4Rec's
+    patience on the sparse set, is then told apart)."""
     seeds = sorted({r["seed"] for r in records})
     by_tag: dict[str, list[dict[str, Any]]] = {}
     for r in records:
@@ -163,8 +174,8 @@ def probe_table(records: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| tag | model | setting | "
         + " | ".join(f"seed {s}" for s in seeds)
-        + " | mean | best epochs | s/epoch | commit |",
-        "|---|---|---|" + "---|" * len(seeds) + "---|---|---|---|",
+        + " | mean | best epochs | s/epoch | training vs the study's | commit |",
+        "|---|---|---|" + "---|" * len(seeds) + "---|---|---|---|---|",
     ]
     for tag, rows in sorted(by_tag.items(), key=lambda kv: (kv[1][0]["model"], kv[0])):
         at = {r["seed"]: r for r in rows}
@@ -172,11 +183,13 @@ def probe_table(records: list[dict[str, Any]]) -> list[str]:
         cells = [f"{v:.4f}" if v is not None else "" for v in vals]
         present = [v for v in vals if v is not None]
         commits = sorted({short_commit(r.get("commit")) for r in rows})
+        study = study_train(rows[0]["model"], dataset)
         lines.append(
             f"| {tag} | {rows[0]['model']} | {setting(rows[0])} | " + " | ".join(cells)
             + f" | {statistics.fmean(present):.4f} | "
             + ", ".join(str(at[s]["best_epoch"]) for s in seeds if s in at)
             + f" | {statistics.fmean(r['s_per_epoch'] for r in rows):.1f} | "
+            + "; ".join(sorted({training(r, study) for r in rows})) + " | "
             + ", ".join(commits) + " |"
         )  # fmt: skip
     return lines

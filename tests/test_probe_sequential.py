@@ -28,7 +28,7 @@ def test_each_setting_is_one_row_with_its_seeds_in_their_columns(tmp_path):
     assert rows[0].startswith("| tag | model | setting | seed 1 | seed 2 | seed 3 | mean |")
     assert rows[1] == (
         "| gate | mmsasrec | gate_init=-3.0 | 0.1200 |  | 0.1400 | 0.1300 | 10, 30 | 2.0 | "
-        "abcdef123 |"
+        "not recorded | abcdef123 |"
     )
     assert rows[2].startswith("| plain | mmsasrec | defaults; modalities text |  | 0.1000 |  |")
 
@@ -214,7 +214,13 @@ def test_a_probe_that_names_its_training_settings_replaces_an_older_one_that_did
         (tmp_path / f"movielens-latest-small-mm-stride-p30-s{seed}.json").write_text(
             json.dumps(record)
         )
-    text = report(argparse.Namespace(records=tmp_path)).split("## Defaults across both")[1]
+    full = report(argparse.Namespace(records=tmp_path))
+    sparse_rows = full.split("## movielens-latest-small-mm")[1].split("## Defaults")[0]
+    assert "| stride-p30 | gru4rec | window_stride=25 | 0.0600 |" in sparse_rows
+    assert [r.split(" | ")[-2] for r in sparse_rows.splitlines() if "| gru4rec |" in r] == [
+        "not recorded", "not recorded", "the study's"
+    ]  # fmt: skip
+    text = full.split("## Defaults across both")[1]
     assert "| gru4rec | window_stride=25 | 0.1200 | 0.0600 |" in text
     assert "- set aside (a later probe of the same setting and seed records its training " in text
     assert "small-mm-stride seed 1, movielens-latest-small-mm-stride seed 2, " in text
@@ -231,3 +237,5 @@ def test_a_probe_trained_with_a_patience_the_study_no_longer_uses_is_its_own_set
     _seeds(tmp_path, "gru4rec", "stride", {"window_stride": 25}, [0.12] * 3, [0.06] * 3)
     text = report(argparse.Namespace(records=tmp_path))
     assert text.rstrip().endswith("datasets): gru4rec")  # its defaults lack sparse seeds
+    sparse_rows = text.split("## movielens-latest-small-mm")[1].split("## Defaults")[0]
+    assert "| 1.0 | patience=10 | abcdef123 |" in sparse_rows
