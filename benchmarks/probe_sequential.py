@@ -171,6 +171,7 @@ def probe_table(records: list[dict[str, Any]], dataset: str) -> list[str]:
     by_tag: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_tag.setdefault(r["tag"], []).append(r)
+    studies = {m: study_train(m, dataset) for m in {r["model"] for r in records}}
     lines = [
         "| tag | model | setting | "
         + " | ".join(f"seed {s}" for s in seeds)
@@ -183,13 +184,12 @@ def probe_table(records: list[dict[str, Any]], dataset: str) -> list[str]:
         cells = [f"{v:.4f}" if v is not None else "" for v in vals]
         present = [v for v in vals if v is not None]
         commits = sorted({short_commit(r.get("commit")) for r in rows})
-        study = study_train(rows[0]["model"], dataset)
         lines.append(
             f"| {tag} | {rows[0]['model']} | {setting(rows[0])} | " + " | ".join(cells)
             + f" | {statistics.fmean(present):.4f} | "
             + ", ".join(str(at[s]["best_epoch"]) for s in seeds if s in at)
             + f" | {statistics.fmean(r['s_per_epoch'] for r in rows):.1f} | "
-            + "; ".join(sorted({training(r, study) for r in rows})) + " | "
+            + "; ".join(sorted({training(r, studies[r["model"]]) for r in rows})) + " | "
             + ", ".join(commits) + " |"
         )  # fmt: skip
     return lines
