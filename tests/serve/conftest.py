@@ -21,7 +21,8 @@ NO_IMAGE = {"i7", "i33"}
 
 def write_catalogue(folder: Path) -> dict:
     """test_api's catalogue (two communities, MiniLM-able plots, image vectors) plus a year
-    field and real JPEG posters for all but ``NO_IMAGE``."""
+    field, a studio field missing for every third item, and real JPEG posters for all but
+    ``NO_IMAGE``."""
     from test_api import write_catalogue as write_text_catalogue
 
     dataset = write_text_catalogue(folder)
@@ -33,6 +34,7 @@ def write_catalogue(folder: Path) -> dict:
             colour = (20, 20, 120) if row < len(items) // 2 else (200, 40, 60)
             Image.new("RGB", (6, 9), colour).save(posters / f"{item}.jpg", "JPEG")
     items["year"] = np.arange(len(items)) + 1980
+    items["studio"] = [None if row % 3 == 0 else "Ghibli" for row in range(len(items))]
     items["poster"] = [str(posters / f"{item}.jpg") for item in items["item_id"]]
     items.to_csv(folder / "items.csv", index=False)
     return {**dataset, "image_column": "poster"}

@@ -6,6 +6,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 
 from fusionrec.serve.recommender import load_bundle
@@ -53,6 +55,11 @@ def test_anonymous_recommendations(client):
     assert liked.status_code == 200 and len(items) == 5
     assert not any(space(h["item_id"]) for h in items)
     assert all({b["item_id"] for b in h["because"]} <= {"i25", "i30"} for h in items)
+    repeated = client.post(
+        "/recommendations", json={"liked_item_ids": ["i25", "i30", "i25"], "k": 5}
+    ).json()["items"]
+    assert repeated == items  # a liked item given twice counts once, and is listed once
+    assert all(len(h["because"]) == 2 for h in repeated)
     text = client.post("/recommendations", json={"text": "a wedding in Paris, love", "k": 4})
     assert [space(h["item_id"]) for h in text.json()["items"]] == [False] * 4
     both = client.post(
@@ -65,6 +72,8 @@ def test_item_image_similar_search_sentiment(client):
     item = client.get("/items/i3").json()
     assert item["item_id"] == "i3" and item["title"] == "Star story 3"
     assert item["image_url"] == "/items/i3/image" and item["fields"]["year"] == 1983
+    assert item["fields"]["studio"] is None  # missing: null, not the string "<NA>"
+    assert client.get("/items/i4").json()["fields"]["studio"] == "Ghibli"
     image = client.get(item["image_url"])
     assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
     assert image.content[:2] == b"\xff\xd8"
@@ -89,10 +98,11 @@ def test_item_image_similar_search_sentiment(client):
 
 
 def test_unknown_ids_are_404_naming_the_id(client):
-    for url in ("/items/nope", "/items/nope/image", "/items/nope/similar"):
-        response = client.get(url)
-        assert response.status_code == 404
-        assert response.json() == {"detail": "unknown item id 'nope'"}
+    for item in ("nope", "--5", "²"):  # the last two once passed str.isdigit, then int() failed
+        for url in (f"/items/{item}", f"/items/{item}/image", f"/items/{item}/similar"):
+            response = client.get(url)
+            assert response.status_code == 404
+            assert response.json() == {"detail": f"unknown item id '{item}'"}
     response = client.get("/users/ghost/recommendations")
     assert response.status_code == 404 and response.json()["detail"] == "unknown user id 'ghost'"
     response = client.post("/recommendations", json={"liked_item_ids": ["i1", "zz"]})
@@ -214,3 +224,13 @@ def test_the_api_the_cli_and_python_share_their_defaults(client, bundle):
     assert [h["item_id"] for h in found["items"]] == served.search("robots exploring a galaxy")[
         "item_id"
     ].tolist()
+
+
+def test_missing_cells_are_null_whatever_the_string_dtype():
+    """pandas 2 reads a string column's gaps back from parquet as pd.NA, pandas 3 as NaN."""
+    from fusionrec.serve.app import _json_value
+
+    for gap in (None, float("nan"), np.float32("nan"), pd.NA, pd.NaT):
+        assert _json_value(gap) is None
+    assert _json_value(np.int64(3)) == 3 and _json_value("x") == "x"
+    assert _json_value(np.array([1, 2])) == "[1 2]"

@@ -190,6 +190,12 @@ def test_opening_the_wrong_thing_says_what_to_open_instead(bundle, trained_run, 
     result = CliRunner().invoke(app, ["export", str(trained_run), "-o", str(tmp_path / "b"),
                                       "--index-kind", "bogus"])  # fmt: skip
     assert result.exit_code == 2 and "'bogus' is not one of" in result.output
+    result = CliRunner().invoke(app, ["export", str(trained_run), "-o", str(tmp_path / "b"),
+                                      "--exact-max", "0"])  # fmt: skip
+    shown = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "--exact-max" in shown
+    assert "greater than or equal to 1" in shown
+    assert not (tmp_path / "b").exists()
 
 
 def test_a_bundle_is_readable_by_other_accounts_as_plain_files_are(bundle):

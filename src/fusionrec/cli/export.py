@@ -27,7 +27,9 @@ def export(
     index_kind: IndexChoice = typer.Option(
         "auto", "--index-kind", help="auto (exact up to --exact-max items, else hnsw), flat, hnsw"
     ),
-    exact_max: int = typer.Option(100_000, "--exact-max", help="largest exact index for auto"),
+    exact_max: int = typer.Option(
+        100_000, "--exact-max", min=1, help="largest exact index for auto"
+    ),
     search: bool = typer.Option(True, "--search/--no-search", help="fit catalogue search"),
     sentiment: str = typer.Option(
         "default", "--sentiment", help="'default', a sentiment model folder, or 'none'"

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 def serve(
     bundle: Path = typer.Argument(..., help="bundle folder written by 'fusionrec export'"),
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
-    port: int = typer.Option(8000, "--port", help="port to listen on"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="port to listen on"),
     workers: int = typer.Option(1, "--workers", min=1, help="worker processes"),
 ) -> None:
     """Serve BUNDLE: JSON API (schema at /docs) and the web page at /."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
+import pandas as pd
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
@@ -168,8 +169,10 @@ def _json_value(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float) and not np.isfinite(value):
         return None
+    if value is None or value is pd.NA or value is pd.NaT:  # a string column's gap is pd.NA
+        return None
     try:
-        return None if value is None or value != value else value
+        return None if value != value else value
     except (TypeError, ValueError):  # arrays and other non-comparable cells
         return str(value)
 

@@ -64,6 +64,13 @@ def top_hits(scores: np.ndarray, k: int) -> Hits:
     return idx[0][keep], val[0][keep]
 
 
+def first_of_each(rows: np.ndarray) -> np.ndarray:
+    """``rows`` without repeats, in the order each first appears: a liked item given twice
+    is one liked item (to a fold-in, to "because you liked"), as it is to item-item models."""
+    _, first = np.unique(rows, return_index=True)
+    return rows[np.sort(first)]
+
+
 def _known(value: Any, index: dict[Any, int], kind: str) -> bool:
     try:
         lookup([value], index, kind)
@@ -279,7 +286,7 @@ class EmbeddingRecommender(ABC):
                     scores[liked] = -np.inf
                 return top_hits(scores, k)
         items, _ = self.scoring_vectors()
-        parts = [items[liked]] if len(liked) else []
+        parts = [items[first_of_each(liked)]] if len(liked) else []  # a repeat is no stronger
         if text is not None:
             parts.append(self.text_map(alpha)(self.embed_text([text])))
         if not parts:
@@ -411,7 +418,7 @@ class EmbeddingRecommender(ABC):
         row of each answer per item. For an item-item model, the rows of ``pool`` whose terms
         W[j, i] add most to the item's score (positive terms only), and those terms: the
         score itself, not a similarity standing in for it."""
-        pool, items = np.asarray(pool, np.int64), np.asarray(items, np.int64)
+        pool, items = first_of_each(np.asarray(pool, np.int64)), np.asarray(items, np.int64)
         w = self.item_item_weights()
         view = self.explain_view()
         if (w is None and view is None) or not len(pool) or not len(items):

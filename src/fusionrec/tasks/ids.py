@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,6 +12,8 @@ from fusionrec.errors import ConfigError, DataError
 
 #: How many unknown ids an error message lists before "... and N more".
 _SHOWN = 10
+#: A string that reads as an integer id: ASCII digits only ("--5" and "²" are not ids).
+_INTEGER = re.compile(r"\s*-?[0-9]+\s*")
 
 
 def _key(value: Any, index: dict[Any, int]) -> Any:
@@ -19,7 +22,7 @@ def _key(value: Any, index: dict[Any, int]) -> Any:
     a string id."""
     if value in index:
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and int(value) in index:
+    if isinstance(value, str) and _INTEGER.fullmatch(value) and int(value) in index:
         return int(value)
     if isinstance(value, int | np.integer) and str(value) in index:
         return str(value)
