@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -73,6 +74,28 @@ def write_atomic(path: str | Path, writer: Callable[[Path], None]) -> Path:
     with atomic_path(path) as tmp:
         writer(tmp)
     return Path(path)
+
+
+def write_folder_atomic(path: str | Path, writer: Callable[[Path], None]) -> Path:
+    """Call ``writer(tmp_folder)`` and rename the folder to ``path``, replacing a folder
+    already there only once the new one is whole: a reader never sees a mix of an old
+    folder's files and a new one's, and a crash leaves the old folder as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        writer(work)
+        shareable(work)
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{work.name}")
+            os.replace(path, old)
+        os.replace(work, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return path
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -171,6 +171,39 @@ def test_bad_requests_are_clear_errors(synthetic, tmp_path):
         CatalogueSearch.load(tmp_path)
 
 
+def test_saving_over_an_index_is_all_or_nothing(synthetic, tmp_path, monkeypatch):
+    ds, features, _, _ = synthetic
+    CatalogueSearch.fit(ds, features, config=FAST).save(tmp_path / "index")
+    changed = CatalogueSearch.load(tmp_path / "index")
+    changed.items = changed.items.assign(title="changed")
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("fusionrec.tasks.search.save_torch", crash)
+    with pytest.raises(OSError, match="disk full"):
+        changed.save(tmp_path / "index")  # dies after the item table, before the weights
+    kept = CatalogueSearch.load(tmp_path / "index")
+    assert kept.items["title"].tolist() == ds.items["title"].tolist()
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]  # no temporary folder left
+
+    monkeypatch.undo()
+    kept.items.head(10).to_parquet(tmp_path / "index" / "items.parquet", index=False)
+    with pytest.raises(DataError, match=r"disagree on the number of items \(\[10, 240\]\)"):
+        CatalogueSearch.load(tmp_path / "index")
+
+
+def test_a_cached_index_describes_the_catalogue_as_it_is_now(synthetic):
+    ds, features, _, _ = synthetic
+    search = CatalogueSearch.fit(ds, features, config=FAST)
+    moved = ds.items.assign(image_path=ds.items["image_path"].str.replace("posters/", "new/"))
+    described = search.describing(catalogue(moved))
+    hits = described.search("robots", by="image", k=5)
+    assert hits["image_path"].str.startswith("new/").all()
+    with pytest.raises(DataError, match="fitted on other items than other's"):
+        search.describing(catalogue(ds.items.head(100), name="other"))
+
+
 @pytest.fixture(scope="module")
 def movielens_slice():
     """30 real movies (24 with posters, 6 without) with real MiniLM + EfficientNet features."""

@@ -153,6 +153,34 @@ def test_reader_errors_name_file_and_line(tmp_path, name, content, message):
         read_reviews(path)
 
 
+def test_csv_lines_are_counted_across_blank_lines_and_quoted_line_breaks(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "reviewText,overall,reviewerID,asin\n"
+        "fine,4,u1,i1\n"
+        "\n"
+        '"two\nlines",5,u2,i2\n'
+        "broken,n/a,u3,i3\n"  # line 6
+    )
+    with pytest.raises(DataError, match=r"r.csv, line 6, column 'overall'"):
+        read_reviews(path)
+    path.write_text('reviewText,overall,reviewerID,asin\n"a\r\nb",4,u1,i1\n\nok,5,u2,i2\n')
+    assert read_reviews(path).frame["line"].tolist() == [2, 5]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_field(tmp_path):
+    rows = {"r.csv": "overall,reviewText\n5,great\n1,awful\n"}
+    rows["r.jsonl"] = '{"overall": 5, "reviewText": "great"}\n{"overall": 1, "reviewText": "no"}\n'
+    columns = ReviewColumns(user=None, item=None)
+    for name, text in rows.items():
+        path = tmp_path / name
+        path.write_bytes(b"\xef\xbb\xbf" + text.encode())  # as a spreadsheet saves "CSV UTF-8"
+        assert read_reviews(path, columns=columns).frame["rating"].tolist() == [5.0, 1.0]
+        gz = tmp_path / f"{name}.gz"
+        gz.write_bytes(gzip.compress(path.read_bytes()))
+        assert len(read_reviews(gz, columns=columns)) == 2
+
+
 # --- leakage --------------------------------------------------------------------------------
 
 
@@ -233,6 +261,18 @@ def test_cross_validation_builds_context_inside_each_training_fold(monkeypatch):
         test_texts = set(frame.loc[folds == fold, "text"])
         fold_fits = seen[2 * fold : 2 * fold + 2]
         assert all(not (texts & test_texts) for texts in fold_fits)
+
+
+def test_cross_validation_refuses_more_folds_than_a_class_has_reviews():
+    from fusionrec.data.reviews import Reviews, ReviewsReport
+    from fusionrec.tasks.sentiment.evaluation import cross_validate
+
+    frame = _toy_frame(30)
+    counts = np.bincount(frame["label"], minlength=3)
+    fewest = int(counts[counts > 0].min())
+    reviews = Reviews(frame, ReviewsReport("toy", "jsonl"))
+    with pytest.raises(ConfigError, match=rf"use --folds {fewest} or fewer"):
+        cross_validate(reviews, ["tfidf"], n_folds=fewest + 1)
 
 
 # --- models on real data ----------------------------------------------------------------------
@@ -316,6 +356,32 @@ def test_save_load_round_trip_with_context(tmp_path):
         SentimentModel.load(tmp_path)
 
 
+def test_a_merged_listing_gets_its_products_context(tmp_path):
+    """Copies of one review under two listings merge them into one product named by the
+    smaller id; the fused model asked about the other listing still gives its context."""
+    from fusionrec.tasks.sentiment.classifier import ClassifierParams
+    from fusionrec.tasks.sentiment.model import SentimentModel, train_sentiment
+
+    rows = [{"reviewText": f"text {i}", "overall": 1 + i % 5, "reviewerID": f"u{i}",
+             "asin": f"P{i % 3}"} for i in range(60)]  # fmt: skip
+    rows += [{**r, "asin": "Z9"} for r in rows if r["asin"] == "P0"]  # P0's reviews, again
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    reviews = read_reviews(path)
+    assert reviews.item_aliases == {"Z9": "P0"} and set(reviews.frame["item"]) == {"P0", "P1", "P2"}
+    emb = np.random.default_rng(4).standard_normal((len(reviews), 8)).astype(np.float32)
+    grid = [ClassifierParams(hidden=4, weight_decay=1e-3, max_iter=30)]
+    model = train_sentiment(
+        reviews.frame, "fused", embeddings=emb, grid=grid, item_aliases=reviews.item_aliases
+    )
+    again = SentimentModel.load(model.save(tmp_path / "m"))
+    asked = pd.DataFrame({"item": ["P0", "Z9", "never-seen"], "user": None, "rating": np.nan})
+    for m in (model, again):
+        product, listing, unknown = m.context.features(asked, emb[[0, 0, 0]], own=False)
+        np.testing.assert_array_equal(listing, product)
+        assert not np.array_equal(listing, unknown)
+
+
 def test_default_model_trained_once_then_cached(tmp_path, monkeypatch, caplog):
     from fusionrec.tasks.sentiment import default
 
@@ -380,6 +446,12 @@ def test_cli_errors_are_one_line(tmp_path):
     message = " ".join(proc.stderr.split())  # rich wraps long lines
     assert message.startswith("error: ") and "bad.tsv, line 1: unknown label 'maybe'" in message
     assert "Traceback" not in proc.stderr
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    from fusionrec.cli import app
+
+    result = CliRunner().invoke(app, ["sentiment", "train", str(bad), "-o", str(a_file)])
+    assert "is a file; give --out a folder" in str(result.exception)
 
 
 def test_verdict_says_plainly_whether_tfidf_is_beaten():

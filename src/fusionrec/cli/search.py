@@ -64,7 +64,7 @@ def _index(
     target = index or default_index_dir(index_key(ds, features, align), cache_dir)
     if (target / "manifest.json").exists():
         log.info("using the cached search index %s", target)
-        return CatalogueSearch.load(target)
+        return CatalogueSearch.load(target).describing(ds)
     log.info("fitting the search index for %s (first use; cached for next time)", ds.name)
     fitted = CatalogueSearch.fit(ds, features, config=align, features_config=features_config)
     fitted.save(target)

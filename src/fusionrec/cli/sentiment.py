@@ -72,10 +72,12 @@ def train(
     from fusionrec.tasks.sentiment.model import train_sentiment
     from fusionrec.tasks.sentiment.storage import save_model
 
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; give --out a folder to save the model in")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out} is not empty; pass --overwrite to replace the model there")
     data = _read(reviews, fmt, text_col, rating_col, user_col, item_col)
-    model = train_sentiment(data.frame, kind, seed=seed)
+    model = train_sentiment(data.frame, kind, seed=seed, item_aliases=data.item_aliases)
     model.info["data"] = data.report.summary()
     save_model(model, out)
     chosen = model.info["selection"]

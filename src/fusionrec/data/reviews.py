@@ -36,6 +36,7 @@ import gzip
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ FASHION_REVIEWS = "amazon-fashion-reviews/AMAZON_FASHION_5.json.gz"
 _SUFFIXES = {".json": "jsonl", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 _SUFFIXES |= {".tsv": "tsv", ".txt": "tsv"}
 _HEADER_LABELS = {"label", "sentiment"}
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,13 @@ class ReviewsReport:
 @dataclass
 class Reviews:
     """Cleaned reviews: ``frame`` has columns text, rating (NaN when only a label was given),
-    label (class index into ``SENTIMENT_CLASSES``), user, item (str or None), line (source)."""
+    label (class index into ``SENTIMENT_CLASSES``), user, item (str or None), line (source).
+    ``item_aliases`` maps each listing merged into another (copies of one product's reviews)
+    to the id ``frame`` calls its product, so a model can read either id."""
 
     frame: pd.DataFrame
     report: ReviewsReport
+    item_aliases: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -136,9 +141,11 @@ def detect_review_format(path: Path) -> str:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
+    """utf-8-sig: a file saved as "CSV UTF-8" by a spreadsheet starts with a byte-order mark
+    that would otherwise become part of the first field's name."""
     if path.suffix.lower() == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def _json_rows(path: Path, fh: io.TextIOBase) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -166,9 +173,14 @@ def _json_rows(path: Path, fh: io.TextIOBase) -> Iterator[tuple[int, dict[str, A
 
 def _csv_rows(path: Path, fh: io.TextIOBase) -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(fh)
-    start = 2
     try:
         for row in reader:
+            # the line the row starts on: where the reader stands, less the line breaks
+            # inside its quoted fields (blank lines before it were skipped and counted)
+            cells = [v for k, v in row.items() if k is not None] + list(row.get(None) or [])
+            start = reader.line_num - sum(
+                len(_LINE_BREAK.findall(c)) for c in cells if isinstance(c, str)
+            )
             if None in row:
                 raise DataError(
                     f"{len(row[None]) + len(reader.fieldnames or [])} fields, the header has "
@@ -178,7 +190,6 @@ def _csv_rows(path: Path, fh: io.TextIOBase) -> Iterator[tuple[int, dict[str, An
                     hint="Quote fields that contain commas",
                 )
             yield start, row
-            start = reader.line_num + 1
     except csv.Error as exc:
         raise DataError(f"not valid CSV: {exc}", path=path, line=reader.line_num) from None
 
@@ -331,8 +342,11 @@ def read_reviews(
     return _clean(frame, report, merge_copies)
 
 
-def _merge_copies(frame: pd.DataFrame, report: ReviewsReport) -> pd.DataFrame:
-    """Keep one row per (reviewer, text, rating); items sharing a review become one product."""
+def _merge_copies(
+    frame: pd.DataFrame, report: ReviewsReport
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Keep one row per (reviewer, text, rating); items sharing a review become one product,
+    named by its smallest id; also returns the other listings' ids -> that name."""
     has_user = frame["user"].notna().to_numpy()
     review = frame[["user", "text", "rating"]].astype(str).apply(tuple, axis=1)
     review_code = pd.factorize(review)[0]
@@ -352,7 +366,8 @@ def _merge_copies(frame: pd.DataFrame, report: ReviewsReport) -> pd.DataFrame:
     report.copies = int(copies.sum())
     report.items = int((item_ids != "").sum())
     report.products = int(pd.Series(names[item_ids != ""]).nunique())
-    return frame[~copies]
+    aliases = {str(a): str(b) for a, b in zip(item_ids, names, strict=True) if a != b and a != ""}
+    return frame[~copies], aliases
 
 
 def _clean(frame: pd.DataFrame, report: ReviewsReport, merge_copies: bool) -> Reviews:
@@ -371,8 +386,9 @@ def _clean(frame: pd.DataFrame, report: ReviewsReport, merge_copies: bool) -> Re
     duplicated = key.duplicated(keep="first").to_numpy()
     report.duplicates = int(duplicated.sum())
     frame = frame[~duplicated]
+    aliases: dict[str, str] = {}
     if merge_copies:
-        frame = _merge_copies(frame, report)
+        frame, aliases = _merge_copies(frame, report)
     frame = frame.reset_index(drop=True)
     report.kept = len(frame)
     counts = np.bincount(frame["label"].to_numpy(dtype=np.int64), minlength=3)
@@ -380,7 +396,7 @@ def _clean(frame: pd.DataFrame, report: ReviewsReport, merge_copies: bool) -> Re
     log.info("reviews %s", report.summary())
     if not len(frame):
         raise DataError("no review with text left after cleaning", path=report.path)
-    return Reviews(frame, report)
+    return Reviews(frame, report, aliases)
 
 
 def default_reviews_path() -> Path:

@@ -41,7 +41,6 @@ from __future__ import annotations
 import io
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fusionrec.errors import DataError, FusionrecError, ModelError
-from fusionrec.io import file_sha256, read_json, shareable, write_atomic, write_json, write_npy
+from fusionrec.io import (
+    file_sha256,
+    read_json,
+    write_atomic,
+    write_folder_atomic,
+    write_json,
+    write_npy,
+)
 from fusionrec.serve.index import IndexConfig, VectorIndex
 
 log = logging.getLogger("fusionrec.serve")
@@ -323,33 +329,18 @@ def export_bundle(
         )
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FusionrecError(f"{out} already exists; choose another -o or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+
+    def write(work: Path) -> None:
         manifest = _write_bundle(
             work, run_dir, seed, index or IndexConfig(), search, sentiment, progress
         )
         files = sorted(p for p in work.rglob("*") if p.is_file())
         manifest["files"] = {p.relative_to(work).as_posix(): file_sha256(p).hex() for p in files}
         write_json(work / MANIFEST, manifest)
-        shareable(work)
-        _swap_into_place(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    log.info("bundle written to %s (%d files)", out, len(manifest["files"]) + 1)
+
+    write_folder_atomic(out, write)
+    log.info("bundle written to %s (%d files)", out, sum(1 for p in out.rglob("*") if p.is_file()))
     return out
-
-
-def _swap_into_place(work: Path, out: Path) -> None:
-    """Rename the finished ``work`` folder to ``out``, removing an old ``out`` only after."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{work.name}")
-        out.rename(old)
-    work.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def read_manifest(folder: str | Path, verify: bool = True) -> dict[str, Any]:

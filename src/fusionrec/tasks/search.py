@@ -31,7 +31,7 @@ from fusionrec.encoders.config import FeaturesConfig, parse_features_config
 from fusionrec.encoders.registry import make_encoder
 from fusionrec.encoders.store import default_cache_dir
 from fusionrec.errors import ConfigError, DataError, ModelError
-from fusionrec.io import read_json, save_torch, write_atomic, write_json
+from fusionrec.io import read_json, save_torch, write_folder_atomic, write_json
 from fusionrec.tasks.alignment import AlignConfig, Aligner, AlignReport, build_aligner
 from fusionrec.tasks.alignment import train_alignment as _train
 from fusionrec.tasks.ids import check_k
@@ -240,22 +240,20 @@ class CatalogueSearch:
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """Write the index (each file atomically, the manifest last)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(directory / "items.parquet", lambda p: self.items.to_parquet(p, index=False))
+        """Write the index as a whole folder renamed into place: saving over an index never
+        leaves the old manifest and heads beside a new catalogue."""
         arrays = {}
         for name, (matrix, mask) in self.catalogue.items():
             arrays[f"{name}__embedding"], arrays[f"{name}__mask"] = matrix, mask
 
-        def _savez(tmp: Path) -> None:
-            with open(tmp, "wb") as fh:
+        def write(folder: Path) -> None:
+            self.items.to_parquet(folder / "items.parquet", index=False)
+            with open(folder / "catalogue.npz", "wb") as fh:
                 np.savez(fh, **arrays)
+            save_torch(folder / "weights.pt", self.aligner.state_dict())
+            write_json(folder / "manifest.json", {**self.manifest, "files": list(_FILES)})
 
-        write_atomic(directory / "catalogue.npz", _savez)
-        save_torch(directory / "weights.pt", self.aligner.state_dict())
-        write_json(directory / "manifest.json", {**self.manifest, "files": list(_FILES)})
-        return directory
+        return write_folder_atomic(directory, write)
 
     @classmethod
     def load(cls, directory: str | Path) -> CatalogueSearch:
@@ -291,8 +289,29 @@ class CatalogueSearch:
                 v: (data[f"{v}__embedding"], data[f"{v}__mask"]) for v in manifest["views"]
             }
         items = pd.read_parquet(directory / "items.parquet")
+        rows = {len(items), manifest.get("n_items", len(items))}
+        rows |= {len(matrix) for matrix, _ in catalogue.values()}
+        if len(rows) > 1:
+            raise DataError(
+                f"the index's files disagree on the number of items ({sorted(rows)})",
+                path=directory,
+                hint="rebuild the index",
+            )
         text_config = parse_features_config({"text": manifest["text_encoder"]}).text
         return cls(aligner, catalogue, items, text_config, manifest)
+
+    def describing(self, dataset: Dataset) -> CatalogueSearch:
+        """This index with its item table (titles, image paths) read from ``dataset`` now:
+        a cached index is found by the catalogue's ids and features, which stay the same
+        when the data folder moves, and must not print the old folder's image paths."""
+        table = _item_table(dataset)
+        if table["item_id"].astype(str).tolist() != self.items["item_id"].astype(str).tolist():
+            raise DataError(
+                f"this index was fitted on other items than {dataset.name}'s",
+                hint="fit the index again (leave out --index, or point it at a new folder)",
+            )
+        self.items = table
+        return self
 
 
 def _report_summary(report: AlignReport) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def default_model(
     log.info("no cached default sentiment model yet: training one on %s (once)", source)
     start = time.perf_counter()
     reviews = read_reviews(source)
-    model = train_sentiment(reviews.frame, kind)
+    model = train_sentiment(reviews.frame, kind, item_aliases=reviews.item_aliases)
     model.info["data"] = reviews.report.summary()
     if (folder / "manifest.json").exists():  # another process finished first: use its model
         return load_model(folder)

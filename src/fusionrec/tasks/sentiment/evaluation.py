@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fusionrec.data.reviews import SENTIMENT_CLASSES, Reviews
+from fusionrec.errors import ConfigError
 from fusionrec.evaluate.classification import (
     brier_score,
     classification_metrics,
@@ -109,6 +110,22 @@ def _fold_metrics(
     return out
 
 
+def _require_each_class_in_every_fold(labels: np.ndarray, n_folds: int) -> None:
+    """A class with fewer reviews than folds is missing from some test folds, where its F1
+    would count as 0 however well it is predicted: refused, rather than reported low."""
+    counts = np.bincount(labels, minlength=len(SENTIMENT_CLASSES))
+    named = zip(SENTIMENT_CLASSES, counts.tolist(), strict=True)
+    rare = [(name, n) for name, n in named if 0 < n < n_folds]
+    if rare:
+        shown = ", ".join(f"{name} has {n}" for name, n in rare)
+        fewest = min(n for _, n in rare)
+        fix = f"use --folds {fewest} or fewer" if fewest >= 2 else "give more reviews"
+        raise ConfigError(
+            f"{n_folds} folds, but {shown} review(s): some test folds would hold none of "
+            f"that class and score its F1 as 0; {fix}"
+        )
+
+
 def cross_validate(
     reviews: Reviews,
     kinds: Sequence[str] = KINDS,
@@ -122,6 +139,7 @@ def cross_validate(
     """Seeded stratified ``n_folds``-fold CV of ``kinds`` plus the majority-class baseline."""
     frame = reviews.frame
     labels = reviews.labels
+    _require_each_class_in_every_fold(labels, n_folds)
     ratings = frame["rating"].to_numpy(dtype=float)
     if embeddings is None and any(k in ("lm", "fused") for k in kinds):
         from fusionrec.tasks.sentiment.features import embed_reviews

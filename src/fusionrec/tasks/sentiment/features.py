@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +130,8 @@ class ContextTables:
     item: _Side
     user: _Side
     global_rating: float
+    #: listing id -> the product id the tables know it by (``Reviews.item_aliases``)
+    item_aliases: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, emb: np.ndarray) -> ContextTables:
@@ -151,9 +153,12 @@ class ContextTables:
         """
         ratings = frame["rating"].to_numpy(dtype=float)
         labels = frame["label"].to_numpy(dtype=np.int64) if own else np.zeros(len(frame), int)
+        items = _keys(frame["item"])
+        if self.item_aliases:
+            items = pd.Series(items).replace(self.item_aliases).to_numpy(dtype=str)
         parts = [
-            side.features(_keys(frame[col]), emb, ratings, labels, own, self.global_rating)
-            for side, col in ((self.item, "item"), (self.user, "user"))
+            side.features(keys, emb, ratings, labels, own, self.global_rating)
+            for side, keys in ((self.item, items), (self.user, _keys(frame["user"])))
         ]
         return np.hstack(parts)
 
@@ -162,6 +167,8 @@ class ContextTables:
         for name, side in (("item", self.item), ("user", self.user)):
             for attr in ("ids", "emb_sum", "rating_sum", "rating_count", "class_count"):
                 out[f"{name}_{attr}"] = np.asarray(getattr(side, attr))
+        out["item_alias_from"] = np.asarray(list(self.item_aliases), dtype=str)
+        out["item_alias_to"] = np.asarray(list(self.item_aliases.values()), dtype=str)
         return out
 
     @classmethod
@@ -175,7 +182,15 @@ class ContextTables:
             )
             for name in ("item", "user")
         }
-        return cls(sides["item"], sides["user"], float(arrays["global_rating"]))
+        aliases = zip(  # absent from models saved before aliases were kept
+            arrays.get("item_alias_from", ()), arrays.get("item_alias_to", ()), strict=True
+        )
+        return cls(
+            sides["item"],
+            sides["user"],
+            float(arrays["global_rating"]),
+            {str(a): str(b) for a, b in aliases},
+        )
 
 
 def _keys(column: pd.Series) -> np.ndarray:

@@ -239,11 +239,14 @@ def train_sentiment(
     seed: int = 0,
     text_model: str | None = None,
     val_folds: int = 5,
+    item_aliases: dict[str, str] | None = None,
 ) -> SentimentModel:
     """Select on a stratified 1/``val_folds`` validation part, calibrate there, refit on all.
 
     ``frame`` has the columns of ``Reviews.frame``; ``embeddings`` (rows aligned with it)
-    are computed and cached when a model needs them and none are given.
+    are computed and cached when a model needs them and none are given. ``item_aliases``
+    (``Reviews.item_aliases``) lets a fused model give a merged listing its product's
+    context when asked about it by the listing's own id.
     """
     if kind not in KINDS:
         raise ModelError(f"unknown sentiment model {kind!r}; choose one of {', '.join(KINDS)}")
@@ -285,6 +288,8 @@ def train_sentiment(
         frame, kind, grid[best], embeddings=embeddings, seed=seed, text_model=text_model
     )
     model.temperature = temperature
+    if model.context is not None:
+        model.context.item_aliases = dict(item_aliases or {})
     model.info = {
         "rows": len(frame),
         "validation_rows": int(is_val.sum()),

@@ -15,9 +15,6 @@ processes saving at once) never leaves a half-written model where a reader looks
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,7 +23,7 @@ import torch
 
 from fusionrec.data.reviews import SENTIMENT_CLASSES
 from fusionrec.errors import ModelError
-from fusionrec.io import read_json, save_torch, shareable, write_atomic, write_json
+from fusionrec.io import read_json, save_torch, write_atomic, write_folder_atomic, write_json
 from fusionrec.tasks.sentiment.classifier import ClassifierParams, SentimentNet
 from fusionrec.tasks.sentiment.features import ContextTables, Standardizer
 from fusionrec.tasks.sentiment.model import SentimentModel
@@ -78,21 +75,7 @@ def save_model(model: SentimentModel, path: str | Path) -> Path:
     path = Path(path)
     if path.exists() and not (path / "manifest.json").exists() and any(path.iterdir()):
         raise ModelError(f"{path} exists and is not a sentiment model folder; choose another path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        _write_folder(model, tmp)
-        shareable(tmp)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    return write_folder_atomic(path, lambda folder: _write_folder(model, folder))
 
 
 def load_model(path: str | Path) -> SentimentModel:
