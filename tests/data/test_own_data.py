@@ -190,7 +190,7 @@ def test_load_dataset_takes_a_config_a_mapping_or_a_path_with_options(tmp_path):
     from_config = load_dataset(cfg)
     assert from_config.name == "mine" and len(from_config.interactions) == 2  # cleaned
     assert len(load_dataset(cfg.model_dump()).interactions) == 2
-    assert len(load_dataset(path, **options).interactions) == 3  # no cleaning asked
+    assert len(load_dataset(path, **options).interactions) == 3  # no threshold asked
     with pytest.raises(DataError, match="unknown dataset option.*'colums'"):
         load_dataset(path, colums={})
 

@@ -57,7 +57,12 @@ def deduplicate(dataset: Dataset) -> Dataset:
 
 def kcore(dataset: Dataset, user_k: int = 0, item_k: int = 0) -> Dataset:
     """Iteratively drop users with < ``user_k`` and items with < ``item_k`` interactions, then
-    re-index so the remaining users and items are contiguous."""
+    re-index so the remaining users and items are contiguous.
+
+    A threshold of 0 filters nothing on its side: every catalogue item (or every user of the
+    users table) stays, interactions or not, since catalogue items without interactions are
+    the cold-start items a content model can still recommend. From 1 up, a side keeps only
+    those left with interactions."""
     if user_k <= 1 and item_k <= 1:
         return dataset
     inter = dataset.interactions
@@ -77,8 +82,8 @@ def kcore(dataset: Dataset, user_k: int = 0, item_k: int = 0) -> Dataset:
             f"dataset '{dataset.name}' is empty after {user_k}/{item_k}-core filtering",
             hint="Lower kcore_user / kcore_item",
         )
-    user_keep = np.unique(kept[USER].to_numpy())
-    item_keep = np.unique(kept[ITEM].to_numpy())
+    user_keep = np.unique(kept[USER].to_numpy()) if user_k > 0 else np.arange(dataset.n_users)
+    item_keep = np.unique(kept[ITEM].to_numpy()) if item_k > 0 else np.arange(dataset.n_items)
     user_map = np.full(dataset.n_users, -1, dtype=np.int64)
     user_map[user_keep] = np.arange(len(user_keep))
     item_map = np.full(dataset.n_items, -1, dtype=np.int64)

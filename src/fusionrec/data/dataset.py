@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fusionrec.errors import DataError
+
 #: Column names of ``Dataset.interactions``.
 USER, ITEM, RATING, TIMESTAMP, LABEL = "user", "item", "rating", "timestamp", "label"
 
@@ -188,6 +190,8 @@ def build_dataset(
         missing = np.setdiff1d(inter_users, users["user_id"].to_numpy())
         if len(missing):
             users = pd.concat([users, pd.DataFrame({"user_id": missing})], ignore_index=True)
+    for table, kind in ((items, "item"), (users, "user")):
+        _require_unique_ids(table[f"{kind}_id"], kind)
     item_codes = pd.Index(items["item_id"]).get_indexer(interactions[item_col])
     user_codes = pd.Index(users["user_id"]).get_indexer(interactions[user_col])
     frame = pd.DataFrame({USER: user_codes.astype(np.int64), ITEM: item_codes.astype(np.int64)})
@@ -195,3 +199,16 @@ def build_dataset(
         if col in interactions.columns:
             frame[col] = interactions[col].to_numpy()
     return Dataset(name=name, interactions=frame, items=items, users=users, **meta)
+
+
+def _require_unique_ids(ids: pd.Series, kind: str) -> None:
+    """An id must map to exactly one index; the readers resolve repeated table rows first
+    (keeping the first, with a warning), so a repeat here comes from a direct caller."""
+    repeated = ids[ids.duplicated()]
+    if len(repeated):
+        example = sorted(pd.unique(repeated).tolist(), key=str)[:5]
+        raise DataError(
+            f"the {kind} table repeats {len(repeated)} {kind}_id value(s), e.g. {example}",
+            column=f"{kind}_id",
+            hint=f"Give each {kind} one row (the readers keep the first row of a repeated id)",
+        )

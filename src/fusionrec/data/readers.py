@@ -149,16 +149,25 @@ def check_rows(
 _FIX_HINT = "Fix or remove that row, or set dataset.on_bad_rows: skip to skip such rows"
 
 
-def _resolve_duplicate_items(items: pd.DataFrame, path: Path, log_lines: list[str]) -> pd.DataFrame:
-    """Keep the first row of each repeated item id and say which ids were repeated."""
-    dup = items["item_id"].duplicated(keep="first")
+def _resolve_duplicate_rows(
+    table: pd.DataFrame, path: Path, log_lines: list[str], kind: str = "item"
+) -> pd.DataFrame:
+    """Keep the first row of each repeated ``<kind>_id`` and say which ids were repeated.
+
+    Every id must map to one index, so repeats cannot stay; a warning (also kept in
+    ``log_lines``) names them and whether the repeats differ, since a differing repeat means
+    content was lost."""
+    col = f"{kind}_id"
+    dup = table[col].duplicated(keep="first")
     if not dup.any():
-        return items
-    ids = sorted(pd.unique(items.loc[dup, "item_id"]).tolist())
-    groups = items[items["item_id"].isin(ids)].groupby("item_id", sort=False)
+        return table
+    ids = sorted(pd.unique(table.loc[dup, col]).tolist())
+    repeated = table[table[col].isin(ids)]
+    # JSON-lines cells may hold lists or dicts, which drop_duplicates cannot hash
+    groups = repeated.map(_hashable).groupby(repeated[col].to_numpy(), sort=False)
     differing = [k for k, g in groups if len(g.drop_duplicates()) > 1]
     msg = (
-        f"{path}: {int(dup.sum())} duplicate item rows for {len(ids)} item ids resolved by "
+        f"{path}: {int(dup.sum())} duplicate {kind} rows for {len(ids)} {kind} ids resolved by "
         f"keeping the first row of each: ids {ids}"
     )
     if differing:
@@ -167,7 +176,16 @@ def _resolve_duplicate_items(items: pd.DataFrame, path: Path, log_lines: list[st
         msg += " (the repeated rows are identical)"
     log.warning(msg)
     log_lines.append(msg)
-    return items.loc[~dup].reset_index(drop=True)
+    return table.loc[~dup].reset_index(drop=True)
+
+
+def _hashable(value: Any) -> Any:
+    """A hashable stand-in for a cell, equal for equal lists/dicts/arrays."""
+    if isinstance(value, dict):
+        return ("dict", tuple((k, _hashable(v)) for k, v in sorted(value.items(), key=str)))
+    if isinstance(value, list | tuple | np.ndarray):
+        return ("list", tuple(_hashable(v) for v in value))
+    return value
 
 
 def read_generic(
@@ -254,14 +272,17 @@ def read_generic(
         items = _convert_table_ids(
             tables["items"], "item_id", kinds[1], items_path, bad[items_path]
         )
-        items = _resolve_duplicate_items(items, items_path, log_lines)
+        items = _resolve_duplicate_rows(items, items_path, log_lines, "item")
     elif image_pattern or audio_pattern or item_text_tables:
         items = pd.DataFrame({"item_id": pd.unique(inter["item_id"])})
     text_fields = list(text_fields or [])
+    # one record per table read, so a file read twice (also as items_path) counts each read
+    skipped = list(bad.values())
     for spec in item_text_tables or []:
         spec_path = Path(spec["path"])
-        extra = _read_id_table(spec_path, "item", None, cols, options, None)
-        extra = _convert_table_ids(extra, "item_id", kinds[1], spec_path, None)
+        skipped.append(BadRows(spec_path) if on_bad_rows == "skip" else None)
+        extra = _read_id_table(spec_path, "item", None, cols, options, skipped[-1])
+        extra = _convert_table_ids(extra, "item_id", kinds[1], spec_path, skipped[-1])
         items = join_texts(items, extra, spec.get("column", ""), spec_path)
         text_fields.append(spec["column"])
     if items is not None:
@@ -292,7 +313,8 @@ def read_generic(
         users = _convert_table_ids(
             tables["users"], "user_id", kinds[0], users_path, bad[users_path]
         )
-    for rows in bad.values():
+        users = _resolve_duplicate_rows(users, users_path, log_lines, "user")
+    for rows in skipped:
         message = rows.summary() if rows is not None else None
         if message:
             log.warning(message)
@@ -425,7 +447,7 @@ def read_movielens_mm(directory: str | Path) -> Dataset:
     items = read_table(items_path, "csv")
     require_columns(items, ["movie_id", "title", "overview", *ML_GENRES], items_path)
     items = items.rename(columns={"movie_id": "item_id"})
-    items = _resolve_duplicate_items(items, items_path, log_lines)
+    items = _resolve_duplicate_rows(items, items_path, log_lines, "item")
     items["genres"] = _genre_string(items)
     poster_dir = directory / "posters"
     posters = [poster_dir / f"{i}.jpg" for i in items["item_id"]]
@@ -433,7 +455,11 @@ def read_movielens_mm(directory: str | Path) -> Dataset:
         str(p) if ok else None for p, ok in zip(posters, existing_files(posters), strict=True)
     ]
     users_path = directory / "users.csv"
-    users = read_table(users_path, "csv") if users_path.exists() else None
+    users = None
+    if users_path.exists():
+        users = read_table(users_path, "csv")
+        require_columns(users, ["user_id"], users_path)
+        users = _resolve_duplicate_rows(users, users_path, log_lines, "user")
     return build_dataset(
         "movielens-100k-mm",
         inter,
@@ -473,7 +499,9 @@ def read_mmrec(path: str | Path, *, name: str | None = None) -> Dataset:
     inter = _interactions(
         frame, inter_path, user="userID", item="itemID", rating=rating, timestamp=ts, label=label
     )
-    n_items = int(pd.to_numeric(inter["item_id"]).max()) + 1
+    inter["user_id"] = _mmrec_ids(frame, "userID", inter_path)
+    inter["item_id"] = _mmrec_ids(frame, "itemID", inter_path)
+    n_items = int(inter["item_id"].max()) + 1
     feats = mmrec_features(inter_path.parent, n_items, inter_path)
     for feat_path in feats.values():
         n_items = max(n_items, len(read_npy(feat_path, mmap=True)))
@@ -486,6 +514,30 @@ def read_mmrec(path: str | Path, *, name: str | None = None) -> Dataset:
         precomputed=feats,
         source={"interactions": str(inter_path), "format": "mmrec", "features": feats},
     )
+
+
+def _mmrec_ids(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """The ``userID``/``itemID`` column as int64. MMRec ids are the indices its preprocessing
+    maps raw ids to (item i is row i of every ``*_feat.npy``), so anything but a
+    non-negative integer means the file is not in that mapped form."""
+    values = frame[column]
+    if pd.api.types.is_integer_dtype(values) and (values >= 0).all():
+        return values
+    ids, bad = convert_ids(values, "int")
+    bad = bad | (ids.to_numpy() < 0)
+    if bad.any():
+        raise cell_error(
+            frame,
+            column,
+            path,
+            bad,
+            "expected a non-negative integer id",
+            hint="MMRec .inter ids are integer indices 0..n-1 (item i is row i of the "
+            "*_feat.npy files); read a file of raw ids as a generic table instead "
+            "(dataset.format: tsv, dataset.columns: {user: userID, item: itemID, "
+            "label: x_label})",
+        )
+    return ids
 
 
 def mmrec_features(folder: Path, n_items: int, inter_path: Path) -> dict[str, str]:

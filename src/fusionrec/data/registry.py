@@ -109,8 +109,17 @@ GENERIC_OPTIONS: dict[str, Any] = {
     "ids_as": "auto",
     "on_bad_rows": "error",
 }
-#: Cleaning settings, applied (by ``fusionrec.data.clean``) when given.
-CLEANING_OPTIONS = ("implicit_threshold", "dedupe", "kcore_user", "kcore_item")
+#: Cleaning settings and their defaults, those of a config's ``dataset`` section
+#: (``fusionrec.config.DatasetConfig``), so a dataset loaded from Python is the one a config
+#: trains on: without de-duplication a repeated (user, item) pair can land in train and test,
+#: a test positive the evaluator masks and can never hit.
+CLEANING_DEFAULTS: dict[str, Any] = {
+    "implicit_threshold": None,
+    "dedupe": True,
+    "kcore_user": 0,
+    "kcore_item": 0,
+}
+CLEANING_OPTIONS = tuple(CLEANING_DEFAULTS)
 GENERIC_FORMATS = ("generic", "csv", "tsv", "parquet", "jsonl")
 
 
@@ -135,13 +144,14 @@ def load_dataset(source: Any, /, **options: Any) -> Dataset:
 
     ``options`` (which override the source's settings) are the ``dataset`` config keys:
     ``path``, ``format``, the generic reader's options (``GENERIC_OPTIONS``) and the
-    cleaning settings (``CLEANING_OPTIONS``; cleaning runs only when one is given, as it
-    always is from a config). An unknown or inapplicable option is a ``DataError``.
+    cleaning settings (``CLEANING_DEFAULTS``, which apply to those not given, as in a config:
+    ``dedupe=False`` keeps repeated interactions). An unknown or inapplicable option is a
+    ``DataError``.
     """
     settings = {k: v for k, v in (dataset_settings(source) | options).items() if v is not None}
     name = str(settings.pop("name", "")) or None
     path, fmt = settings.pop("path", None), settings.pop("format", None)
-    cleaning = {k: settings.pop(k) for k in CLEANING_OPTIONS if k in settings}
+    cleaning = CLEANING_DEFAULTS | {k: settings.pop(k) for k in CLEANING_OPTIONS if k in settings}
     unknown = sorted(set(settings) - set(GENERIC_OPTIONS))
     if unknown:
         raise DataError(
@@ -164,7 +174,7 @@ def load_dataset(source: Any, /, **options: Any) -> Dataset:
                 hint="Check the spelling, pass an existing file or directory, or set dataset.path",
             )
     dataset = _read(Path(path), fmt, name if by_name else None, settings)
-    return clean(dataset, **cleaning) if cleaning else dataset
+    return clean(dataset, **cleaning)
 
 
 def _named_options(entry: dict[str, Any], folder: Path) -> dict[str, Any]:

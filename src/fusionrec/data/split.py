@@ -28,13 +28,15 @@ class Split:
     """``labels[i]`` is the part (0 train, 1 valid, 2 test) of ``dataset.interactions`` row i.
 
     ``cold_items`` lists items withheld from training (cold-start split); the evaluator then
-    ranks only among them for valid/test.
+    ranks only among them for valid/test. ``log`` keeps the warnings made with the split
+    (saved in ``split.json``), so a run directory still tells what was wrong with it.
     """
 
     labels: np.ndarray
     method: str
     params: dict[str, Any] = field(default_factory=dict)
     cold_items: np.ndarray | None = None
+    log: list[str] = field(default_factory=list)
 
     def rows(self, part: int) -> np.ndarray:
         return np.flatnonzero(self.labels == part)
@@ -68,6 +70,8 @@ class Split:
         meta = {"method": self.method, "params": self.params, "counts": self.counts()}
         if self.cold_items is not None:
             meta["cold_item_ids"] = dataset.item_ids[self.cold_items].tolist()
+        if self.log:
+            meta["log"] = list(self.log)
         write_json(directory / "split.json", meta)
         return directory / "split.parquet"
 
@@ -83,7 +87,7 @@ class Split:
         cold = None
         if "cold_item_ids" in meta:
             cold = pd.Index(dataset.item_ids).get_indexer(meta["cold_item_ids"])
-        return cls(labels, meta["method"], meta.get("params", {}), cold)
+        return cls(labels, meta["method"], meta.get("params", {}), cold, meta.get("log", []))
 
 
 def _labels_from_frame(
@@ -314,6 +318,13 @@ def make_split(
 ) -> Split:
     """Dispatch to a split method by name (``auto``: see ``resolve_method``) and check the
     result is usable."""
+    if path is not None and method not in (None, "auto", "predefined"):
+        # the labels file would otherwise be ignored: the caller believes it is used
+        raise DataError(
+            f"split path {str(path)!r} is a predefined split's labels file, but the split "
+            f"method is '{method}', which would ignore it",
+            hint="Drop one of the two: method 'predefined' (or 'auto') uses the file",
+        )
     method = resolve_method(dataset, method, path)
     if abs(sum(ratios) - 1.0) > 1e-6 or min(ratios) < 0:
         raise DataError(f"split ratios must be non-negative and sum to 1, got {list(ratios)}")
@@ -338,7 +349,33 @@ def make_split(
                     method, "Give every part a share (split.ratios), or check the split file"
                 ),
             )
+    if method != "predefined":
+        _note_pairs_in_train(dataset, split)
     return split
+
+
+def _note_pairs_in_train(dataset: Dataset, split: Split) -> None:
+    """Warn when valid/test rows repeat a (user, item) pair of train (data read without
+    de-duplication): the evaluator masks training items, so such a positive can never be
+    hit and the metrics drop without any other sign. A predefined split is the publisher's
+    and is left as it is."""
+    inter = dataset.interactions
+    keys = inter[USER].to_numpy().astype(np.int64) * dataset.n_items + inter[ITEM].to_numpy()
+    train = np.isin(keys, keys[split.labels == TRAIN])
+    counts = {
+        name: int((train & (split.labels == code)).sum())
+        for name, code in (("valid", VALID), ("test", TEST))
+    }
+    if not any(counts.values()):
+        return
+    message = (
+        f"split '{split.method}' of dataset '{dataset.name}': {counts['valid']} valid and "
+        f"{counts['test']} test interactions repeat a (user, item) pair that is also in train; "
+        "they cannot be hit when training items are masked, so they lower the metrics. "
+        "Load the data with dedupe: true (one interaction per pair) to avoid it"
+    )
+    log.warning(message)
+    split.log.append(message)
 
 
 _EMPTY_PART_HINTS = {

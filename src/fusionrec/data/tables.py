@@ -3,19 +3,28 @@
 Every reader in fusionrec goes through ``read_table`` and ``require_columns`` /
 ``numeric_column`` so a bad file fails the same clear way whatever its format.
 
-Rows that cannot be used (a line with too many fields, a non-numeric rating, an empty id)
-stop loading by default (``on_bad_rows="error"``). With ``on_bad_rows="skip"`` they are
+Rows that cannot be used (a line with too many fields, a non-numeric rating, an empty id,
+an id that swallowed lines after a stray quote, a JSON line that is not an object) stop
+loading by default (``on_bad_rows="error"``). With ``on_bad_rows="skip"`` they are
 dropped and recorded in a ``BadRows`` log (count, then the first few lines with their
 content), so nothing disappears silently.
 """
 
 from __future__ import annotations
 
+import bz2
+import codecs
+import csv
+import gzip
+import io
+import json
 import logging
+import lzma
 import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +40,18 @@ BAD_ROW_POLICIES = ("error", "skip")
 SHOWN_BAD_ROWS = 5
 _SKIPPED_LINE = re.compile(r"Skipping line (\d+): (.*)")
 _FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_OPEN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 _BAD_ROWS_HINT = "Fix or remove that row, or set dataset.on_bad_rows: skip to skip such rows"
+_QUOTE_HINT = (
+    'Remove the stray quote, or double a quote that belongs to a value ("" inside a quoted field)'
+)
+_JSON_HINT = (
+    "Fix or remove that line (each line must be one JSON object), or set "
+    "dataset.on_bad_rows: skip to skip such lines"
+)
+#: Compressed files pandas opens by their suffix that this module re-reads for line numbers.
+_OPENERS: dict[str, Any] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_UNREADABLE = (".zip", ".zst", ".tar")
 
 
 def detect_format(path: Path) -> str:
@@ -88,10 +108,12 @@ def read_table(
 ) -> pd.DataFrame:
     """Read a CSV/TSV/Parquet/JSON-lines file into a DataFrame.
 
-    ``str_columns`` are read as text (ids such as ``0669361001`` keep their leading zero).
-    With ``bad_rows`` given, CSV lines with the wrong number of fields are skipped and
-    recorded there; without it they are an error naming the line. ``frame.attrs["lines"]``
-    holds each row's 1-based line number in the file (the header is line 1).
+    ``str_columns`` are the id columns, read as text (ids such as ``0669361001`` keep their
+    leading zero); in CSV/TSV an id holding a line break is a bad row, since it is the mark
+    of an unbalanced quote that swallowed the lines after it. With ``bad_rows`` given, bad
+    CSV rows and bad JSON lines are skipped and recorded there; without it they are an
+    error naming the line. ``row_lines(frame)`` gives each row's 1-based line number in the
+    file (the header is line 1), worked out from ``frame.attrs["lines"]``.
     """
     path = Path(path)
     if not path.exists():
@@ -104,31 +126,17 @@ def read_table(
     if fmt not in ("csv", "tsv", "parquet", "jsonl"):
         raise DataError(f"unknown format '{fmt}'", path=path, hint="Use csv, tsv, parquet or jsonl")
     header_lines = 1 if header and fmt in ("csv", "tsv") else 0
-    skipped: list[int] = []
     try:
         if fmt in ("csv", "tsv"):
             frame = _read_delimited(path, fmt, sep, header, names, encoding, str_columns, bad_rows)
-            skipped = [n for n, _, _ in bad_rows.rows] if bad_rows is not None else []
         elif fmt == "parquet":
             frame = pd.read_parquet(path)
+            frame.attrs["lines"] = _row_lines(len(frame), 0, [])
         else:
-            # dtype=False: JSON strings stay strings ("0669361001"), numbers stay numbers.
-            frame = pd.read_json(
-                path,
-                lines=True,
-                compression="infer",
-                encoding=encoding,
-                dtype=False,
-                convert_dates=False,
-            )
+            frame = _read_jsonl(path, encoding, bad_rows)
     except UnicodeDecodeError as exc:
         raise _decode_error(path, encoding, exc) from None
     except pd.errors.ParserError as exc:
-        match = _FIELD_COUNT.search(str(exc))
-        if match:
-            expected, line, found = match.groups()
-            message = f"expected {expected} fields, found {found}"
-            raise DataError(message, path=path, line=int(line), hint=_BAD_ROWS_HINT) from None
         raise DataError(
             f"could not parse as {fmt}: {exc}", path=path, hint=_BAD_ROWS_HINT
         ) from None
@@ -142,7 +150,6 @@ def read_table(
         )
     if frame.empty:
         raise DataError("the file has no rows", path=path)
-    frame.attrs["lines"] = _row_lines(len(frame), header_lines, skipped)
     return frame
 
 
@@ -160,25 +167,343 @@ def _read_delimited(
     dtype: object = str if names is None and not header else None
     if str_columns:
         dtype = {c: str for c in str_columns}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", pd.errors.ParserWarning)
-        frame = pd.read_csv(
-            path,
-            sep=delimiter,
-            header=0 if header else None,
-            names=names,
-            encoding=encoding,
-            engine="c" if len(delimiter) == 1 else "python",
-            dtype=dtype,
-            on_bad_lines="warn" if bad_rows is not None else "error",
+    records = _Records(path, encoding, delimiter)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path,
+                sep=delimiter,
+                header=0 if header else None,
+                names=names,
+                encoding=encoding,
+                engine="c" if len(delimiter) == 1 else "python",
+                dtype=dtype,
+                on_bad_lines="warn" if bad_rows is not None else "error",
+            )
+    except pd.errors.ParserError as exc:
+        raise _parser_error(path, fmt, exc, records) from None
+    skipped = _skipped_lines(caught) if bad_rows is not None else {}
+    frame.attrs["lines"] = RowLines(records, 1 if header else 0, len(frame), set(skipped))
+    if skipped and bad_rows is not None:
+        spans = {number: records.span(number) for number in skipped}
+        content = _line_contents(path, encoding, {first for first, _ in spans.values()})
+        for number, reason in skipped.items():
+            first, last = spans[number]
+            bad_rows.add(first, content.get(first, ""), reason + _runs_over(first, last))
+    return _drop_broken_ids(frame, path, encoding, str_columns or [], bad_rows)
+
+
+def _parser_error(path: Path, fmt: str, exc: pd.errors.ParserError, records: _Records) -> DataError:
+    """pandas' tokenizer error with the real line: pandas counts a record with a quoted
+    line break as one line, so its numbers drift after such a record."""
+    match = _FIELD_COUNT.search(str(exc))
+    if match:
+        expected, number, found = (int(g) for g in match.groups())
+        first, last = records.span(number)
+        message = f"expected {expected} fields, found {found}{_runs_over(first, last)}"
+        return DataError(message, path=path, line=first, hint=_BAD_ROWS_HINT)
+    match = _OPEN_QUOTE.search(str(exc))
+    if match:  # pandas gives the record's index (0-based, blank lines counted)
+        first, last = records.span(int(match.group(1)) + 1)
+        return DataError(
+            f"a quote opened on this line is never closed, so lines {first}-{last} (the rest "
+            "of the file) would be one field: an unbalanced quote",
+            path=path,
+            line=first,
+            hint=_QUOTE_HINT,
         )
-    if bad_rows is not None:
-        lines = _skipped_lines(caught)
-        if lines:
-            content = _line_contents(path, encoding, set(lines))
-            for number, reason in lines.items():
-                bad_rows.add(number, content.get(number, ""), reason)
+    return DataError(f"could not parse as {fmt}: {exc}", path=path, hint=_BAD_ROWS_HINT)
+
+
+def _runs_over(first: int, last: int) -> str:
+    if last <= first:
+        return ""
+    return f" (the row runs over lines {first}-{last}: an unbalanced quote?)"
+
+
+def _drop_broken_ids(
+    frame: pd.DataFrame,
+    path: Path,
+    encoding: str,
+    id_columns: list[str],
+    bad_rows: BadRows | None,
+) -> pd.DataFrame:
+    """Ids holding a line break are an error, or skipped rows with ``bad_rows``. No real id
+    holds one: a field opened by a stray quote runs on to the next quote, swallowing the
+    rows in between into one cell, and the rows read fine otherwise."""
+    bad = np.zeros(len(frame), dtype=bool)
+    where = np.full(len(frame), "", dtype=object)
+    for column in id_columns:
+        if column not in frame.columns or frame[column].dtype.kind in "biufcmM":
+            continue
+        hit = frame[column].str.contains("\n", regex=False, na=False).to_numpy(dtype=bool)
+        where[hit & ~bad] = column
+        bad |= hit
+    if not bad.any():
+        return frame
+    lines: RowLines = frame.attrs["lines"]
+    first, last = lines.spans()
+    positions = np.flatnonzero(bad)
+    if bad_rows is None:
+        pos = positions[0]
+        value = str(frame[where[pos]].iloc[pos])
+        shown = repr(value if len(value) <= 60 else value[:57] + "...")
+        raise DataError(
+            f"the id {shown} holds a line break: it looks like an unbalanced quote, a field "
+            f"opened by a quote on line {first[pos]} and closed on line {last[pos]}, which "
+            f"swallowed the {last[pos] - first[pos]} line(s) after it into this cell",
+            path=path,
+            line=int(first[pos]),
+            column=where[pos],
+            hint=f"{_QUOTE_HINT}, or set dataset.on_bad_rows: skip to skip such rows",
+        )
+    content = _line_contents(path, encoding, {int(first[p]) for p in positions})
+    for pos in positions:
+        start, end = int(first[pos]), int(last[pos])
+        reason = (
+            f"{where[pos]}: the id holds a line break, an unbalanced quote?; the row swallowed "
+            f"lines {start}-{end} ({end - start + 1} lines)"
+        )
+        bad_rows.add(start, content.get(start, ""), reason)
+    kept = frame[~bad].reset_index(drop=True)
+    kept.attrs["lines"] = lines.without(positions)
+    return kept
+
+
+class _Records:
+    """Where each record of a text file starts and ends, found by one more pass over the
+    file, and only when a message needs a line number: valid files never pay for it.
+
+    pandas numbers a record by the records and blank lines before it, not by physical lines,
+    so its "line 5" is wrong after a quoted line break; ``span`` maps its numbers to the
+    real lines. With no or a multi-character delimiter (JSON lines; pandas' python engine,
+    which ignores quotes there) every non-blank line is one record."""
+
+    def __init__(self, path: Path, encoding: str, delimiter: str | None) -> None:
+        self.path, self.encoding, self.delimiter = path, encoding, delimiter
+        self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._scanned = False
+
+    def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(pandas' number, first line, last line) of every non-blank record; None when the
+        file cannot be read again (a compression this module does not open)."""
+        if not self._scanned:
+            self._scanned = True
+            if not self.path.name.lower().endswith(_UNREADABLE):
+                try:
+                    self._table = self._scan()
+                except (OSError, csv.Error, ValueError):
+                    self._table = None
+        return self._table
+
+    def span(self, number: int) -> tuple[int, int]:
+        """First and last line of the record pandas calls line ``number``."""
+        table = self.table()
+        if table is not None:
+            hit = np.flatnonzero(table[0] == number)
+            if len(hit):
+                return int(table[1][hit[0]]), int(table[2][hit[0]])
+        return number, number
+
+    def _scan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        numbers: list[int] = []
+        firsts: list[int] = []
+        lasts: list[int] = []
+        limit = csv.field_size_limit()
+        csv.field_size_limit(2**31 - 1)  # a swallowed field can be long
+        try:
+            with _open_text(self.path, self.encoding) as handle:
+                if self.delimiter is None or len(self.delimiter) != 1:
+                    for number, text in enumerate(handle, start=1):
+                        if text.strip():
+                            numbers.append(number)
+                            firsts.append(number)
+                            lasts.append(number)
+                else:
+                    raw = [""]
+
+                    def physical_lines() -> Any:
+                        for text in handle:
+                            raw[0] = text
+                            yield text
+
+                    reader = csv.reader(physical_lines(), delimiter=self.delimiter)
+                    start = 1
+                    for number, record in enumerate(reader, start=1):
+                        end = reader.line_num
+                        # pandas skips empty and whitespace-only lines, not a quoted ""
+                        one_line = end == start and len(record) == 1
+                        if record and not (one_line and not raw[0].strip(" \t\r\n")):
+                            numbers.append(number)
+                            firsts.append(start)
+                            lasts.append(end)
+                        start = end + 1
+        finally:
+            csv.field_size_limit(limit)
+        return (
+            np.asarray(numbers, dtype=np.int64),
+            np.asarray(firsts, dtype=np.int64),
+            np.asarray(lasts, dtype=np.int64),
+        )
+
+
+class RowLines:
+    """The line span of each row ``read_table`` returned, computed on first use.
+
+    pandas deep-copies ``attrs`` into every frame it derives; this object is shared instead,
+    so the lines are computed at most once and a large file's frame carries no array."""
+
+    def __init__(
+        self,
+        records: _Records,
+        header_lines: int,
+        n_rows: int,
+        skipped: set[int] | None = None,
+        dropped: np.ndarray | None = None,
+    ) -> None:
+        self.records, self.header_lines, self.n_rows = records, header_lines, n_rows
+        self.skipped = skipped or set()  # pandas' numbers of the lines it skipped
+        self.dropped = np.asarray([] if dropped is None else dropped, dtype=np.int64)
+        self._spans: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    def __deepcopy__(self, memo: dict) -> RowLines:
+        return self
+
+    def without(self, positions: np.ndarray) -> RowLines:
+        """The lines of the rows left after dropping the rows at ``positions``."""
+        read = np.setdiff1d(np.arange(self.n_rows + len(self.dropped)), self.dropped)
+        dropped = np.union1d(self.dropped, read[positions])
+        return RowLines(
+            self.records, self.header_lines, self.n_rows - len(positions), self.skipped, dropped
+        )
+
+    def spans(self) -> tuple[np.ndarray, np.ndarray]:
+        """(first line, last line) of each row."""
+        if self._spans is None:
+            self._spans = self._compute()
+        return self._spans
+
+    def _compute(self) -> tuple[np.ndarray, np.ndarray]:
+        n_read = self.n_rows + len(self.dropped)
+        table = self.records.table()
+        if table is not None:
+            numbers, first, last = table
+            rows = np.arange(len(numbers)) >= self.header_lines
+            rows &= ~np.isin(numbers, list(self.skipped))
+            if rows.sum() == n_read:
+                keep = np.ones(n_read, dtype=bool)
+                keep[self.dropped] = False
+                return first[rows][keep], last[rows][keep]
+        # not re-readable: assume one line per row, as pandas numbers them
+        lines = _row_lines(n_read, self.header_lines, sorted(self.skipped))
+        lines = np.delete(lines, self.dropped)
+        return lines, lines
+
+
+def _open_text(path: Path, encoding: str, errors: str = "replace") -> IO[str]:
+    """The file as text, decompressed like pandas does by its suffix. Lines are split at
+    \\n, \\r\\n and \\r and returned untranslated, as the csv module needs."""
+    opener = _OPENERS.get(path.suffix.lower(), open)
+    return opener(path, "rt", encoding=encoding, errors=errors, newline="")
+
+
+def _read_jsonl(path: Path, encoding: str, bad_rows: BadRows | None) -> pd.DataFrame:
+    """pandas' fast reader, and ``json`` line by line where it cannot be trusted: its errors
+    give an offset into the whole file, not a line, and it silently wraps integers of 2**64
+    and more around (id 123456789012345678901 would become 12776324570088369205)."""
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"  # a BOM (Windows tools write one) is not JSON; this drops it
+    try:
+        frame = _pandas_jsonl(path, encoding)
+    except UnicodeDecodeError:
+        raise
+    except (ValueError, TypeError):  # TypeError: a line holding a list among objects
+        frame = None
+    if frame is None or _long_digit_runs(path):
+        texts, numbers, objects, wide, clean = _json_lines(path, encoding, bad_rows)
+        if frame is None or wide or not clean:
+            frame = None
+            if not wide:  # read the good lines the usual way, so their values are the same
+                try:
+                    frame = _pandas_jsonl(io.StringIO("\n".join(texts)), "utf-8")
+                except (ValueError, TypeError):
+                    frame = None
+            if frame is None or len(frame) != len(objects):
+                frame = pd.DataFrame(objects)
+            frame.attrs["lines"] = np.asarray(numbers, dtype=np.int64)
+            return frame
+    frame.attrs["lines"] = RowLines(_Records(path, encoding, None), 0, len(frame))
     return frame
+
+
+def _pandas_jsonl(source: Path | IO[str], encoding: str) -> pd.DataFrame:
+    # dtype=False: JSON strings stay strings ("0669361001"), numbers stay numbers.
+    return pd.read_json(
+        source,
+        lines=True,
+        compression="infer",
+        encoding=encoding,
+        dtype=False,
+        convert_dates=False,
+    )
+
+
+_DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+
+
+def _long_digit_runs(path: Path) -> bool:
+    """Whether the file holds 20 digits in a row, as every integer of 2**64 or more does.
+    Digits in strings or decimals make it a false alarm, costing only the exact read."""
+    with _OPENERS.get(path.suffix.lower(), open)(path, "rb") as handle:
+        return b"0" * 20 in handle.read().translate(_DIGITS_ONLY)
+
+
+def _json_lines(
+    path: Path, encoding: str, bad_rows: BadRows | None
+) -> tuple[list[str], list[int], list[dict], bool, bool]:
+    """(texts, line numbers, objects) of the good lines, whether some integer is outside
+    pandas' range (int64 and uint64) and whether every line was good. A bad line is an
+    error naming it, or with ``bad_rows`` recorded there and left out."""
+    texts: list[str] = []
+    numbers: list[int] = []
+    objects: list[dict] = []
+    wide, clean = False, True
+
+    def integer(text: str) -> int:
+        nonlocal wide
+        value = int(text)
+        wide = wide or not -(2**63) <= value < 2**64
+        return value
+
+    with _open_text(path, encoding, errors="strict") as handle:
+        for number, text in enumerate(handle, start=1):
+            text = text.rstrip("\r\n")
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text, parse_int=integer)
+            except json.JSONDecodeError as exc:
+                reason = f"not valid JSON: {exc.msg} (column {exc.colno})"
+            except ValueError as exc:
+                reason = f"not valid JSON: {exc}"
+            else:
+                if isinstance(value, dict):
+                    texts.append(text)
+                    numbers.append(number)
+                    objects.append(value)
+                    continue
+                found = text.strip()
+                found = found if len(found) <= 40 else found[:37] + "..."
+                reason = f"expected one JSON object {{...}} per line, found {found!r}"
+            if bad_rows is None:
+                raise DataError(reason, path=path, line=number, hint=_JSON_HINT)
+            bad_rows.add(number, text, reason)
+            clean = False
+    return texts, numbers, objects, wide, clean
 
 
 def _skipped_lines(caught: list[warnings.WarningMessage]) -> dict[int, str]:
@@ -193,8 +518,10 @@ def _skipped_lines(caught: list[warnings.WarningMessage]) -> dict[int, str]:
 
 
 def _line_contents(path: Path, encoding: str, wanted: set[int]) -> dict[int, str]:
-    out = {}
-    with path.open(encoding=encoding, errors="replace", newline="") as handle:
+    out: dict[int, str] = {}
+    if not wanted:
+        return out
+    with _open_text(path, encoding) as handle:
         for number, text in enumerate(handle, start=1):
             if number in wanted:
                 out[number] = text.rstrip("\r\n")
@@ -212,8 +539,11 @@ def _row_lines(n_rows: int, header_lines: int, skipped: list[int]) -> np.ndarray
 
 
 def row_lines(frame: pd.DataFrame, header_lines: int = 1) -> np.ndarray:
-    """Each row's line number in its file (read by ``read_table``, else header + row)."""
+    """Each row's (first) line number in its file (read by ``read_table``, else header +
+    row). Called for messages only: for a CSV file this reads the file once more."""
     lines = frame.attrs.get("lines")
+    if isinstance(lines, RowLines):
+        lines = lines.spans()[0] if len(lines) == len(frame) else None
     if lines is not None and len(lines) == len(frame):
         return np.asarray(lines)
     return np.arange(len(frame), dtype=np.int64) + 1 + header_lines

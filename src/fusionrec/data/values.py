@@ -30,36 +30,80 @@ def check_ids_as(ids_as: str) -> None:
         raise DataError(f"dataset.ids_as must be one of {list(ID_KINDS)}, got {ids_as!r}")
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _as_text(values: pd.Series) -> pd.Series:
     """Id cells as strings without surrounding spaces (``" c13"`` is user ``c13``, not a
     new one); integral floats (a numeric column with gaps) lose their '.0'."""
     if pd.api.types.is_float_dtype(values):
-        values = values.astype("Int64")
+        values = _float_ids(values)
     return values.astype("string").str.strip().astype(object).where(values.notna(), None)
 
 
+def _float_ids(values: pd.Series) -> pd.Series:
+    """A float column of ids as integers when every id is whole and fits int64 (the usual
+    case: integer ids with gaps, or JSON's ``3.0``), else as text: ``2.5`` stays ``"2.5"``
+    and ``3`` becomes ``"3"``, since rounding or truncating would merge distinct ids."""
+    present = values.dropna()
+    if present.empty or ((present % 1 == 0).all() and present.abs().max() < 2.0**63):
+        return values.astype("Int64")
+    return values.map(_float_text, na_action="ignore")
+
+
+def _float_text(value: float) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _fit_int64(text: pd.Series) -> np.ndarray:
+    """Which integer texts (``-?[0-9]+``) fit int64, compared as text, never through float
+    (which rounds beyond 2**53): 19 digits is the only length that needs a comparison."""
+    negative = text.str.startswith("-").to_numpy(dtype=bool)
+    magnitude = text.str.lstrip("-").str.lstrip("0")
+    length = magnitude.str.len().to_numpy()
+    fits = length < 19
+    edge = np.flatnonzero(length == 19)
+    if len(edge):
+        limit = np.where(negative[edge], str(-_INT64_MIN), str(_INT64_MAX))
+        # equal lengths and no leading zeros: text order is number order
+        fits[edge] = magnitude.to_numpy(dtype=object)[edge].astype(str) <= limit
+    return fits
+
+
 def id_kind(columns: list[pd.Series], ids_as: str = "auto") -> str:
-    """``"int"`` or ``"str"``: one kind for every column holding the same ids."""
+    """``"int"`` or ``"str"``: one kind for every column holding the same ids. Ids that
+    look like integers but do not fit int64 make the ids text: converting them would wrap
+    them around or round them, merging distinct ids."""
     check_ids_as(ids_as)
     if ids_as != "auto":
         return ids_as
     for values in columns:
         values = values.dropna()
         if pd.api.types.is_integer_dtype(values):
-            continue
-        if not _as_text(values).str.fullmatch(_PLAIN_INT).all():
+            if values.empty or values.max() <= _INT64_MAX:  # uint64 may hold larger ones
+                continue
+            return "str"
+        text = _as_text(values)
+        if not text.str.fullmatch(_PLAIN_INT).all() or not _fit_int64(text).all():
             return "str"
     return "int"
 
 
 def convert_ids(values: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
-    """Ids of ``kind`` and a mask of cells that are empty or (for ``int``) not integers."""
+    """Ids of ``kind`` and a mask of cells that are empty or (for ``int``) not integers
+    that fit int64."""
     text = _as_text(values)  # already stripped
     empty = text.isna() | (text == "")
     if kind == "str":
         return text, empty.to_numpy()
     bad = empty | ~text.fillna("").str.fullmatch(r"-?[0-9]+")
-    ints = pd.to_numeric(text.where(~bad, None), errors="coerce").fillna(-1).astype(np.int64)
+    bad[~bad] = ~_fit_int64(text[~bad])
+    # parsed from the text of the good cells only: a float step (NaN for the bad ones)
+    # would round ids beyond 2**53 into each other
+    ints = pd.Series(np.full(len(text), -1, dtype=np.int64), index=text.index)
+    if (~bad).any():
+        ints[~bad] = pd.to_numeric(text[~bad]).to_numpy().astype(np.int64)
     return ints, bad.to_numpy()
 
 
