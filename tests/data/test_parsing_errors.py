@@ -85,6 +85,23 @@ def test_line_numbers_count_blank_lines_and_quoted_line_breaks(tmp_path):
         load_dataset(str(path))
 
 
+def test_a_split_file_names_the_real_line_of_an_unknown_id(tmp_path):
+    from fusionrec.data import make_split
+
+    data = tmp_path / "r.csv"
+    data.write_text(
+        "user_id,item_id\n" + "".join(f"u{u},i{i}\n" for u in range(3) for i in range(4))
+    )
+    labels = tmp_path / "split.inter"
+    rows = [f"u{u}\ti{i}\t{min(i, 2)}" for u in range(3) for i in range(4)]
+    rows[5] = "u1\tnope\t0"  # row 6 of the table, line 9 of the file: header, two blanks
+    labels.write_text(
+        "userID\titemID\tx_label\n\n" + "\n".join(rows[:3]) + "\n\n" + "\n".join(rows[3:]) + "\n"
+    )
+    with pytest.raises(DataError, match=r"split.inter, line 9, column 'item_id'"):
+        make_split(load_dataset(str(data)), "predefined", path=labels)
+
+
 def test_skipped_rows_are_listed_by_their_real_line(tmp_path):
     path = tmp_path / "skip.csv"
     path.write_text("user_id,item_id,rating\n1,1,5\n\n2,2,4\n3,3,4,extra\n4,4,five\n5,5,3\n")

@@ -14,6 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fusionrec.data.dataset import ITEM, LABEL, TIMESTAMP, USER, Dataset
+from fusionrec.data.tables import read_table, require_columns, row_lines
 from fusionrec.errors import DataError
 from fusionrec.io import read_json, write_atomic, write_json
 
@@ -106,7 +107,7 @@ def _labels_from_frame(
         raise DataError(
             f"split label must be 0, 1 or 2, found {frame['label'].iloc[pos]!r}",
             path=path,
-            line=pos + 2,
+            line=int(row_lines(frame)[pos]),
             column="label",
         )
     u = pd.Index(dataset.user_ids).get_indexer(frame["user_id"])
@@ -117,7 +118,7 @@ def _labels_from_frame(
             raise DataError(
                 f"split refers to unknown {col} {frame[col].iloc[pos]!r}",
                 path=path,
-                line=pos + 2,
+                line=int(row_lines(frame)[pos]),
                 column=col,
                 hint="The split was made for another dataset or other cleaning settings",
             )
@@ -249,8 +250,6 @@ def predefined_split(dataset: Dataset) -> Split:
 def predefined_split_from_file(dataset: Dataset, path: str | Path) -> Split:
     """Labels from an MMRec atomic file (``userID itemID x_label``, external ids) that lists
     every interaction of ``dataset``; an unknown user or item is reported by line."""
-    from fusionrec.data.tables import read_table, require_columns
-
     path = Path(path)
     frame = read_table(path, "tsv", str_columns=["userID", "itemID"])
     require_columns(frame, ["userID", "itemID", "x_label"], path)
