@@ -32,6 +32,23 @@ def test_load_rgb_resizes_short_side_and_centre_crops(image_files):
     assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
 
 
+@pytest.mark.parametrize("mode", ["I;16", "I", "F"])
+def test_deep_greyscale_keeps_its_range(tmp_path, mode):
+    """A 16-bit (or 32-bit) greyscale gradient reads as the 8-bit one, not clipped white."""
+    from PIL import Image
+
+    ramp = np.tile(np.linspace(0, 1, 64), (64, 1))
+    Image.fromarray(np.round(ramp * 255).astype(np.uint8), "L").save(tmp_path / "g8.png")
+    deep = {"I;16": ramp * 65535, "I": ramp * 65535, "F": ramp}[mode]
+    dtype = {"I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]
+    image = Image.fromarray((np.round(deep) if mode != "F" else deep).astype(dtype))
+    assert image.mode == mode
+    path = tmp_path / f"deep.{'png' if mode == 'I;16' else 'tif'}"
+    image.save(path)
+    reference = load_rgb(tmp_path / "g8.png", 32).astype(int)
+    assert np.abs(load_rgb(path, 32).astype(int) - reference).max() <= 1
+
+
 @pytest.fixture(scope="module")
 def efficientnet():
     return make_encoder(EfficientNetImage(batch_size=2))

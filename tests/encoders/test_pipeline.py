@@ -79,6 +79,24 @@ def test_all_modalities_end_to_end_with_masks_and_problems(catalogue, tmp_path, 
     assert "image: dim 1280, 3/5 items present (60.0%)" in caplog.text
 
 
+def test_without_the_cache_nothing_is_written_there(catalogue, tmp_path):
+    """--no-cache promises not to read or write the cache, so an unwritable cache folder
+    (here: below a plain file) must not fail a run after the encoding is done."""
+    dataset, _ = catalogue
+    (tmp_path / "a-file").write_text("")
+    features, report = extract_item_features(
+        dataset,
+        parse_features_config(CONFIG),
+        ["text"],
+        cache_dir=tmp_path / "a-file" / "cache",
+        progress=False,
+        use_cache=False,
+    )
+    text = report.modalities[0]
+    assert features["text"].mask.tolist() == [True, True, True, False, True]
+    assert text.missing_examples == ["d"] and text.missing_file is None
+
+
 def test_rerun_reads_the_cache_and_gives_identical_features(catalogue, tmp_path):
     dataset, _ = catalogue
     config = parse_features_config(CONFIG)

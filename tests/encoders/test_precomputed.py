@@ -51,6 +51,21 @@ def test_npz_mask_is_honoured(tmp_path):
     assert mod.mask.tolist() == [True, False, True, True] and not mod.matrix[1].any()
 
 
+@pytest.mark.parametrize(
+    ("rows", "ids", "message"),
+    [
+        (4, [20, 30, 10], "4 feature rows but 3 item ids"),
+        (2, [10, 20, 30], "2 feature rows but 3 item ids"),
+        (3, [10.0, 20.5, 30.0], r"not whole numbers, e\.g\. \[20\.5\]"),
+    ],
+)
+def test_npz_ids_must_name_each_row_exactly(tmp_path, rows, ids, message):
+    features = np.arange(rows, dtype=np.float32)[:, None]
+    np.savez(tmp_path / "f.npz", features=features, item_id=np.array(ids))
+    with pytest.raises(DataError, match=message):
+        load_precomputed("x", tmp_path / "f.npz", np.array([10, 20, 30]))
+
+
 def test_unknown_ids_are_an_error_naming_them(tmp_path):
     frame = pd.DataFrame({"item_id": [10, 99], "f0": [1.0, 2.0], "f1": [0.0, 1.0]})
     frame.to_parquet(tmp_path / "f.parquet")

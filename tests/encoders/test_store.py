@@ -90,13 +90,30 @@ def test_interrupted_extraction_resumes_from_completed_chunks(tmp_path):
     assert not partial.exists()  # checkpoints are removed once the result is stored
 
 
-def test_corrupt_cache_file_is_recomputed(tmp_path):
+@pytest.mark.parametrize("damage", ["garbage", "empty", "cut short"])
+def test_corrupt_cache_file_is_recomputed(tmp_path, damage):
     store = FeatureStore(tmp_path)
     compute(store, LetterCounts())
-    next((tmp_path / "text").glob("*.npz")).write_bytes(b"garbage")
+    cached = next((tmp_path / "text").glob("*.npz"))
+    data = {"garbage": b"garbage", "empty": b"", "cut short": cached.read_bytes()[:100]}
+    cached.write_bytes(data[damage])
     encoder = LetterCounts()
     result = compute(store, encoder)
     assert encoder.calls and not result.from_cache
+
+
+def test_a_damaged_chunk_checkpoint_is_encoded_again(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        compute(FeatureStore(tmp_path), LetterCounts(fail_on_call=3))
+    partial = next((tmp_path / "text").glob("*.partial"))
+    chunks = sorted(partial.glob("*.npz"))
+    chunks[0].write_bytes(b"")  # e.g. a disk that filled up
+    resumed = LetterCounts()
+    result = compute(FeatureStore(tmp_path), resumed)
+    # the damaged 0-9, then 20-29 ... 50-51 (whose "" is not embedded)
+    assert resumed.calls == [10, 10, 10, 10, 1]
+    reference = compute(FeatureStore(tmp_path / "fresh"), LetterCounts())
+    np.testing.assert_array_equal(result.matrix, reference.matrix)
 
 
 def test_file_fingerprint_follows_contents_not_timestamps(tmp_path):
@@ -164,6 +181,26 @@ def test_an_unusable_digest_memo_is_skipped(tmp_path):
     assert fingerprint_files(paths, memo) == fingerprint_files(paths)
     (tmp_path / "junk.sqlite").write_text("not a database")
     assert fingerprint_files(paths, tmp_path / "junk.sqlite") == fingerprint_files(paths)
+
+
+def test_a_model_folder_is_known_by_its_contents(tmp_path):
+    """Two fine-tuned checkpoints of one base have equal names, sizes and configs: only
+    their weights tell them apart; a copy of either keeps its fingerprint."""
+    from fusionrec.encoders.base import fingerprint_model_dir
+
+    for run, byte in (("runA", b"\x01"), ("runB", b"\x02")):
+        folder = tmp_path / run / "checkpoint-500"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text('{"hidden_size": 16}')
+        (folder / "model.safetensors").write_bytes(byte * 1000)
+    a, b = (fingerprint_model_dir(tmp_path / r / "checkpoint-500") for r in ("runA", "runB"))
+    assert a != b
+    shutil.copytree(tmp_path / "runA", tmp_path / "copy")
+    assert fingerprint_model_dir(tmp_path / "copy" / "checkpoint-500") == a
+    single = tmp_path / "runA" / "checkpoint-500" / "model.safetensors"
+    before = fingerprint_model_dir(single)
+    single.write_bytes(b"\x03" * 1000)  # new weights saved over the old, same size
+    assert fingerprint_model_dir(single) != before
 
 
 def test_default_cache_dir_honours_environment(monkeypatch, tmp_path):

@@ -29,6 +29,19 @@ def test_items_with_all_fields_empty_render_as_empty_text():
     assert texts[2] == "" and texts[3] == ""
 
 
+def test_every_spelling_of_a_missing_cell_is_empty_text():
+    items = pd.DataFrame(
+        {
+            "title": pd.array(["Heat", None, "Up"], dtype=pd.StringDtype("python")),  # pd.NA
+            "year": [pd.NaT, pd.NaT, pd.Timestamp("2009-05-29")],
+            "score": np.array([np.nan, np.nan, 8.0], dtype=np.float32),
+        }
+    )
+    texts, coverage = render_texts(items, "{title}. {year}. {score}")
+    assert texts == ["Heat. .", "", "Up. 2009-05-29 00:00:00. 8.0"]
+    assert coverage == {"title": 2 / 3, "year": 1 / 3, "score": 1 / 3}
+
+
 def test_field_coverage_counts_non_empty_values():
     _, coverage = render_texts(ITEMS, "{title} {overview}")
     assert coverage == {"title": 0.5, "overview": 0.5}

@@ -9,14 +9,18 @@ until the first ``encode``) so a cached re-run never pays for loading a network.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from fusionrec.io import file_sha256
 
 
 @runtime_checkable
@@ -101,25 +105,36 @@ def settings_string(**settings: Any) -> str:
 
 
 def fingerprint_model_dir(path: str | Path) -> str:
-    """A short hash of a local model folder: file names, sizes and config contents.
+    """A short hash of a local model folder (or file): its file names and contents.
 
-    Replacing the weights (different size) or editing a config changes it, so the cache
-    is invalidated; copying the folder elsewhere does not.
+    Contents, weights included: a fine-tuned checkpoint has its base model's file sizes and
+    configs, and must not be served the base model's cached features; copying the folder
+    elsewhere keeps the hash. Each file is read once per process (``_file_digest``).
     """
     root = Path(path)
     digest = hashlib.sha256()
     if root.is_file():
-        stat = root.stat()
-        digest.update(f"{root.name}:{stat.st_size}".encode())
+        digest.update(f"{root.name}:".encode() + _file_digest(root))
         return digest.hexdigest()[:12]
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = file.relative_to(root).as_posix()
         if rel.startswith(".") or "/." in rel:
             continue
-        digest.update(f"{rel}:{file.stat().st_size}\n".encode())
-        if file.suffix == ".json" and file.stat().st_size < 1_000_000:
-            digest.update(file.read_bytes())
+        digest.update(f"{rel}:".encode() + _file_digest(file) + b"\n")
     return digest.hexdigest()[:12]
+
+
+def _file_digest(path: Path) -> bytes:
+    real = os.path.realpath(path)
+    stat = os.stat(real)
+    return _digest_of(real, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=1024)
+def _digest_of(real: str, size: int, mtime_ns: int, inode: int) -> bytes:
+    """sha256 of a file, remembered while its size, time and inode stay the same (a model
+    of 90 MB is hashed once per process, not once per encoder built)."""
+    return file_sha256(real)
 
 
 def package_version(name: str) -> str:

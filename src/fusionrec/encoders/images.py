@@ -48,7 +48,7 @@ def load_rgb(path: str | Path, size: int) -> np.ndarray:
                 f"{w}x{h} pixels exceed the decompression-bomb limit of {limit} pixels "
                 "(only JPEGs can be decoded at reduced scale)"
             )
-        img = img.convert("RGB")
+        img = _eight_bit(img).convert("RGB")
         scale = size / min(w, h)
         new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
         left, top = (new_w - size) // 2, (new_h - size) // 2
@@ -58,6 +58,20 @@ def load_rgb(path: str | Path, size: int) -> np.ndarray:
             box=(left / scale, top / scale, (left + size) / scale, (top + size) / scale),
         )
         return np.asarray(img, dtype=np.uint8)
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """Greyscale of more than 8 bits brought to 0-255 by its range: PIL's ``convert("RGB")``
+    clips a 16-bit image's 0-65535 at 255, turning almost every pixel white."""
+    if img.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return img
+    pixels = np.asarray(img, dtype=np.float64)
+    if img.mode == "F":
+        top = 1.0 if pixels.size and np.nanmax(pixels) <= 1.0 else 255.0
+    else:  # 16-bit, or 32-bit integers holding 16-bit data (as 16-bit PNGs may open)
+        top = 65535.0 if img.mode.startswith("I;16") or pixels.max(initial=0) > 255 else 255.0
+    scaled = np.clip(np.nan_to_num(pixels) * (255.0 / top), 0, 255)
+    return Image.fromarray(np.round(scaled).astype(np.uint8), "L")
 
 
 @dataclass

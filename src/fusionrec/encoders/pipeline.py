@@ -106,7 +106,7 @@ class FeatureReport:
                     why,
                     ", ".join(m.missing_examples),
                     more,
-                    m.missing_file,
+                    m.missing_file or "not written (the feature cache is off)",
                 )
 
 
@@ -193,14 +193,14 @@ def _encode_modality(
         problems=result.problems,
         field_coverage=coverage,
     )
-    if result.problems:
-        _record_missing(report, dataset, store.missing_path(name, key))
+    if result.problems:  # with the cache off nothing is written there, this list neither
+        _record_missing(report, dataset, store.missing_path(name, key) if use_cache else None)
     return features, report
 
 
-def _record_missing(report: ModalityReport, dataset: Dataset, path: Path) -> None:
-    """Write every item without content (external id, index, reason) to ``path`` and keep
-    the first few ids for the log."""
+def _record_missing(report: ModalityReport, dataset: Dataset, path: Path | None) -> None:
+    """Keep the first few ids of the items without content for the log and, given ``path``,
+    write every one of them there (external id, index, reason)."""
     import pandas as pd
 
     index = list(report.problems)
@@ -211,9 +211,10 @@ def _record_missing(report: ModalityReport, dataset: Dataset, path: Path) -> Non
             "reason": list(report.problems.values()),
         }
     )
-    write_atomic(path, lambda tmp: table.to_csv(tmp, index=False))
     report.missing_examples = [str(i) for i in table["item_id"].head(_MISSING_EXAMPLES)]
-    report.missing_file = path
+    if path is not None:
+        write_atomic(path, lambda tmp: table.to_csv(tmp, index=False))
+        report.missing_file = path
 
 
 def extract_item_features(

@@ -208,7 +208,14 @@ def _align_by_id(
     path: Path,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reorder rows to the catalogue; missing items get mask False."""
-    file_ids = pd.Index(_comparable(ids, item_ids))
+    if ids.ndim != 1 or len(ids) != len(matrix):
+        raise DataError(
+            f"the file has {len(matrix)} feature rows but {ids.size} item ids; it needs one "
+            "id per row",
+            path=path,
+            hint="save the ids of exactly the rows saved (np.savez(..., features=M, item_id=ids))",
+        )
+    file_ids = pd.Index(_comparable(ids, item_ids, path))
     if file_ids.has_duplicates:
         dup = file_ids[file_ids.duplicated()].unique()[:5].tolist()
         raise DataError(f"duplicate item ids in the file, e.g. {dup}", path=path)
@@ -228,11 +235,19 @@ def _align_by_id(
     return aligned, mask
 
 
-def _comparable(ids: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
-    """Cast file ids to the catalogue's id kind (ids saved as strings vs ints)."""
+def _comparable(ids: np.ndarray, item_ids: np.ndarray, path: Path) -> np.ndarray:
+    """Cast file ids to the catalogue's id kind (ids saved as strings vs ints); float ids
+    only when whole, since truncating 10.9 to 10 would give item 10 another item's row."""
     if np.issubdtype(np.asarray(item_ids).dtype, np.integer) and not np.issubdtype(
         ids.dtype, np.integer
     ):
+        if np.issubdtype(ids.dtype, np.floating) and not np.all(np.isfinite(ids) & (ids % 1 == 0)):
+            bad = ids[~(np.isfinite(ids) & (ids % 1 == 0))][:5].tolist()
+            raise DataError(
+                f"item ids that are not whole numbers, e.g. {bad}",
+                path=path,
+                hint="save the catalogue's item ids themselves (integers or strings)",
+            )
         try:
             return ids.astype(np.int64)
         except (TypeError, ValueError):

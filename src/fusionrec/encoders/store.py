@@ -25,6 +25,7 @@ import os
 import shutil
 import sqlite3
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,9 @@ from fusionrec.encoders.base import Encoder
 from fusionrec.io import file_sha256, read_json, write_atomic, write_json
 
 _FORMAT_VERSION = 1
+#: what reading a damaged cache file raises (empty: EOFError; cut short: BadZipFile): such a
+#: file is recomputed, never trusted or fatal
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 def default_cache_dir() -> Path:
@@ -225,7 +229,9 @@ class FeatureStore:
             meta = read_json(meta_path)
             with np.load(data_path, allow_pickle=False) as data:
                 matrix, mask = data["matrix"], data["mask"]
-        except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        except _UNREADABLE + (json.JSONDecodeError,):
+            return None
+        if matrix.ndim != 2 or mask.shape != (len(matrix),):
             return None
         problems = {int(k): v for k, v in meta.get("problems", {}).items()}
         return CachedFeatures(matrix, mask, problems, meta.get("seconds", 0.0), from_cache=True)
@@ -335,5 +341,5 @@ class FeatureStore:
                     )
                 )
                 return data["matrix"], data["mask"], problems
-        except (OSError, ValueError, KeyError):
+        except _UNREADABLE:
             return None

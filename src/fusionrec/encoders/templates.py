@@ -46,12 +46,14 @@ def field_strings(items: pd.DataFrame, field: str) -> pd.Series:
 
 
 def _to_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and np.isnan(value):
-        return ""
+    """A cell as text; every pandas and numpy spelling of a missing value is "" (a nullable
+    string column's pd.NA would otherwise be embedded as the text "<NA>")."""
     if isinstance(value, list | tuple | np.ndarray):
         return ", ".join(_to_text(v) for v in value if _to_text(v))
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return ""
     return str(value)
 
 
