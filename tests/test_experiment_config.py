@@ -74,11 +74,36 @@ def test_override_parsing():
         ("split.method=sideways", "split.method"),
         ("evaluate.ks=[]", "evaluate.ks"),
         ("bogus=1", "bogus"),
+        ("train.metric=recall@0", "train.metric"),
+        ("train.metric=ndcg@020", "train.metric"),  # else accepted, then never computed
+        ("model=lightgcn", "model"),
     ],
 )
 def test_invalid_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(None, [override])
+
+
+def test_a_section_left_empty_means_nothing_to_change(tmp_path):
+    """A YAML heading whose keys are all commented out reads as null."""
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  name: mf-bpr\n  params:\n    # embedding_size: 32\ntrain:\n")
+    config = load_config(path)
+    assert config.model.name == "mf-bpr" and config.train.lr > 0
+    assert load_config(None, ["model.params=null"]).model.params == load_config().model.params
+    assert load_config(None, ["dataset=null"]).dataset.name == load_config().dataset.name
+
+
+def test_a_saved_config_expands_the_home_folder(tmp_path, monkeypatch):
+    from fusionrec.config import dump_config
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = load_config(
+        None, ["features.precomputed.text=~/feats/text.npz", "dataset.path=~/data/r.csv"]
+    )
+    saved = dump_config(config)
+    assert f"{tmp_path}/feats/text.npz" in saved and f"{tmp_path}/data/r.csv" in saved
+    assert "~" not in saved
 
 
 def test_unknown_model_param_is_named():

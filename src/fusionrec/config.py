@@ -102,7 +102,7 @@ class TrainConfig(_Strict):
     patience: int = pydantic.Field(20, ge=1, description="evaluations without improvement")
     eval_every: int = pydantic.Field(1, ge=1)
     metric: str = pydantic.Field(
-        "recall@20", pattern=r"^(recall|ndcg|precision|f1|hit|map|mrr)@\d+$"
+        "recall@20", pattern=r"^(recall|ndcg|precision|f1|hit|map|mrr)@[1-9]\d*$"
     )
     seed: int = pydantic.Field(2026, description="the run's seed when `seeds` is not given")
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -230,12 +230,32 @@ def _preset(kind: str, name: str | None) -> dict[str, Any]:
     return read_yaml(path) if name and path.exists() else {}
 
 
+#: Sections that are always mappings: left empty in YAML (a heading whose keys are all
+#: commented out) or set to null on the command line, they mean "nothing to change".
+_MAPPING_SECTIONS = ("dataset", "split", "model", "train", "evaluate")
+
+
+def _empty_sections(user: dict[str, Any]) -> dict[str, Any]:
+    user = {k: ({} if v is None and k in _MAPPING_SECTIONS else v) for k, v in user.items()}
+    model = user.get("model")
+    if isinstance(model, dict) and "params" in model and model["params"] is None:
+        user["model"] = {**model, "params": {}}
+    return user
+
+
+def _mapping(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """``data[key]`` where it is a mapping, else {}: a section of the wrong type is left for
+    validation to name, not a crash here."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _for_base(preset: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
     """A wrapping model's preset ``base_params`` were chosen for the preset's ``base``: when
     the user's layers name another base, it starts from its own defaults instead (another
     model's parameters would not even validate)."""
     params = preset.get("model", {}).get("params", {})
-    base = user.get("model", {}).get("params", {}).get("base")
+    base = _mapping(_mapping(user, "model"), "params").get("base")
     if "base_params" not in params or base is None or base == params.get("base"):
         return preset
     kept = {k: v for k, v in params.items() if k not in ("base", "base_params")}
@@ -257,8 +277,9 @@ def load_config(
 def with_presets(user: dict[str, Any], source: str = "config") -> ExperimentConfig:
     """``user`` layered over its dataset's and model's presets, validated: what every
     command and ``fusionrec demo`` train with."""
-    dataset_name = user.get("dataset", {}).get("name", DatasetConfig().name)
-    model_name = user.get("model", {}).get("name", ModelConfig().name)
+    user = _empty_sections(user)
+    dataset_name = _mapping(user, "dataset").get("name", DatasetConfig().name)
+    model_name = _mapping(user, "model").get("name", ModelConfig().name)
     model_preset = _for_base(_preset("models", model_name), user)
     layered = deep_merge(_preset("datasets", dataset_name), model_preset)
     return validate_config(deep_merge(layered, user), source=source)
@@ -312,8 +333,12 @@ def anchor_paths(data: dict[str, Any]) -> dict[str, Any]:
     two configs compare equal when they name the same files however they spell them."""
     data = {**data}
 
-    def fix(value: Any) -> Any:
-        return os.path.abspath(value) if isinstance(value, str) and value else value
+    def fix(value: Any) -> Any:  # "~" as the readers and encoders read it, not a folder "~"
+        return (
+            os.path.abspath(os.path.expanduser(value))
+            if isinstance(value, str) and value
+            else value
+        )
 
     dataset = {**(data.get("dataset") or {})}
     for key in _DATASET_PATHS:
