@@ -112,6 +112,38 @@ def test_compare_pairs_two_runs_over_the_same_test_users(tmp_path):
     assert result.exit_code != 0 and "evaluate.repeat" in str(result.exception)
 
 
+def test_compare_refuses_runs_that_ranked_other_items(tmp_path):
+    """A cold-items split ranks only its withheld items; the same labels read as a predefined
+    split rank the whole catalogue: equal labels, another experiment."""
+    import pandas as pd
+
+    runs = tmp_path / "runs"
+    cfg = toy_config(
+        tmp_path,
+        model="most-popular",
+        split={"method": "cold-items", "cold_fraction": 0.5},
+        train={"metric": "recall@5"},
+    )
+    invoke("train", "-c", str(cfg), "--run-dir", str(runs / "cold"), "--quiet")
+    labels = pd.read_parquet(runs / "cold" / "split.parquet")
+    names = {"user_id": "userID", "item_id": "itemID", "label": "x_label"}
+    labels.rename(columns=names).to_csv(tmp_path / "labels.inter", sep="\t", index=False)
+    same_labels = ["split.method=predefined", f"split.path={tmp_path / 'labels.inter'}"]
+    invoke("train", "-c", str(cfg), *same_labels, "--run-dir", str(runs / "full"), "--quiet")
+    pair = ["compare", str(runs / "cold"), str(runs / "full"), "--metrics", "recall@5"]
+    result = runner.invoke(app, pair)
+    assert result.exit_code != 0 and "ranked items" in str(result.exception)
+    result = runner.invoke(
+        app, ["compare", str(runs / "cold"), str(runs / "cold"), "--metrics", ","]
+    )
+    assert result.exit_code == 2 and "names no metric" in " ".join(result.output.split())
+    # the split copied without its split.json: said, not a FileNotFoundError
+    (runs / "copied").mkdir()
+    (runs / "copied" / "split.parquet").write_bytes((runs / "cold" / "split.parquet").read_bytes())
+    result = runner.invoke(app, ["train", "-c", str(cfg), "--run-dir", str(runs / "copied")])
+    assert "copy split.json together with split.parquet" in str(result.exception)
+
+
 def test_data_inspect_and_split(tmp_path):
     cfg = toy_config(tmp_path)
     out = invoke("data", "inspect", "-c", str(cfg)).output

@@ -27,6 +27,8 @@ def compare(
     if part not in ("test", "valid"):
         raise typer.BadParameter("--part must be test or valid")
     wanted = [m.strip() for m in metrics.split(",") if m.strip()]
+    if not wanted:  # before re-scoring two runs, not after
+        raise typer.BadParameter("--metrics names no metric (e.g. recall@20,ndcg@20)")
     table = compare_runs(run_a, run_b, wanted, part)
     first = table.iloc[0]
     lines = [

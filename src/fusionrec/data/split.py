@@ -82,6 +82,13 @@ class Split:
         path = directory / "split.parquet"
         if not path.exists():
             raise DataError("no saved split here", path=path, hint="Run 'fusionrec data split'")
+        if not (directory / "split.json").exists():
+            raise DataError(
+                "split.parquet without its split.json (the method and, for a cold-items split, "
+                "the withheld items that evaluation ranks)",
+                path=directory,
+                hint="copy split.json together with split.parquet",
+            )
         frame = pd.read_parquet(path)
         meta = read_json(directory / "split.json")
         labels = _labels_from_frame(frame, dataset, path, exact=True)

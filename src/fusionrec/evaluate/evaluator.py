@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from fusionrec.errors import ModelError
 from fusionrec.evaluate.masking import mask_seen, row_entries
 from fusionrec.evaluate.metrics import block_metrics
 
@@ -229,7 +230,7 @@ def topk_lower_index_first(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, 
         return torch.topk(scores, 0, dim=1)
     val, idx = torch.topk(scores, min(k + 1, n_items), dim=1)
     if torch.isnan(val[:, 0]).any():  # topk ranks NaN above everything
-        raise ValueError(
+        raise ModelError(
             "score() returned NaN scores; the model diverged (lower train.lr) or divides by "
             "zero for some users or items"
         )

@@ -10,6 +10,7 @@ import numpy as np
 
 from fusionrec.errors import FusionrecError
 from fusionrec.evaluate.significance import paired_difference
+from fusionrec.io import read_json
 from fusionrec.train.reload import PerUser, per_user_metrics, run_config
 
 
@@ -27,14 +28,18 @@ def seed_mean(scored: PerUser, metric: str, run: Path) -> np.ndarray:
 
 def _same_split(run_a: Path, run_b: Path) -> bool:
     """Both runs labelled every interaction alike (train, valid and test, not only the
-    scored part: a model trained on more data is not the same experiment)."""
+    scored part: a model trained on more data is not the same experiment) and ranked the same
+    candidates (a cold-items split ranks only its withheld items, the same labels read as a
+    predefined split rank the whole catalogue)."""
     import pandas as pd
 
-    frames = []
+    frames, candidates = [], []
     for run in (run_a, run_b):
         frame = pd.read_parquet(run / "split.parquet").astype({"user_id": str, "item_id": str})
         frames.append(frame.sort_values(["user_id", "item_id", "label"]).reset_index(drop=True))
-    return frames[0].equals(frames[1])
+        cold = read_json(run / "split.json").get("cold_item_ids")
+        candidates.append(None if cold is None else sorted(map(str, cold)))
+    return frames[0].equals(frames[1]) and candidates[0] == candidates[1]
 
 
 def compare_runs(
@@ -61,9 +66,9 @@ def compare_runs(
     if not same or not np.array_equal(a.users, b.users) or not _same_split(run_a, run_b):
         raise FusionrecError(
             f"{run_a} and {run_b} were not trained and scored on the same split: a paired "
-            "comparison needs the same dataset and split (copy the first run's split.parquet "
-            "into the second run's directory before training it, or give both "
-            "split.method=predefined with one split file)"
+            "comparison needs the same dataset, split and ranked items (copy the first run's "
+            "split.parquet and split.json into the second run's directory before training it, "
+            "or give both split.method=predefined with one split file)"
         )
     out = {}
     for metric in metrics:
