@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
@@ -31,13 +32,22 @@ def tune(
         False, "--resume", help="continue a stopped search: replay the recorded trials"
     ),
 ) -> None:
-    """Search hyper-parameters on validation; train the best and score test once."""
+    """Search hyper-parameters on validation; train the best and score test once.
+
+    Ctrl-C stops it with exit code 130 and prints the command that resumes it."""
     setup_logging()
     from fusionrec.train.tune import tune as run_tune
 
     cfg = build_config(config, dataset, overrides)
     out = run_dir or Path(cfg.output_dir) / f"{cfg.run_name}-tune"
-    summary = run_tune(cfg, out, progress=not quiet, resume=resume)
+    try:
+        summary = run_tune(cfg, out, progress=not quiet, resume=resume)
+    except KeyboardInterrupt as exc:
+        again = ["fusionrec", "tune", *(["-c", str(config)] if config else [])]
+        again += [*(["-d", dataset] if dataset else []), *(overrides or [])]
+        again += ["--run-dir", str(out), *([] if quiet else ["--progress"])]
+        report_interrupt(exc, out, again)
+        raise typer.Exit(130) from None
     rows = {
         f"trial {t['trial']}": {
             **{k: str(v) for k, v in t["params"].items()},
@@ -55,3 +65,24 @@ def tune(
         )
     )
     console.print(f"best config: {out / 'best_config.yaml'}")
+
+
+def report_interrupt(exc: KeyboardInterrupt, run_dir: Path, command: list[str]) -> None:
+    """Say how far an interrupted search got and the exact command that resumes it."""
+    from rich.console import Console
+
+    from fusionrec.io import read_json
+    from fusionrec.train.trainer import TrainingInterrupted
+    from fusionrec.train.tune import SEARCHED, TRIALS
+
+    err = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
+    recorded = len(read_json(run_dir / TRIALS)) if (run_dir / TRIALS).exists() else 0
+    where = f"interrupted: {recorded} trial(s) recorded in {run_dir / TRIALS}"
+    if isinstance(exc, TrainingInterrupted) and exc.checkpoint is not None:
+        where += f"; the run in training has its latest checkpoint {exc.checkpoint}"
+        where += f" (epoch {exc.epoch})"
+    err.print(where)
+    if (run_dir / SEARCHED).exists():
+        err.print(f"resume with: {shlex.join([*command, '--resume'])}")
+    else:
+        err.print(f"nothing was saved in {run_dir}; start again with: {shlex.join(command)}")

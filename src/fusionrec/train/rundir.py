@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from fusionrec.config import ExperimentConfig, anchor_paths, dump_config
+from fusionrec.config import ExperimentConfig, SplitConfig, anchor_paths, dump_config
 from fusionrec.errors import ConfigError, FusionrecError
 
 log = logging.getLogger(__name__)
@@ -141,10 +141,12 @@ def clear_split(folder: Path) -> None:
         (folder / name).unlink(missing_ok=True)
 
 
-def clear_run(run_dir: Path) -> None:
-    """Remove the files of a previous run (``--overwrite``), nothing else."""
+def clear_run(run_dir: Path, *, keep_split: bool = False) -> None:
+    """Remove the files of a previous run (``--overwrite``), nothing else; ``keep_split``
+    spares a split the run did not make itself."""
     for name in RUN_FILES:
-        (run_dir / name).unlink(missing_ok=True)
+        if not (keep_split and name in SPLIT_FILES):
+            (run_dir / name).unlink(missing_ok=True)
     for seed_dir in run_dir.glob("seed-*"):
         if seed_dir.is_dir():
             shutil.rmtree(seed_dir)
@@ -219,6 +221,53 @@ def open_run(run_dir: Path, config: ExperimentConfig, *, resume: bool, overwrite
         clear_run(run_dir)
     elif (run_dir / CONFIG).exists():
         # An attempt that stopped before training (bad setting, missing data): nothing of
-        # value, but its config and split must not leak into this run.
+        # value, but its config and the split it made must not leak into this run. A split
+        # it found here (``fusionrec data split -o``) is the user's: kept and used, or
+        # refused by the run if its config asks for another method.
+        keep = not _split_of_attempt(run_dir)
         log.info("removing the files of an earlier attempt that never trained in %s", run_dir)
-        clear_run(run_dir)
+        if keep:
+            log.info("keeping the split saved in %s before that attempt", run_dir)
+        clear_run(run_dir, keep_split=keep)
+
+
+def _split_of_attempt(run_dir: Path) -> bool:
+    """Whether the split saved in ``run_dir`` was made by the attempt that wrote its
+    ``config.yaml``. That attempt wrote the file before it read any data, so a split it
+    made is not older, and it is what the file's split section asks for; a split failing
+    either test was made by ``fusionrec data split -o`` (before or after the attempt)."""
+    split, config, meta = run_dir / SPLIT_FILE, run_dir / CONFIG, run_dir / SPLIT_FILES[1]
+    if not split.exists():
+        return True  # nothing worth keeping (a stray split.json goes)
+    try:
+        if split.stat().st_mtime_ns < config.stat().st_mtime_ns:
+            return False
+        asked = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("split") or {}
+        return _made_as_asked(json.loads(meta.read_text(encoding="utf-8")), asked)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError):
+        return True  # unreadable: not a split a run could use either
+
+
+def _made_as_asked(made: dict[str, Any], asked: dict[str, Any]) -> bool:
+    """Whether a split's ``split.json`` (``made``) is what a config's split section asks."""
+    wanted = asked.get("method", "auto")
+    # auto is the data's own labels (predefined) or random, whichever the data allowed
+    if made["method"] not in (("random", "predefined") if wanted == "auto" else (wanted,)):
+        return False
+    defaults = SplitConfig().model_dump(mode="json")  # a config.yaml saved before a key was
+    setting = {"ratios": "ratios", "seed": "seed", "fraction": "cold_fraction", "path": "path"}
+    for key, value in (made.get("params") or {}).items():
+        if key not in setting:
+            continue
+        expected = asked.get(setting[key], defaults[setting[key]])
+        if expected is None:
+            return False
+        if key == "path":
+            same = os.path.abspath(value) == os.path.abspath(expected)
+        elif key == "ratios":
+            same = list(map(float, value)) == list(map(float, expected))
+        else:
+            same = value == expected
+        if not same:
+            return False
+    return True

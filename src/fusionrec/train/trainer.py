@@ -21,7 +21,7 @@ import torch
 from fusionrec.config import TrainConfig
 from fusionrec.errors import ConfigError, FusionrecError
 from fusionrec.evaluate import Evaluator
-from fusionrec.io import save_torch, write_json
+from fusionrec.io import read_json, save_torch, write_json
 from fusionrec.models.base import Recommender, TrainData
 from fusionrec.progress import ProgressReporter
 from fusionrec.train.sampling import NegativeSampler
@@ -148,6 +148,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir else None
         self.progress = progress
         self.checkpoint_epoch = 0  # epoch of the state in checkpoint.pt (0: none written yet)
+        self._best_read: tuple[int, Any] | None = None  # (epoch, weights) of best.pt, as read
         #: (epoch, the file's inode before) while a checkpoint is being written
         self._writing: tuple[int, int | None] | None = None
         self.device = next(iter(model.parameters()), torch.zeros(0)).device
@@ -192,10 +193,69 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
             "best": best,
+            "best_model": self._best_weights(epoch, best),
             "history": history,
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
         }
+
+    def _best_weights(self, epoch: int, best: dict[str, Any]) -> Any:
+        """The weights of ``best`` as of this checkpoint, for a resume to put back in best.pt:
+        best.pt moves on with every later improvement, the checkpoint only every
+        ``checkpoint_every`` epochs. None when there is no best yet, or when it is this
+        epoch's (the checkpoint's own weights)."""
+        if not best["epoch"] or best["epoch"] == epoch:
+            return None
+        cached = self._best_read
+        if cached is None or cached[0] != best["epoch"]:  # read once per best, not per epoch
+            path = self.run_dir / BEST
+            cached = (best["epoch"], load_checkpoint(path, self.device, "start over (--overwrite)"))
+            self._best_read = cached
+        return cached[1]
+
+    def _restore_best_files(self, state: dict[str, Any], path: Path) -> None:
+        """Make best.pt and best.json the best of the checkpoint being resumed from.
+
+        Written whenever validation improves, they may belong to an epoch after the
+        checkpoint, which the resumed run will train again (and may score otherwise, or
+        not reach with fewer epochs): left alone, its results would name the checkpoint's
+        best epoch while test scoring and ``recommend`` used the later weights."""
+        best = state["best"]
+        if not best["epoch"]:  # nothing evaluated yet at the checkpoint
+            for name in (BEST, BEST_INFO):
+                (self.run_dir / name).unlink(missing_ok=True)
+            return
+        if "best_model" not in state:  # a checkpoint from before it carried the best weights
+            self._check_old_best(state, path)
+            return
+        weights = state["model"] if best["epoch"] == state["epoch"] else state["best_model"]
+        save_torch(self.run_dir / BEST, weights)
+        write_json(
+            self.run_dir / BEST_INFO, {"epoch": best["epoch"], self.cfg.metric: best["value"]}
+        )
+
+    def _check_old_best(self, state: dict[str, Any], path: Path) -> None:
+        """An old checkpoint can put best.pt back only when its best is its own epoch;
+        otherwise a best.pt of a later epoch is said, not silently kept."""
+        best = state["best"]
+        info = self.run_dir / BEST_INFO
+        saved = read_json(info).get("epoch") if info.exists() else None
+        if saved in (None, best["epoch"]):
+            return
+        if best["epoch"] == state["epoch"]:
+            save_torch(self.run_dir / BEST, state["model"])
+            write_json(info, {"epoch": best["epoch"], self.cfg.metric: best["value"]})
+            return
+        log.warning(
+            "%s is epoch %s's, later than %s (epoch %d), whose older format keeps no best "
+            "weights: unless the resumed run finds a better epoch, its results name epoch %d "
+            "but use those weights; start over with --overwrite for a consistent run",
+            self.run_dir / BEST,
+            saved,
+            path,
+            state["epoch"],
+            best["epoch"],
+        )
 
     def _resume(self) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
         path = self.run_dir / CHECKPOINT if self.run_dir else None
@@ -210,6 +270,7 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
+        self._restore_best_files(state, path)
         log.info("resumed from %s at epoch %d", path, state["epoch"])
         self.checkpoint_epoch = state["epoch"]
         return state["epoch"], state["best"], state["history"]

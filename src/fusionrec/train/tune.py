@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,13 @@ from fusionrec.config import (
 from fusionrec.errors import ConfigError
 from fusionrec.io import read_json, write_json, write_text
 from fusionrec.train.experiment import Prepared, prepare, run_or_continue, run_seed
-from fusionrec.train.rundir import RESUMABLE, RunLock, clear_split, config_differences
+from fusionrec.train.rundir import (
+    RESUMABLE,
+    RunLock,
+    clear_run,
+    clear_split,
+    config_differences,
+)
 from fusionrec.train.trainer import resolve_device
 
 log = logging.getLogger(__name__)
@@ -168,6 +176,14 @@ def parse_search(config: ExperimentConfig) -> SearchConfig:
         for value in values:
             if space.type == "int":
                 value = int(value)
+            for setting in _dotted_keys(key, value):
+                reason = _unsearchable(setting)
+                if reason:
+                    where = "" if setting == key else f" (it sets {setting})"
+                    raise ConfigError(
+                        f"search.space.{key}: cannot be searched{where}: {reason}; set it in "
+                        "the config outside search (one search per value)"
+                    )
             try:
                 validate_config(apply_settings(base, {key: value}), source="search")
             except ConfigError as exc:
@@ -178,11 +194,44 @@ def parse_search(config: ExperimentConfig) -> SearchConfig:
     return search
 
 
+def _dotted_keys(key: str, value: Any) -> list[str]:
+    """The dotted settings a space value sets: a dict choice (``train: {lr: .., seed: ..}``)
+    sets each of its leaves, so a fixed setting cannot slip in one level up."""
+    if isinstance(value, dict) and value:
+        return [k for sub, v in value.items() for k in _dotted_keys(f"{key}.{sub}", v)]
+    return [key]
+
+
+def _unsearchable(key: str) -> str | None:
+    """Why a trial would never apply ``key``, or None when it does. The data, split and
+    features are prepared once from the base config and shared by every trial (a trial only
+    narrows the encoded modalities), each trial trains the base config's first seed, and
+    trials are compared on the base config's metric: a searched value of any of these would
+    be recorded in ``best_config.yaml`` without having been what the trials ran."""
+    section = key.split(".", 1)[0]
+    if section in ("dataset", "split"):
+        return f"every trial uses the {section} prepared once from the base config"
+    if section == "features" and key != "features.modalities":
+        return (
+            "every trial uses the features encoded once from the base config (only "
+            "features.modalities, a subset of them, may be searched)"
+        )
+    if key in ("seeds", "train.seed"):
+        return "every trial trains the base config's first seed"
+    if key == "train.metric":
+        return "trials are compared on the base config's train.metric"
+    return None
+
+
 TRIALS = "trials.json"
 #: the config (with its search section) the trials in ``trials.json`` belong to
 SEARCHED = "search_config.yaml"
 #: checkpoints of the trial in progress, ``trials/<number>/``
 RUNNING = "trials"
+#: what a finished search leaves: its summary, the best setting, and that setting's run
+SUMMARY = "tune.json"
+BEST_CONFIG = "best_config.yaml"
+BEST_RUN = "best"
 #: Settings a search may resume with changed: the number of trials, and where and how its
 #: trials run (a search started on a laptop goes on on a GPU machine), not what a trial
 #: measures: unlike a run, not the epoch budget or the patience, which would score the
@@ -282,9 +331,16 @@ def _search(
 
     done = _cached_trials(run_dir, config) if resume else None
     if done is None:  # a new search: nothing of an earlier one here may leak into it
+        # its outcome included: a new search stopped before it finished must not leave the
+        # old tune.json, best_config.yaml and best/ run beside its own search_config.yaml
         shutil.rmtree(run_dir / RUNNING, ignore_errors=True)
+        if (run_dir / BEST_RUN).is_dir():
+            clear_run(run_dir / BEST_RUN)  # a run's files only, as --overwrite would
+            if not any((run_dir / BEST_RUN).iterdir()):
+                (run_dir / BEST_RUN).rmdir()
         clear_split(run_dir)
-        (run_dir / TRIALS).unlink(missing_ok=True)
+        for name in (TRIALS, SUMMARY, BEST_CONFIG):
+            (run_dir / name).unlink(missing_ok=True)
         done = []
     write_text(run_dir / SEARCHED, dump_config(config))
     base = config.model_dump(mode="json")
@@ -337,12 +393,13 @@ def _search(
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=search.sampler_seed)
     )
-    study.optimize(objective, n_trials=max(search.n_trials, len(done)))
+    with _no_interrupt_report():
+        study.optimize(objective, n_trials=max(search.n_trials, len(done)))
     best_params = trials[study.best_trial.number]["params"]
     best_cfg = validate_config(apply_settings(base, best_params), source="best trial")
-    write_text(run_dir / "best_config.yaml", dump_config(best_cfg))
+    write_text(run_dir / BEST_CONFIG, dump_config(best_cfg))
     final = run_or_continue(
-        best_cfg, run_dir / "best", with_modalities(prep, best_cfg), progress, resume
+        best_cfg, run_dir / BEST_RUN, with_modalities(prep, best_cfg), progress, resume
     )
     summary = {
         "metric": metric,
@@ -351,8 +408,35 @@ def _search(
         "trials": trials,
         "test": final["test"],
     }
-    write_json(run_dir / "tune.json", summary)
+    write_json(run_dir / SUMMARY, summary)
     return summary
+
+
+class _DropAfterInterrupt(logging.Filter):
+    """Optuna reports a trial stopped by Ctrl-C as a failed trial, traceback included,
+    before passing the interrupt on; the caller says where the search stands and how to
+    resume instead, so that report and the lines after it are dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        info = record.exc_info
+        if info and isinstance(info[1], KeyboardInterrupt):
+            self.interrupted = True
+        return not self.interrupted
+
+
+@contextmanager
+def _no_interrupt_report() -> Iterator[None]:
+    logger = logging.getLogger("optuna.study._optimize")  # where Optuna reports a trial
+    quiet = _DropAfterInterrupt()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
 def _trial_dir(run_dir: Path, number: int, chosen: dict[str, Any]) -> Path:
