@@ -18,24 +18,10 @@ import pytest
 import torch
 import yaml
 
-from fusionrec.cli import app
-from fusionrec.cli.common import run_app
+from console import cli
 from fusionrec.train.rundir import LOCK, RunLock
 from fusionrec.train.trainer import Trainer
 from toy_data import toy_config
-
-
-def cli(capsys, monkeypatch, *args: str) -> tuple[int, str]:
-    """Run ``fusionrec ARGS`` as the console script does; (exit code, stdout + stderr)."""
-    monkeypatch.setattr(sys, "argv", ["fusionrec", *args])
-    monkeypatch.setenv("COLUMNS", "1000")  # rich would break long paths across lines
-    code = 0
-    try:
-        run_app(app)
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, " ".join((out.out + out.err).split())
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,7 @@ import scipy.sparse as sp
 import torch
 import yaml
 
-from fusionrec.cli import app
-from fusionrec.cli.common import run_app
+from console import cli
 from fusionrec.config import TrainConfig, validate_config
 from fusionrec.errors import ConfigError
 from fusionrec.evaluate import Evaluator
@@ -31,19 +29,6 @@ from fusionrec.train import tune as tune_module
 from fusionrec.train.trainer import TrainingInterrupted
 from fusionrec.train.tune import parse_search, resolve_search, shipped_space, tune
 from toy_data import toy_config, write_toy_dataset
-
-
-def cli(capsys, monkeypatch, *args: str) -> tuple[int, str]:
-    """Run ``fusionrec ARGS`` as the console script does; (exit code, stdout + stderr)."""
-    monkeypatch.setattr(sys, "argv", ["fusionrec", *args])
-    monkeypatch.setenv("COLUMNS", "1000")  # rich would break long paths across lines
-    code = 0
-    try:
-        run_app(app)
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, " ".join((out.out + out.err).split())
 
 
 def search_config(tmp_path: Path, space: dict[str, Any], **extra: Any):
