@@ -62,6 +62,27 @@ def test_demo_command_prints_the_table(tmp_path):
     assert "recall@10" in result.output
 
 
+def test_the_demo_table_says_how_each_row_was_made(tmp_path):
+    """A row scored without masks is marked as such, and the protocol line gives every
+    model's seeds, metric and patience, not only the first model's."""
+    models = [
+        {"name": "most-popular"},
+        {"name": "most-popular", "run": "pop-repeat", "evaluate": {"repeat": True}},
+        {"name": "mf-bpr", "seeds": [1, 2], "train": {"metric": "ndcg@10", "patience": 2}},
+    ]
+    spec = tmp_path / "demo.yaml"
+    spec.write_text(yaml.safe_dump({**spec_for(tmp_path, models), "train": {"epochs": 2}}))
+    out = tmp_path / "out"
+    command = ["demo", "--spec", str(spec), "-o", str(out), "--quiet"]
+    result = CliRunner().invoke(app, command, env={"COLUMNS": "250"})  # rows not cut short
+    assert result.exit_code == 0, result.output
+    shown = " ".join(result.output.replace("│", " ").split())
+    assert "pop-repeat, nothing masked (evaluate.repeat)" in shown
+    assert "seeds [1]/[1, 2]" in shown and "recall@20/ndcg@10 (patience 20/2)" in shown
+    study = json.loads((out / "study.json").read_text())
+    assert study["pop-repeat"]["repeat"] and not study["most-popular"]["repeat"]
+
+
 def test_a_model_entry_may_not_bring_its_own_data_or_split(tmp_path):
     from fusionrec.errors import ConfigError
     from fusionrec.train.study import study_configs

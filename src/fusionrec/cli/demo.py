@@ -64,9 +64,11 @@ def demo(
 
 def print_study(study: dict[str, Any], results: dict[str, Any], output: Path) -> None:
     """The test metrics table of a finished study and how it was made."""
+    from fusionrec.cli.train import masking_note
+
     rows = {}
     for name, r in results.items():
-        rows[name] = {
+        rows[name + masking_note(bool(r.get("repeat")))] = {
             **r["test"],
             "epochs": round(sum(s["epochs"] for s in r["per_seed"]) / len(r["per_seed"])),
             "s/epoch": sum(s["seconds_per_epoch"] for s in r["per_seed"]) / len(r["per_seed"]),
@@ -82,11 +84,17 @@ def protocol(study: dict[str, Any]) -> str:
 
     configs = study_configs(study)
     first = configs[0]
+
+    def each(values: list[Any]) -> str:  # every model's setting, not only the first one's
+        return "/".join(dict.fromkeys(str(v) for v in values))
+
     epochs = "/".join(str(e) for e in sorted({c.train.epochs for c in configs}))
     lrs = "/".join(f"{lr:g}" for lr in sorted({c.train.lr for c in configs}))
     line = (
-        f"{first.split.method} split, seeds {first.seeds}; at most {epochs} epochs, lr {lrs}, "
-        f"early stopping on validation {first.train.metric} (patience {first.train.patience}); "
+        f"{first.split.method} split, seeds {each([c.seeds for c in configs])}; at most "
+        f"{epochs} epochs, lr {lrs}, early stopping on validation "
+        f"{each([c.train.metric for c in configs])} "
+        f"(patience {each([c.train.patience for c in configs])}); "
         "test scored once per seed; no hyper-parameter search"
     )
     return line + (

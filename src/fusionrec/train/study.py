@@ -119,6 +119,7 @@ def run_study(
                 "cpu_seconds_per_epoch": _mean(r, "cpu_seconds_per_epoch"),
                 "epochs": _mean(r, "epochs"),
                 "peak_memory_mb": _mean(r, "peak_memory_mb"),
+                "repeat": bool(r.get("repeat")),  # nothing masked: another task's numbers
             }
             for name, r in results.items()
         },
