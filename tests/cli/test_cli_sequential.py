@@ -73,4 +73,5 @@ def test_a_sequential_model_on_a_random_split_is_warned_about(tmp_path):
     args = ["train", "-c", str(cfg), "train.epochs=1", "--quiet"]
     result = runner.invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "the split is random" in " ".join(result.output.split())
+    shown = " ".join(result.output.split())
+    assert "split 'random' holds out" in shown and "before the first of them" in shown

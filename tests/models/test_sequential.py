@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -162,6 +163,40 @@ def test_id_free_mmsasrec_recommends_items_never_seen_in_training():
     random = random_reference(prep, cfg)
     assert record["test"]["ndcg@5"] > 1.5 * random["ndcg@5"]
     assert record["test"]["hit@1"] > 2 * random["hit@1"]
+
+
+def test_held_out_items_are_scored_from_the_history_before_them(caplog):
+    """A cold-items split holds out items from the middle of histories: each user's held-out
+    items are predicted from what came before the first of them, never from later items; a
+    leave-one-out split loses nothing (its held-out items are the latest)."""
+    from fusionrec.train.experiment import (
+        chronological_positions,
+        scoring_history,
+        warn_unordered_split,
+    )
+
+    ds, feats = cluster_world()
+    order = chronological_positions(ds)
+    users = ds.interactions["user"].to_numpy()
+    cold = Prepared(ds, make_split(ds, "cold-items", cold_fraction=0.4, seed=1), feats)
+    loo = Prepared(ds, make_split(ds, "leave-one-out"), feats)
+    for part in (1, TEST):
+        held = cold.split.rows(part)
+        first = {u: order[held][users[held] == u].min() for u in np.unique(users[held])}
+        history = scoring_history(cold, part)
+        everything = scoring_history(cold, part, everything=True)
+        assert len(history.items) < len(everything.items)  # later items were there to leak
+        for user, cut in first.items():
+            mine = np.flatnonzero((users == user) & (order < cut))
+            kept = set(ds.interactions["item"].to_numpy()[mine].tolist())
+            assert set(history.of(user).tolist()) <= kept
+        whole = scoring_history(loo, part, everything=True)
+        assert np.array_equal(scoring_history(loo, part).items, whole.items)
+    with caplog.at_level(logging.WARNING):
+        warn_unordered_split("mmsasrec", ds, loo.split)
+        assert not caplog.records
+        warn_unordered_split("mmsasrec", ds, cold.split)
+    assert "predicted from the history before the first of them" in caplog.text
 
 
 def test_id_free_mmsasrec_has_no_item_id_parameters():

@@ -40,6 +40,7 @@ import yaml
 
 from fusionrec.config import ExperimentConfig, dump_config
 from fusionrec.data import Dataset, ItemFeatures, Split, load_dataset, make_split
+from fusionrec.data.dataset import TIMESTAMP, USER
 from fusionrec.data.sequences import Sequences, dataset_sequences, rows_of_parts
 from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.errors import ConfigError, DataError
@@ -189,16 +190,31 @@ def prepare(
     return Prepared(dataset, split, features, report)
 
 
-def warn_unordered_split(model: str, split: Split) -> None:
-    """A sequential model predicts each held-out item from the history before it; a random
-    split holds out items from anywhere in a history, so most are predicted from histories
-    that run past them (97.6 % of test items on movielens-100k-mm)."""
-    if split.method == "random" and model_class(model).sequential:
+def warn_unordered_split(model: str, dataset: Dataset, split: Split) -> None:
+    """A sequential model predicts held-out items from the history before them. A split that
+    holds out items from anywhere in a history (random, cold-items, most predefined ones)
+    leaves later interactions in it; scoring cuts each user's history before their first
+    held-out item (``scoring_history``), so those go unused: said, with how many."""
+    if not model_class(model).sequential:
+        return
+    order = chronological_positions(dataset)
+    users = dataset.interactions[USER].to_numpy()
+    later = 0
+    for part in (VALID, TEST):
+        history = rows_of_parts(split.labels, HISTORY_PARTS[part])
+        last = np.full(dataset.n_users, -1, dtype=np.int64)
+        np.maximum.at(last, users[history], order[history])
+        held = split.rows(part)
+        later += int((order[held] < last[users[held]]).sum())
+    if later:
         log.warning(
-            "model '%s' reads each user's history in order, but the split is random: held-out "
-            "items are predicted from histories that include what came after them; use "
-            "split.method=leave-one-out or temporal",
+            "model '%s' reads each user's history in order, but split '%s' holds out %d items "
+            "that come before other interactions of their user: each user's held-out items "
+            "are predicted from the history before the first of them, the rest unused; "
+            "split.method=leave-one-out or temporal uses every interaction",
             model,
+            split.method,
+            later,
         )
 
 
@@ -235,16 +251,41 @@ def train_data(prep: Prepared, model: str, device: torch.device) -> TrainData:
 HISTORY_PARTS = {VALID: (TRAIN,), TEST: (TRAIN, VALID)}
 
 
-def scoring_history(prep: Prepared, part: int) -> Sequences:
-    """The user sequences a sequential model scores ``part`` (VALID or TEST) from."""
-    return dataset_sequences(prep.dataset, rows_of_parts(prep.split.labels, HISTORY_PARTS[part]))
+def chronological_positions(dataset: Dataset) -> np.ndarray:
+    """Each interaction row's place in its user's history order (comparable within a user):
+    by timestamp, ties and data without timestamps in row order, as the sequences are."""
+    inter = dataset.interactions
+    rows = np.arange(len(inter))
+    keys = [rows] if not dataset.has_timestamps else [rows, inter[TIMESTAMP].to_numpy()]
+    order = np.lexsort([*keys, inter[USER].to_numpy()])
+    positions = np.empty(len(inter), dtype=np.int64)
+    positions[order] = rows
+    return positions
 
 
-def use_history(model: Recommender, prep: Prepared, part: int) -> None:
-    """Give a sequential model the user histories to score ``part`` from; other models
-    score from what they were trained on and are left alone."""
+def scoring_history(prep: Prepared, part: int, everything: bool = False) -> Sequences:
+    """The user sequences a sequential model scores ``part`` (VALID or TEST) from: the parts
+    before it (``HISTORY_PARTS``), cut before the user's first held-out item of ``part``, so
+    that nothing after a held-out item helps predict it (leave-one-out and temporal splits
+    hold out the latest items and lose nothing; a random or cold-items split would otherwise
+    predict from the future). ``everything``: uncut, for recommending, not scoring."""
+    rows = rows_of_parts(prep.split.labels, HISTORY_PARTS[part])
+    if not everything:
+        order = chronological_positions(prep.dataset)
+        users = prep.dataset.interactions[USER].to_numpy()
+        held = prep.split.rows(part)
+        first = np.full(prep.dataset.n_users, np.iinfo(np.int64).max)
+        np.minimum.at(first, users[held], order[held])
+        rows = rows[order[rows] < first[users[rows]]]
+    return dataset_sequences(prep.dataset, rows)
+
+
+def use_history(model: Recommender, prep: Prepared, part: int, everything: bool = False) -> None:
+    """Give a sequential model the user histories to score ``part`` from (``everything``:
+    all it knows, to recommend); other models score from what they were trained on and are
+    left alone."""
     if model.sequential:
-        model.set_history(scoring_history(prep, part))
+        model.set_history(scoring_history(prep, part, everything))
 
 
 def split_evaluators(
@@ -469,7 +510,7 @@ def _run_locked(
 ) -> dict[str, Any]:
     write_text(run_dir / "config.yaml", dump_config(config))
     prep = prepared or prepare(config, run_dir, progress)
-    warn_unordered_split(config.model.name, prep.split)
+    warn_unordered_split(config.model.name, prep.dataset, prep.split)
     if prepared is not None and not (run_dir / SPLIT_FILE).exists():
         prep.split.save(run_dir, prep.dataset)
     records = []
