@@ -94,3 +94,9 @@ def test_windows_cover_every_next_item_example_exactly_once():
     targets = ends[:, None] - np.arange(length)[::-1]
     targets = targets[targets > starts[:, None]]
     assert np.sort(targets).tolist() == seqs.trainable_positions().tolist()
+
+
+def test_an_empty_history_is_all_padding():
+    """``encode_history([])`` builds its window from sequences with no item at all."""
+    empty = build_sequences(np.zeros(0, np.int64), np.zeros(0, np.int64), None, 1)
+    assert empty.recent(np.array([0]), 4, pad=99).tolist() == [[99, 99, 99, 99]]

@@ -124,3 +124,9 @@ def test_base_and_base_params_are_checked_when_the_config_is_read():
     with pytest.raises(ConfigError, match=r"model\.params\.base: unknown model 'nope'"):
         check({"base": "nope"})
     check({"base": "lightgcn", "base_params": {"n_layers": 3, "reg_weight": 1e-3}})
+    # scores that are not the product of the vectors cold items would borrow: refused by
+    # kind, not by a numeric check that VBPR's zero-initialised item biases would pass
+    with pytest.raises(ConfigError, match="'vbpr' adds item terms its vectors do not carry"):
+        check({"base": "vbpr"})
+    with pytest.raises(ConfigError, match="'sasrec' reads ordered histories"):
+        check({"base": "sasrec"})

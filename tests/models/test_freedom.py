@@ -67,6 +67,16 @@ def test_missing_image_items_use_their_text_graph(synthetic: Synthetic) -> None:
     assert abs(mixed[present] - expected).max() < 1e-6
 
 
+def test_a_feature_width_other_than_the_embedding_size_is_refused_when_read() -> None:
+    from fusionrec.errors import ConfigError
+    from fusionrec.models.base import validate_params
+
+    with pytest.raises(ConfigError, match="feat_embed_dim 64 must equal embedding_size 128"):
+        validate_params("freedom", {"embedding_size": 128})
+    validate_params("freedom", {"embedding_size": 128, "feat_embed_dim": 128})
+    validate_params("freedom", {"embedding_size": 128, "reg_weight": 0.0})  # no such term
+
+
 def test_modality_weights() -> None:
     np.testing.assert_allclose(modality_weights(["text", "image"], 0.1), [0.9, 0.1])
     np.testing.assert_allclose(modality_weights(["text", "image", "audio"], 0.2), [0.4, 0.2, 0.4])

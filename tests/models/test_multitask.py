@@ -10,6 +10,7 @@ from missing_rows import spoil_missing_rows
 from mm_fixtures import make_world, train_epochs
 
 import fusionrec.models.multitask  # noqa: F401  (registers mtl-fusion)
+from fusionrec.errors import ModelError
 from fusionrec.models.base import build_model
 from fusionrec.models.multitask_heads import TaskHead, UncertaintyWeighting, info_nce
 
@@ -70,6 +71,12 @@ def test_item_without_any_modality_gets_finite_scores():
 def test_tasks_turn_off_with_zero_weight(world):
     model = build_model("mtl-fusion", world.data(), {"label_weight": 0, "align_weight": 0})
     assert model.task_names == ["rec"]
+    learned = build_model("mtl-fusion", world.data(), {"rec_weight": 0, "weighting": "uncertainty"})
+    assert "rec" not in learned.task_names  # learned weights would turn it back on
+    with pytest.raises(ModelError, match="no task to train"):
+        build_model(
+            "mtl-fusion", world.data(), {"rec_weight": 0, "label_weight": 0, "align_weight": 0}
+        )
 
 
 def test_genre_head_learns_the_labels(world):

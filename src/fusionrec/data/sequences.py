@@ -54,9 +54,11 @@ class Sequences:
         """[len(ends), length]: the items at positions ``[ends - length, ends)`` not before
         ``starts``, right-aligned (most recent last) and left-padded with ``pad``."""
         ends = np.asarray(ends, dtype=np.int64)
+        if not len(self.items):  # no items at all (an empty history): padding only
+            return np.full((len(ends), length), pad, dtype=np.int64)
         pos = ends[:, None] - length + np.arange(length, dtype=np.int64)
         inside = pos >= np.asarray(starts, dtype=np.int64)[:, None]
-        return np.where(inside, self.items[np.clip(pos, 0, max(0, len(self.items) - 1))], pad)
+        return np.where(inside, self.items[np.clip(pos, 0, len(self.items) - 1)], pad)
 
     def prefixes(self, positions: np.ndarray, length: int, pad: int) -> np.ndarray:
         """The (at most ``length``) items of the same user before each of ``positions``."""

@@ -328,7 +328,9 @@ def probe_modality_accuracy(model: AdvFusion, steps: int = 300, seed: int = 0) -
     perm = torch.randperm(len(y), generator=gen)
     cut = len(y) * 2 // 3
     tr, te = perm[:cut], perm[cut:]
-    probe = nn.Linear(x.shape[1], len(xs))
+    with torch.random.fork_rng(devices=[]):  # the seed decides the probe's start too
+        torch.manual_seed(seed)
+        probe = nn.Linear(x.shape[1], len(xs))
     opt = torch.optim.Adam(probe.parameters(), lr=0.05)
     counts = torch.bincount(y[tr], minlength=len(xs)).float().clamp_min(1.0)
     for _ in range(steps):

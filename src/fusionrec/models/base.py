@@ -67,6 +67,9 @@ class Recommender(nn.Module):
     #: trainer then adds each example's ``positions`` in ``TrainData.sequences`` to the
     #: batch, and the experiment sets the history to score with (``set_history``).
     sequential: ClassVar[bool] = False
+    #: False for an embedding model whose ``score`` adds terms its user and item vectors do
+    #: not carry (VBPR's item biases): no model may borrow its vectors as scores.
+    scores_by_dot_product: ClassVar[bool] = True
 
     def __init__(self, data: TrainData, params: Params) -> None:
         super().__init__()

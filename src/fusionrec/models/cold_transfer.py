@@ -39,6 +39,7 @@ from fusionrec.models.base import (
     Recommender,
     TrainData,
     build_model,
+    model_class,
     register,
     validate_params,
 )
@@ -71,6 +72,18 @@ class ColdTransferParams(Params):
         except ConfigError as exc:  # its keys are the base's: say where they sit here
             where = str(exc).replace("model.params.", "model.params.base_params.")
             raise ConfigError(where.replace("model.name:", "model.params.base:")) from exc
+        base = model_class(self.base)
+        if base.sequential or not base.scores_by_dot_product:
+            why = (
+                "reads ordered histories, not a fixed vector per user"
+                if base.sequential
+                else "adds item terms its vectors do not carry"
+            )
+            raise ConfigError(
+                f"model.params.base: '{self.base}' {why}, so cold items cannot borrow its item "
+                "vectors; use an embedding model that scores by a dot product (mf-bpr, "
+                "lightgcn, freedom, mgcn, ...)"
+            )
         return self
 
 
@@ -157,7 +170,7 @@ class ColdTransfer(Recommender):
             raise ConfigError(
                 f"model.params.base: '{self.params.base}' does not score by a dot product of "
                 "user and item embeddings, so cold items cannot borrow its item vectors; use "
-                "an embedding model (mf-bpr, lightgcn, vbpr, freedom, mgcn, ...)"
+                "an embedding model (mf-bpr, lightgcn, freedom, mgcn, ...)"
             )
 
     # -- training is the base model's -----------------------------------------------------

@@ -26,10 +26,12 @@ the weights of the modalities it has are renormalised; its modality-BPR term is 
 from __future__ import annotations
 
 import numpy as np
+import pydantic
 import scipy.sparse as sp
 import torch
 from torch import nn
 
+from fusionrec.errors import ConfigError
 from fusionrec.models.base import (
     Params,
     Recommender,
@@ -62,6 +64,19 @@ class FREEDOMParams(Params):
     dropout: float = 0.8
     #: Weight of the modality BPR terms (MMRec grid [0, 1e-5, 1e-4, 1e-3]).
     reg_weight: float = 1e-4
+
+    @pydantic.model_validator(mode="after")
+    def _same_width(self) -> FREEDOMParams:
+        """The modality BPR terms score users (``embedding_size`` wide) against projected
+        features (``feat_embed_dim`` wide): caught when the config is read, not at the first
+        batch after the data is loaded and encoded."""
+        if self.reg_weight > 0 and self.feat_embed_dim != self.embedding_size:
+            raise ConfigError(
+                f"model.params: feat_embed_dim {self.feat_embed_dim} must equal embedding_size "
+                f"{self.embedding_size} while reg_weight > 0 (its modality BPR terms take "
+                "their dot product); set both"
+            )
+        return self
 
 
 def modality_weights(names: list[str], image_weight: float) -> np.ndarray:

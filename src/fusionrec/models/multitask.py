@@ -25,6 +25,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from fusionrec.errors import ModelError
 from fusionrec.models.base import (
     Params,
     Recommender,
@@ -105,10 +106,19 @@ class MTLFusion(Recommender):
             if params.align_weight > 0
             else []
         )
-        self.task_names = ["rec"] + [f"label:{k}" for k in self.heads]
+        # a task of weight 0 is off, the recommendation task too (learned weights would
+        # otherwise turn it back on)
+        self.task_names = ["rec"] if params.rec_weight > 0 else []
+        self.task_names += [f"label:{k}" for k in self.heads]
         self.task_names += ["align"] if self.align_pairs else []
-        fixed = [params.rec_weight] + [params.label_weight] * len(self.heads)
+        fixed = [params.rec_weight] if params.rec_weight > 0 else []
+        fixed += [params.label_weight] * len(self.heads)
         fixed += [params.align_weight] if self.align_pairs else []
+        if not self.task_names:
+            raise ModelError(
+                "mtl-fusion has no task to train: rec_weight is 0 and no label or alignment "
+                "task is on (label_weight, align_weight, the dataset's item labels)"
+            )
         self.weighting = make_weighting(params.weighting, fixed)
 
     # -- representations ------------------------------------------------------------------

@@ -61,6 +61,7 @@ class VBPR(Recommender):
     name = "vbpr"
     ParamsSchema = VBPRParams
     requires_features = True
+    scores_by_dot_product = False  # + b_i + beta'.f_i, an item term outside the vectors
 
     def __init__(self, data: TrainData, params: VBPRParams) -> None:
         super().__init__(data, params)

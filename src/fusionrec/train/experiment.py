@@ -263,29 +263,26 @@ def chronological_positions(dataset: Dataset) -> np.ndarray:
     return positions
 
 
-def scoring_history(prep: Prepared, part: int, everything: bool = False) -> Sequences:
+def scoring_history(prep: Prepared, part: int) -> Sequences:
     """The user sequences a sequential model scores ``part`` (VALID or TEST) from: the parts
     before it (``HISTORY_PARTS``), cut before the user's first held-out item of ``part``, so
     that nothing after a held-out item helps predict it (leave-one-out and temporal splits
     hold out the latest items and lose nothing; a random or cold-items split would otherwise
-    predict from the future). ``everything``: uncut, for recommending, not scoring."""
+    predict from the future). A reloaded run scores from the same histories."""
     rows = rows_of_parts(prep.split.labels, HISTORY_PARTS[part])
-    if not everything:
-        order = chronological_positions(prep.dataset)
-        users = prep.dataset.interactions[USER].to_numpy()
-        held = prep.split.rows(part)
-        first = np.full(prep.dataset.n_users, np.iinfo(np.int64).max)
-        np.minimum.at(first, users[held], order[held])
-        rows = rows[order[rows] < first[users[rows]]]
-    return dataset_sequences(prep.dataset, rows)
+    order = chronological_positions(prep.dataset)
+    users = prep.dataset.interactions[USER].to_numpy()
+    held = prep.split.rows(part)
+    first = np.full(prep.dataset.n_users, np.iinfo(np.int64).max)
+    np.minimum.at(first, users[held], order[held])
+    return dataset_sequences(prep.dataset, rows[order[rows] < first[users[rows]]])
 
 
-def use_history(model: Recommender, prep: Prepared, part: int, everything: bool = False) -> None:
-    """Give a sequential model the user histories to score ``part`` from (``everything``:
-    all it knows, to recommend); other models score from what they were trained on and are
-    left alone."""
+def use_history(model: Recommender, prep: Prepared, part: int) -> None:
+    """Give a sequential model the user histories to score ``part`` from; other models
+    score from what they were trained on and are left alone."""
     if model.sequential:
-        model.set_history(scoring_history(prep, part, everything))
+        model.set_history(scoring_history(prep, part))
 
 
 def split_evaluators(

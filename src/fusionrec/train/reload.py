@@ -74,7 +74,7 @@ def load_run_model(
         load_weights(model, load_checkpoint(weights, device, fix), weights, fix)
     else:
         model.fit(data)
-    use_history(model, prep, TEST, everything=True)  # recommends from everything it knows
+    use_history(model, prep, TEST)  # the histories it was scored on test from
     return model, prep
 
 
