@@ -46,13 +46,17 @@ def _head_from_files() -> str:
     (a GPU machine that runs a copy of the checkout)."""
     git = HERE.parent / ".git"
     try:
+        if git.is_file():  # a worktree: ".git" names its own folder, which names the shared one
+            git = (HERE.parent / git.read_text().split("gitdir:", 1)[1].strip()).resolve()
+        shared = git / "commondir"
+        common = (git / shared.read_text().strip()).resolve() if shared.exists() else git
         head = (git / "HEAD").read_text().strip()
         if not head.startswith("ref: "):
             return head
         ref = head[len("ref: ") :]
-        if (git / ref).exists():
-            return (git / ref).read_text().strip()
-        for line in (git / "packed-refs").read_text().splitlines():
+        if (common / ref).exists():
+            return (common / ref).read_text().strip()
+        for line in (common / "packed-refs").read_text().splitlines():
             if line.endswith(" " + ref):
                 return line.split()[0]
     except OSError:
