@@ -384,5 +384,65 @@ def test_item_item_models_recommend_for_a_new_user_as_for_a_known_one(name):
         new = rec.recommend_for_items(liked, k=5)
         assert new["item_id"].tolist() == known["item_id"].tolist()
         np.testing.assert_allclose(new["score"], known["score"], rtol=1e-5)
-    with pytest.raises(ModelError, match="has no item vectors to compare items by"):
+    with pytest.raises(ModelError, match="scores by item-item weights.*none"):
         rec.similar_items(rec.item_ids[0])
+    # with item features too, its own neighbours are not a content view's: by= is asked for
+    text = rng.normal(size=(dataset.n_items, 4)).astype(np.float32)
+    feats = ItemFeatures(dataset.n_items, {"text": ModalityFeatures("text", text, np.ones(25))})
+    with_text = TrainData(dataset.n_users, dataset.n_items, dataset.matrix(), feats)
+    rec = FittedRecommender(model, with_text, dataset)
+    with pytest.raises(ModelError, match="pass by= one of: 'text'"):
+        rec.similar_items(rec.item_ids[0])
+    assert len(rec.similar_items(rec.item_ids[0], k=3, by="text")) == 3
+
+
+def test_a_dataset_path_names_the_run_after_its_file(tmp_path, monkeypatch):
+    data = write_toy_dataset(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    rec = fusionrec.fit(str(data), model="most-popular", overrides=["evaluate.ks=[5,10]"])
+    assert (tmp_path / "runs" / f"{data.stem}-most-popular" / "results.json").exists()
+    assert rec.dataset.name == data.stem
+
+
+def test_text_features_a_dataset_ships_cannot_embed_a_description(tmp_path):
+    """An MMRec folder's text_feat.npy came from an encoder fusionrec does not have: a
+    sentence embedded by MiniLM would land in another space."""
+    from fusionrec.data.examples import write_mmrec
+
+    folder = write_mmrec(tmp_path / "mmrec")
+    rec = fusionrec.fit(
+        str(folder),
+        model="mf-bpr",
+        features=["text"],
+        train={"epochs": 1, "threads": 1},
+        overrides=["evaluate.ks=[5,10]", f"features.cache_dir={tmp_path / 'cache'}"],
+        run_dir=tmp_path / "run",
+    )
+    assert rec.text_encoder is None
+    with pytest.raises(ConfigError, match="cannot be embedded in the same space"):
+        rec.recommend_for_text("action films", k=3)
+
+
+def test_untrained_behaviour_factors_are_no_neighbours():
+    """VBPR's collaborative factors of items without training interactions are zero: no
+    direction to compare, so such items are neither asked about nor returned."""
+    from fusionrec.models import build_model
+    from fusionrec.tasks.recommender import FittedRecommender
+
+    rng = np.random.default_rng(0)
+    rows = rng.random((30, 25)) < 0.3
+    rows[:, :5] = False  # items 0-4: never interacted with
+    users, items = np.nonzero(rows)
+    frame = pd.DataFrame({"user_id": users, "item_id": items})
+    dataset = build_dataset("ids", frame, pd.DataFrame({"item_id": np.arange(25)}))
+    text = rng.normal(size=(25, 4)).astype(np.float32)
+    feats = ItemFeatures(25, {"text": ModalityFeatures("text", text, np.ones(25, bool))})
+    data = TrainData(dataset.n_users, dataset.n_items, dataset.matrix(), feats)
+    model = build_model("vbpr", data, {})
+    torch.nn.init.normal_(model.item_id.weight)  # as if trained
+    rec = FittedRecommender(model.eval(), data, dataset)
+    cold = {int(i) for i in rec.item_ids[:5]}
+    near = rec.similar_items(rec.item_ids[10], k=25, by="behaviour")["item_id"]
+    assert not cold & set(near.tolist()) and len(near) == 25 - 5 - 1
+    with pytest.raises(ModelError, match="has no behaviour"):
+        rec.similar_items(rec.item_ids[0], by="behaviour")

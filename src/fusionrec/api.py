@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from fusionrec.config import ExperimentConfig, load_config, read_saved_config
+from fusionrec.data.registry import NAMED
 from fusionrec.encoders.config import FeaturesConfig, parse_features_config
 from fusionrec.errors import ConfigError
 from fusionrec.models import MODELS
@@ -24,10 +25,15 @@ from fusionrec.train.trainer import inference_device
 
 
 def _dataset_section(dataset: str | Path | Mapping[str, Any]) -> dict[str, Any]:
-    """A registered name or a path is the dataset's ``name`` (the loader resolves both)."""
+    """A registered name is the dataset's ``name``; a path is its ``path``, the dataset named
+    after its file as ``-d PATH`` names it (so the run is ``runs/<file>-<model>``, not a
+    folder beside the data named like it)."""
     if isinstance(dataset, Mapping):
         return dict(dataset)
-    return {"name": str(dataset)}
+    text = str(dataset)
+    if text not in NAMED and Path(text).exists():
+        return {"name": Path(text).stem, "path": text}
+    return {"name": text}
 
 
 def _features_section(
@@ -105,7 +111,10 @@ def load(run_dir: str | Path, seed: int | None = None) -> FittedRecommender:
     text_encoder = None
     parsed = run_features_config(cfg)
     if parsed is not None and prep.features is not None and "text" in prep.features:
-        text_encoder = None if "text" in parsed.precomputed else parsed.text
+        # text vectors read from a file (the config's, or one the dataset ships, as MMRec
+        # folders do) came from an encoder fusionrec cannot run on a sentence
+        shipped = "text" in parsed.precomputed or "text" in prep.dataset.precomputed
+        text_encoder = None if shipped else parsed.text
     # what the model was built from, sequences included (explanations rebuild it)
     data = train_data(prep, cfg.model.name, inference_device(cfg.train.device))
     return FittedRecommender(
@@ -125,7 +134,8 @@ def compare(
     each run's per-user metric is averaged over."""
     from fusionrec.train.compare import compare_runs
 
-    rows = compare_runs(run_a, run_b, list(metrics), part)
+    wanted = [metrics] if isinstance(metrics, str) else list(metrics)  # one name is one metric
+    rows = compare_runs(run_a, run_b, wanted, part)
     return pd.DataFrame(
         [
             {

@@ -88,6 +88,8 @@ def test_compare_pairs_two_runs_over_the_same_test_users(tmp_path):
     assert f"{mean['lightgcn']:.4f}" in row and f"{mean['mf-bpr']:.4f}" in row
     table = fusionrec.compare(runs / "toy-lightgcn", runs / "toy-mf-bpr", ["recall@20"])
     (r,) = table.itertuples()  # the Python API the command prints
+    one = fusionrec.compare(runs / "toy-lightgcn", runs / "toy-mf-bpr", "recall@20")
+    assert one["metric"].tolist() == ["recall@20"]  # one name is one metric, not its letters
     assert r.difference == pytest.approx(mean["lightgcn"] - mean["mf-bpr"], abs=1e-6)
     assert r.ci_low < r.difference < r.ci_high and r.a_seeds == r.b_seeds == 2
     cfg = toy_config(tmp_path, model="mf-bpr", evaluate={"ks": [10, 20]})

@@ -200,7 +200,7 @@ def _write_bundle(
     views = rec.views()
     for view in views:
         vectors = rec.item_embeddings(view).astype(np.float32)
-        mask = view_mask(rec.features, view, ds.n_items)
+        mask = view_mask(rec.features, view, vectors)
         write_npy(folder / f"views/{view}.npy", vectors)
         write_npy(folder / f"views/{view}.mask.npy", mask)
         indexes[f"view-{view}"] = VectorIndex.build(

@@ -239,7 +239,14 @@ class EmbeddingRecommender(ABC):
 
     def similar_top(self, item: int, k: int = 10, by: str | None = None) -> Hits:
         """The ``k`` items closest to item row ``item`` in view ``by`` (default: the view the
-        model scores with, ``explain_view()``, as the served API has it)."""
+        model scores with, ``explain_view()``, as the served API has it). An item-item model
+        (EASE, ItemKNN) scores with no item vectors: ``by`` must name a content view."""
+        if by is None and self.item_item_weights() is not None:
+            views = ", ".join(repr(v) for v in self.views()) or "none (no item features)"
+            raise ModelError(
+                f"model '{self.model_name}' scores by item-item weights, not item vectors, so "
+                f"it has no view of its own to compare items in; pass by= one of: {views}"
+            )
         by = by or self.explain_view()
         if by is None:
             raise ModelError(

@@ -125,7 +125,7 @@ class FittedRecommender(EmbeddingRecommender):
 
     def _load_view(self, view: str) -> tuple[np.ndarray, np.ndarray]:
         vectors = item_view(self.model, self.features, view)
-        return vectors, view_mask(self.features, view, self.dataset.n_items)
+        return vectors, view_mask(self.features, view, vectors)
 
     def scoring_vectors(self) -> tuple[np.ndarray, np.ndarray | None]:
         return self._lazy("scoring", lambda: scoring_vectors(self.model))

@@ -58,11 +58,13 @@ def item_view(model: Recommender, features: ItemFeatures | None, view: str) -> n
         return _numpy(model.item_embeddings())
 
 
-def view_mask(features: ItemFeatures | None, view: str, n_items: int) -> np.ndarray:
-    """Items that have a vector in ``view`` (content views: the modality's presence mask)."""
+def view_mask(features: ItemFeatures | None, view: str, vectors: np.ndarray) -> np.ndarray:
+    """Items that have a vector in ``view``: content views, the modality's presence mask;
+    the others, a row that is not all zeros (VBPR's behaviour factors of items never
+    trained on are zero: no direction to compare, not a similarity of 0 to everything)."""
     if view in CONTENT_VIEWS and features is not None and view in features:
         return features[view].mask
-    return np.ones(n_items, dtype=bool)
+    return np.asarray(vectors != 0).any(axis=1)
 
 
 def scoring_vectors(model: Recommender) -> tuple[np.ndarray, np.ndarray | None]:
