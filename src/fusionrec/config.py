@@ -61,6 +61,9 @@ class DatasetConfig(_Strict):
         None, description="[{path: tags.csv, column: tag}]: text from a table of many rows per item"
     )
     #: Reader options for CSV/TSV/Parquet/JSON-lines files (see docs/data.md).
+    sep: str | None = pydantic.Field(
+        None, min_length=1, description="field separator, e.g. ';' (default: ',' csv, tab tsv)"
+    )
     encoding: str = "utf-8"
     timestamp_format: str | None = pydantic.Field(None, description="strftime, e.g. %d/%m/%Y")
     ids_as: Literal["auto", "str", "int"] = "auto"

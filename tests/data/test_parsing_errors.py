@@ -168,3 +168,14 @@ def test_json_lines_with_a_bom_and_blank_lines(tmp_path):
     path.write_text('{"user_id":1,"item_id":1}\n\n{"user_id":2,"item_id":""}\n')
     with pytest.raises(DataError, match=r"line 3, column 'item_id'"):
         load_dataset(str(path))
+
+
+def test_a_semicolon_csv_is_read_with_sep_and_named_without_it(tmp_path):
+    from fusionrec.config import DatasetConfig
+
+    path = tmp_path / "r.csv"
+    path.write_text("user_id;item_id;rating\nu1;i1;5\nu2;i2;4\n")
+    with pytest.raises(DataError, match="holds ';' separators. Set dataset.sep: ';'"):
+        load_dataset(str(path))
+    config = DatasetConfig(name="semi", path=str(path), sep=";")  # a config can say it too
+    assert load_dataset(config).item_ids.tolist() == ["i1", "i2"]

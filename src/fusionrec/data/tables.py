@@ -572,14 +572,20 @@ def require_columns(
     missing = [c for c in columns if c not in frame.columns]
     if missing and len(frame.columns) == 1:  # one column: most likely the wrong separator
         header = str(frame.columns[0])
-        for char, fmt in (("\t", "tsv"), (",", "csv")):
+        fixes = (
+            ("\t", "the file looks TSV: set dataset.format: tsv"),
+            (",", "the file looks CSV: set dataset.format: csv"),
+            (";", "set dataset.sep: ';' (a CSV separated by semicolons)"),
+            ("|", "set dataset.sep: '|'"),
+        )
+        for char, fix in fixes:
             if char in header:
                 raise DataError(
                     f"missing column(s) {missing}: the header was read as one column "
                     f"{header!r}, which holds {char!r} separators",
                     path=path,
                     line=1,
-                    hint=f"The file looks {fmt.upper()}: set dataset.format: {fmt}",
+                    hint=fix[0].upper() + fix[1:],
                 )
     if missing:
         raise DataError(
