@@ -458,8 +458,14 @@ _DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 def _long_digit_runs(path: Path) -> bool:
     """Whether the file holds 20 digits in a row, as every integer of 2**64 or more does.
     Digits in strings or decimals make it a false alarm, costing only the exact read."""
+    tail = b""
     with _OPENERS.get(path.suffix.lower(), open)(path, "rb") as handle:
-        return b"0" * 20 in handle.read().translate(_DIGITS_ONLY)
+        while chunk := handle.read(1 << 24):  # in pieces: a large file is not held twice
+            block = tail + chunk.translate(_DIGITS_ONLY)
+            if b"0" * 20 in block:
+                return True
+            tail = block[-19:]  # a run may straddle two pieces
+    return False
 
 
 def _json_lines(
