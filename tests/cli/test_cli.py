@@ -154,6 +154,10 @@ def test_data_inspect_and_split(tmp_path):
         "data", "split", "-c", str(cfg), "-o", str(tmp_path / "s"), "split.method=leave-one-out"
     ).output
     assert "valid 60" in out and (tmp_path / "s" / "split.parquet").exists()
+    (tmp_path / "a-file").write_text("")
+    for target in ("a-file", "a-file/sub"):  # said before any data is read, in one line
+        result = runner.invoke(app, ["data", "split", "-c", str(cfg), "-o", str(tmp_path / target)])
+        assert "cannot write to the split folder" in str(result.exception)
 
 
 def test_bad_config_key_is_named(tmp_path):

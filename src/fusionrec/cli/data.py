@@ -93,6 +93,7 @@ def split(
     setup_logging()
     from fusionrec.data import make_split
     from fusionrec.errors import ConfigError
+    from fusionrec.io import ensure_writable_dir
     from fusionrec.train.rundir import holds_run
 
     if holds_run(output):
@@ -101,6 +102,8 @@ def split(
             "saved with it; write the new split to another folder (-o) and train there with "
             "--run-dir"
         )
+    # before any data is read: a file in the way, or a folder that cannot be written
+    ensure_writable_dir(output, "the split folder", "give -o a folder you can write to")
     dataset, overrides = split_dataset_argument(dataset, arguments)
     cfg, ds = load_data(config, dataset, overrides, data_path)
     sc = cfg.split
