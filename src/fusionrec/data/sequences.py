@@ -91,14 +91,31 @@ class Sequences:
         return self.indptr[owner + 1] - 1 - back * stride
 
 
+def history_order(users: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
+    """The order of the interactions ``i`` in their users' histories: by user, then
+    timestamp; ties (and everything, without timestamps) in the order given."""
+    keys = (users,) if timestamps is None else (np.asarray(timestamps), users)
+    return np.lexsort(keys)  # lexsort is stable: equal keys keep their input order
+
+
+def chronological_positions(dataset: Dataset) -> np.ndarray:
+    """Each interaction row's place in its user's history order (comparable within a user),
+    the order ``dataset_sequences`` builds."""
+    inter = dataset.interactions
+    stamps = inter[TIMESTAMP].to_numpy() if dataset.has_timestamps else None
+    order = history_order(inter[USER].to_numpy(), stamps)
+    positions = np.empty(len(order), dtype=np.int64)
+    positions[order] = np.arange(len(order))
+    return positions
+
+
 def build_sequences(
     users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None, n_users: int
 ) -> Sequences:
     """Sequences of the interactions ``(users[i], items[i])``, ordered by timestamp per user,
     ties (and everything, without timestamps) in the order given."""
     users = np.asarray(users, dtype=np.int64)
-    keys = (users,) if timestamps is None else (np.asarray(timestamps), users)
-    order = np.lexsort(keys)  # lexsort is stable: equal keys keep their input order
+    order = history_order(users, timestamps)
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(np.bincount(users, minlength=n_users), out=indptr[1:])
     return Sequences(indptr, np.asarray(items, dtype=np.int64)[order])

@@ -40,8 +40,13 @@ import yaml
 
 from fusionrec.config import ExperimentConfig, dump_config
 from fusionrec.data import Dataset, ItemFeatures, Split, load_dataset, make_split
-from fusionrec.data.dataset import TIMESTAMP, USER
-from fusionrec.data.sequences import Sequences, dataset_sequences, rows_of_parts
+from fusionrec.data.dataset import USER
+from fusionrec.data.sequences import (
+    Sequences,
+    chronological_positions,
+    dataset_sequences,
+    rows_of_parts,
+)
 from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.evaluate import Evaluator
@@ -249,18 +254,6 @@ def train_data(prep: Prepared, model: str, device: torch.device) -> TrainData:
 #: training ones for validation, training + validation for test (RecBole's protocol: the
 #: test item is predicted from everything before it).
 HISTORY_PARTS = {VALID: (TRAIN,), TEST: (TRAIN, VALID)}
-
-
-def chronological_positions(dataset: Dataset) -> np.ndarray:
-    """Each interaction row's place in its user's history order (comparable within a user):
-    by timestamp, ties and data without timestamps in row order, as the sequences are."""
-    inter = dataset.interactions
-    rows = np.arange(len(inter))
-    keys = [rows] if not dataset.has_timestamps else [rows, inter[TIMESTAMP].to_numpy()]
-    order = np.lexsort([*keys, inter[USER].to_numpy()])
-    positions = np.empty(len(inter), dtype=np.int64)
-    positions[order] = rows
-    return positions
 
 
 def scoring_history(prep: Prepared, part: int) -> Sequences:
