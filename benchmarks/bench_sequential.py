@@ -23,9 +23,8 @@ Tables:
    last 25 positions (``window_stride`` 25, chosen on validation), so every target is predicted
    from at least 25 earlier items where the user has them: the same targets per epoch on
    every side; seconds per training epoch for both.
-3. Cold-start items: MM-SASRec in ``id_free`` mode on a ``cold-items`` split (20 % of the
-   items withheld from training, each half ranked among itself), against the exact
-   expectation of a random ranking.
+Cold-start items (id-free MM-SASRec on withheld movies) are ``bench_cold_start.py``'s, beside
+the other content-aware models on the same five cold splits.
 
 ``--dataset movielens-latest-small-mm`` runs table 1 alone on the sparse catalogue (its
 ratings in time order, leave-one-out; MM-SASRec with the content setting probed there,
@@ -39,7 +38,7 @@ ratings in time order, leave-one-out; MM-SASRec with the content setting probed 
         [--out benchmarks/results/sequential_speed.md]
 
 ``--jobs N`` trains the study's independent units (each model of each table, each RecBole
-seed, the cold-start run) in N processes at once, then writes the tables from what they
+seed) in N processes at once, then writes the tables from what they
 left; their seconds per epoch are then measured on a shared machine, so ``--time-epochs``
 times fusionrec's and RecBole's SASRec and GRU4Rec again, one run at a time.
 
@@ -81,7 +80,6 @@ from fusionrec.encoders.precomputed import exported_files
 from fusionrec.io import read_json, write_json
 from fusionrec.train.experiment import (
     Prepared,
-    load_features,
     prepare,
     run_or_continue,
     scoring_history,
@@ -130,8 +128,6 @@ SPARSE_MODELS = {
 #: what a probe's ``--params`` change (``probe_sequential.py``): the settings above before
 #: any choice made on validation, so a probe record means the same whatever is chosen later
 PROBE_BASE = {"gru4rec": GRU4REC, "sasrec": SASREC, "mmsasrec": MMSASREC}
-#: the cold-items run: content is the whole item vector (no ids, so no prior to pull them)
-COLD_ITEMS = {**MMSASREC, "id_free": True}
 RECBOLE = {"sasrec": ("SASRec", {"n_layers": 2, "n_heads": 2, "hidden_size": 64,
                                  "inner_size": 256, "hidden_dropout_prob": 0.5,
                                  "attn_dropout_prob": 0.5, "loss_type": "CE"}),
@@ -169,7 +165,7 @@ def make_config(
     args: argparse.Namespace, model: str, params: dict[str, Any] | None = None, **extra: Any
 ) -> ExperimentConfig:
     """``model``'s run in this study: the params chosen for it on the dataset
-    (``models_of``), or ``params`` in their place (a probe's setting, the cold-items run)."""
+    (``models_of``), or ``params`` in their place (a probe's setting)."""
     dataset = getattr(args, "dataset", DATASETS[0])
     chosen, train = models_of(dataset)[model]
     params = chosen if params is None else params
@@ -198,21 +194,21 @@ def make_config(
 
 
 def results_of(
-    cfg: ExperimentConfig, run_dir: Path, data: Callable[[], Prepared], collect: bool
+    cfg: ExperimentConfig, run_dir: Path, prep: Prepared, collect: bool
 ) -> dict[str, Any] | None:
-    """``results.json`` of every seed of ``cfg`` in ``run_dir``, trained on ``data()`` (or
+    """``results.json`` of every seed of ``cfg`` in ``run_dir``, trained on ``prep`` (or
     continued, or read back if already there); with ``collect`` only a finished run's, None
     if there is none."""
     if collect:
         return read_json(run_dir / FINISHED) if (run_dir / FINISHED).exists() else None
-    return run_or_continue(cfg, run_dir, data())
+    return run_or_continue(cfg, run_dir, prep)
 
 
 def run_model(
     cfg: ExperimentConfig, prep: Prepared, run_dir: Path, collect: bool
 ) -> dict[str, Any] | None:
     """The table row of ``results_of`` (None if there is none)."""
-    results = results_of(cfg, run_dir, lambda: prep, collect)
+    results = results_of(cfg, run_dir, prep, collect)
     if results is None:
         return None
     records = results["per_seed"]
@@ -356,41 +352,6 @@ def table(rows: dict[str, dict[str, Any] | None]) -> list[str]:
     return out
 
 
-def cold_start(args: argparse.Namespace) -> list[str]:
-    cfg = make_config(
-        args,
-        "mmsasrec",
-        params=COLD_ITEMS,
-        split={"method": "cold-items", "cold_fraction": 0.2},
-    )
-
-    def data() -> Prepared:
-        prep = prepare(cfg, progress=False)
-        prep.features, _ = load_features(cfg, prep.dataset, progress=False)
-        return prep
-
-    run_dir = args.runs / "cold-items" / "mmsasrec"
-    results = results_of(cfg, run_dir, data, args.collect)
-    if results is None:
-        return ["(not run yet)"]
-    TRAINED_ON.add(trained_on(run_dir))
-    tests, random = [r["test"] for r in results["per_seed"]], results["random"]
-    keys = [k for k in SHOWN if k in random]
-    lines = [
-        "| | " + " | ".join(keys) + " |",
-        "|---|" + "---|" * len(keys),
-        f"| mmsasrec, id_free ({len(tests)} seeds) | "
-        + " | ".join(fmt(mean_std([t[k] for t in tests])) for k in keys)
-        + " |",
-        "| random ranking (exact expectation) | "
-        + " | ".join(f"{random[k]:.4f}" for k in keys)
-        + " |",
-    ]
-    ratio = np.mean([t["ndcg@10"] for t in tests]) / max(random["ndcg@10"], 1e-12)
-    lines.append(f"\n- withheld items: NDCG@10 {ratio:.1f}x that of a random ranking")
-    return lines
-
-
 def paired_over_users(runs: Path, model: str, base: str) -> list[str]:
     """``model`` minus ``base`` on test NDCG@10 paired over the test users, each user's metric
     averaged over the seeds and re-scored from the saved weights (cached beside each run, so
@@ -519,8 +480,7 @@ def recbole_seeds(args: argparse.Namespace) -> list[int]:
 
 def units(args: argparse.Namespace, chosen: list[str]) -> list[str]:
     """The study's independent pieces of work, each trainable in a process of its own:
-    ``masked/<model>``, ``unmasked/<model>``, ``recbole/<model>/<seed>``,
-    ``cold-items/mmsasrec``."""
+    ``masked/<model>``, ``unmasked/<model>``, ``recbole/<model>/<seed>``."""
     out = [f"masked/{m}" for m in MODELS if m in chosen]
     if args.dataset != DATASETS[0]:
         return out  # the sparse catalogue's study is the masked table alone
@@ -528,8 +488,6 @@ def units(args: argparse.Namespace, chosen: list[str]) -> list[str]:
         out.append(f"unmasked/{model}")
         if not args.skip_recbole:
             out += [f"recbole/{model}/{seed}" for seed in recbole_seeds(args)]
-    if "mmsasrec" in chosen:
-        out.append("cold-items/mmsasrec")
     return out
 
 
@@ -545,8 +503,6 @@ def run_unit(
         run_model(repeat, prep, args.runs / kind / model, collect=False)
     elif kind == "recbole":
         run_recbole(model, files, args, [int(seed[0])])
-    elif kind == "cold-items":
-        cold_start(args)
     else:
         raise ValueError(f"unknown unit {unit!r}")
 
@@ -693,8 +649,8 @@ def main() -> None:
         "--dataset",
         choices=DATASETS,
         default=DATASETS[0],
-        help="the sparse catalogue gets the fusionrec table only (the RecBole comparison and "
-        "the cold-items split are the dense set's), written to sequential_sparse.md",
+        help="the sparse catalogue gets the fusionrec table only (the RecBole comparison is "
+        "the dense set's), written to sequential_sparse.md",
     )
     ap.add_argument("--unit", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=None)
@@ -756,17 +712,10 @@ def main() -> None:
             side[f"RecBole {RECBOLE[model][0]}"] = run_recbole(
                 model, files, args, recbole_seeds(args)
             )
-    cold = (
-        [] if sparse else cold_start(args) if "mmsasrec" in chosen else ["(not run: no mmsasrec)"]
-    )
     dense_only = [
         "## fusionrec vs RecBole 1.2.1, identical split and histories, nothing masked",
         "",
         *table(side),
-        "",
-        "## Cold-start items (cold-items split, 20 % of items withheld)",
-        "",
-        *cold,
         "",
     ]
     settings = models_of(args.dataset)
@@ -793,7 +742,7 @@ def main() -> None:
                 if args.jobs > 1
                 else ""
             ),
-            "- RecBole and the cold-items split: the dense set's study (not run here)"
+            "- RecBole: the dense set's study (not run here)"
             if sparse
             else f"- RecBole: up to {args.recbole_epochs or args.epochs} epochs, "
             f"{args.recbole_seeds or args.seeds} seed(s) asked for"
