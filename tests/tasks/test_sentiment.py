@@ -181,6 +181,21 @@ def test_a_byte_order_mark_is_not_part_of_the_first_field(tmp_path):
         assert len(read_reviews(gz, columns=columns)) == 2
 
 
+def test_review_files_read_compressed_as_data_files_do(tmp_path):
+    import bz2
+    import lzma
+
+    text = b"overall,reviewText\n5,great\n1,awful\n"
+    columns = ReviewColumns(user=None, item=None)
+    for suffix, compress in ((".bz2", bz2.compress), (".xz", lzma.compress)):
+        path = tmp_path / f"r.csv{suffix}"
+        path.write_bytes(compress(text))
+        assert read_reviews(path, columns=columns).frame["text"].tolist() == ["great", "awful"]
+        path.write_bytes(compress(text)[:-8])  # cut short: an error naming it, no traceback
+        with pytest.raises(DataError, match=rf"r.csv{suffix}.*cannot read the file"):
+            read_reviews(path, columns=columns)
+
+
 # --- leakage --------------------------------------------------------------------------------
 
 

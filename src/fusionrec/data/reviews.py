@@ -1,6 +1,7 @@
 """Review data for sentiment tasks: text, star rating, reviewer and item, from any review set.
 
-Three formats, told apart by the file name (or ``fmt``), each optionally gzip-compressed:
+Three formats, told apart by the file name (or ``fmt``), each optionally compressed (``.gz``,
+``.bz2``, ``.xz``):
 
 - JSON lines (``.json``, ``.jsonl``, ``.ndjson``): one object per line, e.g. the Amazon Review
   Data 2018 dumps; fields are mapped with ``ReviewColumns`` (defaults are Amazon's names);
@@ -32,7 +33,6 @@ Sentiment from stars: the nearest star 1-2 is negative, 3 neutral, 4-5 positive
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import logging
@@ -47,6 +47,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from fusionrec.data.tables import COMPRESSED, DECOMPRESSION_ERRORS, open_text
 from fusionrec.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -128,24 +129,16 @@ def rating_to_label(ratings: np.ndarray) -> np.ndarray:
 
 def detect_review_format(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
+    if suffixes and suffixes[-1] in COMPRESSED:
         suffixes = suffixes[:-1]
     if suffixes and suffixes[-1] in _SUFFIXES:
         return _SUFFIXES[suffixes[-1]]
     raise DataError(
         "cannot tell the review file format from its name",
         path=path,
-        hint="Name it .jsonl/.json, .csv or .tsv/.txt (optionally .gz), or pass the format "
-        "(jsonl, csv, tsv)",
+        hint="Name it .jsonl/.json, .csv or .tsv/.txt (optionally .gz/.bz2/.xz), or pass the "
+        "format (jsonl, csv, tsv)",
     )
-
-
-def _open_text(path: Path) -> io.TextIOBase:
-    """utf-8-sig: a file saved as "CSV UTF-8" by a spreadsheet starts with a byte-order mark
-    that would otherwise become part of the first field's name."""
-    if path.suffix.lower() == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
 
 
 def _json_rows(path: Path, fh: io.TextIOBase) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -313,7 +306,9 @@ def read_reviews(
     records: list[tuple[int, str, float, int, str | None, str | None]] = []
     report = ReviewsReport(path=str(path), format=fmt)
     seen: set[str] = set()
-    with _open_text(path) as fh:
+    # utf-8-sig: a file saved as "CSV UTF-8" by a spreadsheet starts with a byte-order mark
+    # that would otherwise become part of the first field's name
+    with open_text(path, "utf-8-sig", errors="strict") as fh:
         try:
             if fmt == "tsv":
                 for line, row in _tsv_rows(path, fh):
@@ -332,7 +327,7 @@ def read_reviews(
                     user = _id(row.get(columns.user)) if columns.user else None
                     item = _id(row.get(columns.item)) if columns.item else None
                     records.append((line, text, rating, -1, user, item))
-        except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
+        except (UnicodeDecodeError, *DECOMPRESSION_ERRORS) as exc:
             raise DataError(f"cannot read the file: {exc}", path=path) from None
     if fmt != "tsv" and records:
         _check_columns(path, seen, columns, ("text", "user", "item"))

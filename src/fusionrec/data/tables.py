@@ -51,6 +51,10 @@ _JSON_HINT = (
 )
 #: Compressed files pandas opens by their suffix that this module re-reads for line numbers.
 _OPENERS: dict[str, Any] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+#: the suffixes of compressed files, read by ``open_text``
+COMPRESSED = frozenset(_OPENERS)
+#: what a damaged compressed file raises when read
+DECOMPRESSION_ERRORS = (gzip.BadGzipFile, EOFError, OSError, lzma.LZMAError)
 _UNREADABLE = (".zip", ".zst", ".tar")
 
 
@@ -313,7 +317,7 @@ class _Records:
         limit = csv.field_size_limit()
         csv.field_size_limit(2**31 - 1)  # a swallowed field can be long
         try:
-            with _open_text(self.path, self.encoding) as handle:
+            with open_text(self.path, self.encoding) as handle:
                 if self.delimiter is None or len(self.delimiter) != 1:
                     for number, text in enumerate(handle, start=1):
                         if text.strip():
@@ -404,7 +408,7 @@ class RowLines:
         return lines, lines
 
 
-def _open_text(path: Path, encoding: str, errors: str = "replace") -> IO[str]:
+def open_text(path: Path, encoding: str, errors: str = "replace") -> IO[str]:
     """The file as text, decompressed like pandas does by its suffix. Lines are split at
     \\n, \\r\\n and \\r and returned untranslated, as the csv module needs."""
     opener = _OPENERS.get(path.suffix.lower(), open)
@@ -485,7 +489,7 @@ def _json_lines(
         wide = wide or not -(2**63) <= value < 2**64
         return value
 
-    with _open_text(path, encoding, errors="strict") as handle:
+    with open_text(path, encoding, errors="strict") as handle:
         for number, text in enumerate(handle, start=1):
             text = text.rstrip("\r\n")
             if not text.strip():
@@ -527,7 +531,7 @@ def _line_contents(path: Path, encoding: str, wanted: set[int]) -> dict[int, str
     out: dict[int, str] = {}
     if not wanted:
         return out
-    with _open_text(path, encoding) as handle:
+    with open_text(path, encoding) as handle:
         for number, text in enumerate(handle, start=1):
             if number in wanted:
                 out[number] = text.rstrip("\r\n")
