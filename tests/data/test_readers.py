@@ -84,6 +84,25 @@ def test_generic_formats_with_column_mapping(tmp_path, fmt):
     assert ds.item_ids[ds.interactions["item"]].tolist() == ["x", "y", "x"]
 
 
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
+def test_compressed_text_files_read_as_the_plain_ones(tmp_path, suffix):
+    import bz2
+    import gzip
+    import lzma
+
+    compress = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix]
+    plain = {
+        "csv": b"user_id,item_id,rating\nu1,i1,5\nu2,i2,4\nu1,i2,3\n",
+        "jsonl": b'{"user_id": "u1", "item_id": "i1"}\n{"user_id": "u2", "item_id": "i2"}\n',
+    }
+    for fmt, data in plain.items():
+        (tmp_path / f"r.{fmt}").write_bytes(data)
+        (tmp_path / f"r.{fmt}{suffix}").write_bytes(compress(data))
+        a, b = (load_dataset(tmp_path / f"r.{fmt}{end}") for end in ("", suffix))
+        pd.testing.assert_frame_equal(a.interactions, b.interactions)
+        assert a.item_ids.tolist() == b.item_ids.tolist()
+
+
 def test_missing_column_names_file_and_columns(tmp_path):
     path = tmp_path / "inter.csv"
     path.write_text("user_id,product\n1,2\n")
