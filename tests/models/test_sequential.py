@@ -201,6 +201,30 @@ def test_held_out_items_are_scored_from_the_history_before_them(caplog):
     assert "predicted from the history before the first of them" in caplog.text
 
 
+def test_early_stopping_scores_validation_from_the_cut_history(monkeypatch):
+    """On a split that holds out items from the middle of histories, the validation that
+    early stopping reads is scored from the history before each user's first validation
+    item, as test is from its own: never from training interactions that came later."""
+    import fusionrec.train.experiment as experiment
+    from fusionrec.train.experiment import scoring_history
+
+    ds, feats = cluster_world()
+    prep = Prepared(ds, make_split(ds, "cold-items", cold_fraction=0.4, seed=1), feats)
+    seen = {}
+
+    def spy(model, data, valid_eval, cfg, **kwargs):
+        seen["history"] = model.history
+        return real(model, data, valid_eval, cfg, **kwargs)
+
+    real = experiment.train_model
+    monkeypatch.setattr(experiment, "train_model", spy)
+    cfg = config("mmsasrec", {**SMALL, "id_free": True, "projector_hidden": None}, 1, k=5)
+    run_seed(cfg, prep, 1, None, progress=False, evaluate_test=False)
+    cut = scoring_history(prep, 1)
+    assert len(seen["history"].items) == len(cut.items) < len(prep.split.rows(TRAIN))
+    np.testing.assert_array_equal(seen["history"].items, cut.items)
+
+
 def test_id_free_mmsasrec_has_no_item_id_parameters():
     ds, feats = cluster_world(n_users=8)
     prep = Prepared(ds, make_split(ds, "leave-one-out"), feats)

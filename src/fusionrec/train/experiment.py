@@ -387,6 +387,7 @@ def run_seed(
         seed_everything(seed)
         data = train_data(prep, config.model.name, device)
         model = build_model(config.model.name, data, config.model.params)
+        use_history(model, prep, VALID)  # early stopping sees no more than test will
         train_cfg = config.train.model_copy(update={"seed": seed})
         t0 = time.perf_counter()
         result = train_model(
