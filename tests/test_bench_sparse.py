@@ -162,6 +162,18 @@ def test_a_stronger_id_model_than_lightgcn_gets_its_own_comparison(study):
     assert bench_sparse.against_best_ids(results, "content-knn", study / "runs") == []
 
 
+def test_the_goal_is_met_beyond_chance_only_when_the_paired_interval_clears_it():
+    """+17 % on the means with a paired interval reaching down to +12 % meets the +15 % goal
+    on the mean only; an interval wholly above +15 % meets it beyond chance."""
+    base = 0.2450
+    on_mean = bench_sparse.goal_word(0.171, base, 0.0300, 0.0539)
+    assert on_mean.startswith("**met on the mean**, not beyond chance")
+    assert "+12.2% to +22.0%" in on_mean
+    assert bench_sparse.goal_word(0.25, base, 0.04, 0.08).startswith("**met**, beyond chance")
+    short = bench_sparse.goal_word(0.10, base, 0.01, 0.04)
+    assert short.startswith("**NOT met** (short by 5.0 percentage points")
+
+
 def test_a_model_with_nothing_to_tune_trains_once_in_its_own_folder(study, capsys):
     """MostPopular ships no search space: the study trains its seeds once instead of asking
     ``fusionrec tune`` for a search it would refuse, and scores the poster groups and the
