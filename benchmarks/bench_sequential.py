@@ -100,8 +100,10 @@ MMSASREC = {**SASREC, "fusion": "sum", "projector_hidden": 256}
 MODELS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "most-popular": ({}, {}),
     "lightgcn": ({"embedding_size": 64, "n_layers": 2, "reg_weight": 1e-4}, {"lr": 0.005}),
-    # window training: batch_size counts windows of up to 50 targets
-    "gru4rec": (GRU4REC, {"batch_size": 128}),
+    # window training: batch_size counts windows of up to 50 targets; GRU4Rec's overlapping
+    # windows were chosen on validation after the study's first run (0.1180 against 0.1105,
+    # ahead on each of seeds 1-3; results/sequential_probes.md)
+    "gru4rec": ({**GRU4REC, "window_stride": 25}, {"batch_size": 128}),
     # settings chosen on validation NDCG@10, seeds 1-3 (probe_sequential.py,
     # results/sequential_probes.md): SASRec window_stride 25 (0.1269 against 0.1225 for
     # windows that do not overlap); MM-SASRec the content prior with weight 0.03 and stride 25
@@ -462,7 +464,7 @@ def verdict(main: dict[str, Any], side: dict[str, Any], args: argparse.Namespace
             )
     if main.get("mmsasrec") and main.get("sasrec"):
         mm, ids = main["mmsasrec"]["test"]["ndcg@10"], main["sasrec"]["test"]["ndcg@10"]
-        if args.seeds < 2:
+        if min(main["mmsasrec"]["seeds"], main["sasrec"]["seeds"]) < 2:  # rows read back too
             word = "cannot be said to beat (one seed: no spread measured)"
         else:
             word = "beats" if mm[0] - ids[0] > max(mm[1], ids[1]) else "does NOT clearly beat"
