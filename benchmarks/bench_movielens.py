@@ -49,7 +49,7 @@ from common import (
     versions_note,
     write_result,
 )
-from paired import paired_lines, paired_table
+from paired import paired, paired_lines, paired_table
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "movielens_study.yaml"
@@ -210,6 +210,17 @@ def needs(results: dict[str, Any], id_models: set[str] | list[str]) -> str:
     return f"- verdict: not yet: the table has no {' and no '.join(missing)}"
 
 
+def beat_word(margin: float, bar: float, low: float) -> str:
+    """ "Beats" needs both: a mean margin above the larger seed std and a paired interval over
+    the test users (lower end ``low``) that excludes zero; one without the other says which."""
+    spread = f"the larger sample std ({bar:.4f})"
+    if margin > bar and low > 0:
+        return f"beats it by more than {spread}, and paired over users"
+    if margin > bar:
+        return f"ahead by more than {spread}, but NOT beyond chance paired over users"
+    return f"does NOT beat it by more than {spread}"
+
+
 def verdict(results: dict[str, dict[str, Any]], pending: list[str], runs: Path) -> list[str]:
     """Best multimodal model chosen on validation; its test numbers against tuned LightGCN,
     over seeds and paired over users (``paired``)."""
@@ -217,14 +228,14 @@ def verdict(results: dict[str, dict[str, Any]], pending: list[str], runs: Path) 
     if found is None:
         return [needs(results, ID_MODELS)]
     best, line, base, t = found
+    over_users = paired(runs, best, "lightgcn")[0]
     lines = [line]
     for k in ("recall@20", "ndcg@20"):
         margin = t[k]["mean"] - base[k]["mean"]
         bar = max(t[k]["std"], base[k]["std"])
-        word = "beats it by more than" if margin > bar else "does NOT beat it by more than"
         lines.append(
             f"  - test {k}: {best} {fmt(t[k])} vs tuned lightgcn {fmt(base[k])}, margin "
-            f"{margin:+.4f}: {word} the larger sample std ({bar:.4f})"
+            f"{margin:+.4f}: {beat_word(margin, bar, over_users[k]['low'])}"
         )
     lines += paired_lines(runs, best)
     reached = t["recall@20"]["mean"] >= AIM

@@ -174,6 +174,19 @@ def test_the_goal_is_met_beyond_chance_only_when_the_paired_interval_clears_it()
     assert short.startswith("**NOT met** (short by 5.0 percentage points")
 
 
+def test_the_dense_verdict_says_beats_only_with_the_paired_interval_above_zero():
+    """A mean margin above the seed spread whose paired interval over users reaches below
+    zero (a deterministic model's std is 0, so the spread is the other's alone) is 'ahead',
+    not 'beats'."""
+    import bench_movielens
+
+    assert bench_movielens.beat_word(0.0083, 0.0031, -0.0013).startswith(
+        "ahead by more than the larger sample std (0.0031), but NOT beyond chance"
+    )
+    assert bench_movielens.beat_word(0.0082, 0.0051, 0.002).startswith("beats it by more")
+    assert bench_movielens.beat_word(0.001, 0.0051, 0.0001).startswith("does NOT beat")
+
+
 def test_a_model_with_nothing_to_tune_trains_once_in_its_own_folder(study, capsys):
     """MostPopular ships no search space: the study trains its seeds once instead of asking
     ``fusionrec tune`` for a search it would refuse, and scores the poster groups and the
