@@ -43,10 +43,10 @@ from fusionrec.encoders.efficientnet import (  # noqa: E402
 from fusionrec.encoders.images import load_rgb, missing_path, to_normalized_tensor  # noqa: E402
 from fusionrec.encoders.sentence_transformer import SentenceTransformerEncoder  # noqa: E402
 from fusionrec.encoders.templates import default_template, render_texts  # noqa: E402
-from fusionrec.io import write_json, write_text  # noqa: E402
+from fusionrec.io import write_json  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import provenance  # noqa: E402
+from common import provenance, write_result  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -182,7 +182,9 @@ def to_markdown(result: dict) -> str:
             "Written whole by `bench_encoders.py`; do not edit by hand.  ",
             f"Date: {result['date']}  ",
             f"Commit: {result['commit']} "
-            + ("(working tree had uncommitted changes)  " if result["dirty"] else "(clean tree)  "),
+            + {True: "(working tree had uncommitted changes)  ", False: "(clean tree)  "}.get(
+                result["dirty"], "(tree not checked: no git program on this machine)  "
+            ),
             f"Command: `{result['command']}`  ",
             f"Machine: {info['cpu']}, {info['cpu_count']} CPUs (shared), "
             f"torch {info['torch']} with {info['torch_threads']} threads, "
@@ -222,7 +224,7 @@ def main() -> None:
     paths = dataset.items[dataset.image_column].tolist()[:n]
     texts, _ = render_texts(dataset.items, default_template(dataset.text_fields))
     result = {
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "dataset": args.dataset,
         **provenance(),
@@ -241,8 +243,8 @@ def main() -> None:
     result["cache"] = None if args.quick else bench_cache(dataset, config)
     print(to_markdown(result))
     if not args.quick:
+        write_result(RESULTS / "encoders.md", to_markdown(result))  # refuses a dirty tree
         write_json(RESULTS / "encoders.json", result)
-        write_text(RESULTS / "encoders.md", to_markdown(result))
 
 
 if __name__ == "__main__":

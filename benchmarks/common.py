@@ -65,21 +65,26 @@ def _head_from_files() -> str:
 
 
 def provenance() -> dict[str, str | bool | None]:
-    """The commit the numbers come from and whether the tree differed from it (tracked files;
-    result files themselves are ignored, since a script rewrites them); ``dirty`` is None
-    where no ``git`` program can tell."""
+    """The commit the numbers come from and whether the tree differed from it: a changed
+    tracked file, or a file git does not know under ``src/`` or ``benchmarks/`` (new code, a
+    probe record a report reads); result files themselves are ignored, since a script
+    rewrites them. ``dirty`` is None where no ``git`` program can tell."""
     commit = _git("rev-parse", "HEAD")
     if commit is None:
         return {"commit": _head_from_files(), "dirty": None}
-    status = _git(
-        "status",
-        "--porcelain",
-        "--untracked-files=no",
-        "--",
-        ":(top)",
-        ":(top,exclude)benchmarks/results",
+    outside_results = (":(top,exclude)benchmarks/results",)
+    changed = _git(
+        "status", "--porcelain", "--untracked-files=no", "--", ":(top)", *outside_results
     )
-    return {"commit": commit or "unknown (not a git checkout)", "dirty": bool(status)}
+    unknown = _git(
+        "ls-files", "--others", "--exclude-standard", "--", ":(top)src", ":(top)benchmarks",
+        *outside_results,
+    )  # fmt: skip
+    return {"commit": commit or "unknown (not a git checkout)", "dirty": bool(changed or unknown)}
+
+
+#: the commit this process started from: a result written after HEAD moved is refused
+START_COMMIT = provenance()["commit"]
 
 
 def versions_note(commits: set[str]) -> str | None:
@@ -196,7 +201,23 @@ def header(title: str) -> str:
 
 
 def write_result(path: Path, text: str) -> Path:
-    """Write a result file whole and atomically (a crash never leaves half a table)."""
+    """Write a result file whole and atomically (a crash never leaves half a table). Into
+    ``benchmarks/results`` only from a clean tree at the commit the run started from, since
+    the file names that commit as the code its numbers come from."""
+    if Path(path).resolve().parent == RESULTS.resolve():
+        prov = provenance()
+        if prov["dirty"]:
+            raise SystemExit(
+                f"{path}: not written: the working tree has uncommitted changes, and a results "
+                "file records the commit its numbers come from; commit first, or write "
+                "elsewhere with --out"
+            )
+        if prov["commit"] != START_COMMIT:
+            raise SystemExit(
+                f"{path}: not written: HEAD moved from {START_COMMIT} to {prov['commit']} while "
+                "this ran, so the file could not name the code that produced it; run it again "
+                "(or from a worktree that stays put)"
+            )
     return write_text(path, text if text.endswith("\n") else text + "\n")
 
 

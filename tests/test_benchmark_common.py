@@ -62,6 +62,37 @@ def test_raw_numbers_carry_the_commit_date_and_command(tmp_path):
     assert data["command"].startswith("python ") and data["date"].endswith("UTC")
 
 
+def test_a_file_git_does_not_know_under_src_makes_the_tree_dirty(monkeypatch):
+    """New code or a probe record a report reads is not in the commit a header names."""
+    import common
+
+    answers = {"rev-parse": "abc", "status": "", "ls-files": ""}
+    monkeypatch.setattr(common, "_git", lambda cmd, *args: answers[cmd])
+    assert common.provenance() == {"commit": "abc", "dirty": False}
+    answers["ls-files"] = "src/fusionrec/models/new_model.py"
+    assert common.provenance()["dirty"] is True
+
+
+def test_a_results_file_is_written_only_from_the_clean_tree_the_run_started_at(
+    tmp_path, monkeypatch
+):
+    import common
+
+    results = tmp_path / "results"
+    monkeypatch.setattr(common, "RESULTS", results)
+    state = {"commit": common.START_COMMIT, "dirty": True}
+    monkeypatch.setattr(common, "provenance", lambda: dict(state))
+    with pytest.raises(SystemExit, match="uncommitted changes.*commit first"):
+        common.write_result(results / "x.md", "table")
+    assert not (results / "x.md").exists()
+    common.write_result(tmp_path / "elsewhere.md", "table")  # --out elsewhere: allowed
+    state.update(dirty=False, commit="0" * 40)
+    with pytest.raises(SystemExit, match="HEAD moved from"):
+        common.write_result(results / "x.md", "table")
+    state["commit"] = common.START_COMMIT
+    assert common.write_result(results / "x.md", "table").read_text() == "table\n"
+
+
 def test_without_a_git_program_the_commit_is_read_from_dot_git(monkeypatch):
     """A GPU machine running a copy of the checkout may have no ``git``: the commit still comes
     from ``.git`` and the tree state is said to be unchecked, not claimed clean."""
