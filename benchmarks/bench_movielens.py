@@ -41,6 +41,7 @@ from typing import Any
 
 from common import (
     RESULTS,
+    budget_note,
     device_note,
     device_of,
     header,
@@ -316,6 +317,10 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
         "first seed; each model's space is the one it ships (src/fusionrec/presets/spaces/) "
         "unless the next line says otherwise",
         space_note(args.runs, list(results)),
+        budget_note(
+            {m: r["trials"] for m, r in results.items()},
+            args.trials or spec.get("search", {}).get("n_trials"),
+        ),
         "- each model in its own process, with the torch threads of its `threads` column; "
         "mean ± sample std (ddof=1) over seeds; s/epoch is wall time on a machine shared with "
         "the other models' runs (see the load average above), not a speed benchmark",

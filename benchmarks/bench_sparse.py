@@ -86,6 +86,7 @@ from bench_movielens import (
 )
 from common import (
     RESULTS,
+    budget_note,
     device_note,
     device_of,
     header,
@@ -716,6 +717,7 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
         "text+image) for multimodal models; each model in its own process, "
         f"{args.threads} torch threads; mean ± sample std (ddof=1) over seeds",
         space_note(args.runs, list(results)),
+        budget_note({m: r["trials"] for m, r in results.items()}, args.trials),
         "- poster columns: per user, test Recall@20 counted over the user's held-out movies "
         "that have a poster (resp. have none) only, the ranking (all movies, train and valid "
         "masked) unchanged; averaged over the users with at least one such movie (user count "

@@ -108,6 +108,17 @@ def versions_note(commits: set[str]) -> str | None:
     return line + f"; src/ differs between them in {', '.join(sorted(changed))}"
 
 
+def budget_note(trials: dict[str, int], expected: int | None) -> str:
+    """Whether every tuned row had the trial budget the header states, read from the rows (a
+    row read back from an older run, or a search cut short, may not have): the header's
+    "same budget" is checked, not assumed. Rows with 0 trials have nothing to tune."""
+    off = {m: n for m, n in trials.items() if n and n != expected}
+    if not off:
+        return f"- trial budget, read from the rows: every tuned model had {expected} trials"
+    listed = ", ".join(f"{m} {n}" for m, n in sorted(off.items()))
+    return f"- WARNING: rows tuned with another trial budget than {expected}: {listed}"
+
+
 def device_of(setting: str) -> str:
     """The device a run with ``train.device: setting`` trains on: ``cpu``, or the GPU's name."""
     device = resolve_device(setting)

@@ -93,6 +93,14 @@ def test_a_results_file_is_written_only_from_the_clean_tree_the_run_started_at(
     assert common.write_result(results / "x.md", "table").read_text() == "table\n"
 
 
+def test_the_same_budget_is_read_from_the_rows_not_assumed():
+    from common import budget_note
+
+    assert budget_note({"lightgcn": 20, "most-popular": 0}, 20).endswith("had 20 trials")
+    line = budget_note({"lightgcn": 20, "mgcn": 5, "most-popular": 0}, 20)
+    assert line == "- WARNING: rows tuned with another trial budget than 20: mgcn 5"
+
+
 def test_without_a_git_program_the_commit_is_read_from_dot_git(monkeypatch):
     """A GPU machine running a copy of the checkout may have no ``git``: the commit still comes
     from ``.git`` and the tree state is said to be unchecked, not claimed clean."""
