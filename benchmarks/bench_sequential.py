@@ -74,7 +74,7 @@ import yaml
 from bench_sparse import SPEC as SPARSE_SPEC
 from bench_sparse import popularity_groups
 from common import RESULTS, header, mean_std, write_result
-from fusionrec.config import ExperimentConfig, load_config
+from fusionrec.config import ExperimentConfig, dump_config, load_config
 from fusionrec.data.split import TEST, VALID
 from fusionrec.encoders.precomputed import exported_files
 from fusionrec.io import read_json, write_json
@@ -86,6 +86,7 @@ from fusionrec.train.experiment import (
     train_data,
 )
 from fusionrec.train.rundir import RESULTS as FINISHED
+from fusionrec.train.rundir import config_differences
 from recbole_runner import run_sequential, write_sequence_files
 
 KS = (10, 20)
@@ -202,8 +203,37 @@ def results_of(
     continued, or read back if already there); with ``collect`` only a finished run's, None
     if there is none."""
     if collect:
-        return read_json(run_dir / FINISHED) if (run_dir / FINISHED).exists() else None
+        if not (run_dir / FINISHED).exists():
+            return None
+        check_collected(cfg, run_dir)
+        return read_json(run_dir / FINISHED)
     return run_or_continue(cfg, run_dir, prep)
+
+
+#: settings a collected run may differ in without its numbers meaning something else: where
+#: it ran, and where its (identical) feature matrices were read from
+WHERE_IT_RAN = ("name", "output_dir", "train.device", "train.threads", "train.checkpoint_every",
+                "evaluate.batch_users", "features.precomputed", "features.cache_dir")  # fmt: skip
+
+
+def check_collected(cfg: ExperimentConfig, run_dir: Path) -> None:
+    """A finished run read back into the table must have been trained with the study's
+    settings for its row (a setting chosen since, a changed epoch budget): otherwise the row
+    would describe a run that never happened. Exits naming the differences."""
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    now = yaml.safe_load(dump_config(cfg))
+    differ = [
+        d
+        for d in config_differences(saved, now)
+        if not d.startswith(WHERE_IT_RAN)
+        and not d.endswith(": unset (saved) != None (now)")  # an option added since, unused
+    ]
+    if differ:
+        raise SystemExit(
+            f"{run_dir}: trained with other settings than this study gives its row: "
+            f"{'; '.join(differ)}. Train it again (drop --collect), or collect from a "
+            "checkout of the code it ran with"
+        )
 
 
 def run_model(

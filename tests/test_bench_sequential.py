@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bench_sequential import SHOWN, make_config, summarise, table, verdict  # noqa: E402
 
@@ -128,3 +130,30 @@ def test_a_row_read_back_with_one_seed_is_not_said_to_beat(tmp_path, monkeypatch
     args = argparse.Namespace(recbole_epochs=None, epochs=200, seeds=3, runs=tmp_path)
     line = verdict(main, {}, args)[0]
     assert "cannot be said to beat (one seed: no spread measured)" in line
+
+
+def test_a_collected_run_must_have_the_settings_the_study_gives_its_row(tmp_path):
+    """``--collect`` reads finished runs back; one trained with another setting (GRU4Rec
+    before its overlapping windows were chosen) is refused, not tabulated as the study's.
+    Where it ran (device, threads) may differ."""
+    import json
+
+    import yaml
+
+    from bench_sequential import results_of
+    from fusionrec.config import dump_config
+
+    study = argparse.Namespace(seeds=3, epochs=200, threads=1, device="cpu")
+    cfg = make_config(study, "gru4rec")
+    saved = yaml.safe_load(dump_config(cfg))
+    saved["train"].update(device="cuda", threads=2)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    (tmp_path / "results.json").write_text(json.dumps({"per_seed": []}))
+    assert results_of(cfg, tmp_path, None, collect=True) == {"per_seed": []}
+    del saved["dataset"]["sep"]  # an option added after the run, unset: the same run
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert results_of(cfg, tmp_path, None, collect=True) == {"per_seed": []}
+    saved["model"]["params"]["window_stride"] = None
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(SystemExit, match="model.params.window_stride: None \\(saved\\) != 25"):
+        results_of(cfg, tmp_path, None, collect=True)
