@@ -331,8 +331,13 @@ def run_recbole(
     epochs = args.recbole_epochs or args.epochs
     torch.set_num_threads(args.threads)
     runs = []
+    settings = {"params": params, "patience": PATIENCE, "max_length": SEQ["max_length"]}
     for seed in seeds:
         path = args.runs / "recbole" / f"{name}-seed{seed}-epochs{epochs}.json"
+        if path.exists() and read_json(path).get("settings", settings) != settings:
+            if args.collect:
+                raise SystemExit(f"{path}: RecBole ran with other settings than the study's")
+            path.unlink()  # trained with other settings: train again
         if not path.exists() and not args.collect:
             run = run_sequential(
                 name,
@@ -349,7 +354,7 @@ def run_recbole(
             )  # fmt: skip
             device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
             write_json(path, {"seed": seed, "device": f"{device} (torch {torch.__version__})",
-                              **run.numbers()})  # fmt: skip
+                              "settings": settings, **run.numbers()})  # fmt: skip
         if path.exists():
             runs.append(read_json(path))
             TRAINED_ON.add("RecBole: " + runs[-1].get("device", "device not recorded"))

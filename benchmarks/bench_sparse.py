@@ -104,6 +104,9 @@ SPEC = HERE / "sparse_study.yaml"
 #: the dense study's id models; most-popular has nothing to tune and trains once
 ID_MODELS = ["most-popular", "itemknn", "mf-bpr", "lightgcn", "ease"]
 RECBOLE = ["BPR", "LightGCN"]
+#: RecBole's early stopping patience (epochs without a better validation Recall@20), as the
+#: issue ran it; recorded in each cached run and checked when it is read back
+RECBOLE_PATIENCE = 20
 SHOWN = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
 GOAL = 0.15  # issue 14: the best multimodal model >= +15 % test Recall@20 over LightGCN
 
@@ -290,10 +293,15 @@ def recbole(args: argparse.Namespace, train: bool = True) -> dict[str, Any]:
     epochs = args.recbole_epochs
     results: dict[str, Any] = {}
     data_root: Path | None = None
+    settings = {"patience": RECBOLE_PATIENCE, "split": spec["split"]["path"]}
     for model in RECBOLE:
         runs = []
         for seed in seeds:
             path = folder / f"{model}-seed{seed}-epochs{epochs}.json"
+            if path.exists() and json.loads(path.read_text()).get("settings", settings) != settings:
+                if not train:
+                    raise SystemExit(f"{path}: RecBole ran with other settings than the study's")
+                path.unlink()  # trained with other settings: train again
             if not path.exists() and not train:
                 continue
             if not path.exists():
@@ -311,10 +319,10 @@ def recbole(args: argparse.Namespace, train: bool = True) -> dict[str, Any]:
                     "sparse",
                     epochs=epochs,
                     seed=seed,
-                    patience=20,
+                    patience=RECBOLE_PATIENCE,
                     checkpoint_dir=folder / "saved",
                 )
-                write_json(path, {"seed": seed, **run.numbers()})
+                write_json(path, {"seed": seed, "settings": settings, **run.numbers()})
             runs.append(json.loads(path.read_text()))
         if not runs:
             continue
