@@ -89,7 +89,7 @@ def main() -> None:
                 flush=True,
             )
             raw[name] = {"trials": trials}
-            write(args.out, lines, raw)
+            write(args.out, lines, raw, done=False)
         chosen = max(trials, key=lambda r: r["valid"]["recall@20"])["params"]
         cfg = validate_config({**base, "model": {"name": name, "params": chosen}})
         runs = [run_seed(cfg, prep, seed, None, progress=False) for seed in seeds]
@@ -110,13 +110,15 @@ def main() -> None:
             f"{sum(r['seconds_per_eval'] for r in runs) / len(runs):.2f} | "
             f"{max(r['peak_memory_mb'] for r in runs):.0f} |"
         )
-        write(args.out, lines, raw)
+        write(args.out, lines, raw, done=name == args.models.split(",")[-1])
     print("\n".join(lines))
 
 
-def write(out: Path, lines: list[str], raw: dict) -> None:
-    """Rewrite the result files after every trial, so an interrupted run keeps its numbers."""
-    body = [header(TITLE), *lines] + [
+def write(out: Path, lines: list[str], raw: dict, done: bool) -> None:
+    """Rewrite the result files after every trial, so an interrupted run keeps its numbers;
+    until the last model's seeds are in, the file says it is incomplete."""
+    status = [] if done else ["- INCOMPLETE: written mid-run (the run stopped or is still going)"]
+    body = [header(TITLE), *status, *lines] + [
         "",
         "Grid (first seed, validation Recall@20 per setting; test not scored):",
         "",

@@ -217,9 +217,13 @@ def main() -> None:
     ]
     sections = {"warm": warm_section, "cold": cold_section, "completion": completion_section}
     body: list[str] = []
-    for key in args.sections.split(","):
+    asked = args.sections.split(",")
+    for done, key in enumerate(asked, start=1):
         body += sections[key](ds, feats, args) + [""]
-        write_result(Path(args.out), "\n".join(top + body))
+        status = f"Sections: {', '.join(asked[:done])} of {', '.join(asked)}" + (
+            "" if done == len(asked) else " (INCOMPLETE: the run stopped or is still running)"
+        )
+        write_result(Path(args.out), "\n".join([*top, status, "", *body]))
     print(f"wrote {args.out}")
 
 
