@@ -389,10 +389,11 @@ def table(rows: dict[str, dict[str, Any] | None]) -> list[str]:
     return out
 
 
-def paired_over_users(runs: Path, model: str, base: str) -> list[str]:
+def paired_over_users(runs: Path, model: str, base: str) -> tuple[list[str], float | None]:
     """``model`` minus ``base`` on test NDCG@10 paired over the test users, each user's metric
     averaged over the seeds and re-scored from the saved weights (cached beside each run, so
-    a table collected from a copy of the runs without weights still has it)."""
+    a table collected from a copy of the runs without weights still has it): the verdict's
+    lines and the lower end of the 95 % interval (None when it could not be computed)."""
     from fusionrec.errors import FusionrecError
     from fusionrec.evaluate.significance import paired_difference
     from paired import per_user_test
@@ -400,15 +401,16 @@ def paired_over_users(runs: Path, model: str, base: str) -> list[str]:
     try:
         a, b = (per_user_test(runs / name, ("ndcg@10",)) for name in (model, base))
     except FusionrecError as exc:
-        return [f"  - paired over users: not computed ({exc})"]
+        return [f"  - paired over users: not computed ({exc})"], None
     r = paired_difference(np.array(a["ndcg@10"]), np.array(b["ndcg@10"]))
-    return [
+    line = (
         f"  - paired over the {len(a['users'])} test users (each user's NDCG@10 averaged over "
         f"the seeds, re-scored from the saved weights: within {max(a['gap'], b['gap']):.1e} of "
         f"the recorded): {model} minus {base} {r['mean']:+.4f} (95 % CI {r['low']:+.4f} to "
         f"{r['high']:+.4f}); paired t-test p = {r['p_t']:.2g}, Wilcoxon p = "
         f"{r['p_wilcoxon']:.2g}; better for {r['better']} users, worse for {r['worse']}"
-    ]
+    )
+    return [line], float(r["low"])
 
 
 def bucket_rows(
@@ -499,15 +501,18 @@ def verdict(main: dict[str, Any], side: dict[str, Any], args: argparse.Namespace
             )
     if main.get("mmsasrec") and main.get("sasrec"):
         mm, ids = main["mmsasrec"]["test"]["ndcg@10"], main["sasrec"]["test"]["ndcg@10"]
+        paired_lines, low = paired_over_users(args.runs / "masked", "mmsasrec", "sasrec")
         if min(main["mmsasrec"]["seeds"], main["sasrec"]["seeds"]) < 2:  # rows read back too
             word = "cannot be said to beat (one seed: no spread measured)"
+        elif mm[0] - ids[0] > max(mm[1], ids[1]) and low is not None and low > 0:
+            word = "beats"
         else:
-            word = "beats" if mm[0] - ids[0] > max(mm[1], ids[1]) else "does NOT clearly beat"
+            word = "does NOT clearly beat"
         lines.append(
             f"- mmsasrec {word} id-only sasrec on test NDCG@10: {fmt(mm)} vs {fmt(ids)} "
-            "(margin against the larger sample std)"
+            "(beats: a margin above the larger sample std and a paired interval above zero)"
         )
-        lines += paired_over_users(args.runs / "masked", "mmsasrec", "sasrec")
+        lines += paired_lines
     return lines
 
 

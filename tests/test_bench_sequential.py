@@ -125,7 +125,7 @@ def test_a_row_read_back_with_one_seed_is_not_said_to_beat(tmp_path, monkeypatch
     seeds than the command asks for), not the command line's."""
     import bench_sequential
 
-    monkeypatch.setattr(bench_sequential, "paired_over_users", lambda *a: [])  # no runs here
+    monkeypatch.setattr(bench_sequential, "paired_over_users", lambda *a: ([], 0.01))  # no runs
     main = {"mmsasrec": _row([0.13], 1.0, CPU), "sasrec": _row([0.11, 0.112, 0.108], 1.0, CPU)}
     args = argparse.Namespace(recbole_epochs=None, epochs=200, seeds=3, runs=tmp_path)
     line = verdict(main, {}, args)[0]
@@ -157,3 +157,13 @@ def test_a_collected_run_must_have_the_settings_the_study_gives_its_row(tmp_path
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(saved))
     with pytest.raises(SystemExit, match="model.params.window_stride: None \\(saved\\) != 25"):
         results_of(cfg, tmp_path, None, collect=True)
+
+
+def test_mm_sasrec_beats_sasrec_only_with_the_paired_interval_above_zero(monkeypatch):
+    import bench_sequential
+
+    main = {"mmsasrec": _row([0.13, 0.131, 0.129], 1.0, CPU), "sasrec": _row([0.11] * 3, 1.0, CPU)}
+    args = argparse.Namespace(recbole_epochs=None, epochs=200, seeds=3, runs=Path("."))
+    for low, word in ((0.002, "- mmsasrec beats"), (-0.001, "- mmsasrec does NOT clearly beat")):
+        monkeypatch.setattr(bench_sequential, "paired_over_users", lambda *a, x=low: ([], x))
+        assert verdict(main, {}, args)[0].startswith(word)
