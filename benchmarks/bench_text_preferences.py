@@ -35,6 +35,7 @@ from common import RESULTS, header, write_result
 from fusionrec.data.split import TEST, TRAIN, VALID
 from fusionrec.encoders.base import l2_normalize
 from fusionrec.evaluate import Evaluator
+from fusionrec.evaluate.significance import paired_difference
 from fusionrec.tasks.foldin import FOLD_IN_METHODS, fold_in_scores
 
 DATASET = "movielens-100k-mm"
@@ -116,11 +117,13 @@ def main() -> None:
             candidates["text"].append(({**setting, "alpha": alpha}, s))
     rows = {}
     chosen = {}
+    per_user: dict[str, np.ndarray] = {}  # test Recall@20 of each user, for the paired lines
     for name, options in candidates.items():
         valid_r = [evaluate(s, evaluators["valid"])["recall@20"] for _, s in options]
         best = int(np.argmax(valid_r))
         chosen[name] = (options[best][0], valid_r[best])
         rows[name] = (valid_r[best], evaluate(options[best][1], evaluators["test"]))
+        per_user[name] = test_recall_per_user(options[best][1], evaluators["test"])
     popular = np.asarray(train.sum(axis=0)).ravel().astype(np.float32)
     text_feats = l2_normalize(rec.features["text"].matrix)
     fixed = {
@@ -135,10 +138,29 @@ def main() -> None:
             evaluate(s, evaluators["valid"])["recall@20"],
             evaluate(s, evaluators["test"]),
         )
-    write_result(RESULTS / "text_preferences.md", report(rows, chosen, args, fit_seconds, rec))
+    per_user["MostPopular"] = test_recall_per_user(fixed["MostPopular"], evaluators["test"])
+    text = report(rows, chosen, args, fit_seconds, rec, per_user)
+    write_result(RESULTS / "text_preferences.md", text)
 
 
-def report(rows, chosen, args, fit_seconds: float, rec) -> str:
+def test_recall_per_user(scores: np.ndarray, evaluator: Evaluator) -> np.ndarray:
+    table = torch.from_numpy(scores.astype(np.float32))
+    return evaluator.per_user(lambda users: table[users.cpu()])["recall@20"]
+
+
+def paired_line(a: str, b: str, per_user: dict[str, np.ndarray]) -> str:
+    """``a`` against ``b`` on test Recall@20 paired over the users: ahead or behind only when
+    the 95 % interval of the difference excludes zero (one seed and one draw of each user's
+    items: the users are the sample)."""
+    r = paired_difference(per_user[a], per_user[b])
+    word = "ahead of" if r["low"] > 0 else "behind" if r["high"] < 0 else "not distinguishable from"
+    return (
+        f"- {a} is {word} {b}: {r['mean']:+.4f} test Recall@20 paired over {len(per_user[a])} "
+        f"users (95 % CI {r['low']:+.4f} to {r['high']:+.4f}, paired t-test p = {r['p_t']:.2g})"
+    )
+
+
+def report(rows, chosen, args, fit_seconds: float, rec, per_user: dict[str, np.ndarray]) -> str:
     results = __import__("json").loads((Path(rec.run_dir) / "results.json").read_text())
     seed = results["per_seed"][0]
     lines = [
@@ -168,14 +190,12 @@ def report(rows, chosen, args, fit_seconds: float, rec) -> str:
             f"| {labels.get(name, name)} | {valid:.4f} | {test['recall@20']:.4f} | "
             f"{test['ndcg@20']:.4f} | {shown} |"
         )
-    text_r, fold_r = rows["text"][1]["recall@20"], rows["fold-in"][1]["recall@20"]
-    pop_r = rows["MostPopular"][1]["recall@20"]
-    winner = "fold-in" if fold_r >= text_r else "the text description"
     lines += [
         "",
-        f"On test, {winner} wins among the new-user methods: text {text_r:.4f}, fold-in "
-        f"{fold_r:.4f}, MostPopular {pop_r:.4f} Recall@20; the text description "
-        f"{'beats' if text_r > pop_r else 'does not beat'} MostPopular.",
+        "The new-user methods on test, each with its setting chosen on validation:",
+        "",
+        paired_line("fold-in", "text", per_user),
+        paired_line("text", "MostPopular", per_user),
     ]
     return "\n".join(lines)
 
