@@ -33,9 +33,15 @@ ratings in time order, leave-one-out; MM-SASRec with the content setting probed 
     python benchmarks/bench_sequential.py [--epochs 200] [--seeds 3] [--threads 2]
         [--device auto] [--runs runs/bench-sequential] [--skip-recbole] [--collect]
         [--models sasrec,mmsasrec] [--jobs 1] [--out benchmarks/results/sequential.md]
-        [--dataset movielens-latest-small-mm --features-from DIR]
+        [--dataset movielens-latest-small-mm --features-from DIR] [--trials 20]
     python benchmarks/bench_sequential.py --time-epochs 5 [--device cuda]
         [--out benchmarks/results/sequential_speed.md]
+
+``--trials N`` searches GRU4Rec, SASRec and MM-SASRec each over its shipped space with N trials
+on validation NDCG@10, from the settings before any choice (``PROBE_BASE``), and trains each
+chosen setting with every seed: the equal-budget comparison, chosen before test is read (the
+fixed settings in ``MODELS`` came from probes of unequal size, one of them after a test
+reading; README).
 
 ``--jobs N`` trains the study's independent units (each model of each table, each RecBole
 seed) in N processes at once, then writes the tables from what they
@@ -241,8 +247,32 @@ def run_model(
 ) -> dict[str, Any] | None:
     """The table row of ``results_of`` (None if there is none)."""
     results = results_of(cfg, run_dir, prep, collect)
-    if results is None:
+    return None if results is None else row_of(results, run_dir, cfg.train.epochs)
+
+
+def tuned_model(
+    cfg: ExperimentConfig, folder: Path, trials: int, collect: bool
+) -> dict[str, Any] | None:
+    """``cfg``'s model searched over its shipped space with ``trials`` trials on validation
+    (the first seed; ``fusionrec tune``, resumable in ``folder``), then its chosen setting
+    with every seed in ``folder/best``: the table row, with the setting chosen (None with
+    ``collect`` until the search has finished)."""
+    from fusionrec.train.tune import tune
+
+    if not collect:
+        cfg = cfg.model_copy(update={"search": {"n_trials": trials}})
+        tune(cfg, folder, progress=False, resume=True)
+    best = folder / "best"
+    if not (best / FINISHED).exists():
         return None
+    row = row_of(read_json(best / FINISHED), best, cfg.train.epochs)
+    row["chosen"] = read_json(folder / "tune.json").get("best_params", {})
+    row["trials"] = len(read_json(folder / "trials.json"))
+    return row
+
+
+def row_of(results: dict[str, Any], run_dir: Path, cap: int) -> dict[str, Any]:
+    """A finished run's table row: its test metrics over the seeds, timings and device."""
     records = results["per_seed"]
     device = trained_on(run_dir)
     TRAINED_ON.add(device)
@@ -253,9 +283,7 @@ def run_model(
         [r.get("cpu_seconds_per_epoch", np.nan) for r in records],  # older runs lack it
         device,
     )
-    row["capped"] = [
-        (r["seed"], r["best_epoch"]) for r in records if r["epochs"] >= cfg.train.epochs
-    ]
+    row["capped"] = [(r["seed"], r["best_epoch"]) for r in records if r["epochs"] >= cap]
     return row
 
 
@@ -389,7 +417,41 @@ def table(rows: dict[str, dict[str, Any] | None]) -> list[str]:
     return out
 
 
-def paired_over_users(runs: Path, model: str, base: str) -> tuple[list[str], float | None]:
+def tuned_lines(rows: dict[str, dict[str, Any] | None], args: argparse.Namespace) -> list[str]:
+    """The header's account of the searched rows: the budget each had (read from its run, so
+    an unequal one shows) and the setting validation chose; the fixed settings named in the
+    split line above then apply only to the rows not searched."""
+    tuned = [m for m in rows if m in tuned_models(args) and rows[m]]
+    if not tuned:
+        return []
+    return [
+        f"- searched with `--trials {args.trials}` (each model's shipped space over the "
+        "settings before any choice, `PROBE_BASE`; validation NDCG@10 on the first seed; the "
+        "chosen setting then trained with every seed, test scored once): "
+        + "; ".join(f"{m} {rows[m]['trials']} trials, chose {rows[m]['chosen']}" for m in tuned)
+        + " (the window_stride named above applies only to rows not searched)"
+    ]
+
+
+def tuned_models(args: argparse.Namespace) -> set[str]:
+    """The masked table's models searched with ``--trials`` (those that ship a space)."""
+    from fusionrec.train.tune import shipped_space
+
+    if not getattr(args, "trials", 0):
+        return set()
+    return {m for m in PROBE_BASE if shipped_space(m) is not None}
+
+
+def row_dir(args: argparse.Namespace) -> Callable[[str], Path]:
+    """Where each model's row of the masked table was trained: its search's ``best`` run when
+    it was tuned, else its fixed-setting run."""
+    tuned = tuned_models(args)
+    return lambda m: args.runs / "tuned" / m / "best" if m in tuned else args.runs / "masked" / m
+
+
+def paired_over_users(
+    run_of: Callable[[str], Path], model: str, base: str
+) -> tuple[list[str], float | None]:
     """``model`` minus ``base`` on test NDCG@10 paired over the test users, each user's metric
     averaged over the seeds and re-scored from the saved weights (cached beside each run, so
     a table collected from a copy of the runs without weights still has it): the verdict's
@@ -399,7 +461,7 @@ def paired_over_users(runs: Path, model: str, base: str) -> tuple[list[str], flo
     from paired import per_user_test
 
     try:
-        a, b = (per_user_test(runs / name, ("ndcg@10",)) for name in (model, base))
+        a, b = (per_user_test(run_of(name), ("ndcg@10",)) for name in (model, base))
     except FusionrecError as exc:
         return [f"  - paired over users: not computed ({exc})"], None
     r = paired_difference(np.array(a["ndcg@10"]), np.array(b["ndcg@10"]))
@@ -438,7 +500,9 @@ def bucket_rows(
     return rows
 
 
-def by_popularity(runs: Path, prep: Prepared, model: str, base: str) -> list[str]:
+def by_popularity(
+    run_of: Callable[[str], Path], prep: Prepared, model: str, base: str
+) -> list[str]:
     """``model`` against ``base`` on test NDCG@10 by the training ratings of each user's
     held-out item: content should pay on rarely rated items, which ids alone barely learn,
     and a whole-table mean can hide a gain there behind a loss on the popular ones. Read from
@@ -448,7 +512,7 @@ def by_popularity(runs: Path, prep: Prepared, model: str, base: str) -> list[str
     from paired import per_user_test
 
     try:
-        a, b = (per_user_test(runs / name, ("ndcg@10",)) for name in (model, base))
+        a, b = (per_user_test(run_of(name), ("ndcg@10",)) for name in (model, base))
     except FusionrecError:
         return []
     users, items = prep.split.pairs(prep.dataset, TEST)
@@ -501,7 +565,7 @@ def verdict(main: dict[str, Any], side: dict[str, Any], args: argparse.Namespace
             )
     if main.get("mmsasrec") and main.get("sasrec"):
         mm, ids = main["mmsasrec"]["test"]["ndcg@10"], main["sasrec"]["test"]["ndcg@10"]
-        paired_lines, low = paired_over_users(args.runs / "masked", "mmsasrec", "sasrec")
+        paired_lines, low = paired_over_users(row_dir(args), "mmsasrec", "sasrec")
         if min(main["mmsasrec"]["seeds"], main["sasrec"]["seeds"]) < 2:  # rows read back too
             word = "cannot be said to beat (one seed: no spread measured)"
         elif mm[0] - ids[0] > max(mm[1], ids[1]) and low is not None and low > 0:
@@ -694,6 +758,14 @@ def main() -> None:
         help="the sparse catalogue gets the fusionrec table only (the RecBole comparison is "
         "the dense set's), written to sequential_sparse.md",
     )
+    ap.add_argument(
+        "--trials",
+        type=int,
+        default=0,
+        help="search every sequential model's shipped space with this many trials on "
+        "validation (the same budget for each; first seed), then train its chosen setting "
+        "with every seed; 0 (default): the fixed settings in MODELS",
+    )
     ap.add_argument("--unit", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -712,6 +784,8 @@ def main() -> None:
         ap.error(f"--models: choose from {', '.join(MODELS)}")
     if args.jobs < 1:
         ap.error("--jobs must be at least 1")
+    if args.trials and (args.jobs > 1 or args.unit):
+        ap.error("--trials runs its searches one after the other: drop --jobs")
     cfg = make_config(args, "mmsasrec")
     prep = prepare(cfg, progress=False)  # the one split and features every model sees
     if args.time_epochs:
@@ -739,7 +813,12 @@ def main() -> None:
 
     main_rows: dict[str, Any] = {}
     for model in [m for m in MODELS if m in chosen]:
-        row = run_model(make_config(args, model), prep, args.runs / "masked" / model, args.collect)
+        if model in tuned_models(args):  # searched from the settings before any choice
+            cfg = make_config(args, model, params=PROBE_BASE[model])
+            row = tuned_model(cfg, args.runs / "tuned" / model, args.trials, args.collect)
+        else:
+            row = run_model(make_config(args, model), prep, args.runs / "masked" / model,
+                            args.collect)  # fmt: skip
         main_rows[model] = row
         if row:
             print(model, {k: fmt(v) for k, v in row["test"].items()}, flush=True)
@@ -799,6 +878,7 @@ def main() -> None:
                 if (args.recbole_epochs or args.epochs) < args.epochs
                 else ""
             ),
+            *tuned_lines(main_rows, args),
             epoch_cap_line(main_rows, args.epochs),
             "- trained on: " + "; ".join(sorted(TRAINED_ON)),
             "- item features: "
@@ -815,7 +895,7 @@ def main() -> None:
             *verdict(main_rows, side, args),
             "",
             *(
-                by_popularity(args.runs / "masked", prep, "mmsasrec", "sasrec")
+                by_popularity(row_dir(args), prep, "mmsasrec", "sasrec")
                 if main_rows.get("mmsasrec") and main_rows.get("sasrec")
                 else []
             ),

@@ -167,3 +167,18 @@ def test_mm_sasrec_beats_sasrec_only_with_the_paired_interval_above_zero(monkeyp
     for low, word in ((0.002, "- mmsasrec beats"), (-0.001, "- mmsasrec does NOT clearly beat")):
         monkeypatch.setattr(bench_sequential, "paired_over_users", lambda *a, x=low: ([], x))
         assert verdict(main, {}, args)[0].startswith(word)
+
+
+def test_searched_rows_say_their_budget_and_choice():
+    from bench_sequential import tuned_lines
+
+    args = argparse.Namespace(trials=20)
+    rows = {
+        "sasrec": {**_row([0.1] * 3, 1.0, CPU), "trials": 20, "chosen": {"train.lr": 0.001}},
+        "mmsasrec": {**_row([0.1] * 3, 1.0, CPU), "trials": 12, "chosen": {}},
+        "lightgcn": _row([0.07] * 3, 1.0, CPU),
+    }
+    (line,) = tuned_lines(rows, args)
+    assert "sasrec 20 trials, chose {'train.lr': 0.001}" in line
+    assert "mmsasrec 12 trials" in line and "lightgcn" not in line  # an unequal budget shows
+    assert tuned_lines(rows, argparse.Namespace(trials=0)) == []
