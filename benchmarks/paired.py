@@ -77,9 +77,26 @@ def run_of(runs: Path, model: str) -> Path:
     return best if (best / "results.json").exists() else runs / model
 
 
+def check_comparable(a: Path, b: Path) -> None:
+    """Two runs are paired over users only if they ranked the same held-out items the same
+    way: the split their manifests record (its digest travels with a study's saved state)
+    and the masking (``evaluate.repeat``). The same users alone do not show that."""
+    facts = []
+    for run in (a, b):
+        manifest = read_json(run / "manifest.json") if (run / "manifest.json").exists() else {}
+        repeat = read_json(run / "results.json").get("repeat", False)
+        facts.append((manifest.get("split", {}).get("sha256"), repeat))
+    (split_a, repeat_a), (split_b, repeat_b) = facts
+    if split_a and split_b and split_a != split_b:
+        raise RuntimeError(f"{a} and {b} were scored on different splits (manifest digests)")
+    if repeat_a != repeat_b:
+        raise RuntimeError(f"{a} and {b} masked differently (evaluate.repeat)")
+
+
 def paired(runs: Path, model: str, base: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """``model`` minus ``base`` per metric of ``METRICS``, paired over the test users, and the
     largest gap between a re-scored seed and its record (for the line that says so)."""
+    check_comparable(run_of(runs, model), run_of(runs, base))
     a, b = per_user_test(run_of(runs, model)), per_user_test(run_of(runs, base))
     if a["users"] != b["users"]:
         raise RuntimeError(f"{model} and {base} were tested on different users")

@@ -69,3 +69,24 @@ def test_paired_table_has_a_row_per_model_but_the_base(two_runs):
     b = paired.per_user_test(two_runs / "lightgcn" / "best")
     diff = np.mean(a["recall@20"]) - np.mean(b["recall@20"])
     assert row.split(" | ")[1].startswith(f"{diff:+.4f}")
+
+
+def test_runs_on_different_splits_or_masks_are_not_paired(two_runs, tmp_path):
+    """The same users are not enough: runs that ranked other held-out items (another split)
+    or masked differently (evaluate.repeat) are refused, not paired."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(two_runs, runs)
+    paired.paired(runs, "lightgcn", "mf-bpr")  # the same split and masks: paired
+    manifest = runs / "lightgcn" / "best" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["split"]["sha256"] = "0" * 64
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(RuntimeError, match="different splits"):
+        paired.paired(runs, "lightgcn", "mf-bpr")
+    shutil.copy(two_runs / "lightgcn" / "best" / "manifest.json", manifest)
+    results = runs / "mf-bpr" / "best" / "results.json"
+    results.write_text(json.dumps({**json.loads(results.read_text()), "repeat": True}))
+    with pytest.raises(RuntimeError, match="masked differently"):
+        paired.paired(runs, "lightgcn", "mf-bpr")
