@@ -507,7 +507,9 @@ def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
             kept = read_json(cache)
             complete = all("contribution" in g for g in kept["groups"].values())
             weights = any(run.glob("seed-*/best.pt"))
-            if kept["results_sha256"] == stamp and (complete or not weights):
+            buckets = [list(b) for b in POPULARITY]  # as JSON reads them back
+            same = kept.get("buckets", buckets) == buckets  # a cache without them: these
+            if kept["results_sha256"] == stamp and same and (complete or not weights):
                 out[name] = kept["groups"]
                 continue
         if prep is None:
@@ -516,7 +518,8 @@ def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
         groups = recall_by_group(
             run, prep, read_saved_config(run / "config.yaml"), popularity_groups(prep)
         )
-        write_json(cache, {"results_sha256": stamp, "groups": groups})
+        buckets = [list(b) for b in POPULARITY]
+        write_json(cache, {"results_sha256": stamp, "buckets": buckets, "groups": groups})
         out[name] = groups
     return out
 
@@ -630,8 +633,11 @@ def blend_probe(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, 
     runs = {m: run_of(args.runs, m) for m in ("lightgcn", "content-knn")}
     stamp = results_stamp(*runs.values())
     cache = args.runs / "blend.json"
-    if cache.exists() and read_json(cache)["results_sha256"] == stamp:
-        return read_json(cache)["blend"]
+    probed = [list(BLEND_WEIGHTS), list(BLEND_TAUS)]
+    if cache.exists():
+        kept = read_json(cache)
+        if kept["results_sha256"] == stamp and kept.get("probed", probed) == probed:
+            return kept["blend"]
     # content-knn trains nothing (its seed folders are all it needs); LightGCN needs weights
     if not any(runs["lightgcn"].glob("seed-*/best.pt")) or not any(
         runs["content-knn"].glob("seed-*")
@@ -673,7 +679,7 @@ def blend_probe(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, 
         "test_lightgcn": _mean_std(recall(on_test, 0.0, None)),
         "grid": len(grid),
     }
-    write_json(cache, {"results_sha256": stamp, "blend": blend})
+    write_json(cache, {"results_sha256": stamp, "probed": probed, "blend": blend})
     return blend
 
 

@@ -110,7 +110,7 @@ def study(tmp_path_factory):
     return folder
 
 
-def test_the_blend_probe_rescores_lightgcn_and_picks_its_weight_on_validation(study):
+def test_the_blend_probe_rescores_lightgcn_and_picks_its_weight_on_validation(study, monkeypatch):
     import argparse
 
     args = argparse.Namespace(
@@ -130,6 +130,9 @@ def test_the_blend_probe_rescores_lightgcn_and_picks_its_weight_on_validation(st
     cached["blend"]["valid"] = -1.0  # the cache of these very runs is read back
     (study / "runs" / "blend.json").write_text(json.dumps(cached))
     assert bench_sparse.blend_probe(args, results)["valid"] == -1.0
+    # a probe over another grid of weights is not this one: computed again
+    monkeypatch.setattr(bench_sparse, "BLEND_WEIGHTS", (0.5,))
+    assert bench_sparse.blend_probe(args, results)["grid"] == 1 + len(bench_sparse.BLEND_TAUS)
     assert bench_sparse.blend_probe(args, {"lightgcn": {}}) is None
     line = "\n".join(bench_sparse.blend_lines(blend))
     assert f"w = {blend['chosen']['weight']}" in line
