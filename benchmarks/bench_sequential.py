@@ -41,7 +41,7 @@ ratings in time order, leave-one-out; MM-SASRec with the content setting probed 
 on validation NDCG@10, from the settings before any choice (``PROBE_BASE``), and trains each
 chosen setting with every seed: the equal-budget comparison, chosen before test is read (the
 fixed settings in ``MODELS`` came from probes of unequal size, one of them after a test
-reading; README).
+reading; README). With ``--jobs`` each search is a unit of its own (``tuned/<model>``).
 
 ``--jobs N`` trains the study's independent units (each model of each table, each RecBole
 seed) in N processes at once, then writes the tables from what they
@@ -586,8 +586,10 @@ def recbole_seeds(args: argparse.Namespace) -> list[int]:
 
 def units(args: argparse.Namespace, chosen: list[str]) -> list[str]:
     """The study's independent pieces of work, each trainable in a process of its own:
-    ``masked/<model>``, ``unmasked/<model>``, ``recbole/<model>/<seed>``."""
-    out = [f"masked/{m}" for m in MODELS if m in chosen]
+    ``masked/<model>`` (``tuned/<model>``, its search, with ``--trials``),
+    ``unmasked/<model>``, ``recbole/<model>/<seed>``."""
+    tuned = tuned_models(args)
+    out = [f"{'tuned' if m in tuned else 'masked'}/{m}" for m in MODELS if m in chosen]
     if args.dataset != DATASETS[0]:
         return out  # the sparse catalogue's study is the masked table alone
     for model in (m for m in RECBOLE if m in chosen):
@@ -602,7 +604,10 @@ def run_unit(
 ) -> None:
     """Train one of ``units`` (or continue it, or find it finished)."""
     kind, model, *seed = unit.split("/")
-    if kind == "masked":
+    if kind == "tuned":
+        cfg = make_config(args, model, params=PROBE_BASE[model])
+        tuned_model(cfg, args.runs / kind / model, args.trials, collect=False)
+    elif kind == "masked":
         run_model(make_config(args, model), prep, args.runs / kind / model, collect=False)
     elif kind == "unmasked":
         repeat = make_config(args, model, evaluate={"repeat": True})
@@ -625,6 +630,8 @@ def run_units_in_parallel(args: argparse.Namespace, todo: list[str]) -> None:
         passed += ["--features-from", str(args.features_from)]
     if args.window_stride:
         passed += ["--window-stride", str(args.window_stride)]
+    if args.trials:
+        passed += ["--trials", str(args.trials)]
 
     def one(unit: str) -> tuple[str, subprocess.CompletedProcess]:
         cmd = [sys.executable, __file__, "--unit", unit, *passed]
@@ -784,8 +791,6 @@ def main() -> None:
         ap.error(f"--models: choose from {', '.join(MODELS)}")
     if args.jobs < 1:
         ap.error("--jobs must be at least 1")
-    if args.trials and (args.jobs > 1 or args.unit):
-        ap.error("--trials runs its searches one after the other: drop --jobs")
     cfg = make_config(args, "mmsasrec")
     prep = prepare(cfg, progress=False)  # the one split and features every model sees
     if args.time_epochs:

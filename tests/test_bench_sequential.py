@@ -90,6 +90,10 @@ def test_the_sparse_study_is_the_masked_table_alone():
     # cold items are bench_cold_start.py's, beside the other content-aware models
     assert not any(u.startswith("cold-items") for u in units(dense, ["sasrec", "mmsasrec"]))
     assert units(sparse, ["sasrec", "mmsasrec"]) == ["masked/sasrec", "masked/mmsasrec"]
+    # with --trials each sequential model's search is its unit; LightGCN keeps its fixed run
+    searched = argparse.Namespace(**{**vars(dense), "trials": 20})
+    got = units(searched, ["lightgcn", "sasrec", "mmsasrec"])
+    assert got[:3] == ["masked/lightgcn", "tuned/sasrec", "tuned/mmsasrec"]
 
 
 def test_the_popularity_rows_pair_each_user_with_the_bucket_of_the_item_held_out():
