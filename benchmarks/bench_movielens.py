@@ -50,7 +50,7 @@ from common import (
     versions_note,
     write_result,
 )
-from paired import paired, paired_lines, paired_table
+from paired import paired, paired_table, paired_text
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "movielens_study.yaml"
@@ -229,7 +229,7 @@ def verdict(results: dict[str, dict[str, Any]], pending: list[str], runs: Path) 
     if found is None:
         return [needs(results, ID_MODELS)]
     best, line, base, t = found
-    over_users = paired(runs, best, "lightgcn")[0]
+    over_users, facts = paired(runs, best, "lightgcn")
     lines = [line]
     for k in ("recall@20", "ndcg@20"):
         margin = t[k]["mean"] - base[k]["mean"]
@@ -238,7 +238,7 @@ def verdict(results: dict[str, dict[str, Any]], pending: list[str], runs: Path) 
             f"  - test {k}: {best} {fmt(t[k])} vs tuned lightgcn {fmt(base[k])}, margin "
             f"{margin:+.4f}: {beat_word(margin, bar, over_users[k]['low'])}"
         )
-    lines += paired_lines(runs, best)
+    lines += paired_text(best, "lightgcn", over_users, facts)
     reached = t["recall@20"]["mean"] >= AIM
     lines.append(
         f"  - aim test Recall@20 >= {AIM}: {'reached' if reached else 'not reached'} "

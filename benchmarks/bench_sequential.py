@@ -93,7 +93,7 @@ from fusionrec.train.experiment import (
 )
 from fusionrec.train.rundir import RESULTS as FINISHED
 from fusionrec.train.rundir import config_differences
-from recbole_runner import run_sequential, write_sequence_files
+from recbole_runner import drop_stale, run_sequential, write_sequence_files
 
 KS = (10, 20)
 PATIENCE = 10
@@ -362,10 +362,7 @@ def run_recbole(
     settings = {"params": params, "patience": PATIENCE, "max_length": SEQ["max_length"]}
     for seed in seeds:
         path = args.runs / "recbole" / f"{name}-seed{seed}-epochs{epochs}.json"
-        if path.exists() and read_json(path).get("settings", settings) != settings:
-            if args.collect:
-                raise SystemExit(f"{path}: RecBole ran with other settings than the study's")
-            path.unlink()  # trained with other settings: train again
+        drop_stale(path, settings, may_train=not args.collect)
         if not path.exists() and not args.collect:
             run = run_sequential(
                 name,

@@ -97,7 +97,15 @@ from common import (
     write_json_result,
     write_result,
 )
-from paired import paired, paired_lines, paired_table, per_user_test, results_stamp, run_of
+from paired import (
+    paired,
+    paired_lines,
+    paired_table,
+    paired_text,
+    per_user_test,
+    results_stamp,
+    run_of,
+)
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE / "sparse_study.yaml"
@@ -284,7 +292,7 @@ def recbole(args: argparse.Namespace, train: bool = True) -> dict[str, Any]:
     from fusionrec.data.split import TEST, TRAIN, VALID
     from fusionrec.io import write_json
     from fusionrec.train.experiment import prepare
-    from recbole_runner import run_general, write_benchmark_files
+    from recbole_runner import drop_stale, run_general, write_benchmark_files
 
     torch.set_num_threads(args.threads)
     spec = yaml.safe_load(args.spec.read_text())
@@ -298,10 +306,7 @@ def recbole(args: argparse.Namespace, train: bool = True) -> dict[str, Any]:
         runs = []
         for seed in seeds:
             path = folder / f"{model}-seed{seed}-epochs{epochs}.json"
-            if path.exists() and json.loads(path.read_text()).get("settings", settings) != settings:
-                if not train:
-                    raise SystemExit(f"{path}: RecBole ran with other settings than the study's")
-                path.unlink()  # trained with other settings: train again
+            drop_stale(path, settings, may_train=train)
             if not path.exists() and not train:
                 continue
             if not path.exists():
@@ -382,7 +387,8 @@ def verdict(results: dict[str, dict[str, Any]], pending: list[str], runs: Path) 
         return [needs(results, ID_MODELS)]
     best, line, base, t = found
     gain = t["recall@20"]["mean"] / base["recall@20"]["mean"] - 1
-    diff = paired(runs, best, "lightgcn")[0]["recall@20"]
+    over_users, facts = paired(runs, best, "lightgcn")
+    diff = over_users["recall@20"]
     margin = t["ndcg@20"]["mean"] - base["ndcg@20"]["mean"]
     bar = max(t["ndcg@20"]["std"], base["ndcg@20"]["std"])
     lines = [
@@ -394,7 +400,7 @@ def verdict(results: dict[str, dict[str, Any]], pending: list[str], runs: Path) 
         f" margin {margin:+.4f}: "
         + ("**more**" if margin > bar else "**NOT more**")
         + f" than the larger seed std ({bar:.4f})",
-        *paired_lines(runs, best),
+        *paired_text(best, "lightgcn", over_users, facts),
         *against_best_ids(results, best, runs),
     ]
     return lines
@@ -497,6 +503,7 @@ def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
 
     out: dict[str, Any] = {}
     prep = None
+    buckets = [list(b) for b in POPULARITY]  # as the cache's JSON holds them
     for name in results:
         run = run_of(args.runs, name)
         if not (run / "results.json").exists():
@@ -507,7 +514,6 @@ def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
             kept = read_json(cache)
             complete = all("contribution" in g for g in kept["groups"].values())
             weights = any(run.glob("seed-*/best.pt"))
-            buckets = [list(b) for b in POPULARITY]  # as JSON reads them back
             same = kept.get("buckets", buckets) == buckets  # a cache without them: these
             if kept["results_sha256"] == stamp and same and (complete or not weights):
                 out[name] = kept["groups"]
@@ -518,7 +524,6 @@ def by_popularity(args: argparse.Namespace, results: dict[str, Any]) -> dict[str
         groups = recall_by_group(
             run, prep, read_saved_config(run / "config.yaml"), popularity_groups(prep)
         )
-        buckets = [list(b) for b in POPULARITY]
         write_json(cache, {"results_sha256": stamp, "buckets": buckets, "groups": groups})
         out[name] = groups
     return out

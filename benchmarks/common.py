@@ -64,27 +64,35 @@ def _head_from_files() -> str:
     return "unknown (not a git checkout)"
 
 
+def head_commit() -> str:
+    """HEAD's commit, read from ``.git`` where there is no ``git`` program."""
+    commit = _git("rev-parse", "HEAD")
+    if commit is None:
+        return _head_from_files()
+    return commit or "unknown (not a git checkout)"
+
+
 def provenance() -> dict[str, str | bool | None]:
     """The commit the numbers come from and whether the tree differed from it: a changed
     tracked file, or a file git does not know under ``src/`` or ``benchmarks/`` (new code, a
     probe record a report reads); result files themselves are ignored, since a script
     rewrites them. ``dirty`` is None where no ``git`` program can tell."""
-    commit = _git("rev-parse", "HEAD")
-    if commit is None:
-        return {"commit": _head_from_files(), "dirty": None}
+    commit = head_commit()
     outside_results = (":(top,exclude)benchmarks/results",)
     changed = _git(
         "status", "--porcelain", "--untracked-files=no", "--", ":(top)", *outside_results
     )
+    if changed is None:
+        return {"commit": commit, "dirty": None}
     unknown = _git(
         "ls-files", "--others", "--exclude-standard", "--", ":(top)src", ":(top)benchmarks",
         *outside_results,
     )  # fmt: skip
-    return {"commit": commit or "unknown (not a git checkout)", "dirty": bool(changed or unknown)}
+    return {"commit": commit, "dirty": bool(changed or unknown)}
 
 
 #: the commit this process started from: a result written after HEAD moved is refused
-START_COMMIT = provenance()["commit"]
+START_COMMIT = head_commit()
 
 
 def versions_note(commits: set[str]) -> str | None:

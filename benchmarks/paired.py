@@ -106,7 +106,12 @@ def paired(runs: Path, model: str, base: str) -> tuple[dict[str, Any], dict[str,
 
 def paired_lines(runs: Path, model: str, base: str = "lightgcn") -> list[str]:
     """The verdict's lines for ``model`` against ``base``, both finished under ``runs``."""
-    stats, facts = paired(runs, model, base)
+    return paired_text(model, base, *paired(runs, model, base))
+
+
+def paired_text(model: str, base: str, stats: dict[str, Any], facts: dict[str, Any]) -> list[str]:
+    """``paired_lines`` from the statistics ``paired`` returned (for a verdict that also
+    reads them)."""
     lines = [
         f"  - paired over the {facts['users']} test users (each user's metric averaged over "
         f"the seeds, re-scored from the saved weights: seed means within {facts['gap']:.1e} of "

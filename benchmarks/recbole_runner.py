@@ -26,6 +26,7 @@ validation) interactions, and early-stops on valid Recall@20 as fusionrec does.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -132,6 +133,17 @@ def _shim_token_sequences() -> None:
 
     Dataset._remap = _remap
     SequentialDataset._benchmark_presets = _benchmark_presets
+
+
+def drop_stale(path: Path, settings: dict[str, Any], may_train: bool) -> None:
+    """A cached RecBole run at ``path`` made with other settings than ``settings`` (those it
+    records; one cached before they were recorded counts as made with them) is deleted, so
+    it trains again, or refused where nothing may train (collecting a table)."""
+    if not path.exists() or json.loads(path.read_text()).get("settings", settings) == settings:
+        return
+    if not may_train:
+        raise SystemExit(f"{path}: RecBole ran with other settings than the study's")
+    path.unlink()
 
 
 def write_benchmark_files(

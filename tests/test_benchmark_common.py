@@ -195,3 +195,24 @@ def test_defaults_cache_one_run_whether_its_parameters_are_spelled_out_or_left_i
     assert run_key(implicit) == run_key(spelled) == run_key(dump_config(implicit))
     changed = with_setting(spelled, {"model.params.reg_weight": 0.5})
     assert run_key(changed) != run_key(spelled)
+
+
+def test_a_cached_recbole_run_with_other_settings_trains_again_or_is_refused(tmp_path):
+    """RecBole's cache file names hold model, seed and epochs only; the settings it records
+    decide whether it is the study's run."""
+    from recbole_runner import drop_stale
+
+    path = tmp_path / "SASRec-seed1-epochs200.json"
+    settings = {"patience": 10, "params": {"n_layers": 2}}
+    path.write_text(json.dumps({"seed": 1}))  # cached before settings were recorded: kept
+    drop_stale(path, settings, may_train=True)
+    assert path.exists()
+    path.write_text(json.dumps({"seed": 1, "settings": settings}))
+    drop_stale(path, settings, may_train=False)
+    assert path.exists()
+    path.write_text(json.dumps({"seed": 1, "settings": {**settings, "patience": 20}}))
+    with pytest.raises(SystemExit, match="other settings"):
+        drop_stale(path, settings, may_train=False)  # collecting: refused, kept
+    assert path.exists()
+    drop_stale(path, settings, may_train=True)  # training: removed, so it trains again
+    assert not path.exists()
