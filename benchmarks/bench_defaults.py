@@ -19,7 +19,8 @@ both datasets with the studies' settings and the first seed, and scored on valid
 (Recall@20). Its score is the mean over the two datasets of its validation Recall@20 divided
 by the best candidate's on that dataset, so the dense and the sparse set weigh the same
 although their Recall@20 differ twice over; the highest mean wins, the current defaults on a
-tie. Runs are cached per (model, candidate, dataset) in ``--runs``.
+tie. Runs are cached per (model, candidate, dataset) in ``--runs``; one cut short continues
+from its last epoch's checkpoint when the script runs again.
 
 ``--write-presets`` then writes each chosen learning rate and model parameters into
 ``src/fusionrec/presets/models/<model>.yaml`` (other keys of the preset are kept), so a
@@ -38,6 +39,7 @@ with early stopping: about six trials of the studies per model.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -129,11 +131,22 @@ def validate_candidate(
     prep_key = (study, config.features is not None)
     if prep_key not in PREPARED:  # the data and features, read once per study
         PREPARED[prep_key] = prepare(config, None, progress=False)
+    # one folder per run key: a run cut short (a session's end) continues from its last
+    # checkpoint, and a folder never holds another config's checkpoint
+    run_dir = cache.parent / "runs" / hashlib.sha256(key.encode()).hexdigest()[:16]
     record = run_seed(
-        config, PREPARED[prep_key], config.seeds[0], None, progress=False, evaluate_test=False
+        config,
+        PREPARED[prep_key],
+        config.seeds[0],
+        run_dir,
+        progress=False,
+        resume=True,
+        evaluate_test=False,
     )
     done[key] = {"valid": record["valid"], "epochs": record["epochs"], **provenance()}
     write_json(cache, done)
+    for weights in run_dir.rglob("*.pt"):  # the cache holds what the choice reads
+        weights.unlink()
     print(f"{model} {study} {setting}: valid {METRIC} {record['valid'][METRIC]:.4f}", flush=True)
     return done[key]
 

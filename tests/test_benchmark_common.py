@@ -197,6 +197,54 @@ def test_defaults_cache_one_run_whether_its_parameters_are_spelled_out_or_left_i
     assert run_key(changed) != run_key(spelled)
 
 
+def test_a_defaults_candidate_cut_short_continues_from_its_last_checkpoint(
+    tmp_path, monkeypatch, data_root
+):
+    """A candidate run of bench_defaults can take hours (a sparse-set run of a slow model)
+    and a session may end inside it: run again, it goes on from its last epoch, and once
+    cached its weights are not kept."""
+    import argparse
+
+    import bench_defaults
+    from fusionrec.train.trainer import Trainer
+
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": {"name": "movielens-100k-mm"},
+                "split": {"method": "random"},
+                "seeds": [1],
+                "train": {"epochs": 4, "lr": 0.001, "batch_size": 4096, "patience": 20},
+                "evaluate": {"ks": [20]},
+            }
+        )
+    )
+    monkeypatch.setitem(bench_defaults.STUDIES, "dense", study)
+    monkeypatch.setattr(bench_defaults, "PREPARED", {})
+    args = argparse.Namespace(threads=1, epochs=0, runs=tmp_path / "runs")
+    trained, real = [], Trainer.train_epoch
+
+    def session_ends_at_epoch_3(self, epoch):
+        if epoch == 3 and not trained.count(3):
+            trained.append(3)
+            raise RuntimeError("the session ended")
+        trained.append(epoch)
+        return real(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", session_ends_at_epoch_3)
+    with pytest.raises(RuntimeError, match="session ended"):
+        bench_defaults.validate_candidate("mf-bpr", "dense", {}, args)
+    done = bench_defaults.validate_candidate("mf-bpr", "dense", {}, args)
+    assert trained == [1, 2, 3, 3, 4]  # epochs 1-2 were not trained again
+    assert done["epochs"] == 4 and 0 < done["valid"]["recall@20"] < 1
+    folder = args.runs / "mf-bpr" / "dense"
+    assert not list(folder.rglob("*.pt"))
+    assert json.loads((folder / "candidates.json").read_text())
+    again = bench_defaults.validate_candidate("mf-bpr", "dense", {}, args)
+    assert again == done and trained == [1, 2, 3, 3, 4]  # read from the cache
+
+
 def test_a_cached_recbole_run_with_other_settings_trains_again_or_is_refused(tmp_path):
     """RecBole's cache file names hold model, seed and epochs only; the settings it records
     decide whether it is the study's run."""
