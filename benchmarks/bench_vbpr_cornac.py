@@ -12,12 +12,18 @@ validation Recall@20 with the first seed. fusionrec picks its epoch by early sto
 (patience 20, at most 300 epochs); Cornac has no early stopping, so each learning rate is
 trained for every count in ``CORNAC_EPOCHS`` and the best on validation is kept. The chosen
 setting of each is then trained with every seed and test is scored once per seed: mean ±
-sample std. Seconds per epoch are measured in this one process, one run after the other, with
-the same thread count, so run it on a quiet machine.
+sample std.
+
+Speed is measured apart from the search: after it, each side trains ``--time-epochs`` epochs
+of its chosen setting, one after the other in this process with the same thread count
+(seconds and CPU seconds per epoch). Every search and seed run is cached in ``--runs`` (for
+the commit it ran at), so the hour of training may share the machine (``--quality-only``
+trains and writes nothing) and a second run, on a quiet machine, only times.
 
 Needs the optional benchmark dependency: ``pip install -e '.[bench]'`` (cornac).
 
-    python benchmarks/bench_vbpr_cornac.py [--threads 1]
+    python benchmarks/bench_vbpr_cornac.py [--threads 1] [--runs runs/bench-vbpr-cornac]
+        [--quality-only] [--time-epochs 20]
 """
 
 from __future__ import annotations
@@ -31,10 +37,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from common import RESULTS, header, mean_std, write_result
+from common import RESULTS, head_commit, header, mean_std, write_result
 from fusionrec.config import validate_config
 from fusionrec.data.features import ItemFeatures
 from fusionrec.evaluate import Evaluator
+from fusionrec.io import read_json, write_json
 from fusionrec.train.experiment import prepare, run_seed
 
 LRS = (1e-3, 5e-3)
@@ -60,8 +67,11 @@ def cornac_scores(model, train_set, n_users: int, n_items: int, ds) -> torch.Ten
     return scores
 
 
-def fit_cornac(prep, image: np.ndarray, lr: float, epochs: int, seed: int) -> tuple[Any, float]:
-    """A fitted Cornac VBPR on the training part and its seconds per epoch."""
+def fit_cornac(
+    prep, image: np.ndarray, lr: float, epochs: int, seed: int
+) -> tuple[Any, dict[str, float]]:
+    """A fitted Cornac VBPR on the training part (all-item scores) and its seconds and CPU
+    seconds per epoch."""
     import cornac
     from cornac.data import ImageModality
 
@@ -82,11 +92,33 @@ def fit_cornac(prep, image: np.ndarray, lr: float, epochs: int, seed: int) -> tu
         seed=seed,
         verbose=False,
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model.fit(train_set)
-    return cornac_scores(model, train_set, ds.n_users, ds.n_items, ds), (
-        time.perf_counter() - t0
-    ) / epochs
+    timing = {
+        "s_epoch": (time.perf_counter() - t0) / epochs,
+        "cpu_s_epoch": (time.process_time() - c0) / epochs,
+    }
+    return cornac_scores(model, train_set, ds.n_users, ds.n_items, ds), timing
+
+
+class FitCache:
+    """Every search and seed run's validation (and test) scores in ``<runs>/fits.json``, for
+    the commit they ran at: runs of other code are trained again, not mixed in."""
+
+    def __init__(self, runs: Path) -> None:
+        self.path = runs / "fits.json"
+        self.commit = head_commit()
+        saved = read_json(self.path) if self.path.exists() else {}
+        if saved and saved.get("commit") != self.commit:
+            print(f"{self.path}: runs of {saved.get('commit')}, not {self.commit}: trained anew")
+            saved = {}
+        self.fits: dict[str, dict[str, Any]] = saved.get("fits", {})
+
+    def get(self, key: str, fit: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        if key not in self.fits:
+            self.fits[key] = fit()
+            write_json(self.path, {"commit": self.commit, "fits": self.fits})
+        return self.fits[key]
 
 
 def choose_then_seed(
@@ -98,56 +130,69 @@ def choose_then_seed(
     return {"grid": grid, "chosen": best, "seeds": [seed_run(best, seed) for seed in SEEDS]}
 
 
-def run_cornac(prep, image: np.ndarray, valid_eval, test_eval) -> dict[str, Any]:
+def run_cornac(prep, image: np.ndarray, valid_eval, test_eval, cache: FitCache) -> dict:
     """Grid on the first seed's validation, then the chosen setting with every seed."""
+
+    def fit(lr: float, epochs: int, seed: int, test: bool) -> dict[str, Any]:
+        scores, _ = fit_cornac(prep, image, lr, epochs, seed)
+        out = {"lr": lr, "epochs": epochs, "valid": valid_eval.evaluate(lambda u: scores[u])}
+        if test:
+            out["test"] = test_eval.evaluate(lambda u: scores[u])
+        return out
+
     grid = []
     for lr in LRS:
         for epochs in CORNAC_EPOCHS:
-            scores, s_epoch = fit_cornac(prep, image, lr, epochs, SEEDS[0])
-            valid = valid_eval.evaluate(lambda u, s=scores: s[u])
-            grid.append({"lr": lr, "epochs": epochs, "valid": valid, "s_epoch": s_epoch})
-            print(
-                f"cornac lr={lr} epochs={epochs}: valid R@20 {valid['recall@20']:.4f}, "
-                f"{s_epoch:.3f} s/epoch",
-                flush=True,
-            )
+            key = f"cornac lr={lr} epochs={epochs} seed={SEEDS[0]} search"
+            grid.append(cache.get(key, lambda lr=lr, e=epochs: fit(lr, e, SEEDS[0], False)))
+            print(f"{key}: valid R@20 {grid[-1]['valid']['recall@20']:.4f}", flush=True)
 
     def seed_run(best: dict[str, Any], seed: int) -> dict[str, Any]:
-        scores, s_epoch = fit_cornac(prep, image, best["lr"], best["epochs"], seed)
-        return {
-            "valid": valid_eval.evaluate(lambda u: scores[u]),
-            "test": test_eval.evaluate(lambda u: scores[u]),
-            "s_epoch": s_epoch,
-        }
+        key = f"cornac lr={best['lr']} epochs={best['epochs']} seed={seed} test"
+        return cache.get(key, lambda: fit(best["lr"], best["epochs"], seed, True))
 
     return choose_then_seed(grid, seed_run)
 
 
-def run_ours(cfg, prep) -> dict[str, Any]:
+def with_lr(cfg, lr: float, **train: Any):
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"lr": lr, **train})})
+
+
+def run_ours(cfg, prep, cache: FitCache) -> dict[str, Any]:
     """Learning rate on the first seed's validation (early stopping picks the epoch), then
     the chosen one with every seed."""
-    grid = []
-    for lr in LRS:
-        run_cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"lr": lr})})
-        r = run_seed(run_cfg, prep, SEEDS[0], None, progress=False, evaluate_test=False)
-        grid.append({"lr": lr, "cfg": run_cfg, "valid": r["valid"], "epochs": r["best_epoch"]})
-        grid[-1]["s_epoch"] = r["seconds_per_epoch"]
-        print(
-            f"fusionrec lr={lr}: valid R@20 {r['valid']['recall@20']:.4f} at epoch "
-            f"{r['best_epoch']}, {r['seconds_per_epoch']:.3f} s/epoch",
-            flush=True,
-        )
 
-    def seed_run(best: dict[str, Any], seed: int) -> dict[str, Any]:
-        r = run_seed(best["cfg"], prep, seed, None, progress=False)
+    def fit(lr: float, seed: int, test: bool) -> dict[str, Any]:
+        r = run_seed(with_lr(cfg, lr), prep, seed, None, progress=False, evaluate_test=test)
         return {
-            "valid": r["valid"],
-            "test": r["test"],
-            "s_epoch": r["seconds_per_epoch"],
+            "lr": lr,
             "epochs": r["best_epoch"],
+            **{k: r[k] for k in ("valid", "test") if k in r},
         }
 
+    grid = []
+    for lr in LRS:
+        key = f"fusionrec lr={lr} seed={SEEDS[0]} search"
+        grid.append(cache.get(key, lambda lr=lr: fit(lr, SEEDS[0], False)))
+        valid = grid[-1]["valid"]["recall@20"]
+        print(f"{key}: valid R@20 {valid:.4f} at epoch {grid[-1]['epochs']}", flush=True)
+
+    def seed_run(best: dict[str, Any], seed: int) -> dict[str, Any]:
+        key = f"fusionrec lr={best['lr']} seed={seed} test"
+        return cache.get(key, lambda: fit(best["lr"], seed, True))
+
     return choose_then_seed(grid, seed_run)
+
+
+def time_both(cfg, prep, image: np.ndarray, ours: dict, theirs: dict, epochs: int) -> dict:
+    """Seconds and CPU seconds per training epoch of each side's chosen setting, ``epochs``
+    epochs each, one after the other (no evaluation counted on either side)."""
+    lr = ours["chosen"]["lr"]
+    run = with_lr(cfg, lr, epochs=epochs, patience=epochs)
+    r = run_seed(run, prep, SEEDS[0], None, progress=False, evaluate_test=False)
+    mine = {"s_epoch": r["seconds_per_epoch"], "cpu_s_epoch": r["cpu_seconds_per_epoch"]}
+    _, cornacs = fit_cornac(prep, image, theirs["chosen"]["lr"], epochs, SEEDS[0])
+    return {"fusionrec VBPR": mine, "Cornac VBPR": cornacs}
 
 
 def summary(seeds: list[dict[str, Any]], part: str, metric: str) -> str:
@@ -159,7 +204,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS / "vbpr_vs_cornac.md")
+    ap.add_argument("--runs", type=Path, default=Path("runs/bench-vbpr-cornac"))
+    ap.add_argument(
+        "--quality-only",
+        action="store_true",
+        help="train and cache the searches and seeds only (they may share the machine); "
+        "time and write on a quiet machine later",
+    )
+    ap.add_argument("--time-epochs", type=int, default=20, help="epochs each side is timed")
     args = ap.parse_args()
+    if args.time_epochs < 1:
+        ap.error("--time-epochs must be at least 1")
     torch.set_num_threads(args.threads)
     base = {
         "name": "vbpr-cornac",
@@ -188,18 +243,20 @@ def main() -> None:
     valid_eval = Evaluator(valid, train, ks=[10, 20])
     test_eval = Evaluator(test, train + valid, ks=[10, 20])
 
-    t0 = time.perf_counter()
-    ours = run_ours(cfg, prep)
-    ours_wall = time.perf_counter() - t0
+    cache = FitCache(args.runs)
+    ours = run_ours(cfg, prep, cache)
     torch.set_num_threads(args.threads)  # Cornac trains with torch too
-    t0 = time.perf_counter()
-    theirs = run_cornac(prep, image.matrix, valid_eval, test_eval)
-    theirs_wall = time.perf_counter() - t0
+    theirs = run_cornac(prep, image.matrix, valid_eval, test_eval, cache)
+    if args.quality_only:
+        print(f"searches and seeds cached in {cache.path}; nothing timed or written")
+        return
+    timing = time_both(cfg, prep, image.matrix, ours, theirs, args.time_epochs)
 
     cols = " | ".join(f"test {k}" for k in SHOWN)
     rows = [
-        f"| implementation | chosen on validation | valid recall@20 | {cols} | s/epoch |",
-        "|---|---|---|" + "---|" * len(SHOWN) + "---|",
+        f"| implementation | chosen on validation | valid recall@20 | {cols} | s/epoch | "
+        "CPU s/epoch |",
+        "|---|---|---|" + "---|" * len(SHOWN) + "---|---|",
     ]
     for name, res, setting in (
         (
@@ -214,11 +271,10 @@ def main() -> None:
             f"lr {theirs['chosen']['lr']:g}, {theirs['chosen']['epochs']} epochs",
         ),
     ):
-        s_epoch = float(np.mean([s["s_epoch"] for s in res["seeds"]]))
         rows.append(
             f"| {name} | {setting} | {summary(res['seeds'], 'valid', 'recall@20')} | "
             + " | ".join(summary(res["seeds"], "test", k) for k in SHOWN)
-            + f" | {s_epoch:.3f} |"
+            + f" | {timing[name]['s_epoch']:.3f} | {timing[name]['cpu_s_epoch']:.3f} |"
         )
     grid = ["Validation Recall@20 of every setting tried (first seed; test not scored):", ""]
     grid += [
@@ -236,8 +292,10 @@ def main() -> None:
         header("VBPR: fusionrec vs Cornac")
         + f"- cornac {cornac.__version__}; torch threads {args.threads}; split: canonical "
         f"`split-8-1-1.inter`; seeds {list(SEEDS)}, mean ± sample std (ddof=1)\n"
-        f"- wall time: fusionrec {ours_wall:.0f} s, Cornac {theirs_wall:.0f} s (whole "
-        "search and seeds each)\n"
+        f"- speed: each side's chosen setting trained {args.time_epochs} epochs, one after the "
+        "other in one process (training only: fusionrec's epochs as its trainer times them, "
+        "Cornac's fit divided by its epochs; the searches and seeds are cached in "
+        f"`{cache.path}` and may have run on a busy machine)\n"
         f"- tuning: learning rate in {list(LRS)} for both; fusionrec's epoch by early stopping "
         f"(patience 20, <= 300), Cornac's from {list(CORNAC_EPOCHS)}; each library's default "
         "regularisation\n"

@@ -264,3 +264,24 @@ def test_a_cached_recbole_run_with_other_settings_trains_again_or_is_refused(tmp
     assert path.exists()
     drop_stale(path, settings, may_train=True)  # training: removed, so it trains again
     assert not path.exists()
+
+
+def test_vbpr_cornac_runs_are_cached_for_the_commit_they_ran_at(tmp_path, monkeypatch):
+    """bench_vbpr_cornac trains its hour of searches once (on a busy machine if need be) and
+    times later on a quiet one; a cached run of other code is trained again, not mixed in."""
+    import bench_vbpr_cornac
+
+    trained = []
+
+    def fit():
+        trained.append(1)
+        return {"valid": {"recall@20": 0.25}}
+
+    cache = bench_vbpr_cornac.FitCache(tmp_path)
+    assert cache.get("cornac lr=0.001 epochs=20", fit) == {"valid": {"recall@20": 0.25}}
+    cache.get("cornac lr=0.001 epochs=20", fit)
+    bench_vbpr_cornac.FitCache(tmp_path).get("cornac lr=0.001 epochs=20", fit)
+    assert len(trained) == 1  # read back, in this process and the next
+    monkeypatch.setattr(bench_vbpr_cornac, "head_commit", lambda: "another commit")
+    bench_vbpr_cornac.FitCache(tmp_path).get("cornac lr=0.001 epochs=20", fit)
+    assert len(trained) == 2
