@@ -50,7 +50,8 @@ times fusionrec's and RecBole's SASRec and GRU4Rec again, one run at a time.
 
 Resumable: every fusionrec model trains in its own run directory under ``--runs``
 (``<table>/<model>``) and a stopped run continues from its last epoch; a finished one is read
-back, not retrained. RecBole runs are cached per (model, seed, epochs) in ``<runs>/recbole``.
+back, not retrained. RecBole runs are cached per (model, seed, epochs) in ``<runs>/recbole``,
+and one stopped continues from its last validation (``recbole_runner``).
 ``--collect`` trains nothing and writes the file from the finished runs alone.
 
 Cost, measured with ``--epochs 1 --seeds 1 --threads 1`` at d7cfe9a on the 2-core development
@@ -375,7 +376,7 @@ def run_recbole(
                 topk=KS,
                 max_length=SEQ["max_length"],
                 device="cuda" if torch.cuda.is_available() and args.device != "cpu" else "cpu",
-                checkpoint_dir=args.runs / "recbole" / "saved" / f"{name}-seed{seed}",
+                checkpoint_dir=args.runs / "recbole" / "saved",
             )  # fmt: skip
             device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
             write_json(path, {"seed": seed, "device": f"{device} (torch {torch.__version__})",

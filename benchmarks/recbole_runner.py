@@ -21,6 +21,12 @@ The split is handed over as RecBole "benchmark files" (``<name>.train.inter``,
 ``.valid.inter``, ``.test.inter``), written from fusionrec's own split so both toolkits see
 the same interactions; RecBole then ranks all items, masks training (and, for test,
 validation) interactions, and early-stops on valid Recall@20 as fusionrec does.
+
+A run survives being stopped (a session's end inside a CPU run of hours): after every
+validation it saves what the next epoch starts from (weights, optimiser, early-stopping
+counters, every random state, the timings so far) in ``<checkpoint_dir>/<model>-seed<seed>``,
+and a later call with the same settings continues from there, to the same numbers as a run
+never stopped.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -344,7 +352,12 @@ def _train_and_test(model: str, name: str, settings: dict[str, Any]) -> RecBoleR
 
     trainer._train_epoch, trainer.evaluate = timed_epoch, timed_eval
     torch.set_num_threads(torch.get_num_threads())  # RecBole leaves the thread count alone
-    _, best_valid = trainer.fit(train_data, valid_data, verbose=False, saved=True)
+    curves = {"train": train_wall, "cpu": train_cpu, "eval": eval_wall, "valid": valid_curve}
+    folder = Path(settings["checkpoint_dir"]) / f"{model}-seed{settings['seed']}"
+    progress = _Progress(folder, trainer, train_data, settings, curves)
+    if not progress.restore():
+        trainer.fit(train_data, valid_data, verbose=False, saved=True, callback_fn=progress.save)
+    best_valid = trainer.best_valid_result
     test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     eval_wall.pop()  # the test evaluation is not a per-epoch validation
     valid_curve.pop()
@@ -360,3 +373,83 @@ def _train_and_test(model: str, name: str, settings: dict[str, Any]) -> RecBoleR
         valid_curve=valid_curve,
         evaluate_valid=lambda: original_eval(valid_data, load_best_model=False),
     )
+
+
+class _Progress:
+    """Where a RecBole run is, saved after each validation into ``<checkpoint_dir>/resume.pth``
+    and put back by the next run with the same settings, so it continues with the epoch
+    after: the best weights live in ``best.pth`` beside it (RecBole's own best-epoch file,
+    given a fixed name here so a new process finds it)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        trainer: Any,
+        train_data: Any,
+        settings: dict[str, Any],
+        curves: dict[str, list[float]],
+    ) -> None:
+        self.path, self.trainer, self.loader = folder / "resume.pth", trainer, train_data
+        self.settings = json.loads(json.dumps(settings, default=str))
+        self.curves = curves
+        folder.mkdir(parents=True, exist_ok=True)
+        trainer.saved_model_file = str(folder / "best.pth")
+
+    def save(self, epoch: int, _score: float) -> None:
+        import torch
+
+        t = self.trainer
+        state = {
+            "settings": self.settings,
+            "epoch": epoch,
+            "cur_step": t.cur_step,
+            "best_valid_score": t.best_valid_score,
+            "best_valid_result": t.best_valid_result,
+            "model": t.model.state_dict(),
+            "optimizer": t.optimizer.state_dict(),
+            "best": torch.load(t.saved_model_file, map_location="cpu"),
+            "curves": self.curves,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+                "loader": self.loader.generator.get_state(),
+            },
+        }
+        tmp = self.path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)  # a stop mid-write leaves the last whole state
+
+    def restore(self) -> bool:
+        """Put the saved state back (nothing if there is none, or it is of other settings);
+        True when that run had already finished training (early stopping or its last epoch),
+        so only its test remains."""
+        import torch
+
+        if not self.path.exists():
+            return False
+        state = torch.load(self.path, map_location="cpu")
+        if state.get("settings") != self.settings:
+            print(f"{self.path}: saved with other settings; this run starts from epoch 0")
+            return False
+        t = self.trainer
+        t.model.load_state_dict(state["model"])
+        t.optimizer.load_state_dict(state["optimizer"])
+        t.start_epoch, t.cur_step = state["epoch"] + 1, state["cur_step"]
+        t.best_valid_score, t.best_valid_result = (
+            state["best_valid_score"],
+            state["best_valid_result"],
+        )
+        torch.save(state["best"], t.saved_model_file)
+        for key, values in state["curves"].items():
+            self.curves[key][:] = values
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        self.loader.generator.set_state(rng["loader"])
+        print(f"{self.path}: continuing from epoch {t.start_epoch}")
+        return t.cur_step > t.stopping_step or t.start_epoch >= t.epochs
