@@ -376,10 +376,10 @@ def _train_and_test(model: str, name: str, settings: dict[str, Any]) -> RecBoleR
 
 
 class _Progress:
-    """Where a RecBole run is, saved after each validation into ``<checkpoint_dir>/resume.pth``
-    and put back by the next run with the same settings, so it continues with the epoch
-    after: the best weights live in ``best.pth`` beside it (RecBole's own best-epoch file,
-    given a fixed name here so a new process finds it)."""
+    """Where a RecBole run is, saved after each validation into ``resume.pth`` in the run's
+    own folder and put back by the next run with the same settings, so it continues with the
+    epoch after: the best weights live in ``best.pth`` beside it (RecBole's own best-epoch
+    file, given a fixed name here so a new process finds it; a copy travels in the state)."""
 
     def __init__(
         self,
