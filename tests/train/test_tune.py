@@ -106,6 +106,48 @@ def test_a_search_resumes_on_another_device_and_thread_count(tmp_path, trained, 
     assert [t["device"] for t in resumed["trials"]] == ["cpu"] * 3
 
 
+def test_trials_say_which_code_ran_them_and_a_resume_under_other_code_says_so(
+    tmp_path, trained, caplog, monkeypatch
+):
+    """A search of tens of CPU-hours resumes over days, maybe under edited code: each trial
+    records the code version (a digest of the package's source and presets) and a resume
+    under another names the trials that ran under other code."""
+    from fusionrec.train import provenance
+
+    first = tune(config(tmp_path, n_trials=2), tmp_path / "run")
+    now = provenance.code_version()
+    assert [t["code"] for t in first["trials"]] == [now, now]
+    assert json.loads((tmp_path / "run" / "best" / "manifest.json").read_text())["code"] == now
+    with caplog.at_level("WARNING", logger="fusionrec.train.tune"):
+        tune(config(tmp_path, n_trials=3), tmp_path / "run", resume=True)
+    assert "other code" not in caplog.text  # same code: nothing to say
+    monkeypatch.setattr(tune_module, "code_version", lambda: "0.1.0+edited")
+    with caplog.at_level("WARNING", logger="fusionrec.train.tune"):
+        resumed = tune(config(tmp_path, n_trials=4), tmp_path / "run", resume=True)
+    assert f"trials [0, 1, 2] under {now}" in caplog.text
+    assert "continues under fusionrec 0.1.0+edited" in caplog.text
+    assert [t["code"] for t in resumed["trials"]] == [now] * 3 + ["0.1.0+edited"]
+
+
+def test_the_code_version_follows_the_source_and_presets(tmp_path, monkeypatch):
+    import fusionrec
+    from fusionrec.train import provenance
+
+    package = tmp_path / "fusionrec"
+    (package / "presets").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "presets" / "mf-bpr.yaml").write_text("train: {lr: 0.001}\n")
+    monkeypatch.setattr(fusionrec, "__file__", str(package / "__init__.py"))
+    versions = []
+    for edit in ("", "train: {lr: 0.002}\n"):
+        if edit:
+            (package / "presets" / "mf-bpr.yaml").write_text(edit)
+        provenance.code_version.cache_clear()
+        versions.append(provenance.code_version())
+    provenance.code_version.cache_clear()
+    assert versions[0] != versions[1] and versions[0].startswith(fusionrec.__version__ + "+")
+
+
 def test_modality_set_is_searched_without_re_encoding(tmp_path, trained):
     choices = [["text"], ["image"], ["text", "image"]]
     cfg = config(

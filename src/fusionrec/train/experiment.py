@@ -62,6 +62,7 @@ from fusionrec.io import (
 )
 from fusionrec.models import TrainData, build_model
 from fusionrec.models.base import Recommender, model_class
+from fusionrec.train.provenance import code_version
 from fusionrec.train.rundir import (
     CONFIG,
     LOCK,
@@ -555,6 +556,7 @@ def write_manifest(
         run_dir / "manifest.json",
         {
             "fusionrec_version": __import__("fusionrec").__version__,
+            "code": code_version(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "dataset": {
                 "name": prep.dataset.name,

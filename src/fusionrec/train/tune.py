@@ -54,6 +54,7 @@ from fusionrec.config import (
 from fusionrec.errors import ConfigError
 from fusionrec.io import read_json, write_json, write_text
 from fusionrec.train.experiment import Prepared, prepare, run_or_continue, run_seed
+from fusionrec.train.provenance import code_version
 from fusionrec.train.rundir import (
     RESUMABLE,
     RunLock,
@@ -350,6 +351,7 @@ def _search(
     trials: list[dict[str, Any]] = []
     if done:
         log.info("resuming the search in %s: %d trials recorded", run_dir, len(done))
+        _warn_other_code(done, run_dir)
 
     def objective(trial: Any) -> float:
         chosen = {key: _suggest(trial, key, space) for key, space in search.space.items()}
@@ -382,6 +384,7 @@ def _search(
                 f"valid_{metric}": value,
                 "epochs": record["epochs"],
                 "device": resolve_device(cfg.train.device).type,
+                "code": code_version(),
             }
         )
         log.info("trial %d %s -> valid %s %.4f", trial.number, chosen, metric, value)
@@ -410,6 +413,26 @@ def _search(
     }
     write_json(run_dir / SUMMARY, summary)
     return summary
+
+
+def _warn_other_code(done: list[dict[str, Any]], run_dir: Path) -> None:
+    """Say which recorded trials ran under other fusionrec code than this process: a search
+    resumed after the code changed compares trials of two programs. Allowed (a fix may not
+    touch the model searched), but never silent."""
+    now = code_version()
+    other: dict[str, list[int]] = {}
+    for t in done:
+        if t.get("code") != now:
+            other.setdefault(t.get("code") or "not recorded", []).append(t["trial"])
+    if other:
+        said = "; ".join(f"trials {trials} under {code}" for code, trials in other.items())
+        log.warning(
+            "the search in %s continues under fusionrec %s, but %s: their scores come from "
+            "other code; start over without resume for a search of one code version",
+            run_dir,
+            now,
+            said,
+        )
 
 
 class _DropAfterInterrupt(logging.Filter):
