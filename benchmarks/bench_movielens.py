@@ -47,6 +47,7 @@ from common import (
     header,
     provenance,
     space_note,
+    trial_code_note,
     versions_note,
     write_result,
 )
@@ -336,6 +337,9 @@ def write(args: argparse.Namespace, spec: dict[str, Any], results: dict[str, Any
     versions = versions_note(commits)
     if versions:
         setup.append(versions)
+    mixed = trial_code_note({m: args.runs / m for m in results})
+    if mixed:
+        setup.append(mixed)
     pending = [m["name"] for m in spec["models"] if m["name"] not in results]
     if pending:
         setup.append(f"- not (yet) in this table: {', '.join(pending)}")

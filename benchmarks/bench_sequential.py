@@ -80,7 +80,7 @@ import yaml
 
 from bench_sparse import SPEC as SPARSE_SPEC
 from bench_sparse import popularity_groups
-from common import RESULTS, header, mean_std, write_result
+from common import RESULTS, header, mean_std, trial_code_note, write_result
 from fusionrec.config import ExperimentConfig, dump_config, load_config
 from fusionrec.data.split import TEST, VALID
 from fusionrec.encoders.precomputed import exported_files
@@ -422,12 +422,14 @@ def tuned_lines(rows: dict[str, dict[str, Any] | None], args: argparse.Namespace
     tuned = [m for m in rows if m in tuned_models(args) and rows[m]]
     if not tuned:
         return []
+    mixed = trial_code_note({m: args.runs / "tuned" / m for m in tuned})
     return [
         f"- searched with `--trials {args.trials}` (each model's shipped space over the "
         "settings before any choice, `PROBE_BASE`; validation NDCG@10 on the first seed; the "
         "chosen setting then trained with every seed, test scored once): "
         + "; ".join(f"{m} {rows[m]['trials']} trials, chose {rows[m]['chosen']}" for m in tuned)
-        + " (the window_stride named above applies only to rows not searched)"
+        + " (the window_stride named above applies only to rows not searched)",
+        *([mixed] if mixed else []),
     ]
 
 

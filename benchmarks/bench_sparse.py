@@ -93,6 +93,7 @@ from common import (
     mean_std,
     provenance,
     space_note,
+    trial_code_note,
     versions_note,
     write_json_result,
     write_result,
@@ -749,6 +750,9 @@ def write(args: argparse.Namespace, results: dict[str, Any], ref: dict[str, Any]
     versions = versions_note(commits)
     if versions:
         setup.append(versions)
+    mixed = trial_code_note({m: args.runs / m for m in results})
+    if mixed:
+        setup.append(mixed)
     pending = [m for m in args.names if m not in results]
     if pending:
         setup.append(f"- not (yet) in this table: {', '.join(pending)}")

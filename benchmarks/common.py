@@ -3,6 +3,7 @@ way a result file is written (whole, atomically, by the script named in its head
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -114,6 +115,38 @@ def versions_note(commits: set[str]) -> str | None:
     if not changed:
         return line + "; src/ is identical in all of them"
     return line + f"; src/ differs between them in {', '.join(sorted(changed))}"
+
+
+def _spans(numbers: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``0-2, 5``."""
+    out: list[str] = []
+    for n in sorted(numbers):
+        if out and int(out[-1].split("-")[-1]) == n - 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ", ".join(out)
+
+
+def trial_code_note(searches: dict[str, Path]) -> str | None:
+    """The line a table gets when a model's search (``name -> its folder``) ran under more
+    than one code version: each trial records the code that ran it (``code``; trials from
+    before it was recorded have none), and a search resumed after the code changed compares
+    trials of two programs. None when every search ran under one."""
+    mixed = []
+    for name, folder in searches.items():
+        path = folder / "trials.json"
+        if not path.exists():
+            continue
+        by_code: dict[str, list[int]] = {}
+        for trial in json.loads(path.read_text(encoding="utf-8")):
+            by_code.setdefault(trial.get("code") or "code not recorded", []).append(trial["trial"])
+        if len(by_code) > 1:
+            parts = (f"trials {_spans(numbers)}: {code}" for code, numbers in by_code.items())
+            mixed.append(f"{name} ({'; '.join(parts)})")
+    if not mixed:
+        return None
+    return "- WARNING: searches that ran under more than one code version: " + " | ".join(mixed)
 
 
 def budget_note(trials: dict[str, int], expected: int | None) -> str:

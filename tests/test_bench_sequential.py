@@ -4,6 +4,7 @@ on one machine."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -173,10 +174,10 @@ def test_mm_sasrec_beats_sasrec_only_with_the_paired_interval_above_zero(monkeyp
         assert verdict(main, {}, args)[0].startswith(word)
 
 
-def test_searched_rows_say_their_budget_and_choice():
+def test_searched_rows_say_their_budget_and_choice(tmp_path):
     from bench_sequential import tuned_lines
 
-    args = argparse.Namespace(trials=20)
+    args = argparse.Namespace(trials=20, runs=tmp_path)
     rows = {
         "sasrec": {**_row([0.1] * 3, 1.0, CPU), "trials": 20, "chosen": {"train.lr": 0.001}},
         "mmsasrec": {**_row([0.1] * 3, 1.0, CPU), "trials": 12, "chosen": {}},
@@ -186,3 +187,7 @@ def test_searched_rows_say_their_budget_and_choice():
     assert "sasrec 20 trials, chose {'train.lr': 0.001}" in line
     assert "mmsasrec 12 trials" in line and "lightgcn" not in line  # an unequal budget shows
     assert tuned_lines(rows, argparse.Namespace(trials=0)) == []
+    (tmp_path / "tuned" / "sasrec").mkdir(parents=True)  # a search resumed under other code
+    trials = [{"trial": 0, "code": "0.1.0+aaa"}, {"trial": 1, "code": "0.1.0+bbb"}]
+    (tmp_path / "tuned" / "sasrec" / "trials.json").write_text(json.dumps(trials))
+    assert "sasrec (trials 0: 0.1.0+aaa; trials 1: 0.1.0+bbb)" in tuned_lines(rows, args)[1]

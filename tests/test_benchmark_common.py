@@ -285,3 +285,26 @@ def test_vbpr_cornac_runs_are_cached_for_the_commit_they_ran_at(tmp_path, monkey
     monkeypatch.setattr(bench_vbpr_cornac, "head_commit", lambda: "another commit")
     bench_vbpr_cornac.FitCache(tmp_path).get("cornac lr=0.001 epochs=20", fit)
     assert len(trained) == 2
+
+
+def test_a_search_that_ran_under_two_code_versions_is_flagged(tmp_path):
+    """Each trial records the code that ran it; a results table says when one model's
+    search mixed code versions (resumed after a change), and says nothing otherwise."""
+    from common import trial_code_note
+
+    def trials(model: str, codes: list[str | None]) -> Path:
+        folder = tmp_path / model
+        folder.mkdir()
+        records = [{"trial": i, **({"code": c} if c else {})} for i, c in enumerate(codes)]
+        (folder / "trials.json").write_text(json.dumps(records))
+        return folder
+
+    one = trials("mf-bpr", ["0.1.0+aaa"] * 3)
+    assert trial_code_note({"mf-bpr": one}) is None
+    mixed = trials("mentor", [None, None, "0.1.0+aaa", "0.1.0+bbb", "0.1.0+bbb"])
+    note = trial_code_note({"mf-bpr": one, "mentor": mixed})
+    assert note.startswith("- WARNING: searches that ran under more than one code version")
+    assert (
+        "mentor (trials 0-1: code not recorded; trials 2: 0.1.0+aaa; trials 3-4: 0.1.0+bbb)" in note
+    )
+    assert "mf-bpr" not in note
