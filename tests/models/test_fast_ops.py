@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from fusionrec.models.base import gather_rows
 from fusionrec.models.graph import SparseGraph, knn_graph, symmetric_normalize
-from fusionrec.models.multitask_heads import batch_info_nce, one_way_info_nce
+from fusionrec.models.multitask_heads import batch_info_nce, info_nce, one_way_info_nce
 
 
 def _random(shape: tuple[int, int], seed: int) -> sp.csr_matrix:
@@ -87,6 +87,20 @@ def test_batch_info_nce_counts_every_occurrence_but_never_a_row_as_its_own_negat
     distinct = torch.tensor([4, 1, 9, 2])
     plain = one_way_info_nce(a[distinct], b[distinct], 0.2)
     assert torch.allclose(batch_info_nce(a, b, distinct, 0.2), plain, atol=1e-6)
+
+
+def test_symmetric_info_nce_is_the_mean_of_both_directions_with_the_logits_over_tau() -> None:
+    """The temperature scales the rows, not the n x n logits: the same loss and gradients."""
+    torch.manual_seed(1)
+    a, b = torch.randn(9, 5, requires_grad=True), torch.randn(9, 5, requires_grad=True)
+    got = info_nce(a, b, 0.3)
+    (grad_a, grad_b) = torch.autograd.grad(got, (a, b))
+    logits = F.normalize(a, dim=-1) @ F.normalize(b, dim=-1).T / 0.3
+    target = torch.arange(9)
+    want = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    assert torch.allclose(got, want, atol=1e-6)
+    for g, w in zip((grad_a, grad_b), torch.autograd.grad(want, (a, b)), strict=True):
+        assert torch.allclose(g, w, atol=1e-6)
 
 
 @pytest.mark.parametrize("present", ["all", "some", "one", "none"])

@@ -83,12 +83,15 @@ class TaskHead(nn.Module):
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
     """Symmetric InfoNCE: row i of ``a`` should match row i of ``b`` against all other rows
-    of the batch (in-batch negatives)."""
+    of the batch (in-batch negatives).
+
+    The temperature scales ``a`` before the product, n x d divisions rather than n x n (the
+    multi-task models align a few thousand items' modalities a step)."""
     if a.shape[0] == 0:
         return a.sum() * 0.0
-    a = F.normalize(a, dim=-1)
+    a = F.normalize(a, dim=-1) / temperature
     b = F.normalize(b, dim=-1)
-    logits = a @ b.T / temperature
+    logits = a @ b.T
     target = torch.arange(a.shape[0], device=a.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
