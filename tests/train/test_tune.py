@@ -127,6 +127,12 @@ def test_trials_say_which_code_ran_them_and_a_resume_under_other_code_says_so(
     assert f"trials [0, 1, 2] under {now}" in caplog.text
     assert "continues under fusionrec 0.1.0+edited" in caplog.text
     assert [t["code"] for t in resumed["trials"]] == [now] * 3 + ["0.1.0+edited"]
+    older = json.loads((tmp_path / "run" / "trials.json").read_text())
+    del older[0]["code"]  # a trial recorded before the code was
+    (tmp_path / "run" / "trials.json").write_text(json.dumps(older))
+    with caplog.at_level("WARNING", logger="fusionrec.train.tune"):
+        tune(config(tmp_path, n_trials=4), tmp_path / "run", resume=True)
+    assert "trials [0] (code not recorded); trials [1, 2] under" in caplog.text
 
 
 def test_the_code_version_follows_the_source_and_presets(tmp_path, monkeypatch):

@@ -420,12 +420,15 @@ def _warn_other_code(done: list[dict[str, Any]], run_dir: Path) -> None:
     resumed after the code changed compares trials of two programs. Allowed (a fix may not
     touch the model searched), but never silent."""
     now = code_version()
-    other: dict[str, list[int]] = {}
+    other: dict[str | None, list[int]] = {}
     for t in done:
         if t.get("code") != now:
-            other.setdefault(t.get("code") or "not recorded", []).append(t["trial"])
+            other.setdefault(t.get("code"), []).append(t["trial"])
     if other:
-        said = "; ".join(f"trials {trials} under {code}" for code, trials in other.items())
+        said = "; ".join(
+            f"trials {trials} under {code}" if code else f"trials {trials} (code not recorded)"
+            for code, trials in other.items()
+        )
         log.warning(
             "the search in %s continues under fusionrec %s, but %s: their scores come from "
             "other code; start over without resume for a search of one code version",
