@@ -407,7 +407,12 @@ class _Progress:
             "best_valid_result": t.best_valid_result,
             "model": t.model.state_dict(),
             "optimizer": t.optimizer.state_dict(),
-            "best": torch.load(t.saved_model_file, map_location="cpu"),
+            # none yet when no validation has improved on the start (a NaN score)
+            "best": (
+                torch.load(t.saved_model_file, map_location="cpu")
+                if Path(t.saved_model_file).exists()
+                else None
+            ),
             "curves": self.curves,
             "rng": {
                 "torch": torch.get_rng_state(),
@@ -441,7 +446,8 @@ class _Progress:
             state["best_valid_score"],
             state["best_valid_result"],
         )
-        torch.save(state["best"], t.saved_model_file)
+        if state["best"] is not None:
+            torch.save(state["best"], t.saved_model_file)
         for key, values in state["curves"].items():
             self.curves[key][:] = values
         rng = state["rng"]
