@@ -133,16 +133,19 @@ def trial_code_note(searches: dict[str, Path]) -> str | None:
     than one code version: each trial records the code that ran it (``code``; trials from
     before it was recorded have none), and a search resumed after the code changed compares
     trials of two programs. None when every search ran under one."""
+    from fusionrec.train.tune import trials_by_code
+
     mixed = []
     for name, folder in searches.items():
         path = folder / "trials.json"
         if not path.exists():
             continue
-        by_code: dict[str, list[int]] = {}
-        for trial in json.loads(path.read_text(encoding="utf-8")):
-            by_code.setdefault(trial.get("code") or "code not recorded", []).append(trial["trial"])
+        by_code = trials_by_code(json.loads(path.read_text(encoding="utf-8")))
         if len(by_code) > 1:
-            parts = (f"trials {_spans(numbers)}: {code}" for code, numbers in by_code.items())
+            parts = (
+                f"trials {_spans(numbers)}: {code or 'code not recorded'}"
+                for code, numbers in by_code.items()
+            )
             mixed.append(f"{name} ({'; '.join(parts)})")
     if not mixed:
         return None

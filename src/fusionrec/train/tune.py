@@ -415,15 +415,21 @@ def _search(
     return summary
 
 
+def trials_by_code(trials: list[dict[str, Any]]) -> dict[str | None, list[int]]:
+    """Each code version recorded in ``trials`` (None: trials from before it was recorded)
+    and the numbers of the trials it ran."""
+    out: dict[str | None, list[int]] = {}
+    for t in trials:
+        out.setdefault(t.get("code"), []).append(t["trial"])
+    return out
+
+
 def _warn_other_code(done: list[dict[str, Any]], run_dir: Path) -> None:
     """Say which recorded trials ran under other fusionrec code than this process: a search
     resumed after the code changed compares trials of two programs. Allowed (a fix may not
     touch the model searched), but never silent."""
     now = code_version()
-    other: dict[str | None, list[int]] = {}
-    for t in done:
-        if t.get("code") != now:
-            other.setdefault(t.get("code"), []).append(t["trial"])
+    other = {code: trials for code, trials in trials_by_code(done).items() if code != now}
     if other:
         said = "; ".join(
             f"trials {trials} under {code}" if code else f"trials {trials} (code not recorded)"
