@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pydantic
 import yaml
 
 from fusionrec.config import ExperimentConfig, SplitConfig, anchor_paths, dump_config
@@ -161,11 +162,22 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: tree}
 
 
+def _with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    """The saved settings with each field the config gained since at its default, so a run
+    or search saved by an older version resumes (a new ``dataset.sep`` is unset there, None
+    now). Settings this version no longer reads stay as saved and show up as differences."""
+    try:
+        return yaml.safe_load(dump_config(ExperimentConfig.model_validate(saved)))
+    except pydantic.ValidationError:
+        return saved
+
+
 def config_differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """``key: saved (saved) != now (now)`` for every dotted key whose value differs; paths
     compare as the files they name (a run saved before paths were stored absolute, or a
-    config spelling them relatively, still matches)."""
-    old, new = _flatten(anchor_paths(saved)), _flatten(anchor_paths(now))
+    config spelling them relatively, still matches), and a field added to the config since
+    the save compares as its default."""
+    old, new = _flatten(anchor_paths(_with_defaults(saved))), _flatten(anchor_paths(now))
     missing = "unset"
     return [
         f"{key}: {old.get(key, missing)} (saved) != {new.get(key, missing)} (now)"
