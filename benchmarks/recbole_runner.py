@@ -88,7 +88,15 @@ def apply_shims() -> None:
 
     torch.load = load
     _shim_token_sequences()
+    # Importing RecBole's sequential models (SINE's module) switches autograd's anomaly
+    # detection on for the whole process: every later backward pass, RecBole's and
+    # fusionrec's alike, then records and checks each op (slower, and a NaN raises).
+    # Import them here, once, and put the switch back.
+    anomaly = torch.is_anomaly_enabled()
+    import recbole.model.sequential_recommender  # noqa: F401
     import recbole.trainer.trainer as recbole_trainer
+
+    torch.autograd.set_detect_anomaly(anomaly)
 
     recbole_trainer.get_tensorboard = lambda logger: _NoTensorBoard()
     _SHIMMED = True

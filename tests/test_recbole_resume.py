@@ -89,3 +89,17 @@ def test_a_stopped_recbole_run_continues_to_the_numbers_of_one_never_stopped(tmp
     # a finished run's state is read as finished: only its test is scored again
     trained.clear()
     assert _run(tmp_path, "cut").test == whole.test and trained == []
+
+
+def test_running_recbole_leaves_autograd_anomaly_detection_off(tmp_path):
+    """RecBole 1.2.1 turns anomaly detection on for the whole process when its sequential
+    models are imported (SINE's module): every later backward pass of the process, fusionrec's
+    included, would run slower and raise on a NaN. The runner puts the switch back."""
+    import torch
+
+    _files(tmp_path)
+    try:
+        _run(tmp_path, "run")
+        assert not torch.is_anomaly_enabled()
+    finally:
+        torch.autograd.set_detect_anomaly(False)
