@@ -568,11 +568,3 @@ def _existing_dir(directory: str | Path) -> Path:
     if not directory.is_dir():
         raise DataError("expected a directory", path=directory)
     return directory
-
-
-READERS: dict[str, Any] = {
-    "generic": read_generic,
-    "movielens-original": read_movielens_original,
-    "movielens-100k-mm": read_movielens_mm,
-    "mmrec": read_mmrec,
-}

@@ -608,16 +608,6 @@ def require_columns(
         )
 
 
-def numeric_column(
-    frame: pd.DataFrame, column: str, path: str | Path, *, header_lines: int = 1
-) -> np.ndarray:
-    """Parse ``column`` as numbers; the first non-numeric cell is reported by line number."""
-    values, bad = parse_numeric(frame[column])
-    if bad.any():
-        raise cell_error(frame, column, path, bad, "expected a number", header_lines)
-    return values
-
-
 def parse_numeric(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(values, bad mask): empty and non-numeric cells are bad."""
     values = pd.to_numeric(raw, errors="coerce")

@@ -17,10 +17,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-#: ImageNet channel statistics (EfficientNet, most torchvision-style models).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def missing_path(value: object) -> bool:
     """True for NaN/None/empty path cells."""

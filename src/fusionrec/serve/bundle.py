@@ -380,8 +380,3 @@ def _verify_file(folder: Path, name: str, expected: str, fix: str) -> None:
         raise DataError(
             "checksum mismatch: the file was changed or truncated", path=folder / name, hint=fix
         )
-
-
-def load_arrays(folder: Path, names: list[str]) -> dict[str, np.ndarray]:
-    """``.npy`` files of the bundle by relative name (no pickles)."""
-    return {name: np.load(folder / name, allow_pickle=False) for name in names}
