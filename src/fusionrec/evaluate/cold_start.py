@@ -113,37 +113,3 @@ def expected_random_metrics(evaluator: Evaluator) -> dict[str, float]:
         out[f"mrr@{k}"] = float(np.mean(mrr))
     out["users"] = float(len(users))
     return out
-
-
-def sampled_random_metrics(
-    evaluator: Evaluator, seed: int = 0, repeats: int = 5
-) -> dict[str, float]:
-    """The same baseline by simulation: mean metrics of ``repeats`` random score functions."""
-    gen = torch.Generator().manual_seed(seed)
-    totals: dict[str, float] = {}
-    for _ in range(repeats):
-
-        def rand_scores(users: torch.Tensor) -> torch.Tensor:
-            return torch.rand(len(users), evaluator.n_items, generator=gen)
-
-        for key, val in evaluator.evaluate(rand_scores).items():
-            totals[key] = totals.get(key, 0.0) + val / repeats
-    return totals
-
-
-def cold_start_report(
-    results: dict[str, ScoreFn],
-    evaluator: Evaluator,
-    metrics: tuple[str, ...] = ("recall@20", "ndcg@20"),
-) -> list[dict[str, float | str]]:
-    """One row per model (plus ``random``, its expected value) with ``metrics`` and the ratio
-    of the first metric to random's."""
-    rand = expected_random_metrics(evaluator)
-    rows: list[dict[str, float | str]] = [{"model": "random", **{m: rand[m] for m in metrics}}]
-    for name, fn in results.items():
-        vals = evaluator.evaluate(fn)
-        rows.append({"model": name, **{m: vals[m] for m in metrics}})
-    base = rand[metrics[0]]
-    for row in rows:
-        row[f"x_random_{metrics[0]}"] = float(row[metrics[0]]) / base if base > 0 else float("nan")
-    return rows
