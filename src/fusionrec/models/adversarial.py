@@ -20,7 +20,7 @@ quality against a mean baseline on held-out items.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -373,9 +373,6 @@ class CompletionReport:
     rank_mean: float
     hit10_generated: float
     hit10_mean: float
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def _retrieval_ranks(query: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
