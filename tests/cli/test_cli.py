@@ -9,6 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 import fusionrec
+from console import cli
 from eval_spy import spy_on_evaluations
 from fusionrec.cli import app
 from fusionrec.config import load_config
@@ -69,6 +70,21 @@ def test_train_and_tune_take_the_dataset_as_other_commands_do(tmp_path):
     invoke("tune", "-d", str(data), "model.name=lightgcn", "search.n_trials=2", *common)
     summary = json.loads((runs / "interactions-lightgcn-tune" / "tune.json").read_text())
     assert len(summary["trials"]) == 2 and "model.params.n_layers" in summary["best_params"]
+
+
+def test_tune_lists_the_trials_the_pruner_stopped(tmp_path, capsys, monkeypatch):
+    data = write_toy_dataset(tmp_path / "data")
+    args = [f"output_dir={tmp_path / 'runs'}", "train.epochs=5", "evaluate.ks=[5,10]"]
+    args += ["model.name=mf-bpr", "search.n_trials=8", "search.pruner=median"]
+    args += ["search.prune_after_trials=2", "search.prune_after_epochs=1"]
+    args += ['search.space={"train.lr": {type: float, low: 1.0e-5, high: 0.1, log: true}}']
+    code, out = cli(capsys, monkeypatch, "tune", "-d", str(data), *args)
+    assert code == 0, out
+    summary = json.loads((tmp_path / "runs" / "interactions-mf-bpr-tune" / "tune.json").read_text())
+    stopped = [t for t in summary["trials"] if t.get("pruned")]
+    assert stopped
+    for t in stopped:
+        assert f"trial {t['trial']} (stopped at epoch {t['epochs']})" in out
 
 
 def test_compare_pairs_two_runs_over_the_same_test_users(tmp_path):

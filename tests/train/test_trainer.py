@@ -110,6 +110,46 @@ def test_resume_continues_exactly(world, tmp_path):
         assert torch.allclose(a, b)
 
 
+def test_on_eval_sees_every_validation_score_a_resumed_run_s_earlier_ones_first(world, tmp_path):
+    """A search's pruner judges a trial by its whole validation curve, also when the trial
+    continued from a checkpoint; what ``on_eval`` raises ends the run."""
+    data, valid = world
+    cfg = dict(lr=0.01, batch_size=256, patience=100, seed=3)
+    run, seen = tmp_path / "run", []
+
+    def record(epoch, value):
+        seen.append((epoch, value))
+
+    seed_everything(3)
+    first = train_model(
+        build_model("mf-bpr", data), data, valid, TrainConfig(epochs=2, **cfg),
+        run_dir=run, progress=False, on_eval=record,
+    )  # fmt: skip
+    assert seen == [(h["epoch"], h["valid_recall@20"]) for h in first.history]
+    seen.clear()
+    seed_everything(3)
+    resumed = train_model(
+        build_model("mf-bpr", data), data, valid, TrainConfig(epochs=4, **cfg),
+        run_dir=run, progress=False, resume=True, on_eval=record,
+    )  # fmt: skip
+    assert seen == [(h["epoch"], h["valid_recall@20"]) for h in resumed.history]
+    assert [e for e, _ in seen] == [1, 2, 3, 4]
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_two(epoch, value):
+        if epoch == 2:
+            raise Stop
+
+    seed_everything(3)
+    with pytest.raises(Stop):
+        train_model(
+            build_model("mf-bpr", data), data, valid, TrainConfig(epochs=6, **cfg),
+            progress=False, on_eval=stop_at_two,
+        )  # fmt: skip
+
+
 def test_a_run_resumed_after_it_stopped_reports_its_epochs_seconds(world, tmp_path):
     """Resuming (a study restarted on another day) trains no further epoch of a finished
     seed; its timings come from the epochs' own records, saved with the checkpoint."""

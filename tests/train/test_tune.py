@@ -362,3 +362,63 @@ def test_a_second_search_in_the_same_folder_is_refused(tmp_path):
     run.mkdir()
     with RunLock(run), pytest.raises(FusionrecError, match="in use by another fusionrec process"):
         tune(config(tmp_path, n_trials=1), run)
+
+
+def _pruned_search(tmp_path, n_trials: int) -> Any:
+    train = {"epochs": 6, "lr": 0.01, "batch_size": 128, "metric": "recall@10", "patience": 10}
+    search = {
+        "n_trials": n_trials,
+        "space": {"train.lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}},
+        "pruner": "median",
+        "prune_after_trials": 2,
+        "prune_after_epochs": 1,
+    }
+    return config(tmp_path, search=search, train=train)
+
+
+def test_the_median_pruner_stops_poor_trials_early_and_a_resumed_search_replays_it(
+    tmp_path, monkeypatch
+):
+    from fusionrec.train import trainer as trainer_module
+
+    epochs: list[int] = []
+    real = trainer_module.Trainer.train_epoch
+
+    def counting(self, epoch):
+        epochs.append(epoch)
+        return real(self, epoch)
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_epoch", counting)
+    whole = tune(_pruned_search(tmp_path, 8), tmp_path / "whole")
+    trials = whole["trials"]
+    pruned = [t for t in trials if t.get("pruned")]
+    assert pruned, "no trial was stopped"
+    assert all(t["epochs"] < 6 for t in pruned)
+    assert all(len(t["curve"]) == t["epochs"] for t in trials)  # every epoch reported
+    for t in pruned:  # its recorded score is the best it reached before it was stopped
+        assert t["valid_recall@10"] == max(v for _, v in t["curve"])
+    finished = {json.dumps(t["params"]) for t in trials if not t.get("pruned")}
+    assert json.dumps(whole["best_params"]) in finished
+    # the stopped trials trained fewer epochs: 8 trials and the best run, 6 epochs each at most
+    assert len(epochs) == sum(t["epochs"] for t in trials) + 6
+    assert len(epochs) < 9 * 6
+    assert json.loads((tmp_path / "whole" / "trials.json").read_text()) == trials
+
+    tune(_pruned_search(tmp_path, 4), tmp_path / "part")
+    epochs.clear()
+    resumed = tune(_pruned_search(tmp_path, 8), tmp_path / "part", resume=True)
+    assert [(t["params"], t.get("pruned"), t["epochs"]) for t in resumed["trials"]] == [
+        (t["params"], t.get("pruned"), t["epochs"]) for t in trials
+    ]
+    assert resumed["best_params"] == whole["best_params"]
+    assert len(epochs) == sum(t["epochs"] for t in trials[4:]) + 6  # recorded ones replayed
+
+
+def test_without_a_pruner_every_trial_trains_out_and_records_no_curve(tmp_path):
+    summary = tune(config(tmp_path, n_trials=2), tmp_path / "search")
+    assert all("pruned" not in t and "curve" not in t for t in summary["trials"])
+
+
+def test_a_bad_pruner_setting_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="search.pruner"):
+        tune(config(tmp_path, search={"n_trials": 2, "pruner": "hyperband"}), tmp_path / "s")

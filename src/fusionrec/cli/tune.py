@@ -49,7 +49,7 @@ def tune(
         report_interrupt(exc, out, again)
         raise typer.Exit(130) from None
     rows = {
-        f"trial {t['trial']}": {
+        _trial_label(t): {
             **{k: str(v) for k, v in t["params"].items()},
             summary["metric"]: t[f"valid_{summary['metric']}"],
         }
@@ -65,6 +65,11 @@ def tune(
         )
     )
     console.print(f"best config: {out / 'best_config.yaml'}")
+
+
+def _trial_label(trial: dict) -> str:
+    stopped = f" (stopped at epoch {trial['epochs']})" if trial.get("pruned") else ""
+    return f"trial {trial['trial']}{stopped}"
 
 
 def report_interrupt(exc: KeyboardInterrupt, run_dir: Path, command: list[str]) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -377,8 +377,10 @@ def run_seed(
     progress: bool = True,
     resume: bool = False,
     evaluate_test: bool = True,
+    on_eval: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Train one seed, select on validation, score test once (not at all during tuning)."""
+    """Train one seed, select on validation, score test once (not at all during tuning);
+    ``on_eval`` sees each validation score (``Trainer.on_eval``)."""
     device = resolve_device(config.train.device)
     valid_eval, test_eval, _ = split_evaluators(prep, config, device)
     seed_dir = run_dir / f"seed-{seed}" if run_dir else None
@@ -392,7 +394,14 @@ def run_seed(
         train_cfg = config.train.model_copy(update={"seed": seed})
         t0 = time.perf_counter()
         result = train_model(
-            model, data, valid_eval, train_cfg, run_dir=seed_dir, progress=progress, resume=resume
+            model,
+            data,
+            valid_eval,
+            train_cfg,
+            run_dir=seed_dir,
+            progress=progress,
+            resume=resume,
+            on_eval=on_eval,
         )
         train_seconds = time.perf_counter() - t0
         test = None

@@ -11,6 +11,7 @@ import os
 import pickle
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,7 @@ class Trainer:
         *,
         run_dir: str | Path | None = None,
         progress: bool = True,
+        on_eval: Callable[[int, float], None] | None = None,
     ) -> None:
         self.model = model
         self.data = data
@@ -147,6 +149,10 @@ class Trainer:
         self.cfg = config
         self.run_dir = Path(run_dir) if run_dir else None
         self.progress = progress
+        #: called with (epoch, validation ``train.metric``) after each evaluation, those of
+        #: a resumed run's earlier epochs first; whatever it raises ends the run (a search
+        #: stops a poor trial this way)
+        self.on_eval = on_eval
         self.checkpoint_epoch = 0  # epoch of the state in checkpoint.pt (0: none written yet)
         self._best_read: tuple[int, Any] | None = None  # (epoch, weights) of best.pt, as read
         #: (epoch, the file's inode before) while a checkpoint is being written
@@ -337,6 +343,10 @@ class Trainer:
         )
         epochs_run = start_epoch
         stopped = best["bad"] >= cfg.patience  # a resumed run that had already stopped early
+        if self.on_eval:
+            for done in history:
+                if f"valid_{cfg.metric}" in done:
+                    self.on_eval(done["epoch"], done[f"valid_{cfg.metric}"])
         with ProgressReporter(self.progress, logger=log) as bar:
             task = bar.add(self.model.name, cfg.epochs, unit="epochs", completed=start_epoch)
             first = cfg.epochs + 1 if stopped else start_epoch + 1
@@ -385,6 +395,8 @@ class Trainer:
                 )
                 if self.run_dir and epoch % cfg.checkpoint_every == 0:
                     self._save_checkpoint(epoch, best, history)
+                if self.on_eval and evaluated:
+                    self.on_eval(epoch, value)
                 if best["bad"] >= cfg.patience:
                     stopped = True
                     log.info("early stop at epoch %d; best epoch %d", epoch, best["epoch"])
@@ -439,15 +451,19 @@ def train_model(
     run_dir: str | Path | None = None,
     progress: bool = True,
     resume: bool = False,
+    on_eval: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
-    """Train with early stopping on ``valid``; the model ends with its best weights."""
+    """Train with early stopping on ``valid``; the model ends with its best weights.
+    ``on_eval`` sees each validation score (``Trainer.on_eval``)."""
     config = config or TrainConfig()
     threads = cpu_threads(config)
     torch.set_num_threads(threads)
     where = next(iter(model.parameters()), torch.zeros(0)).device
     log.info("training %s on %s with %d CPU thread(s)", model.name, where, threads)
     seed_everything(config.seed)
-    trainer = Trainer(model, data, valid, config, run_dir=run_dir, progress=progress)
+    trainer = Trainer(
+        model, data, valid, config, run_dir=run_dir, progress=progress, on_eval=on_eval
+    )
     try:
         result = trainer.fit(resume)
     except KeyboardInterrupt:

@@ -28,6 +28,10 @@ without training), so a resumed search proposes exactly what an uninterrupted on
 and raising ``n_trials`` extends a finished search. The trial that was running when the
 search stopped continues from its last epoch checkpoint (``trials/<n>/``, removed once the
 trial is recorded), so a stop costs at most one epoch. A finished best run is reused.
+
+``search.pruner: median`` stops a trial whose validation score falls below the median of the
+finished trials' at the same epoch; every trial then records its validation curve, which a
+resumed search reports again, so the pruner decides as it did.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import yaml
@@ -101,6 +105,14 @@ class SearchConfig(pydantic.BaseModel):
     space: dict[str, ParamSpace] | None = None
     #: also search every non-empty subset of ``features.modalities``
     modality_sets: bool = False
+    #: ``median`` stops a trial whose validation score, at an evaluated epoch, is below the
+    #: median of the finished trials' scores at that epoch (Optuna's MedianPruner): poor
+    #: settings cost a few epochs instead of a whole run. ``none`` trains every trial out.
+    pruner: Literal["none", "median"] = "none"
+    #: trials that finish before any trial may be stopped
+    prune_after_trials: int = pydantic.Field(5, ge=0)
+    #: epochs every trial trains before it may be stopped
+    prune_after_epochs: int = pydantic.Field(10, ge=0)
 
 
 SPACES = PRESETS / "spaces"
@@ -348,6 +360,7 @@ def _search(
     base["search"] = None
     prep = prepare(validate_config(base), run_dir, progress)
     metric = config.train.metric
+    pruning = search.pruner != "none"
     trials: list[dict[str, Any]] = []
     if done:
         log.info("resuming the search in %s: %d trials recorded", run_dir, len(done))
@@ -364,37 +377,62 @@ def _search(
                     "resume"
                 )
             trials.append(cached)
+            if pruning:  # the pruner judges later trials by every trial's curve
+                _report_curve(trial, cached, run_dir)
+            if cached.get("pruned"):
+                raise optuna.TrialPruned()
             return cached[f"valid_{metric}"]
         cfg = validate_config(apply_settings(base, chosen), source=f"trial {trial.number}")
         trial_dir = _trial_dir(run_dir, trial.number, chosen)
-        record = run_seed(
-            cfg,
-            with_modalities(prep, cfg),
-            cfg.seeds[0],
-            trial_dir,
-            progress=progress,
-            resume=True,
-            evaluate_test=False,
-        )
-        value = record["valid"][metric]
-        trials.append(
-            {
-                "trial": trial.number,
-                "params": chosen,
-                f"valid_{metric}": value,
-                "epochs": record["epochs"],
-                "device": resolve_device(cfg.train.device).type,
-                "code": code_version(),
-            }
-        )
-        log.info("trial %d %s -> valid %s %.4f", trial.number, chosen, metric, value)
+        curve: list[list[float]] = []
+
+        def judge(epoch: int, value: float) -> None:
+            curve.append([epoch, value])
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        record: dict[str, Any] = {"trial": trial.number, "params": chosen}
+        try:
+            result = run_seed(
+                cfg,
+                with_modalities(prep, cfg),
+                cfg.seeds[0],
+                trial_dir,
+                progress=progress,
+                resume=True,
+                evaluate_test=False,
+                on_eval=judge if pruning else None,
+            )
+            record[f"valid_{metric}"] = value = result["valid"][metric]
+            record["epochs"] = result["epochs"]
+        except optuna.TrialPruned:
+            record[f"valid_{metric}"] = value = max(v for _, v in curve)
+            record.update({"epochs": int(curve[-1][0]), "pruned": True})
+        if pruning:
+            record["curve"] = curve
+        record.update(device=resolve_device(cfg.train.device).type, code=code_version())
+        trials.append(record)
+        state = f"stopped at epoch {record['epochs']}, best" if record.get("pruned") else "->"
+        log.info("trial %d %s %s valid %s %.4f", trial.number, chosen, state, metric, value)
         write_json(run_dir / TRIALS, trials)
         shutil.rmtree(trial_dir)  # recorded: its checkpoints are no longer needed
+        if record.get("pruned"):
+            raise optuna.TrialPruned()
         return value
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = (
+        optuna.pruners.MedianPruner(
+            n_startup_trials=search.prune_after_trials, n_warmup_steps=search.prune_after_epochs
+        )
+        if pruning
+        else optuna.pruners.NopPruner()
+    )
     study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=search.sampler_seed)
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=search.sampler_seed),
+        pruner=pruner,
     )
     with _no_interrupt_report():
         study.optimize(objective, n_trials=max(search.n_trials, len(done)))
@@ -413,6 +451,18 @@ def _search(
     }
     write_json(run_dir / SUMMARY, summary)
     return summary
+
+
+def _report_curve(trial: Any, cached: dict[str, Any], run_dir: Path) -> None:
+    """Report a recorded trial's validation curve to the replayed study, as it was reported
+    when the trial ran."""
+    if "curve" not in cached:
+        raise ConfigError(
+            f"cannot resume the search in {run_dir}: trial {cached['trial']} in {TRIALS} has "
+            "no validation curve for the pruner; start over without resume"
+        )
+    for epoch, value in cached["curve"]:
+        trial.report(value, int(epoch))
 
 
 def trials_by_code(trials: list[dict[str, Any]]) -> dict[str | None, list[int]]:
