@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 import fusionrec
 from fusionrec.data import build_dataset
@@ -402,6 +403,33 @@ def test_a_dataset_path_names_the_run_after_its_file(tmp_path, monkeypatch):
     rec = fusionrec.fit(str(data), model="most-popular", overrides=["evaluate.ks=[5,10]"])
     assert (tmp_path / "runs" / f"{data.stem}-most-popular" / "results.json").exists()
     assert rec.dataset.name == data.stem
+
+
+def test_tune_searches_on_validation_and_returns_the_best_setting_fitted(tmp_path):
+    data = write_toy_dataset(tmp_path / "data")
+    space = {"train.lr": {"type": "float", "low": 1e-4, "high": 5e-2, "log": True}}
+    result = fusionrec.tune(
+        str(data),
+        model="mf-bpr",
+        n_trials=3,
+        space=space,
+        train={"epochs": 3, "batch_size": 128},
+        overrides=["evaluate.ks=[5,10]", f"output_dir={tmp_path / 'runs'}"],
+    )
+    summary = json.loads((result.run_dir / "tune.json").read_text())
+    assert result.run_dir == tmp_path / "runs" / f"{data.stem}-mf-bpr-tune"
+    assert result.params == summary["best_params"] and result.test == summary["test"]
+    assert list(result.trials["trial"]) == [0, 1, 2]
+    assert list(result.trials["train.lr"]) == [t["params"]["train.lr"] for t in summary["trials"]]
+    best = result.trials["valid_recall@20"].idxmax()
+    assert result.trials["train.lr"][best] == result.params["train.lr"]
+    assert not result.trials["pruned"].any()
+    # the best setting's run, reopened: the same model, the learning rate chosen
+    users = list(result.best.user_ids)[:4]
+    again = fusionrec.load(result.run_dir / "best")
+    pd.testing.assert_frame_equal(result.best.recommend(users, k=5), again.recommend(users, k=5))
+    saved = yaml.safe_load((result.run_dir / "best" / "config.yaml").read_text())
+    assert saved["train"]["lr"] == result.params["train.lr"]
 
 
 def test_text_features_a_dataset_ships_cannot_embed_a_description(tmp_path):

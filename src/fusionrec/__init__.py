@@ -8,9 +8,20 @@ _API = {
     "load": "fusionrec.api",
     "FittedRecommender": "fusionrec.api",
     "compare": "fusionrec.api",
+    "tune": "fusionrec.api",
+    "TuneResult": "fusionrec.api",
     "load_bundle": "fusionrec.serve.recommender",
 }
-__all__ = ["FittedRecommender", "__version__", "compare", "fit", "load", "load_bundle"]
+__all__ = [
+    "FittedRecommender",
+    "TuneResult",
+    "__version__",
+    "compare",
+    "fit",
+    "load",
+    "load_bundle",
+    "tune",
+]
 
 
 def __getattr__(name: str) -> object:

@@ -1,5 +1,6 @@
 """The short way in: ``fusionrec.fit(...)`` trains through the experiment runner and returns a
-``FittedRecommender``; ``fusionrec.load(run_dir)`` re-opens any finished run directory.
+``FittedRecommender``; ``fusionrec.tune(...)`` searches a model's settings on validation and
+returns the best one fitted; ``fusionrec.load(run_dir)`` re-opens any finished run directory.
 
 Both go through the same run directory (config, split, weights), so a fitted object and a
 reloaded one are the same model and give the same recommendations.
@@ -8,6 +9,7 @@ reloaded one are the same model and give the same recommendations.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +79,27 @@ def fit(
     already holds a run is refused unless ``overwrite=True`` (its old files are removed). The
     returned model is the first seed's best-validation weights.
     """
+    cfg = _experiment(dataset, model, features, split, train, seeds, overrides, params)
+    target = Path(run_dir) if run_dir is not None else Path(cfg.output_dir) / cfg.run_name
+    run_experiment(cfg, target, progress=progress, overwrite=overwrite)
+    return load(target)
+
+
+def _experiment(
+    dataset: str | Path | Mapping[str, Any],
+    model: str,
+    features: Sequence[str] | Mapping[str, Any] | None,
+    split: str | Mapping[str, Any] | None,
+    train: Mapping[str, Any] | None,
+    seeds: Sequence[int] | None,
+    overrides: Sequence[str] | None,
+    params: Mapping[str, Any],
+    search: Mapping[str, Any] | None = None,
+) -> ExperimentConfig:
+    """The validated config ``fit`` and ``tune`` run, built as the command line builds it."""
     config: dict[str, Any] = {
         "dataset": _dataset_section(dataset),
-        "model": {"name": model, "params": params},
+        "model": {"name": model, "params": dict(params)},
     }
     section = _features_section(features, model)
     if section is not None:
@@ -90,10 +110,89 @@ def fit(
         config["train"] = dict(train)
     if seeds is not None:
         config["seeds"] = list(seeds)
-    cfg = load_config(base=config, overrides=list(overrides or []))
-    target = Path(run_dir) if run_dir is not None else Path(cfg.output_dir) / cfg.run_name
-    run_experiment(cfg, target, progress=progress, overwrite=overwrite)
-    return load(target)
+    if search is not None:
+        config["search"] = dict(search)
+    return load_config(base=config, overrides=list(overrides or []))
+
+
+@dataclass
+class TuneResult:
+    """A finished search: the best setting fitted, what it was, how every trial scored on
+    validation, and the best setting's test metrics (scored once, after the search)."""
+
+    best: FittedRecommender
+    params: dict[str, Any]
+    trials: pd.DataFrame
+    test: dict[str, float]
+    run_dir: Path
+
+
+def tune(
+    dataset: str | Path | Mapping[str, Any],
+    model: str = "lightgcn",
+    features: Sequence[str] | Mapping[str, Any] | None = None,
+    *,
+    n_trials: int = 20,
+    space: Mapping[str, Any] | None = None,
+    modality_sets: bool = False,
+    pruner: str = "none",
+    split: str | Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | None = None,
+    seeds: Sequence[int] | None = None,
+    run_dir: str | Path | None = None,
+    overrides: Sequence[str] | None = None,
+    progress: bool = False,
+    resume: bool = False,
+    **params: Any,
+) -> TuneResult:
+    """Search ``model``'s settings on validation (``fusionrec tune``) and return the best one
+    fitted.
+
+    ``space``: dotted config keys to ranges (``{"train.lr": {"type": "float", "low": 1e-4,
+    "high": 1e-2, "log": True}}``); None searches the space the model ships.
+    ``modality_sets``: also choose which of the features' modalities the model sees.
+    ``pruner``: ``"median"`` stops trials that fall behind (docs/tuning.md). Every trial
+    trains the first seed and is scored on validation only; the best setting then trains
+    with every seed and test is scored once. The search folder (default
+    ``runs/<dataset>-<model>-tune``) is written as the command line writes it; a search
+    already there is replaced unless ``resume=True``, which continues it. The other
+    arguments are ``fit``'s; ``params`` fix model hyper-parameters the space does not search.
+    """
+    from fusionrec.train.tune import BEST_RUN
+    from fusionrec.train.tune import tune as run_search
+
+    # only what differs from the defaults, as a config file would say it, so the search
+    # folder records the settings the command line's search of the same config records
+    search: dict[str, Any] = {"n_trials": n_trials}
+    if modality_sets:
+        search["modality_sets"] = True
+    if pruner != "none":
+        search["pruner"] = pruner
+    if space is not None:
+        search["space"] = {key: dict(value) for key, value in space.items()}
+    cfg = _experiment(dataset, model, features, split, train, seeds, overrides, params, search)
+    target = Path(run_dir) if run_dir is not None else Path(cfg.output_dir) / f"{cfg.run_name}-tune"
+    summary = run_search(cfg, target, progress=progress, resume=resume)
+    metric = f"valid_{summary['metric']}"
+    trials = pd.DataFrame(
+        [
+            {
+                "trial": t["trial"],
+                **t["params"],
+                metric: t[metric],
+                "epochs": t.get("epochs"),
+                "pruned": bool(t.get("pruned", False)),
+            }
+            for t in summary["trials"]
+        ]
+    )
+    return TuneResult(
+        best=load(target / BEST_RUN),
+        params=dict(summary["best_params"]),
+        trials=trials,
+        test=dict(summary["test"]),
+        run_dir=target,
+    )
 
 
 def run_features_config(cfg: ExperimentConfig) -> FeaturesConfig | None:
