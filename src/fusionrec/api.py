@@ -118,12 +118,13 @@ def _experiment(
 @dataclass
 class TuneResult:
     """A finished search: the best setting fitted, what it was, how every trial scored on
-    validation, and the best setting's test metrics (scored once, after the search)."""
+    validation, and the best setting's test metrics (scored once, after the search; each
+    ``{"mean": ..., "std": ...}`` over the config's seeds)."""
 
     best: FittedRecommender
     params: dict[str, Any]
     trials: pd.DataFrame
-    test: dict[str, float]
+    test: dict[str, dict[str, float]]
     run_dir: Path
 
 
