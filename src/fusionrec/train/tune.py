@@ -107,7 +107,9 @@ class SearchConfig(pydantic.BaseModel):
     modality_sets: bool = False
     #: ``median`` stops a trial whose validation score, at an evaluated epoch, is below the
     #: median of the finished trials' scores at that epoch (Optuna's MedianPruner): poor
-    #: settings cost a few epochs instead of a whole run. ``none`` trains every trial out.
+    #: settings cost a few epochs instead of a whole run, but so can a small learning rate
+    #: that is behind early and ends best (benchmarks/results/pruner.md). ``none`` trains
+    #: every trial out.
     pruner: Literal["none", "median"] = "none"
     #: trials that finish before any trial may be stopped
     prune_after_trials: int = pydantic.Field(5, ge=0)
