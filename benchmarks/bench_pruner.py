@@ -75,7 +75,10 @@ def fmt(stat: tuple[float, float]) -> str:
 
 
 def setting(chosen: dict[str, Any]) -> str:
-    return ", ".join(f"{k.rsplit('.', 1)[-1]}={v:.3g}" for k, v in chosen.items())
+    def shown(v: Any) -> str:
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={shown(v)}" for k, v in chosen.items())
 
 
 def main() -> None:
