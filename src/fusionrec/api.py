@@ -152,7 +152,8 @@ def tune(
     ``space``: dotted config keys to ranges (``{"train.lr": {"type": "float", "low": 1e-4,
     "high": 1e-2, "log": True}}``); None searches the space the model ships.
     ``modality_sets``: also choose which of the features' modalities the model sees.
-    ``pruner``: ``"median"`` stops trials that fall behind (docs/tuning.md). Every trial
+    ``pruner``: ``"median"`` stops trials that fall behind, small learning rates that would
+    end best among them (docs/tuning.md). Every trial
     trains the first seed and is scored on validation only; the best setting then trains
     with every seed and test is scored once. The search folder (default
     ``runs/<dataset>-<model>-tune``) is written as the command line writes it; a search
