@@ -99,10 +99,6 @@ class SentimentModel:
     context: ContextTables | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def uses_embeddings(self) -> bool:
-        return self.kind in ("lm", "fused")
-
     def features(
         self, frame: pd.DataFrame, emb: np.ndarray | None, own: bool = False
     ) -> np.ndarray | sp.csr_matrix:
