@@ -71,6 +71,8 @@ def test_item_without_any_modality_gets_finite_scores():
 def test_tasks_turn_off_with_zero_weight(world):
     model = build_model("mtl-fusion", world.data(), {"label_weight": 0, "align_weight": 0})
     assert model.task_names == ["rec"]
+    weights = build_model("mtl-fusion", world.data(), {"label_weight": 0.3, "align_weight": 0.05})
+    assert weights.task_weights() == pytest.approx({"rec": 1.0, "label:genres": 0.3, "align": 0.05})
     learned = build_model("mtl-fusion", world.data(), {"rec_weight": 0, "weighting": "uncertainty"})
     assert "rec" not in learned.task_names  # learned weights would turn it back on
     with pytest.raises(ModelError, match="no task to train"):
