@@ -164,9 +164,9 @@ class MENTOR(ForwardRecommender):
         out, h = x, x
         for _ in range(self.params.n_ui_layers):
             h = self.adj(h.reshape(shape[0], -1)).view(shape)
-            if perturb:
-                noise = F.normalize(torch.rand_like(h), dim=-1)
-                h = h + torch.sign(h) * noise * self.params.noise_eps
+            if perturb:  # sign() has zero gradient: the noise is a constant for autograd
+                noise = F.normalize(torch.rand_like(h), dim=-1).mul_(self.params.noise_eps)
+                h = h + noise.mul_(torch.sign(h.detach()))
             out = out + h
         return out
 
