@@ -73,6 +73,7 @@ from fusionrec.train.rundir import (
     holds_run,
     open_run,
 )
+from fusionrec.train.subnormals import subnormals_flushed
 from fusionrec.train.trainer import evaluate_model, resolve_device, seed_everything, train_model
 
 log = logging.getLogger(__name__)
@@ -481,6 +482,7 @@ def _check_writable(config: ExperimentConfig, run_dir: Path) -> None:
         )
 
 
+@subnormals_flushed()
 def run_experiment(
     config: ExperimentConfig,
     run_dir: str | Path | None = None,

@@ -14,6 +14,7 @@ from fusionrec.io import write_json
 from fusionrec.models.base import MODELS
 from fusionrec.train.experiment import Prepared, load_features, prepare, run_experiment
 from fusionrec.train.rundir import clear_split
+from fusionrec.train.subnormals import subnormals_flushed
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def study_configs(spec: dict[str, Any], presets: bool = True) -> list[Experiment
     return configs
 
 
+@subnormals_flushed()
 def run_study(
     spec: dict[str, Any] | str | Path,
     output_dir: str | Path,

@@ -26,6 +26,7 @@ from fusionrec.io import read_json, save_torch, write_json
 from fusionrec.models.base import Recommender, TrainData
 from fusionrec.progress import ProgressReporter
 from fusionrec.train.sampling import NegativeSampler
+from fusionrec.train.subnormals import subnormals_flushed
 
 log = logging.getLogger(__name__)
 
@@ -442,6 +443,7 @@ def _epoch_line(record: dict[str, Any], cfg: TrainConfig) -> str:
     return line
 
 
+@subnormals_flushed()
 def train_model(
     model: Recommender,
     data: TrainData,

@@ -66,6 +66,7 @@ from fusionrec.train.rundir import (
     clear_split,
     config_differences,
 )
+from fusionrec.train.subnormals import subnormals_flushed
 from fusionrec.train.trainer import resolve_device
 
 log = logging.getLogger(__name__)
@@ -322,6 +323,7 @@ def _cached_trials(run_dir: Path, config: ExperimentConfig) -> list[dict[str, An
     return list(read_json(run_dir / TRIALS)) if (run_dir / TRIALS).exists() else []
 
 
+@subnormals_flushed()
 def tune(
     config: ExperimentConfig,
     run_dir: str | Path,

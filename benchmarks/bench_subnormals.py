@@ -1,0 +1,164 @@
+"""What flushing subnormal floats saves in training, and that it changes no result.
+
+fusionrec trains with subnormal floats (below 1.2e-38) flushed to zero
+(``fusionrec.train.subnormals``): all-MiniLM-L6-v2 leaves two of its 384 dimensions near
+1e-33 for every text, so once gradients shrink, the weight gradient of a text projection is
+a product of subnormals, each of which costs an x86 core many cycles. This script trains each
+model twice on the dense movielens study's split (``movielens_study.yaml``: canonical split,
+text + posters, the model's preset), one seed, a fixed number of epochs (no early stopping,
+so both runs do the same work), once as fusionrec trains and once with the flush disabled
+(``torch.set_flush_denormal`` replaced by a no-op in that process), each in its own process
+with one thread, one after the other. It reports the CPU seconds per epoch over each third
+of the run (the cost grows as gradients shrink) and both runs' best validation and test
+Recall@20, which should agree to rounding.
+
+    python benchmarks/bench_subnormals.py [--models mentor,mtl-fusion,lightgcn] [--epochs 60]
+        [--threads 1] [--runs runs/bench-subnormals] [--features-from DIR]
+        [--out benchmarks/results/subnormals.md]
+    # smoke test: --models lightgcn --epochs 3 --runs /tmp/s --out /tmp/s.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from bench_movielens import SPEC
+from common import RESULTS, header, write_result
+
+#: each run's flush setting: as fusionrec trains, and with the flush disabled
+ARMS = ("flushed", "kept")
+
+
+def child(args: argparse.Namespace) -> None:
+    """Train one model in this process with one flush setting; print what the parent needs."""
+    if args.arm == "kept":  # the trainer's scope then cannot turn the flush on
+        torch.set_flush_denormal = lambda mode: True
+    from fusionrec.config import deep_merge
+    from fusionrec.train import experiment
+    from fusionrec.train.study import study_configs
+    from fusionrec.train.subnormals import flushing
+
+    spec = yaml.safe_load(SPEC.read_text())
+    update: dict[str, Any] = {
+        "models": [{"name": args.child}],
+        "seeds": [1],
+        "train": {"epochs": args.epochs, "patience": args.epochs, "threads": args.threads},
+    }
+    if args.features_from:
+        from fusionrec.encoders.precomputed import exported_files
+
+        names = spec["features"]["modalities"]
+        update["features"] = {"precomputed": exported_files(args.features_from, names)}
+    (config,) = study_configs(deep_merge(spec, update))
+    seen: list[bool] = []  # the flush mode of each training step
+    build = experiment.build_model
+
+    def build_and_count(*a: Any, **k: Any) -> Any:
+        model = build(*a, **k)
+        loss = model.calculate_loss
+
+        def counted(batch: Any) -> Any:
+            seen.append(flushing())
+            return loss(batch)
+
+        model.calculate_loss = counted
+        return model
+
+    experiment.build_model = build_and_count
+    run_dir = args.runs / f"{args.child}-{args.arm}"
+    results = experiment.run_experiment(config, run_dir, progress=False, overwrite=True)
+    history = json.loads((run_dir / "seed-1" / "history.json").read_text())
+    record = results["per_seed"][0]
+    print(
+        json.dumps(
+            {
+                "cpu_seconds": [h["cpu_seconds"] for h in history],
+                "flushed_steps": float(np.mean(seen)),
+                "valid_recall@20": record["valid"]["recall@20"],
+                "test_recall@20": record["test"]["recall@20"],
+                "best_epoch": record["best_epoch"],
+            }
+        )
+    )
+
+
+def run_arm(args: argparse.Namespace, model: str, arm: str) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", model, "--arm", arm, "--epochs", str(args.epochs)]
+    cmd += ["--threads", str(args.threads), "--runs", str(args.runs)]
+    if args.features_from:
+        cmd += ["--features-from", str(args.features_from)]
+    name = f"{model} ({arm})"
+    print(f"training {name} for {args.epochs} epochs", flush=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def thirds(seconds: list[float]) -> list[float]:
+    return [float(np.mean(part)) for part in np.array_split(np.asarray(seconds), 3)]
+
+
+def report(args: argparse.Namespace, runs: dict[str, dict[str, dict[str, Any]]]) -> str:
+    e = args.epochs
+    spans = [f"{p[0] + 1}-{p[-1] + 1}" for p in np.array_split(np.arange(e), 3)]
+    lines = [
+        header("Training with subnormal floats flushed to zero"),
+        f"- data: movielens-100k-mm, `{SPEC.name}`'s canonical split and features (text + "
+        f"posters), each model's preset; seed 1; {e} epochs, no early stopping; "
+        f"{args.threads} torch thread(s); one process per run, one run at a time",
+        "- flushed: as fusionrec trains (`fusionrec.train.subnormals`); kept: the same run "
+        "with `torch.set_flush_denormal` a no-op in its process; 'steps flushed' is the "
+        "share of training steps that ran with the flush on",
+        "",
+        f"| model | CPU s/epoch kept, epochs {' / '.join(spans)} | flushed | saving, last third "
+        "| steps flushed (kept / flushed) | best valid Recall@20 kept / flushed | test "
+        "Recall@20 kept / flushed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for model, arms in runs.items():
+        kept, flushed = (thirds(arms[a]["cpu_seconds"]) for a in ("kept", "flushed"))
+        saving = 1 - flushed[-1] / kept[-1]
+        lines.append(
+            f"| {model} | {' / '.join(f'{x:.2f}' for x in kept)} | "
+            f"{' / '.join(f'{x:.2f}' for x in flushed)} | {saving:+.0%} | "
+            f"{arms['kept']['flushed_steps']:.0%} / {arms['flushed']['flushed_steps']:.0%} | "
+            f"{arms['kept']['valid_recall@20']:.4f} / {arms['flushed']['valid_recall@20']:.4f} | "
+            f"{arms['kept']['test_recall@20']:.4f} / {arms['flushed']['test_recall@20']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="mentor,mtl-fusion,lightgcn")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs", type=Path, default=Path("runs/bench-subnormals"))
+    parser.add_argument("--features-from", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS / "subnormals.md")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    torch.set_num_threads(args.threads)  # the header's machine line names the runs' threads
+    runs = {
+        model: {arm: run_arm(args, model, arm) for arm in ARMS} for model in args.models.split(",")
+    }
+    write_result(args.out, report(args, runs))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
