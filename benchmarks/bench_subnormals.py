@@ -14,7 +14,12 @@ Recall@20, which should agree to rounding.
 
     python benchmarks/bench_subnormals.py [--models mentor,mtl-fusion,lightgcn] [--epochs 60]
         [--threads 1] [--runs runs/bench-subnormals] [--features-from DIR]
+        [--spec benchmarks/sparse_study.yaml] [--set train.lr=0.0033 ...]
         [--out benchmarks/results/subnormals.md] [--collect]
+
+``--spec`` trains on another study's data and split (the sparse one: half the movies have no
+poster and many are rarely rated, so many rows get tiny gradients); ``--set`` fixes settings
+(``model.params.<key>=`` for the model's, other keys for the run's) instead of the preset's.
     # smoke test: --models lightgcn --epochs 3 --runs /tmp/s --out /tmp/s.md
 """
 
@@ -33,6 +38,7 @@ import yaml
 
 from bench_movielens import SPEC
 from common import RESULTS, header, write_result
+from fusionrec.config import deep_merge, parse_override
 from fusionrec.io import write_json
 
 #: each run's flush setting: as fusionrec trains, and with the flush disabled
@@ -45,14 +51,20 @@ def child(args: argparse.Namespace) -> None:
     """Train one model in this process with one flush setting; print what the parent needs."""
     if args.arm == "kept":  # the trainer's scope then cannot turn the flush on
         torch.set_flush_denormal = lambda mode: True
-    from fusionrec.config import deep_merge
     from fusionrec.train import experiment
     from fusionrec.train.study import study_configs
     from fusionrec.train.subnormals import flushing
 
-    spec = yaml.safe_load(SPEC.read_text())
+    spec = yaml.safe_load(args.spec.read_text())
+    params: dict[str, Any] = {}
+    for setting in args.set:
+        override = parse_override(setting)
+        if setting.startswith("model.params."):
+            params = deep_merge(params, override["model"]["params"])
+        else:
+            spec = deep_merge(spec, override)
     update: dict[str, Any] = {
-        "models": [{"name": args.child}],
+        "models": [{"name": args.child, "params": params}],
         "seeds": [1],
         "train": {"epochs": args.epochs, "patience": args.epochs, "threads": args.threads},
     }
@@ -100,7 +112,8 @@ def run_arm(args: argparse.Namespace, model: str, arm: str) -> dict[str, Any]:
             raise SystemExit(f"--collect: {summary} does not exist; run without --collect")
         return json.loads(summary.read_text())
     cmd = [sys.executable, __file__, "--child", model, "--arm", arm, "--epochs", str(args.epochs)]
-    cmd += ["--threads", str(args.threads), "--runs", str(args.runs)]
+    cmd += ["--threads", str(args.threads), "--runs", str(args.runs), "--spec", str(args.spec)]
+    cmd += [f"--set={setting}" for setting in args.set]
     if args.features_from:
         cmd += ["--features-from", str(args.features_from)]
     name = f"{model} ({arm})"
@@ -118,10 +131,12 @@ def thirds(seconds: list[float]) -> list[float]:
 def report(args: argparse.Namespace, runs: dict[str, dict[str, dict[str, Any]]]) -> str:
     e = len(next(iter(runs.values()))["flushed"]["cpu_seconds"])  # epochs the runs trained
     spans = [f"{p[0] + 1}-{p[-1] + 1}" for p in np.array_split(np.arange(e), 3)]
+    dataset = yaml.safe_load(args.spec.read_text())["dataset"]["name"]
+    settings = f" with {', '.join(f'`{x}`' for x in args.set)}" if args.set else ""
     lines = [
         header("Training with subnormal floats flushed to zero"),
-        f"- data: movielens-100k-mm, `{SPEC.name}`'s canonical split and features (text + "
-        f"posters), each model's preset; seed 1; {e} epochs, no early stopping; "
+        f"- data: {dataset}, `{args.spec.name}`'s split and features (text + posters), each "
+        f"model's preset{settings}; seed 1; {e} epochs, no early stopping; "
         f"{args.threads} torch thread(s); one process per run, one run at a time",
         "- flushed: as fusionrec trains (`fusionrec.train.subnormals`); kept: the same run "
         "with `torch.set_flush_denormal` a no-op in its process; 'steps flushed' is the "
@@ -152,11 +167,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-subnormals"))
     parser.add_argument("--features-from", type=Path, default=None)
+    parser.add_argument("--spec", type=Path, default=SPEC, help="the study whose data and split")
+    parser.add_argument("--set", action="append", default=[], help="KEY=VALUE, repeatable")
     parser.add_argument("--out", type=Path, default=RESULTS / "subnormals.md")
     parser.add_argument("--collect", action="store_true", help="write the table from the runs")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.epochs < 3:
+        parser.error("--epochs must be at least 3: the table splits each run in thirds")
     if args.child:
         child(args)
         return
