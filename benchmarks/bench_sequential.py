@@ -220,7 +220,8 @@ def results_of(
 #: settings a collected run may differ in without its numbers meaning something else: where
 #: it ran, and where its (identical) feature matrices were read from
 WHERE_IT_RAN = ("name", "output_dir", "train.device", "train.threads", "train.checkpoint_every",
-                "evaluate.batch_users", "features.precomputed", "features.cache_dir")  # fmt: skip
+                "train.checkpoint_seconds", "evaluate.batch_users", "features.precomputed",
+                "features.cache_dir")  # fmt: skip
 
 
 def check_collected(cfg: ExperimentConfig, run_dir: Path) -> None:

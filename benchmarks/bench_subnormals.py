@@ -27,9 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +34,7 @@ import torch
 import yaml
 
 from bench_movielens import SPEC
-from common import RESULTS, header, write_result
+from common import arms_parser, header, run_arms
 from fusionrec.config import deep_merge, parse_override
 from fusionrec.io import write_json
 
@@ -103,27 +100,6 @@ def child(args: argparse.Namespace) -> None:
     write_json(run_dir / SUMMARY, summary)
 
 
-def run_arm(args: argparse.Namespace, model: str, arm: str) -> dict[str, Any]:
-    """Train one run in its own process (its threads start with its own flush mode), or with
-    ``--collect`` read a finished one back."""
-    summary = args.runs / f"{model}-{arm}" / SUMMARY
-    if args.collect:
-        if not summary.exists():
-            raise SystemExit(f"--collect: {summary} does not exist; run without --collect")
-        return json.loads(summary.read_text())
-    cmd = [sys.executable, __file__, "--child", model, "--arm", arm, "--epochs", str(args.epochs)]
-    cmd += ["--threads", str(args.threads), "--runs", str(args.runs), "--spec", str(args.spec)]
-    cmd += [f"--set={setting}" for setting in args.set]
-    if args.features_from:
-        cmd += ["--features-from", str(args.features_from)]
-    name = f"{model} ({arm})"
-    print(f"training {name} for {args.epochs} epochs", flush=True)
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
-    return json.loads(summary.read_text())
-
-
 def thirds(seconds: list[float]) -> list[float]:
     return [float(np.mean(part)) for part in np.array_split(np.asarray(seconds), 3)]
 
@@ -161,30 +137,14 @@ def report(args: argparse.Namespace, runs: dict[str, dict[str, dict[str, Any]]])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="mentor,mtl-fusion,lightgcn")
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--runs", type=Path, default=Path("runs/bench-subnormals"))
-    parser.add_argument("--features-from", type=Path, default=None)
-    parser.add_argument("--spec", type=Path, default=SPEC, help="the study whose data and split")
+    parser = arms_parser(__doc__, list(ARMS), "mentor,mtl-fusion,lightgcn", 60, SPEC,
+                         "runs/bench-subnormals", "subnormals.md")  # fmt: skip
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE, repeatable")
-    parser.add_argument("--out", type=Path, default=RESULTS / "subnormals.md")
-    parser.add_argument("--collect", action="store_true", help="write the table from the runs")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--arm", choices=ARMS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.epochs < 3:
         parser.error("--epochs must be at least 3: the table splits each run in thirds")
-    if args.child:
-        child(args)
-        return
-    torch.set_num_threads(args.threads)  # the header's machine line names the runs' threads
-    runs = {
-        model: {arm: run_arm(args, model, arm) for arm in ARMS} for model in args.models.split(",")
-    }
-    write_result(args.out, report(args, runs))
-    print(f"wrote {args.out}")
+    settings = [f"--set={setting}" for setting in args.set]
+    run_arms(__file__, args, list(ARMS), SUMMARY, child, report, settings)
 
 
 if __name__ == "__main__":

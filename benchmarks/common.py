@@ -3,11 +3,13 @@ way a result file is written (whole, atomically, by the script named in its head
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -292,3 +294,73 @@ def _plain(value: Any) -> float | str:
         return float(value)
     except (TypeError, ValueError):
         return str(value)
+
+
+def arms_parser(
+    doc: str, arms: list[str], models: str, epochs: int, spec: Path, runs: str, out: str
+) -> argparse.ArgumentParser:
+    """The command line of a benchmark that trains each model once per arm (a setting
+    switched on and off), each run in its own process: ``--child``/``--arm`` are that
+    process's, ``--collect`` writes the table from finished runs."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--models", default=models)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs", type=Path, default=Path(runs))
+    parser.add_argument("--features-from", type=Path, default=None)
+    parser.add_argument("--spec", type=Path, default=spec, help="the study whose data and split")
+    parser.add_argument("--out", type=Path, default=RESULTS / out)
+    parser.add_argument("--collect", action="store_true", help="write the table from the runs")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--arm", choices=arms, help=argparse.SUPPRESS)
+    return parser
+
+
+def run_arm(
+    script: str,
+    args: argparse.Namespace,
+    model: str,
+    arm: str,
+    summary: str,
+    extra: tuple[str, ...] | list[str] = (),
+) -> dict[str, Any]:
+    """Train ``model`` with one arm in a process of its own (its threads start with their own
+    flags and nothing of another run is cached), or with ``--collect`` read the finished
+    run's ``summary`` file back."""
+    path = args.runs / f"{model}-{arm}" / summary
+    if args.collect:
+        if not path.exists():
+            raise SystemExit(f"--collect: {path} does not exist; run without --collect")
+        return json.loads(path.read_text())
+    cmd = [sys.executable, script, "--child", model, "--arm", arm, "--epochs", str(args.epochs)]
+    cmd += ["--threads", str(args.threads), "--runs", str(args.runs), "--spec", str(args.spec)]
+    if args.features_from:
+        cmd += ["--features-from", str(args.features_from)]
+    print(f"training {model} ({arm}) for {args.epochs} epochs", flush=True)
+    done = subprocess.run([*cmd, *extra], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{model} ({arm}) failed:\n{done.stderr[-3000:]}")
+    return json.loads(path.read_text())
+
+
+def run_arms(
+    script: str,
+    args: argparse.Namespace,
+    arms: list[str],
+    summary: str,
+    child: Callable[[argparse.Namespace], None],
+    report: Callable[[argparse.Namespace, dict[str, dict[str, dict[str, Any]]]], str],
+    extra: list[str] | tuple[str, ...] = (),
+) -> None:
+    """An arms benchmark's main: in a ``--child`` process train its one run, otherwise run
+    (or ``--collect``) every model's arms one after the other and write the table."""
+    if args.child:
+        child(args)
+        return
+    torch.set_num_threads(args.threads)  # the header's machine line names the runs' threads
+    runs = {
+        model: {arm: run_arm(script, args, model, arm, summary, extra) for arm in arms}
+        for model in args.models.split(",")
+    }
+    write_result(args.out, report(args, runs))
+    print(f"wrote {args.out}")

@@ -215,7 +215,14 @@ def test_a_defaults_candidate_cut_short_continues_from_its_last_checkpoint(
                 "dataset": {"name": "movielens-100k-mm"},
                 "split": {"method": "random"},
                 "seeds": [1],
-                "train": {"epochs": 4, "lr": 0.001, "batch_size": 4096, "patience": 20},
+                # a checkpoint after every epoch, however quick
+                "train": {
+                    "epochs": 4,
+                    "lr": 0.001,
+                    "batch_size": 4096,
+                    "patience": 20,
+                    "checkpoint_seconds": 0,
+                },  # fmt: skip
                 "evaluate": {"ks": [20]},
             }
         )

@@ -110,6 +110,12 @@ class TrainConfig(_Strict):
     seed: int = pydantic.Field(2026, description="the run's seed when `seeds` is not given")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = pydantic.Field(1, ge=1, description="epochs between checkpoints")
+    checkpoint_seconds: float = pydantic.Field(
+        60.0,
+        ge=0,
+        description="at least this many seconds between checkpoints (the last epoch always "
+        "writes one; 0: every checkpoint_every epochs)",
+    )
     threads: int | None = pydantic.Field(
         None, ge=1, description="torch CPU threads (default: every core the process may use)"
     )

@@ -118,7 +118,7 @@ def test_ctrl_c_exits_130_and_prints_the_command_that_resumes(tmp_path, capsys, 
     run = tmp_path / "run"
     exe = [sys.executable, "-c", "from fusionrec.cli import main; main()"]
     args = ["train", "-c", str(cfg), "--run-dir", str(run), "--quiet"]
-    args += ["train.epochs=100000", "train.patience=100000"]
+    args += ["train.epochs=100000", "train.patience=100000", "train.checkpoint_seconds=0"]
     proc = subprocess.Popen(
         [*exe, *args],
         stdout=subprocess.PIPE,
@@ -175,7 +175,7 @@ def test_ctrl_c_right_after_a_checkpoint_lands_names_that_checkpoint(toy, capsys
             raise KeyboardInterrupt
 
     monkeypatch.setattr(trainer, "save_torch", save_then_interrupt)
-    code, out = train(capsys, monkeypatch, cfg, run, "train.epochs=5")
+    code, out = train(capsys, monkeypatch, cfg, run, "train.epochs=5", "train.checkpoint_seconds=0")
     assert code == 130, out
     checkpoint = run / "seed-2026" / "checkpoint.pt"
     assert f"latest checkpoint is {checkpoint} (epoch 3)" in out
@@ -185,7 +185,10 @@ def test_ctrl_c_right_after_a_checkpoint_lands_names_that_checkpoint(toy, capsys
 def test_evaluate_warns_about_an_interrupted_run(toy, capsys, monkeypatch):
     cfg, run = toy
     interrupt_at_epoch(monkeypatch, 3)
-    code, out = train(capsys, monkeypatch, cfg, run, "train.epochs=5", "--seeds", "1,2")
+    every_epoch = "train.checkpoint_seconds=0"
+    code, out = train(
+        capsys, monkeypatch, cfg, run, "train.epochs=5", every_epoch, "--seeds", "1,2"
+    )
     assert code == 130, out
     assert f"latest checkpoint is {run / 'seed-1' / 'checkpoint.pt'} (epoch 2)" in out
     assert "--seeds 1,2" in out and out.rstrip().endswith("--resume")

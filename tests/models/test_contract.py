@@ -222,3 +222,29 @@ def test_runner_masks_train_and_valid_and_scores_test_once_per_seed(world):
         m = call.evaluator.evaluate(lambda users: oracle[users])
         assert m["users"] == n_test_users
         assert m["ndcg@5"] == pytest.approx(1.0) and m["ndcg@10"] == pytest.approx(1.0)
+
+
+TRAINABLE = [n for n in ALL_MODELS if MODELS[n].trainable]
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_a_run_stopped_after_an_epoch_resumes_to_the_same_weights(world, name):
+    """Long searches are stopped and resumed from checkpoints all the time (a session ends, a
+    machine is lent back): three epochs straight and one epoch, a stop, then two more must
+    train the same weights, so every piece of training state a model keeps (a second
+    optimizer, sampled graphs, random streams) has to travel in the checkpoint."""
+    base = make_config(world, name, [SEED])
+    runs: dict[str, dict[str, torch.Tensor]] = {}
+    for label, stops in (("straight", [3]), ("resumed", [1, 3])):
+        run_dir = world["folder"] / "resume" / f"{name}-{label}"
+        for i, epochs in enumerate(stops):
+            train = base.train.model_copy(update={"epochs": epochs, "eval_every": 1})
+            config = base.model_copy(update={"train": train})
+            run_experiment(config, run_dir, progress=False, resume=i > 0)
+        state = torch.load(run_dir / f"seed-{SEED}" / "checkpoint.pt", weights_only=False)
+        assert state["epoch"] == 3
+        runs[label] = state["model"]
+    straight, resumed = runs["straight"], runs["resumed"]
+    assert straight.keys() == resumed.keys()
+    for key, value in straight.items():
+        torch.testing.assert_close(resumed[key], value, rtol=1e-5, atol=1e-6, msg=key)

@@ -166,16 +166,17 @@ def world():
 @pytest.fixture
 def scripted(monkeypatch):
     """Validation scores by epoch (best at 2, then at 5), the weights each epoch was scored
-    with, and a Ctrl-C before epoch 6; checkpoints every 3 epochs, so the checkpoint (epoch
-    3) knows best epoch 2 while best.pt moves on to epoch 5."""
-    scores = {1: 0.1, 2: 0.3, 3: 0.2, 4: 0.25, 5: 0.4}
+    with, and a checkpoint every 3 epochs; Ctrl-C lands at epoch 6's, after best.pt and
+    best.json (epoch 5's) are written and before the checkpoint is, so the checkpoint left
+    (epoch 3) knows best epoch 2 while best.pt holds epoch 5 (what an older version, which
+    wrote best.pt at every improvement, also left)."""
+    scores = {1: 0.1, 2: 0.3, 3: 0.2, 4: 0.25, 5: 0.4, 6: 0.1}
     weights: dict[int, dict[str, torch.Tensor]] = {}
     epoch = {"now": 0}
     real_epoch = trainer_module.Trainer.train_epoch
+    real_save = trainer_module.save_torch
 
     def train_epoch(self, n):
-        if n == 6:
-            raise KeyboardInterrupt
         epoch["now"] = n
         return real_epoch(self, n)
 
@@ -184,15 +185,21 @@ def scripted(monkeypatch):
         weights[n] = {k: v.detach().clone() for k, v in model.state_dict().items()}
         return {"recall@10": scores[n]}
 
+    def save(path, obj):
+        if Path(path).name == trainer_module.CHECKPOINT and epoch["now"] == 6:
+            raise KeyboardInterrupt
+        real_save(path, obj)
+
     monkeypatch.setattr(trainer_module.Trainer, "train_epoch", train_epoch)
     monkeypatch.setattr(trainer_module, "evaluate_model", evaluate)
+    monkeypatch.setattr(trainer_module, "save_torch", save)
     return weights
 
 
 def _first_attempt(world, run: Path) -> TrainConfig:
     data, valid = world
-    cfg = dict(lr=0.01, batch_size=64, patience=100, seed=3, checkpoint_every=3, threads=1,
-               metric="recall@10")  # fmt: skip
+    cfg = dict(lr=0.01, batch_size=64, patience=100, seed=3, checkpoint_every=3,
+               checkpoint_seconds=0, threads=1, metric="recall@10")  # fmt: skip
     seed_everything(3)
     with pytest.raises(TrainingInterrupted):
         train_model(build_model("mf-bpr", data), data, valid, TrainConfig(epochs=8, **cfg),

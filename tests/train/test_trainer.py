@@ -170,6 +170,76 @@ def test_a_run_resumed_after_it_stopped_reports_its_epochs_seconds(world, tmp_pa
     assert again.seconds_per_eval == pytest.approx(first.seconds_per_eval)
 
 
+def _writes(monkeypatch, minutes_per_epoch: float) -> list[tuple[str, int]]:
+    """Record each file the trainer saves (name and the epoch it is saved at) while a fake
+    clock moves ``minutes_per_epoch`` per training epoch."""
+    from types import SimpleNamespace
+
+    from fusionrec.train import trainer as trainer_module
+
+    clock, writes, epoch = {"now": 0.0}, [], {"now": 0}
+    fake = SimpleNamespace(
+        monotonic=lambda: clock["now"],
+        perf_counter=time.perf_counter,
+        process_time=time.process_time,
+    )
+    real_epoch, real_save = trainer_module.Trainer.train_epoch, trainer_module.save_torch
+
+    def train_epoch(self, n):
+        epoch["now"] = n
+        clock["now"] += 60 * minutes_per_epoch
+        return real_epoch(self, n)
+
+    def save(path, obj):
+        writes.append((path.name, epoch["now"]))
+        return real_save(path, obj)
+
+    monkeypatch.setattr(trainer_module, "time", fake)
+    monkeypatch.setattr(trainer_module.Trainer, "train_epoch", train_epoch)
+    monkeypatch.setattr(trainer_module, "save_torch", save)
+    return writes
+
+
+@pytest.mark.parametrize(
+    ("seconds", "every", "checkpoints"),
+    [(60, 1, [3, 6, 7]), (0, 1, [1, 2, 3, 4, 5, 6, 7]), (0, 2, [2, 4, 6, 7]), (1000, 1, [7])],
+)
+def test_checkpoints_follow_the_clock_and_the_last_epoch_always_writes_one(
+    world, tmp_path, monkeypatch, seconds, every, checkpoints
+):
+    """25 s an epoch, a checkpoint at least ``checkpoint_seconds`` apart and only every
+    ``checkpoint_every`` epochs, always one after the last epoch; best.pt is written with
+    a checkpoint, only when the best moved, and ends as the best epoch's weights."""
+    data, valid = world
+    writes = _writes(monkeypatch, minutes_per_epoch=25 / 60)
+    cfg = TrainConfig(epochs=7, lr=0.01, batch_size=256, patience=100, seed=3,
+                      checkpoint_seconds=seconds, checkpoint_every=every)  # fmt: skip
+    seed_everything(3)
+    run = tmp_path / "run"
+    model = build_model("mf-bpr", data)
+    result = train_model(model, data, valid, cfg, run_dir=run, progress=False)
+    assert [e for name, e in writes if name == "checkpoint.pt"] == checkpoints
+    best_writes = [e for name, e in writes if name == "best.pt"]
+    assert set(best_writes) <= set(checkpoints) and len(best_writes) == len(set(best_writes))
+    assert json.loads((run / "best.json").read_text())["epoch"] == result.best_epoch
+    for a, b in zip(torch.load(run / "best.pt").values(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # the model ends on the best weights, best.pt holds them
+
+
+def test_an_early_stop_writes_its_checkpoint(world, tmp_path, monkeypatch):
+    data, valid = world
+    writes = _writes(monkeypatch, minutes_per_epoch=0.1)
+    cfg = TrainConfig(epochs=200, lr=0.05, batch_size=256, patience=3, seed=3)
+    seed_everything(3)
+    result = train_model(
+        build_model("mf-bpr", data), data, valid, cfg, run_dir=tmp_path, progress=False
+    )
+    assert result.stopped_early
+    assert [e for name, e in writes if name == "checkpoint.pt"][-1] == result.epochs_run
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert state["epoch"] == result.epochs_run and state["best"]["epoch"] == result.best_epoch
+
+
 def test_nonfinite_loss_is_reported(world):
     data, valid = world
     model = build_model("mf-bpr", data)

@@ -285,12 +285,14 @@ def test_modality_sets_needs_two_modalities_and_a_model_without_a_space_is_named
 
 
 def test_a_trial_stopped_midway_continues_from_its_last_epoch(tmp_path, monkeypatch):
-    """A search killed inside a trial loses at most an epoch: on resume that trial goes on
-    from its checkpoint, and the search ends as an uninterrupted one does."""
+    """A search killed inside a trial loses what came after the trial's last checkpoint
+    (here one every epoch): on resume that trial goes on from it, and the search ends as an
+    uninterrupted one does."""
     from fusionrec.train import trainer as trainer_module
     from fusionrec.train.trainer import TrainingInterrupted
 
-    train = {"epochs": 4, "lr": 0.01, "batch_size": 128, "metric": "recall@10", "patience": 10}
+    train = {"epochs": 4, "lr": 0.01, "batch_size": 128, "metric": "recall@10", "patience": 10,
+             "checkpoint_seconds": 0}  # fmt: skip
     whole = tune(config(tmp_path, n_trials=2, train=train), tmp_path / "whole")
     epochs: list[int] = []
     real = trainer_module.Trainer.train_epoch

@@ -98,6 +98,16 @@ class Recommender(nn.Module):
     def on_epoch_start(self, epoch: int) -> None:
         """Hook for per-epoch work (re-sampling graphs, schedules)."""
 
+    def training_state(self) -> dict[str, Any]:
+        """Training state outside the weights and the trainer's optimizer (a second
+        optimizer, say), saved in each checkpoint so that a stopped run resumes to the
+        weights an uninterrupted one reaches; not part of ``state_dict`` because a trained
+        model does not need it."""
+        return {}
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        """Put back what ``training_state`` returned, after the weights are loaded."""
+
     def item_embeddings(self) -> torch.Tensor | None:
         return None
 

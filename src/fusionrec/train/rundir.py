@@ -46,6 +46,7 @@ RESUMABLE = frozenset(
         "train.device",
         "train.threads",
         "train.checkpoint_every",
+        "train.checkpoint_seconds",
         "evaluate.batch_users",
     }
 )

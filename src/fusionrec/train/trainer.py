@@ -155,7 +155,8 @@ class Trainer:
         #: stops a poor trial this way)
         self.on_eval = on_eval
         self.checkpoint_epoch = 0  # epoch of the state in checkpoint.pt (0: none written yet)
-        self._best_read: tuple[int, Any] | None = None  # (epoch, weights) of best.pt, as read
+        self._last_save = time.monotonic()  # when the last checkpoint was written
+        self._best_saved = 0  # epoch of the weights in best.pt as this run wrote or restored it
         #: (epoch, the file's inode before) while a checkpoint is being written
         self._writing: tuple[int, int | None] | None = None
         self.device = next(iter(model.parameters()), torch.zeros(0)).device
@@ -177,12 +178,30 @@ class Trainer:
         self.optimizer = adam(params, config) if params and model.trainable else None
 
     # -- checkpoints ----------------------------------------------------------------------
+    def _checkpoint_due(self, epoch: int, last: bool) -> bool:
+        """After the last epoch always; otherwise every ``checkpoint_every`` epochs once
+        ``checkpoint_seconds`` have passed since the last one: a large model (DiffMM's
+        denoisers and their optimizer are over 600 MB) then spends seconds, not a third
+        of each epoch, writing state that the next epoch replaces."""
+        if self.run_dir is None:
+            return False
+        if last:
+            return True
+        waited = time.monotonic() - self._last_save >= self.cfg.checkpoint_seconds
+        return epoch % self.cfg.checkpoint_every == 0 and waited
+
     def _save_checkpoint(self, epoch: int, best: dict[str, Any], history: list) -> None:
+        """best.pt and best.json, when the best moved since they were written, then the
+        checkpoint: a stop between the two resumes from the older checkpoint, which puts
+        its own best weights back."""
+        if best["epoch"] and best["epoch"] != self._best_saved:
+            self._write_best(best["state"], best)
         path = self.run_dir / CHECKPOINT
         self._writing = (epoch, _inode(path))
         save_torch(path, self._state(epoch, best, history))
         self.checkpoint_epoch = epoch
         self._writing = None
+        self._last_save = time.monotonic()
 
     def saved_epoch(self) -> int:
         """The epoch of the state in checkpoint.pt, also when Ctrl-C lands between the
@@ -199,70 +218,67 @@ class Trainer:
             "epoch": epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
-            "best": best,
-            "best_model": self._best_weights(epoch, best),
+            "model_training": self.model.training_state(),
+            "best": {k: v for k, v in best.items() if k != "state"},
+            # None when there is no best yet, or when it is this epoch's (the weights above)
+            "best_model": None if best["epoch"] in (0, epoch) else best["state"],
             "history": history,
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
         }
 
-    def _best_weights(self, epoch: int, best: dict[str, Any]) -> Any:
-        """The weights of ``best`` as of this checkpoint, for a resume to put back in best.pt:
-        best.pt moves on with every later improvement, the checkpoint only every
-        ``checkpoint_every`` epochs. None when there is no best yet, or when it is this
-        epoch's (the checkpoint's own weights)."""
-        if not best["epoch"] or best["epoch"] == epoch:
-            return None
-        cached = self._best_read
-        if cached is None or cached[0] != best["epoch"]:  # read once per best, not per epoch
-            path = self.run_dir / BEST
-            cached = (best["epoch"], load_checkpoint(path, self.device, "start over (--overwrite)"))
-            self._best_read = cached
-        return cached[1]
+    def _resumed_best(self, state: dict[str, Any], path: Path) -> Any:
+        """The best weights of the checkpoint being resumed from, with best.pt and best.json
+        made theirs.
 
-    def _restore_best_files(self, state: dict[str, Any], path: Path) -> None:
-        """Make best.pt and best.json the best of the checkpoint being resumed from.
-
-        Written whenever validation improves, they may belong to an epoch after the
-        checkpoint, which the resumed run will train again (and may score otherwise, or
-        not reach with fewer epochs): left alone, its results would name the checkpoint's
-        best epoch while test scoring and ``recommend`` used the later weights."""
+        best.pt may belong to an epoch after the checkpoint (one written by an older version
+        at every improvement, or a stop between writing best.pt and the checkpoint), which
+        the resumed run will train again and may score otherwise: left alone, its results
+        would name the checkpoint's best epoch while test scoring and ``recommend`` used
+        the later weights."""
         best = state["best"]
         if not best["epoch"]:  # nothing evaluated yet at the checkpoint
             for name in (BEST, BEST_INFO):
                 (self.run_dir / name).unlink(missing_ok=True)
-            return
+            return None
         if "best_model" not in state:  # a checkpoint from before it carried the best weights
-            self._check_old_best(state, path)
-            return
+            return self._old_best(state, path)
         weights = state["model"] if best["epoch"] == state["epoch"] else state["best_model"]
+        self._write_best(weights, best)
+        return weights
+
+    def _write_best(self, weights: Any, best: dict[str, Any]) -> None:
         save_torch(self.run_dir / BEST, weights)
         write_json(
             self.run_dir / BEST_INFO, {"epoch": best["epoch"], self.cfg.metric: best["value"]}
         )
+        self._best_saved = best["epoch"]
 
-    def _check_old_best(self, state: dict[str, Any], path: Path) -> None:
+    def _old_best(self, state: dict[str, Any], path: Path) -> Any:
         """An old checkpoint can put best.pt back only when its best is its own epoch;
-        otherwise a best.pt of a later epoch is said, not silently kept."""
+        otherwise best.pt's weights are kept, and when they are a later epoch's, that is
+        said, not silently kept."""
         best = state["best"]
+        if best["epoch"] == state["epoch"]:
+            self._write_best(state["model"], best)
+            return state["model"]
         info = self.run_dir / BEST_INFO
         saved = read_json(info).get("epoch") if info.exists() else None
-        if saved in (None, best["epoch"]):
-            return
-        if best["epoch"] == state["epoch"]:
-            save_torch(self.run_dir / BEST, state["model"])
-            write_json(info, {"epoch": best["epoch"], self.cfg.metric: best["value"]})
-            return
-        log.warning(
-            "%s is epoch %s's, later than %s (epoch %d), whose older format keeps no best "
-            "weights: unless the resumed run finds a better epoch, its results name epoch %d "
-            "but use those weights; start over with --overwrite for a consistent run",
-            self.run_dir / BEST,
-            saved,
-            path,
-            state["epoch"],
-            best["epoch"],
-        )
+        if saved not in (None, best["epoch"]):
+            log.warning(
+                "%s is epoch %s's, later than %s (epoch %d), whose older format keeps no "
+                "best weights: unless the resumed run finds a better epoch, its results name "
+                "epoch %d but use those weights; start over with --overwrite for a "
+                "consistent run",
+                self.run_dir / BEST,
+                saved,
+                path,
+                state["epoch"],
+                best["epoch"],
+            )
+        fix = "start the run over with --overwrite"
+        self._best_saved = saved or best["epoch"]
+        return load_checkpoint(self.run_dir / BEST, self.device, fix)
 
     def _resume(self) -> tuple[int, dict[str, Any], list[dict[str, Any]]]:
         path = self.run_dir / CHECKPOINT if self.run_dir else None
@@ -275,12 +291,13 @@ class Trainer:
         load_weights(self.model, state["model"], path, fix)
         if self.optimizer and state["optimizer"]:
             self.optimizer.load_state_dict(state["optimizer"])
+        self.model.load_training_state(state.get("model_training", {}))
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-        self._restore_best_files(state, path)
+        best = {**state["best"], "state": self._resumed_best(state, path)}
         log.info("resumed from %s at epoch %d", path, state["epoch"])
         self.checkpoint_epoch = state["epoch"]
-        return state["epoch"], state["best"], state["history"]
+        return state["epoch"], best, state["history"]
 
     # -- training -------------------------------------------------------------------------
     def _batches(self):
@@ -343,6 +360,7 @@ class Trainer:
             else (0, {"epoch": 0, "value": -np.inf, "metrics": {}, "bad": 0}, [])
         )
         epochs_run = start_epoch
+        self._last_save = time.monotonic()
         stopped = best["bad"] >= cfg.patience  # a resumed run that had already stopped early
         if self.on_eval:
             for done in history:
@@ -372,16 +390,11 @@ class Trainer:
                     value = metrics[cfg.metric]
                     record.update({f"valid_{k}": v for k, v in metrics.items()})
                     if value > best["value"]:
+                        weights = {
+                            k: v.detach().clone() for k, v in self.model.state_dict().items()
+                        }
                         best = {"epoch": epoch, "value": value, "metrics": metrics, "bad": 0}
-                        if self.run_dir:
-                            save_torch(self.run_dir / BEST, self.model.state_dict())
-                            write_json(
-                                self.run_dir / BEST_INFO, {"epoch": epoch, cfg.metric: value}
-                            )
-                        else:
-                            best["state"] = {
-                                k: v.detach().clone() for k, v in self.model.state_dict().items()
-                            }
+                        best["state"] = weights  # written to best.pt with the next checkpoint
                     else:
                         best["bad"] += 1
                 history.append(record)
@@ -394,12 +407,13 @@ class Trainer:
                 log.log(
                     logging.INFO if evaluated else logging.DEBUG, "%s", _epoch_line(record, cfg)
                 )
-                if self.run_dir and epoch % cfg.checkpoint_every == 0:
+                if best["bad"] >= cfg.patience:
+                    stopped = True
+                if self._checkpoint_due(epoch, last=stopped or epoch == cfg.epochs):
                     self._save_checkpoint(epoch, best, history)
                 if self.on_eval and evaluated:
                     self.on_eval(epoch, value)
-                if best["bad"] >= cfg.patience:
-                    stopped = True
+                if stopped:
                     log.info("early stop at epoch %d; best epoch %d", epoch, best["epoch"])
                     break
         if stopped and best["epoch"] == min(cfg.eval_every, cfg.epochs):
@@ -417,12 +431,8 @@ class Trainer:
         )
 
     def _restore_best(self, best: dict[str, Any]) -> None:
-        if "state" in best:
+        if best.get("state") is not None:
             self.model.load_state_dict(best["state"])
-        elif self.run_dir and (self.run_dir / BEST).exists():
-            path = self.run_dir / BEST
-            fix = "start the run over with --overwrite"
-            load_weights(self.model, load_checkpoint(path, self.device, fix), path, fix)
 
 
 def _mean_of(history: list[dict[str, Any]], key: str) -> float:
