@@ -181,8 +181,9 @@ class Trainer:
     def _checkpoint_due(self, epoch: int, last: bool) -> bool:
         """After the last epoch always; otherwise every ``checkpoint_every`` epochs once
         ``checkpoint_seconds`` have passed since the last one: a large model (DiffMM's
-        denoisers and their optimizer are over 600 MB) then spends seconds, not a third
-        of each epoch, writing state that the next epoch replaces."""
+        checkpoint is about half a gigabyte on a 10k-item catalogue) then does not spend a
+        sixth of its time writing state that the next epoch replaces
+        (benchmarks/results/checkpoints.md)."""
         if self.run_dir is None:
             return False
         if last:
