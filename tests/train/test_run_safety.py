@@ -20,7 +20,7 @@ import yaml
 
 from console import cli
 from fusionrec.config import TrainConfig, validate_config
-from fusionrec.errors import ConfigError
+from fusionrec.errors import ConfigError, FusionrecError
 from fusionrec.evaluate import Evaluator
 from fusionrec.models import MODELS, TrainData, build_model
 from fusionrec.train import seed_everything, train_model
@@ -243,6 +243,22 @@ def test_a_checkpoint_without_best_weights_still_resumes_and_says_what_it_cannot
         )
     assert result.best_epoch == 2
     assert "is epoch 5's, later than" in caplog.text and "--overwrite" in caplog.text
+
+
+def test_an_old_checkpoint_whose_best_weights_are_gone_is_one_clear_error(
+    world, tmp_path, scripted
+):
+    data, valid = world
+    run = tmp_path / "run"
+    resume_cfg = _first_attempt(world, run)
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    del state["best_model"]
+    torch.save(state, run / "checkpoint.pt")
+    (run / "best.pt").unlink()
+    seed_everything(3)
+    with pytest.raises(FusionrecError, match="keeps no best weights.*best.pt is gone.*--overwrite"):
+        train_model(build_model("mf-bpr", data), data, valid, resume_cfg, run_dir=run,
+                    progress=False, resume=True)  # fmt: skip
 
 
 # -- 4. a new search replaces the old one's outcome at its start; Ctrl-C says how to resume --

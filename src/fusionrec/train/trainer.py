@@ -278,6 +278,11 @@ class Trainer:
                 best["epoch"],
             )
         fix = "start the run over with --overwrite"
+        if not (self.run_dir / BEST).exists():
+            raise FusionrecError(
+                f"{path} (an older format) names best epoch {best['epoch']} but keeps no best "
+                f"weights, and {self.run_dir / BEST} is gone; {fix}"
+            )
         self._best_saved = saved or best["epoch"]
         return load_checkpoint(self.run_dir / BEST, self.device, fix)
 
