@@ -12,7 +12,9 @@ and image features (pre-computed files, some images missing), then:
   from the user's train + validation history by design, so for it only test moves;
 - test is scored exactly once;
 - every view the model lists (``available_views``: behaviour, content, fused) gives one
-  finite vector per item.
+  finite vector per item;
+- a trainable model stopped after an epoch and resumed from its checkpoint trains the
+  weights of an uninterrupted run.
 The experiment runner's masks (train and validation when scoring test) are checked once, on
 a two-seed run.
 """
