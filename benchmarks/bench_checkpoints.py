@@ -46,8 +46,11 @@ def child(args: argparse.Namespace) -> None:
     from fusionrec.train.study import study_configs
 
     spec = yaml.safe_load(args.spec.read_text())
-    train: dict[str, Any] = {"epochs": args.epochs, "patience": args.epochs}
-    train["threads"] = args.threads
+    train: dict[str, Any] = {
+        "epochs": args.epochs,
+        "patience": args.epochs,
+        "threads": args.threads,
+    }
     if ARMS[args.arm] is not None:
         train["checkpoint_seconds"] = ARMS[args.arm]
     update: dict[str, Any] = {"models": [{"name": args.child}], "seeds": [1], "train": train}

@@ -396,11 +396,12 @@ class Trainer:
                     value = metrics[cfg.metric]
                     record.update({f"valid_{k}": v for k, v in metrics.items()})
                     if value > best["value"]:
+                        # the weights go to best.pt with the next checkpoint
                         weights = {
                             k: v.detach().clone() for k, v in self.model.state_dict().items()
                         }
-                        best = {"epoch": epoch, "value": value, "metrics": metrics, "bad": 0}
-                        best["state"] = weights  # written to best.pt with the next checkpoint
+                        best = {"epoch": epoch, "value": value, "metrics": metrics, "bad": 0,
+                                "state": weights}  # fmt: skip
                     else:
                         best["bad"] += 1
                 history.append(record)
