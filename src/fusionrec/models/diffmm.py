@@ -66,8 +66,8 @@ and the objective is BPR + ``cl_weight`` L_cl + reg.
 
 - The diffusion pass runs in ``on_epoch_start`` with its own Adam (``diffusion_lr``), as the
   authors alternate it with recommendation training; the denoisers are frozen otherwise, so
-  the trainer's optimiser never sees them. Its moments are not in checkpoints: a resumed
-  run restarts them.
+  the trainer's optimiser never sees them. Its moments travel in checkpoints
+  (``training_state``), so a resumed run trains the same weights as an uninterrupted one.
 - The generated graphs are kept as a persistent [users, rebuild_k] index buffer, so a saved
   run reloads to identical scores; scoring uses the full generated graphs, training the
   edge-dropped ones (the authors score with the dropped graph of the last epoch).
