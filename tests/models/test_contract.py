@@ -13,6 +13,9 @@ and image features (pre-computed files, some images missing), then:
 - test is scored exactly once;
 - every view the model lists (``available_views``: behaviour, content, fused) gives one
   finite vector per item;
+- a model with user and item vectors scores by them, user . item, plus its per-item
+  offsets where it has them (``item_score_offsets``; then and only then
+  ``scores_by_dot_product`` is False), so its recommendations can be served from vectors;
 - a trainable model stopped after an epoch and resumed from its checkpoint trains the
   weights of an uninterrupted run.
 The experiment runner's masks (train and validation when scoring test) are checked once, on
@@ -182,6 +185,24 @@ def test_every_listed_view_gives_item_vectors(trained, name):
         vectors = item_view(model, features, view)
         assert vectors.shape[0] == run.prep.dataset.n_items and vectors.ndim == 2
         assert np.isfinite(vectors).all()
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_a_model_with_vectors_scores_by_them(trained, name):
+    run = trained(name)
+    model = run.tests[0].model.eval()
+    with torch.no_grad():
+        items, users, offsets = (
+            model.item_embeddings(),
+            model.user_embeddings(),
+            model.item_score_offsets(),
+        )
+    assert (offsets is not None) == (not model.scores_by_dot_product)
+    if items is None or users is None:
+        assert offsets is None
+        return
+    expected = users @ items.T + (0 if offsets is None else offsets)
+    torch.testing.assert_close(run.tests[0].scores, expected, rtol=1e-4, atol=1e-4)
 
 
 def moved_heldout(prep: Prepared, parts: tuple[int, ...] = (VALID, TEST)) -> Prepared:

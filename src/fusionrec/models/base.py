@@ -68,7 +68,8 @@ class Recommender(nn.Module):
     #: batch, and the experiment sets the history to score with (``set_history``).
     sequential: ClassVar[bool] = False
     #: False for an embedding model whose ``score`` adds terms its user and item vectors do
-    #: not carry (VBPR's item biases): no model may borrow its vectors as scores.
+    #: not carry (VBPR's item biases): no model may borrow its vectors as scores. Where the
+    #: extra term is per item, ``item_score_offsets`` gives it.
     scores_by_dot_product: ClassVar[bool] = True
 
     def __init__(self, data: TrainData, params: Params) -> None:
@@ -112,6 +113,13 @@ class Recommender(nn.Module):
         return None
 
     def user_embeddings(self) -> torch.Tensor | None:
+        return None
+
+    def item_score_offsets(self) -> torch.Tensor | None:
+        """[n_items]: the per-item term ``score`` adds to user . item vectors, so that
+        score(u, i) = user_embeddings()[u] . item_embeddings()[i] + offsets[i] (VBPR's item
+        biases); None where the score is the dot product alone. It lets such a model be
+        served from vectors: the offset rides along as one more coordinate."""
         return None
 
     def behaviour_embeddings(self) -> torch.Tensor | None:

@@ -143,10 +143,12 @@ class VBPR(Recommender):
     def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         gamma, content, bias = self._item_parts(items)
         s = self.user_id(users) @ gamma.T + self.user_content(users) @ content.T
-        item_term = self.content_bias(content).squeeze(-1)
-        if bias is not None:
-            item_term = item_term + bias.squeeze(-1)
-        return s + item_term.unsqueeze(0)
+        return s + self._item_terms(content, bias).unsqueeze(0)
+
+    def _item_terms(self, content: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """b_i + beta'.(E f_i): what an item scores on its own, beyond the two dot products."""
+        term = self.content_bias(content).squeeze(-1)
+        return term if bias is None else term + bias.squeeze(-1)
 
     def item_embeddings(self) -> torch.Tensor:
         gamma, content, _ = self._item_parts(None)
@@ -154,6 +156,10 @@ class VBPR(Recommender):
 
     def user_embeddings(self) -> torch.Tensor:
         return torch.cat([self.user_id.weight, self.user_content.weight], dim=1).detach()
+
+    def item_score_offsets(self) -> torch.Tensor:
+        _, content, bias = self._item_parts(None)
+        return self._item_terms(content, bias).detach()
 
     def behaviour_embeddings(self) -> torch.Tensor:
         """The collaborative id factors gamma_i (zero for cold items)."""

@@ -12,6 +12,9 @@
 ``train.npz``              the users' training items (explanations; warm items)
 ``scoring/items.npy``      the item vectors the model scores with
 ``scoring/users.npy``      the user vectors (score = user . item)
+``scoring/offsets.npy``    the per-item term a model adds to user . item (VBPR's item
+                           biases), when it has one; the ``scoring`` index then holds
+                           [item, offset], queried with [user, 1]
 ``scoring/item_item.npy``  instead of both, for an item-item model (EASE, ItemKNN): its
                            W (``.npz``, CSR, when sparse) and the user rows it multiplies,
 ``scoring/history.npz``    score = history[u] @ W; no FAISS index, the product is exact
@@ -63,10 +66,13 @@ log = logging.getLogger("fusionrec.serve")
 
 KIND = "fusionrec-bundle"
 #: 2: a bundle says how it scores (``scoring``: ``dot`` or ``item-item``); a format-1
-#: bundle always scores by dot product and is still read
+#: bundle always scores by dot product and is still read. 3: ``dot+offset`` scoring, written
+#: only by a model with item offsets, so every other bundle stays readable by fusionrec
+#: versions that know format 2 (which would score a format-3 bundle without its offsets)
 FORMAT = 2
-READABLE_FORMATS = (1, 2)
-DOT, ITEM_ITEM = "dot", "item-item"
+FORMAT_OFFSETS = 3
+READABLE_FORMATS = (1, 2, 3)
+DOT, DOT_OFFSET, ITEM_ITEM = "dot", "dot+offset", "item-item"
 MANIFEST = "manifest.json"
 HISTORY = "history/encoder.pt2"
 #: Image files copied into a bundle (anything else is served without an image).
@@ -226,7 +232,7 @@ def _write_bundle(
     write_json(folder / "results.json", results)
     return {
         "kind": KIND,
-        "format": FORMAT,
+        "format": FORMAT_OFFSETS if scoring == DOT_OFFSET else FORMAT,
         "fusionrec_version": _version(),
         "run_dir": str(run_dir),
         "dataset": ds.name,
@@ -255,9 +261,11 @@ def _write_scoring(
     rec: Any, folder: Path, index_config: IndexConfig
 ) -> tuple[str, dict[str, VectorIndex]]:
     """What the bundle scores known users with, and the index over it. A model that scores
-    by user . item vectors: both sets of vectors and a FAISS index over the items. An
-    item-item model (EASE, ItemKNN): its W and the user rows it multiplies, so a served
-    user (and a new one, from their liked items) is scored exactly as the run scores them."""
+    by user . item vectors: both sets of vectors and a FAISS index over the items; one that
+    adds a per-item term (VBPR's biases): that term too, as one more coordinate of the
+    indexed items. An item-item model (EASE, ItemKNN): its W and the user rows it
+    multiplies, so a served user (and a new one, from their liked items) is scored exactly
+    as the run scores them."""
     from fusionrec.models.item_item import ItemItemRecommender
 
     model = rec.model
@@ -280,17 +288,23 @@ def _write_scoring(
             "scores by a dot product (mf-bpr, lightgcn, a graph multimodal model such as "
             "mgcn) or an item-item one (ease, content-ease, itemknn)"
         ) from exc
-    if users is None or not rec.dot_product():
+    offsets = None if rec.dot_product() else rec.item_offsets()
+    if users is None or not (rec.dot_product() or offsets is not None):
         raise ModelError(
-            f"model '{model.name}' does not score by user . item vectors, so its "
-            "recommendations cannot be served from exported vectors (VBPR, for one, adds item "
-            "bias terms); export a model that scores by a dot product alone (mf-bpr, "
-            "lightgcn, a graph multimodal model such as mgcn) or an item-item one (ease, "
-            "content-ease, itemknn)"
+            f"model '{model.name}' does not score by user . item vectors (plus a per-item "
+            "term), so its recommendations cannot be served from exported vectors; export a "
+            "model that scores by a dot product (mf-bpr, lightgcn, vbpr, a graph multimodal "
+            "model such as mgcn) or an item-item one (ease, content-ease, itemknn)"
         )
-    write_npy(folder / "scoring/items.npy", items.astype(np.float32))
-    write_npy(folder / "scoring/users.npy", users.astype(np.float32))
-    return DOT, {"scoring": VectorIndex.build(items, config=index_config)}
+    items, users = items.astype(np.float32), users.astype(np.float32)
+    write_npy(folder / "scoring/items.npy", items)
+    write_npy(folder / "scoring/users.npy", users)
+    if offsets is None:
+        return DOT, {"scoring": VectorIndex.build(items, config=index_config)}
+    offsets = offsets.astype(np.float32)
+    write_npy(folder / "scoring/offsets.npy", offsets)
+    indexed = np.hstack([items, offsets[:, None]])
+    return DOT_OFFSET, {"scoring": VectorIndex.build(indexed, config=index_config)}
 
 
 def _csr_arrays(matrix: sp.csr_matrix) -> dict[str, np.ndarray]:

@@ -26,7 +26,7 @@ import torch
 
 from fusionrec.data.sequences import Sequences
 from fusionrec.errors import ConfigError
-from fusionrec.serve.bundle import DOT, ITEM_ITEM, read_manifest
+from fusionrec.serve.bundle import DOT, DOT_OFFSET, ITEM_ITEM, read_manifest
 from fusionrec.serve.index import VectorIndex
 from fusionrec.tasks.base import EmbeddingRecommender, Hits, top_hits
 from fusionrec.tasks.views import no_item_embeddings
@@ -44,6 +44,7 @@ class BundleRecommender(EmbeddingRecommender):
         self.scoring = manifest.get("scoring", DOT)  # format 1 bundles: always dot
         self.item_vectors: np.ndarray | None = None
         self.user_vectors: np.ndarray | None = None
+        self.offsets: np.ndarray | None = None
         self._item_item: np.ndarray | sp.csr_matrix | None = None
         self.history: sp.csr_matrix | None = None
         if self.scoring == ITEM_ITEM:
@@ -59,6 +60,8 @@ class BundleRecommender(EmbeddingRecommender):
         else:
             self.item_vectors = np.load(self.folder / "scoring/items.npy", allow_pickle=False)
             self.user_vectors = np.load(self.folder / "scoring/users.npy", allow_pickle=False)
+            if self.scoring == DOT_OFFSET:
+                self.offsets = np.load(self.folder / "scoring/offsets.npy", allow_pickle=False)
         seen = _read_csr(self.folder / "seen.npz", shape)
         train = self.folder / "train.npz"  # absent from bundles exported before it was added
         super().__init__(
@@ -111,8 +114,11 @@ class BundleRecommender(EmbeddingRecommender):
         return self.item_vectors, self.user_vectors
 
     def dot_product(self) -> bool:
-        # export refuses a vector model that does not score by user . item
+        # export refuses a vector model that does not score by user . item (+ offset)
         return self.scoring == DOT
+
+    def item_offsets(self) -> np.ndarray | None:
+        return self.offsets
 
     def _item_columns(self) -> dict[str, np.ndarray]:
         return {"title": self.titles.to_numpy(), "image_path": self.images.to_numpy()}
@@ -133,7 +139,10 @@ class BundleRecommender(EmbeddingRecommender):
         for user in users:
             seen = self.seen_matrix[user].indices if exclude_seen else np.zeros(0, np.int64)
             if self._item_item is None:
-                yield self._index_top("scoring", self.user_vectors[user], k, seen)
+                query = self.user_vectors[user]
+                if self.offsets is not None:  # the index holds [item, offset]
+                    query = np.append(query, np.float32(1))
+                yield self._index_top("scoring", query, k, seen)
                 continue
             product = self.history[user] @ self._item_item  # [1, n_items]
             product = product.toarray() if sp.issparse(product) else product

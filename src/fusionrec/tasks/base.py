@@ -130,6 +130,11 @@ class EmbeddingRecommender(ABC):
     def dot_product(self) -> bool:
         """Whether the score is user vector . item vector (fold-in by vectors)."""
 
+    def item_offsets(self) -> np.ndarray | None:
+        """[n_items] term the score adds to user . item vectors (VBPR's item biases), where
+        score = user . item + offset exactly; None for every other model."""
+        return None
+
     @abstractmethod
     def _user_hits(self, users: np.ndarray, k: int, exclude_seen: bool) -> Iterator[Hits]:
         """The best ``k`` items of each user row in ``users``, one ``Hits`` per user; with
@@ -231,7 +236,8 @@ class EmbeddingRecommender(ABC):
         return self._lazy(f"unit:{view}", lambda: l2_normalize(self.item_embeddings(view)))
 
     def user_embeddings(self) -> np.ndarray:
-        """[n_users, d] user vectors the model scores with (rows align with ``user_ids``)."""
+        """[n_users, d] user vectors the model scores with (rows align with ``user_ids``):
+        score = user . item vector, plus ``item_offsets()`` where the model has them."""
         _, users = self.scoring_vectors()
         if users is None:
             raise ModelError(f"model '{self.model_name}' has no user embeddings")

@@ -28,6 +28,7 @@ from fusionrec.tasks.views import (
     available_views,
     is_dot_product,
     item_view,
+    score_offsets,
     scoring_vectors,
     view_mask,
 )
@@ -139,6 +140,16 @@ class FittedRecommender(EmbeddingRecommender):
             return is_dot_product(self.model, *vectors)
 
         return self._lazy("dot", check)
+
+    def item_offsets(self) -> np.ndarray | None:
+        def check() -> np.ndarray | None:
+            offsets = score_offsets(self.model)
+            if offsets is None:
+                return None
+            items, users = self.scoring_vectors()
+            return offsets if is_dot_product(self.model, items, users, offsets) else None
+
+        return self._lazy("offsets", check)
 
     # -- how the best items are found: exact scores --------------------------------------
     def _user_hits(self, users: np.ndarray, k: int, exclude_seen: bool) -> Iterator[Hits]:

@@ -76,6 +76,12 @@ def scoring_vectors(model: Recommender) -> tuple[np.ndarray, np.ndarray | None]:
     return _numpy(items), _numpy(users)
 
 
+def score_offsets(model: Recommender) -> np.ndarray | None:
+    """[n_items] per-item term the model adds to user . item (``item_score_offsets``)."""
+    with torch.no_grad():
+        return _numpy(model.item_score_offsets())
+
+
 def no_item_embeddings(model: str) -> ModelError:
     """The error of asking a model without item vectors (EASE, ItemKNN) for them."""
     return ModelError(
@@ -84,15 +90,23 @@ def no_item_embeddings(model: str) -> ModelError:
     )
 
 
-def is_dot_product(model: Recommender, items: np.ndarray, users: np.ndarray | None) -> bool:
-    """Whether ``score(u, .)`` equals ``user_vec @ item_vecs.T`` (checked on a few users), so
-    a new user can be represented by a vector in the same space."""
+def is_dot_product(
+    model: Recommender,
+    items: np.ndarray,
+    users: np.ndarray | None,
+    offsets: np.ndarray | None = None,
+) -> bool:
+    """Whether ``score(u, .)`` equals ``user_vec @ item_vecs.T`` (plus ``offsets``, when
+    given; checked on a few users): without offsets a new user can be represented by a
+    vector in the same space; with them, known users can still be served from vectors."""
     if users is None:
         return False
     rows = torch.arange(min(16, users.shape[0]))
     with torch.no_grad():
         scores = model.score(rows.to(_device(model))).float().cpu().numpy()
     expected = users[rows.numpy()] @ items.T
+    if offsets is not None:
+        expected = expected + offsets
     scale = max(1e-6, float(np.abs(expected).max()))
     return bool(np.allclose(scores, expected, rtol=1e-4, atol=1e-4 * scale))
 
