@@ -146,6 +146,23 @@ def test_an_unknown_model_is_a_config_error_listing_the_registered_ones():
         load_config(None, ["model.name=nope"])
 
 
+def test_a_misspelt_key_or_name_gets_the_closest_valid_one():
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, ["train.batchsize=64", "dataset.colums.user=u", "traning.lr=1"])
+    message = str(caught.value)
+    assert "train.batchsize: Extra inputs are not permitted (did you mean 'batch_size'?)" in message
+    assert "dataset.colums: Extra inputs are not permitted (did you mean 'columns'?)" in message
+    assert "traning: Extra inputs are not permitted (did you mean 'train'?)" in message
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, ["train.zzz=1"])  # nothing close: no guess
+    assert "did you mean" not in str(caught.value)
+    guess = r"unknown model 'lightgcm' \(did you mean 'lightgcn'\?\)"
+    with pytest.raises(ConfigError, match=guess):
+        load_config(None, ["model.name=lightgcm"])
+    with pytest.raises(ConfigError, match=r"reg_weight; did you mean 'n_layers'\?\)"):
+        load_config(None, ["model.name=lightgcn", "model.params.n_layer=2"])
+
+
 def test_train_reports_a_bad_param_before_reading_any_data(tmp_path):
     """The dataset path does not exist: the param error must still be the one reported."""
     import subprocess

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import pydantic
 import yaml
 
-from fusionrec.errors import ConfigError
+from fusionrec.errors import ConfigError, did_you_mean
 
 PRESETS = Path(__file__).parent / "presets"
 
@@ -308,8 +308,7 @@ def validate_config(data: dict[str, Any], source: str = "config") -> ExperimentC
     try:
         config = ExperimentConfig.model_validate(data)
     except pydantic.ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
-        raise _invalid(source, lines) from exc
+        raise _invalid(source, [_problem(err) for err in exc.errors()]) from exc
     # imported here, not at the top: the schemas live with the models and torch, which
     # importing this module must not load (see docs/architecture.md)
     from fusionrec.models.base import validate_params
@@ -319,6 +318,29 @@ def validate_config(data: dict[str, Any], source: str = "config") -> ExperimentC
     except ConfigError as exc:
         raise _invalid(source, str(exc).splitlines()) from exc
     return config
+
+
+def _problem(err: Any) -> str:
+    """One validation error as ``key: message``; a misspelt key also names the closest one
+    its section takes (``train.batchsize`` -> ``batch_size``)."""
+    loc = [str(part) for part in err["loc"]]
+    line = f"{'.'.join(loc)}: {err['msg']}"
+    if err["type"] == "extra_forbidden":
+        guess = did_you_mean(loc[-1], _keys_at(loc[:-1]))
+        line += f" ({guess})" if guess else ""
+    return line
+
+
+def _keys_at(path: list[str]) -> list[str]:
+    """The keys of the config section at ``path`` (none where it leads into free-form data)."""
+    section: type[pydantic.BaseModel] = ExperimentConfig
+    for key in path:
+        field = section.model_fields.get(key)
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel)):
+            return []
+        section = annotation
+    return list(section.model_fields)
 
 
 def _invalid(source: str, problems: list[str]) -> ConfigError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -44,3 +46,10 @@ class ConfigError(FusionrecError):
 
 class ModelError(FusionrecError):
     """A model cannot be built or used with what it was given."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``did you mean 'x'?`` naming the choice closest to a misspelt ``word``; empty when
+    none is close (a guess far off would mislead more than the plain error)."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""

@@ -134,8 +134,11 @@ def test_missing_directory_is_clear(tmp_path):
 
 def test_unknown_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(DataError, match="neither a known dataset"):
+    with pytest.raises(DataError, match="neither a known dataset") as far_off:
         load_dataset("no-such-dataset")
+    assert "did you mean" not in str(far_off.value)
+    with pytest.raises(DataError, match=r"\(did you mean 'movielens-100k-mm'\?\)"):
+        load_dataset("movielens-100k-nm")
 
 
 def test_fusionrec_data_env_var(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from fusionrec.data.readers import (
     read_movielens_mm,
     read_movielens_original,
 )
-from fusionrec.errors import DataError
+from fusionrec.errors import DataError, did_you_mean
 
 #: Named datasets: folder name under the data root and the reader for it. A dataset in files
 #: of the generic reader also names its interactions ``file`` and the reader ``options`` that
@@ -169,8 +169,10 @@ def load_dataset(source: Any, /, **options: Any) -> Dataset:
     elif path is None:
         path = Path(name or "")
         if not name or not path.exists():
+            guess = did_you_mean(name or "", NAMED)
             raise DataError(
-                f"'{name}' is neither a known dataset ({sorted(NAMED)}) nor an existing path",
+                f"'{name}' is neither a known dataset ({sorted(NAMED)}) nor an existing path"
+                + (f" ({guess})" if guess else ""),
                 hint="Check the spelling, pass an existing file or directory, or set dataset.path",
             )
     dataset = _read(Path(path), fmt, name if by_name else None, settings)

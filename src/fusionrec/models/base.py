@@ -20,7 +20,7 @@ from torch import nn
 
 from fusionrec.data.features import ItemFeatures
 from fusionrec.data.sequences import Sequences
-from fusionrec.errors import ConfigError, ModelError
+from fusionrec.errors import ConfigError, ModelError, did_you_mean
 
 
 @dataclass
@@ -181,8 +181,10 @@ def model_class(name: str) -> type[Recommender]:
     """The registered model called ``name``; a config error listing the registered names
     otherwise. Importing this module imports ``fusionrec.models``, which registers them all."""
     if name not in MODELS:
+        guess = did_you_mean(name, MODELS)
         raise ConfigError(
-            f"model.name: unknown model '{name}'; choose from {', '.join(sorted(MODELS))}"
+            f"model.name: unknown model '{name}'{f' ({guess})' if guess else ''}; "
+            f"choose from {', '.join(sorted(MODELS))}"
         )
     return MODELS[name]
 
@@ -197,8 +199,11 @@ def validate_params(name: str, params: dict[str, Any] | None) -> Params:
         problems = []
         for err in exc.errors():
             key = ".".join(["model.params", *(str(p) for p in err["loc"])])
-            known = f" takes {', '.join(schema.model_fields) or 'no params'}"
-            hint = known if err["type"] == "extra_forbidden" else ""
+            hint = ""
+            if err["type"] == "extra_forbidden":
+                known = ", ".join(schema.model_fields) or "no params"
+                guess = did_you_mean(str(err["loc"][-1]), schema.model_fields)
+                hint = f" takes {known}" + (f"; {guess}" if guess else "")
             problems.append(f"{key}: {err['msg']} (model '{name}'{hint})")
         raise ConfigError("\n".join(problems)) from exc
 
