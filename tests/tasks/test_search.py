@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from encoders.conftest import tiny_clip, tokenizer_dir, write_image  # noqa: F401
@@ -162,8 +163,9 @@ def test_bad_requests_are_clear_errors(synthetic, tmp_path):
     for empty in ("", "   "):
         with pytest.raises(ConfigError, match="empty query"):
             search.search(empty)
-    with pytest.raises(DataError, match="has no images"):
-        CatalogueSearch.fit(catalogue(ds.items, "no-images", images=False), features)
+    images_only = ItemFeatures(features.n_items, {"image": features["image"]})
+    with pytest.raises(ConfigError, match=r"features lack \['text'\]"):
+        CatalogueSearch.fit(ds, images_only)
     other = parse_features_config({"text": {"max_length": 64}})
     with pytest.raises(ConfigError, match="queries must be embedded by the catalogue's text"):
         CatalogueSearch.fit(ds, features, features_config=other)
@@ -261,6 +263,77 @@ def test_clip_towers_serve_as_they_are(tiny_clip, tmp_path):  # noqa: F811
     search.save(tmp_path / "index")
     loaded = CatalogueSearch.load(tmp_path / "index")
     pd.testing.assert_frame_equal(loaded.search("a red poster"), search.search("a red poster"))
+
+
+SHOP = {
+    "h1": "a warm knitted wool hat for cold winter days",
+    "j1": "slim blue denim jeans with five pockets",
+    "b1": "waterproof leather hiking boots",
+    "s1": "a silk scarf with a floral print",
+    "k1": "a stainless steel kitchen knife for chopping vegetables",
+    "t1": "a cotton t-shirt with a round neck",
+}
+
+
+def write_shop(folder: Path) -> Path:
+    """A text-only catalogue (no image column) of six products and a few purchases."""
+    folder.mkdir()
+    items = pd.DataFrame({"item_id": list(SHOP), "description": list(SHOP.values())})
+    items.to_csv(folder / "items.csv", index=False)
+    pd.DataFrame({"user_id": ["u1", "u1", "u2", "u3"], "item_id": ["h1", "s1", "j1", "b1"]}).to_csv(
+        folder / "buys.csv", index=False
+    )
+    config = {
+        "dataset": {
+            "name": "shop",
+            "path": str(folder / "buys.csv"),
+            "items_path": str(folder / "items.csv"),
+            "text_fields": ["description"],
+        },
+        "features": {"cache_dir": str(folder / "cache")},
+    }
+    (folder / "shop.yaml").write_text(yaml.safe_dump(config))
+    return folder / "shop.yaml"
+
+
+def test_a_catalogue_without_images_is_searched_by_its_text(tmp_path):
+    """No images, nothing to align: the query and the item texts are compared in the text
+    encoder's own space (real MiniLM), by the command line and from Python alike."""
+    from fusionrec.config import load_config
+    from fusionrec.train.experiment import load_clean_dataset
+
+    config = write_shop(tmp_path / "shop")
+    ds = load_clean_dataset(load_config(config))
+    features = build_item_features(
+        ds, parse_features_config({}), ["text"], cache_dir=tmp_path / "cache", progress=False
+    )
+    search = CatalogueSearch.fit(ds, features)
+    assert search.manifest["mode"] == "text-only" and search.default_way == "text"
+    assert search.ways == ["text", "fused"] and search.manifest["training"]["trained_pairs"] == 0
+    hits = search.search("something to keep my head warm", k=6)
+    assert hits["item_id"].iloc[0] == "h1" and hits["image_path"].isna().all()
+    query, _ = make_encoder(SentenceTransformerText()).encode(["something to keep my head warm"])
+    np.testing.assert_allclose(  # cosine in MiniLM's space, as encoded
+        hits["score"], np.sort(features["text"].matrix @ query[0])[::-1], atol=1e-5
+    )
+    assert search.search("shoes for walking in the mountains", k=1)["item_id"][0] == "b1"
+    with pytest.raises(ConfigError, match="unknown by='image': use one of text, fused"):
+        search.search("a hat", by="image")
+    search.save(tmp_path / "index")
+    pd.testing.assert_frame_equal(
+        CatalogueSearch.load(tmp_path / "index").search("a hat"), search.search("a hat")
+    )
+    result = CliRunner().invoke(app, ["search", "a knife for the kitchen", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "by text in shop" in result.output
+    assert result.output.index("k1") < result.output.index("t1")
+    untitled = CliRunner().invoke(
+        app, ["search", "a hat", "-d", str(tmp_path / "shop" / "buys.csv"), "--cache-dir",
+              str(tmp_path / "cache")],
+    )  # fmt: skip
+    assert "has no text fields; name the item table's text columns in dataset.text_fields" in (
+        str(untitled.exception)
+    )
 
 
 def write_movielens_folder(folder: Path, n: int) -> Path:

@@ -25,7 +25,12 @@ def _index(
     dataset: str | None, config: Path | None, index: Path | None, cache_dir: Path | None
 ) -> CatalogueSearch:
     """A fitted index: read from ``index`` if it holds one, else fitted (and saved) here."""
-    from fusionrec.tasks.search import CatalogueSearch, default_index_dir, index_key
+    from fusionrec.tasks.search import (
+        CatalogueSearch,
+        default_index_dir,
+        index_key,
+        search_modalities,
+    )
 
     if index is not None and (index / "manifest.json").exists():
         saved = CatalogueSearch.load(index)
@@ -59,7 +64,8 @@ def _index(
     cache_dir = cache_dir or settings.pop("cache_dir", None)
     features_config = parse_features_config(settings)
     ds = load_clean_dataset(cfg)
-    features = build_item_features(ds, features_config, ["text", "image"], cache_dir, progress=True)
+    modalities = search_modalities(ds, features_config)
+    features = build_item_features(ds, features_config, modalities, cache_dir, progress=True)
     align = AlignConfig()
     target = index or default_index_dir(index_key(ds, features, align), cache_dir)
     if (target / "manifest.json").exists():
@@ -78,7 +84,12 @@ _WAYS = ("image", "text", "fused", "recommender")
 
 def search(
     query: str = typer.Argument(..., help="what you are looking for, in words"),
-    by: str = typer.Option("image", "--by", help="match item image, text or fused (all views)"),
+    by: str = typer.Option(
+        None,
+        "--by",
+        help="match item image, text or fused (all views); default image, or text for a "
+        "catalogue without images",
+    ),
     k: int = typer.Option(10, "-k", "--k", help="how many items to show"),
     dataset: str = typer.Option(None, "--dataset", "-d", help="named dataset or a path"),
     config: Path = typer.Option(
@@ -92,7 +103,7 @@ def search(
 ) -> None:
     """Search the catalogue with a sentence; prints rank, score, title, item id, image path."""
     setup_logging(verbose)
-    if by not in _WAYS:  # before minutes of loading and encoding, not after
+    if by is not None and by not in _WAYS:  # before minutes of loading and encoding, not after
         raise typer.BadParameter(
             f"--by must be image, text or fused (or recommender, for a saved index fitted with "
             f"one), got {by!r}"
@@ -101,6 +112,7 @@ def search(
     from rich.table import Table
 
     fitted = _index(dataset, config, index, cache_dir)
+    by = by or fitted.default_way
     hits = fitted.search(query, by=by, k=k)
     table = Table(title=f"{query!r} by {by} in {fitted.manifest['dataset']}")
     for column in ("rank", "score", "title", "item id", "image"):

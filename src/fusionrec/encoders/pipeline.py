@@ -134,7 +134,9 @@ def modality_inputs(
         )
         if template is None:
             raise ConfigError(
-                f"dataset '{dataset.name}' has no text fields; set features.text.template"
+                f"dataset '{dataset.name}' has no text fields; name the item table's text "
+                "columns in dataset.text_fields (with dataset.items_path), or set "
+                "features.text.template"
             )
         texts, coverage = render_texts(dataset.items, template)
         return texts, fingerprint_texts(texts), coverage

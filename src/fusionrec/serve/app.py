@@ -329,11 +329,12 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
     @app.get("/search", response_model=SearchResults)
     def search(
         q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY, pattern=NOT_BLANK)],
-        by: Literal["image", "text", "fused"] = "image",
+        by: Literal["image", "text", "fused"] | None = None,
         k: K = 10,
     ) -> Any:
         limit_threads()
-        return SearchResults(query=q, by=by, items=cat.hits(rec.search_top(q, by, k)))
+        hits = rec.search_top(q, by, k)
+        return SearchResults(query=q, by=by or rec.searcher().default_way, items=cat.hits(hits))
 
     @app.post("/sentiment", response_model=Sentiment)
     def sentiment(body: Review) -> Any:

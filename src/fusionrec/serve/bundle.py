@@ -146,15 +146,10 @@ def _sentiment_model(sentiment: str | Path | None) -> Any:
 
 
 def _fit_search(rec: Any, features_config: Any, progress: bool) -> Any:
-    """The cross-modal search index of the run's catalogue, or None where it cannot exist
-    (no text encoder to embed queries, or no images)."""
+    """The catalogue search index of the run's catalogue (by text and images, or by text
+    alone where the run has no images), or None without a text encoder to embed queries."""
     features = rec.features
-    if (
-        rec.text_encoder is None
-        or features is None
-        or not {"text", "image"} <= set(features.names)
-        or not rec.dataset.image_column
-    ):
+    if rec.text_encoder is None or features is None or "text" not in features.names:
         return None
     from fusionrec.tasks.search import CatalogueSearch
 

@@ -171,8 +171,10 @@ class BundleRecommender(EmbeddingRecommender):
         with torch.no_grad():
             return encoder(torch.from_numpy(window))[0].numpy()
 
-    def search_top(self, query: str, by: str = "image", k: int = 10) -> Hits:
+    def search_top(self, query: str, by: str | None = None, k: int = 10) -> Hits:
+        """Best ``k`` items for ``query`` by ``by`` (default: the index's ``default_way``)."""
         searcher = self.searcher()
+        by = by or searcher.default_way
         if by not in searcher.ways:
             raise ConfigError(f"unknown by={by!r}: use one of {', '.join(searcher.ways)}")
         return self._index_top(f"search-{by}", searcher.embed_queries([query]), k, np.zeros(0))
@@ -208,7 +210,7 @@ class BundleRecommender(EmbeddingRecommender):
             "stars": float(row["rating"]),
         }
 
-    def search(self, query: str, by: str = "image", k: int = 10) -> pd.DataFrame:
+    def search(self, query: str, by: str | None = None, k: int = 10) -> pd.DataFrame:
         """Top ``k`` catalogue items for a text query (``fusionrec.tasks.search``)."""
         return self._ranked(self.search_top(query, by, k))
 

@@ -6,7 +6,8 @@ contrastive heads (``fusionrec.tasks.alignment``); ``search`` embeds the query w
 text encoder as the catalogue text and ranks items by cosine in that space, against their
 images, their texts, or ``fused``: all of an item's views together. When both
 modalities come from one CLIP checkpoint, its towers are already aligned and serve as they
-are, behind the same API.
+are, behind the same API. A catalogue without images is searched by its text alone: query
+and item texts come from one encoder, so they are compared in its space as they are.
 
 A saved index is a folder: ``items.parquet`` (item id, title, image path), ``catalogue.npz``
 (aligned embeddings and presence masks per view), ``weights.pt`` (the heads) and
@@ -56,28 +57,33 @@ def _item_table(dataset: Dataset) -> pd.DataFrame:
     """item_id, title (the title column, else the first text field) and image path."""
     title_column = dataset.title_column
     titles = dataset.items[title_column] if title_column else dataset.items["item_id"]
-    images = dataset.items[dataset.image_column]
+    if dataset.image_column:
+        images = dataset.items[dataset.image_column]
+        paths = images.where(images.notna(), None).astype("string").to_numpy()
+    else:  # None, as an all-missing column reads back from the saved index
+        paths = np.full(len(dataset.items), None, dtype=object)
     return pd.DataFrame(
         {
             "item_id": dataset.items["item_id"].to_numpy(),
             "title": titles.astype("string").to_numpy(),
-            "image_path": images.where(images.notna(), None).astype("string").to_numpy(),
+            "image_path": paths,
         }
     )
 
 
-def _require_images(dataset: Dataset) -> None:
-    if not dataset.image_column:
-        raise DataError(
-            f"dataset '{dataset.name}' has no images; catalogue search matches queries to "
-            "item images, so the item table needs an image-path column"
-        )
+def search_modalities(dataset: Dataset, config: FeaturesConfig) -> list[str]:
+    """What an index of ``dataset`` matches queries to: its text, and its images where it
+    has them (an image column, or image features computed elsewhere)."""
+    images = bool(dataset.image_column) or "image" in config.precomputed
+    return ["text", "image"] if images else ["text"]
 
 
-def _check_features(features: ItemFeatures, config: FeaturesConfig) -> None:
-    missing = [m for m in ("text", "image") if m not in features]
+def _check_features(features: ItemFeatures, config: FeaturesConfig, modalities: list[str]) -> None:
+    missing = [m for m in modalities if m not in features]
     if missing:
-        raise ConfigError(f"features lack {missing}; encode them with modalities text,image")
+        raise ConfigError(
+            f"features lack {missing}; encode them with modalities {','.join(modalities)}"
+        )
     expected = make_encoder(config.text).id
     if features["text"].encoder_id != expected:
         raise ConfigError(
@@ -127,33 +133,39 @@ class CatalogueSearch:
         items: np.ndarray | None = None,
         progress: bool = False,
     ) -> CatalogueSearch:
-        """Align ``dataset``'s text and image features (encoded here when not given).
+        """Align ``dataset``'s text and image features (encoded here when not given); a
+        catalogue without images gets a text-only index, in the text encoder's own space.
 
         ``item_embeddings`` ([n_items, d], e.g. a recommender's fused item embeddings) adds a
-        third view aligned to both; ``items`` restricts training to those item indices (the
+        view aligned to the others; ``items`` restricts training to those item indices (the
         index still covers the whole catalogue). Seeded by ``config.seed``.
         """
         config = config or AlignConfig()
         features_config = features_config or FeaturesConfig()
-        _require_images(dataset)
         if features is None:
             from fusionrec.encoders.pipeline import build_item_features
 
-            features = build_item_features(
-                dataset, features_config, ["text", "image"], progress=progress
-            )
-        _check_features(features, features_config)
-        views = {m: (features[m].matrix, features[m].mask) for m in ("text", "image")}
+            modalities = search_modalities(dataset, features_config)
+            features = build_item_features(dataset, features_config, modalities, progress=progress)
+        else:  # what was encoded: a run's features may leave the catalogue's images out
+            modalities = ["text", "image"] if "image" in features else ["text"]
+        _check_features(features, features_config, modalities)
+        views = {m: (features[m].matrix, features[m].mask) for m in modalities}
         if item_embeddings is not None:
             views[RECOMMENDER] = _recommender_view(item_embeddings, dataset.n_items)
-        clip = _clip_model(features_config)
-        frozen = ("text", "image") if clip else ()
-        aligner, report = _train(views, config, items, frozen)
+        clip = _clip_model(features_config) if "image" in views else None
+        text_only = "image" not in views
+        frozen = ("text", "image") if clip else ("text",) if text_only else ()
+        if len(views) == 1:  # text alone: nothing to align, queries meet items as encoded
+            aligner = build_aligner(views, np.arange(dataset.n_items), config, frozen)
+            report = AlignReport(list(views), dataset.n_items, 0, 0, {})
+        else:
+            aligner, report = _train(views, config, items, frozen)
         catalogue = {
             name: (aligner.embed(name, matrix) * mask[:, None], mask)
             for name, (matrix, mask) in views.items()
         }
-        encoders = {m: features[m].encoder_id for m in ("text", "image")}
+        encoders = {m: features[m].encoder_id for m in modalities}
         if item_embeddings is not None:
             encoders[RECOMMENDER] = f"item-embeddings:{views[RECOMMENDER][0].shape[1]}d"
         manifest = {
@@ -161,7 +173,7 @@ class CatalogueSearch:
             "kind": "catalogue-search",
             "dataset": dataset.name,
             "n_items": dataset.n_items,
-            "mode": f"clip:{clip}" if clip else "trained-heads",
+            "mode": f"clip:{clip}" if clip else "text-only" if text_only else "trained-heads",
             "views": list(views),
             "encoders": encoders,
             "text_encoder": features_config.text.model_dump(mode="json"),
@@ -195,6 +207,12 @@ class CatalogueSearch:
         return self.aligner.embed("text", matrix)
 
     @property
+    def default_way(self) -> str:
+        """``image`` where the index has images (the point of cross-modal search), else
+        ``text``."""
+        return "image" if "image" in self.catalogue else "text"
+
+    @property
     def ways(self) -> list[str]:
         """What ``by`` accepts: each aligned view (image, text, recommender if fitted with
         one) and ``fused``, all of an item's views together."""
@@ -216,13 +234,13 @@ class CatalogueSearch:
         norms = np.linalg.norm(mean, axis=1, keepdims=True)
         return (mean / np.maximum(norms, 1e-12)).astype(np.float32), count > 0
 
-    def search(self, query: str, by: str = "image", k: int = 10) -> pd.DataFrame:
+    def search(self, query: str, by: str | None = None, k: int = 10) -> pd.DataFrame:
         """Top ``k`` items for ``query``: item_id, score (cosine), title, image_path.
 
-        Only items that have the view are ranked (``by="image"`` never returns an item
-        without an image).
+        ``by`` defaults to ``default_way``. Only items that have the view are ranked
+        (``by="image"`` never returns an item without an image).
         """
-        matrix, mask = self.view(by)
+        matrix, mask = self.view(by or self.default_way)
         k = check_k(k)
         scores = matrix @ self.embed_queries([query])[0]
         candidates = np.flatnonzero(mask)
@@ -336,7 +354,7 @@ def index_key(
 ) -> str:
     """A cache key that changes with the catalogue, its features or the alignment settings."""
     digest = hashlib.sha256()
-    for name in ("text", "image"):
+    for name in [m for m in ("text", "image") if m in features]:
         digest.update(features[name].encoder_id.encode())
         digest.update(features[name].matrix.tobytes())
         digest.update(features[name].mask.tobytes())
