@@ -38,15 +38,16 @@ def test_sentence_transformer_puts_related_texts_closer(minilm):
     assert cosine(matrix[0], matrix[2]) > cosine(matrix[0], matrix[4]) + 0.1
 
 
-def test_loading_the_model_draws_no_progress_bar_and_leaves_the_setting_alone(capfd):
+def test_loading_a_model_draws_no_progress_bar_and_leaves_the_setting_alone(tiny_models, capfd):
     """transformers draws a "Loading weights" bar on every load; each text query of
     ``fusionrec recommend --text`` loads the model, so the bar is hidden while loading, and
     only then: a user's own choice for transformers' bars is left as it was."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.enable_progress_bar()  # transformers' default, whatever ran before
-    encoder = make_encoder(SentenceTransformerText())
-    assert encoder.model is not None
+    assert make_encoder(SentenceTransformerText()).model is not None
+    hf = make_encoder(LanguageModelText(encoder="hf", model=str(tiny_models["bert"])))
+    assert hf.encode(TEXTS[:1])[0].shape == (1, 32)  # loads the model
     assert "Loading weights" not in capfd.readouterr().err
     assert hf_logging.is_progress_bar_enabled()
 

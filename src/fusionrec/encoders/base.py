@@ -14,7 +14,8 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -159,3 +160,19 @@ def torch_device(device: str | None) -> str:
 def stable_hash(payload: Any) -> str:
     """sha256 of a JSON-serialisable payload."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@contextmanager
+def no_load_bar() -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar inside the block, and only there: models load
+    in under a second, once per query of ``fusionrec recommend --text``, and fusionrec's own
+    bars cover the encoding; a user's own choice for transformers' bars is left as it was."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()

@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from fusionrec.encoders.base import BaseEncoder, TextEncoder, length_sorted_batches, settings_string
+from fusionrec.encoders.base import (
+    BaseEncoder,
+    TextEncoder,
+    length_sorted_batches,
+    no_load_bar,
+    settings_string,
+)
 from fusionrec.encoders.config import ClipImage, ClipText
 from fusionrec.encoders.images import run_image_model, to_normalized_tensor
 from fusionrec.encoders.language_model import load_tokenizer, model_version
@@ -32,7 +38,8 @@ def load_clip(source: str, device: str) -> Any:
     from transformers import CLIPModel
 
     try:
-        return CLIPModel.from_pretrained(source).to(device).eval()
+        with no_load_bar():
+            return CLIPModel.from_pretrained(source).to(device).eval()
     except OSError as exc:
         raise ConfigError(f"CLIP checkpoint {source!r} could not be loaded: {exc}") from None
 

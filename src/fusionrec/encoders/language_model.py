@@ -21,6 +21,7 @@ from fusionrec.encoders.base import (
     TextEncoder,
     fingerprint_model_dir,
     length_sorted_batches,
+    no_load_bar,
     settings_string,
     torch_device,
 )
@@ -92,7 +93,9 @@ class LanguageModelEncoder(TextEncoder):
         try:
             hf_config = AutoConfig.from_pretrained(self._source)
             self._tokenizer = load_tokenizer(self._source)
-            model = AutoModel.from_pretrained(self._source, dtype=getattr(torch, self.config.dtype))
+            with no_load_bar():
+                dtype = getattr(torch, self.config.dtype)
+                model = AutoModel.from_pretrained(self._source, dtype=dtype)
         except OSError as exc:
             raise ConfigError(
                 f"features.text.model {self.config.model!r} could not be loaded: {exc}"

@@ -14,6 +14,7 @@ import numpy as np
 from fusionrec.encoders.base import (
     TextEncoder,
     fingerprint_model_dir,
+    no_load_bar,
     package_version,
     settings_string,
     torch_device,
@@ -55,22 +56,16 @@ class SentenceTransformerEncoder(TextEncoder):
     def model(self) -> Any:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
 
-            # a "Loading weights" bar on every load (each query of `fusionrec recommend --text`)
-            # is noise: loading takes under a second; fusionrec's own bars cover the encoding
-            shown = hf_logging.is_progress_bar_enabled()
-            hf_logging.disable_progress_bar()
             try:
-                model = SentenceTransformer(self._source, device=torch_device(self.config.device))
+                with no_load_bar():
+                    device = torch_device(self.config.device)
+                    model = SentenceTransformer(self._source, device=device)
             except OSError as exc:
                 raise ConfigError(
                     f"features.text.model {self.config.model!r} could not be loaded offline: "
                     f"{exc}. Give a local folder or a model already in the Hugging Face cache"
                 ) from None
-            finally:
-                if shown:
-                    hf_logging.enable_progress_bar()
             if self.config.max_length is not None:
                 model.max_seq_length = self.config.max_length
             model.eval()
