@@ -64,3 +64,40 @@ def test_wrong_score_shape_is_reported():
     ev = Evaluator(csr([(0, 1)], 1, 3), ks=[1])
     with pytest.raises(ValueError, match="expected \\(1, 3\\)"):
         ev.evaluate(lambda users: torch.zeros(1, 2))
+
+
+def test_how_the_recommendations_spread_over_the_items():
+    """Two users, five items with training counts [6, 3, 1, 0, 0] (the head: items 0 and 1,
+    which hold 9 of 10 interactions; 80 % is reached at item 1). Top 2 of user 0: items 0, 1;
+    of user 1 (who trained on item 0): items 1, 2."""
+    from fusionrec.evaluate.evaluator import gini, long_tail
+
+    popularity = np.array([6, 3, 1, 0, 0])
+    assert long_tail(popularity).tolist() == [0, 0, 1, 1, 1]
+    scores = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0], [5.0, 4.0, 3.0, 2.0, 1.0]])
+    ev = Evaluator(
+        csr([(0, 3), (1, 4)], 2, 5), csr([(1, 0)], 2, 5), ks=[2], item_popularity=popularity
+    )
+    m = ev.evaluate(lambda users: scores[users])
+    assert m["arp@2"] == pytest.approx(((6 + 3) / 2 + (3 + 1) / 2) / 2)
+    assert m["tail@2"] == pytest.approx((0 / 2 + 1 / 2) / 2)
+    # item counts in the lists: [1, 2, 1, 0, 0]; sorted [0, 0, 1, 1, 2], n = 5, total 4
+    expected = ((-4) * 0 + (-2) * 0 + 0 * 1 + 2 * 1 + 4 * 2) / (5 * 4)
+    assert m["gini@2"] == pytest.approx(expected) == pytest.approx(gini(np.array([1, 2, 1, 0, 0])))
+    assert m["coverage@2"] == pytest.approx(3 / 5)
+    assert gini(np.ones(7)) == 0.0 and gini(np.array([0, 0, 0, 5])) == pytest.approx(3 / 4)
+    assert "arp@2" not in Evaluator(csr([(0, 3)], 2, 5), ks=[2]).evaluate(
+        lambda users: scores[users]
+    )  # no popularity given: no popularity metrics
+
+
+def test_spread_metrics_skip_the_masked_items_that_pad_a_short_list():
+    """One user can rank 2 of 4 items; the top 3 is padded with a masked item, which is
+    neither a recommendation nor part of its popularity."""
+    popularity = np.array([5, 5, 1, 1])
+    ev = Evaluator(
+        csr([(0, 3)], 1, 4), csr([(0, 0), (0, 1)], 1, 4), ks=[3], item_popularity=popularity
+    )
+    m = ev.evaluate(lambda users: torch.tensor([[4.0, 3.0, 2.0, 1.0]]))
+    assert m["arp@3"] == pytest.approx(1.0) and m["tail@3"] == pytest.approx(1.0)
+    assert m["coverage@3"] == pytest.approx(2 / 4)

@@ -49,6 +49,13 @@ def test_study_trains_every_model_on_one_split(tmp_path):
     random = expected_random_metrics(test)["recall@10"]
     mf = summary["mf-bpr"]["test"]["recall@10"]["mean"]
     assert mf > random + 0.1 and mf > summary["most-popular"]["test"]["recall@10"]["mean"] + 0.1
+    # the runs also say how their lists spread: popularity fills every list with the same
+    # most-rated items, mf-bpr's follow each user's half of the catalogue
+    spread = {name: {m: summary[name]["test"][f"{m}@10"]["mean"] for m in ("arp", "tail", "gini")}
+              for name in results}  # fmt: skip
+    pop, mf_spread = spread["most-popular"], spread["mf-bpr"]
+    assert pop["arp"] > mf_spread["arp"] and pop["gini"] > mf_spread["gini"] + 0.1
+    assert pop["tail"] <= mf_spread["tail"]
 
 
 def test_demo_command_prints_the_table(tmp_path):

@@ -10,6 +10,17 @@ metrics of models with tied scores (popularity, kNN rows of zeros) irreproducibl
 are written into a private copy of each score block, never into the tensor the model
 returned, which a model may keep as a cache.
 
+Beside the accuracy metrics, ``evaluate`` says how a model spreads its recommendations:
+``coverage@K`` (the share of the rankable items in some user's top K), ``gini@K`` (the Gini
+index of how often each rankable item is recommended: 0 when all equally often, near 1
+when a few items fill every list) and, given the items' training popularity, ``arp@K``
+(average recommendation popularity: the mean training count of a user's top K) and
+``tail@K`` (the share of a user's top K from the long tail: every item outside the most
+popular ones that together hold 80 % of the training interactions; the experiment runner
+gives the popularity except on cold-item splits, whose candidates are all unrated in
+training). Popularity bias is the failure content-aware models should help with, so a table
+can show it beside recall.
+
 Sampled-negative metrics (the protocol of the SASRec paper and RecBole's ``uni100``) exist
 only when asked for (``sampled_negatives=N``): each user's held-out items are ranked against
 N items drawn uniformly, once per evaluator and seeded, from the items the user never
@@ -43,7 +54,8 @@ class Evaluator:
     protocol: the withheld items are ranked against each other). ``sampled_negatives``:
     also report ``sampled{N}-<metric>``, each user's held-out items ranked against N
     negatives drawn (``sample_seed``) from the items outside ``known`` (default: ``target``
-    + ``exclude``; pass every interaction of the user).
+    + ``exclude``; pass every interaction of the user). ``item_popularity``: every item's
+    count of training interactions, for ``arp@K`` and ``tail@K``.
     """
 
     def __init__(
@@ -58,6 +70,7 @@ class Evaluator:
         sampled_negatives: int | None = None,
         known: sp.csr_matrix | None = None,
         sample_seed: int = 0,
+        item_popularity: np.ndarray | None = None,
     ) -> None:
         self.target = sp.csr_matrix(target)
         self.target.sum_duplicates()
@@ -91,6 +104,14 @@ class Evaluator:
             self.sampled = ((negatives + self.target) > 0).astype(np.float32).tocsr()
             # the most candidates any user has: the sampled ranking's cut for every block
             self.sampled_max_k = min(max(self.ks), int(np.diff(self.sampled.indptr).max(initial=0)))
+        self.popularity: torch.Tensor | None = None
+        self.tail: torch.Tensor | None = None
+        if item_popularity is not None:
+            counts = np.asarray(item_popularity, dtype=np.float64)
+            if counts.shape != (self.n_items,):
+                raise ValueError(f"item_popularity {counts.shape} != ({self.n_items},)")
+            self.popularity = torch.from_numpy(counts)
+            self.tail = torch.from_numpy(long_tail(counts))
         n_rankable = self.n_items if candidates is None else len(candidates)
         self.max_k = min(max(self.ks), n_rankable)
         dropped = [k for k in self.ks if k > self.max_k]
@@ -160,24 +181,36 @@ class Evaluator:
 
     @torch.no_grad()
     def evaluate(self, score_fn: ScoreFn) -> dict[str, float]:
-        """Mean of every metric over evaluated users, plus item ``coverage@K``."""
+        """Mean of every metric over evaluated users, plus how the recommendations spread
+        over the items: ``coverage@K``, ``gini@K`` and, with popularity, ``arp@K``, ``tail@K``."""
         sums: dict[str, float] = {}
-        recommended = {k: torch.zeros(self.n_items, dtype=torch.bool) for k in self.ks}
+        ks = [k for k in self.ks if k <= self.max_k]
+        counts = {k: torch.zeros(self.n_items, dtype=torch.float64) for k in ks}
         for metrics, top in self._blocks(score_fn):
             for name, values in metrics.items():
                 sums[name] = sums.get(name, 0.0) + float(values.sum())
-            for k in self.ks:
-                if k <= self.max_k:
-                    items = top[:, :k]
-                    recommended[k][items[items >= 0].cpu()] = True
+            for k in ks:
+                items = top[:, :k].cpu()
+                listed = items >= 0  # masked items that pad a short list are not recommended
+                counts[k] += torch.bincount(items[listed], minlength=self.n_items)
+                if self.popularity is not None and self.tail is not None:
+                    rows = items.clamp(min=0)
+                    length = listed.sum(dim=1).clamp(min=1)
+                    for name, per_item in (("arp", self.popularity), ("tail", self.tail)):
+                        share = (per_item[rows] * listed).sum(dim=1) / length
+                        sums[f"{name}@{k}"] = sums.get(f"{name}@{k}", 0.0) + float(share.sum())
         n = max(1, len(self.users))
         result = {name: total / n for name, total in sums.items()}
-        n_catalogue = (
-            self.n_items if self.candidate_mask is None else int(self.candidate_mask.sum())
+        rankable = (
+            torch.ones(self.n_items, dtype=torch.bool)
+            if self.candidate_mask is None
+            else self.candidate_mask.cpu()
         )
-        for k in self.ks:
-            if k <= self.max_k:
-                result[f"coverage@{k}"] = float(recommended[k].sum()) / max(1, n_catalogue)
+        for k in ks:
+            result[f"coverage@{k}"] = float((counts[k][rankable] > 0).sum()) / max(
+                1, int(rankable.sum())
+            )
+            result[f"gini@{k}"] = gini(counts[k][rankable].numpy())
         result["users"] = float(len(self.users))
         return result
 
@@ -190,6 +223,28 @@ class Evaluator:
             for name, values in metrics.items():
                 parts.setdefault(name, []).append(values.cpu().numpy())
         return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
+def gini(counts: np.ndarray) -> float:
+    """Gini index of non-negative ``counts``: sum_i (2i - n - 1) x_(i) / (n sum x), x
+    ascending; 0 when all are equal, (n - 1) / n when one holds everything; 0 when all are 0."""
+    x = np.sort(np.asarray(counts, dtype=np.float64))
+    n, total = len(x), float(x.sum())
+    if n == 0 or total == 0:
+        return 0.0
+    return float(((2 * np.arange(1, n + 1) - n - 1) * x).sum() / (n * total))
+
+
+def long_tail(popularity: np.ndarray, head_share: float = 0.8) -> np.ndarray:
+    """1.0 for long-tail items, 0.0 for the head: the most popular items that together hold
+    ``head_share`` of the interactions (ties broken by lower index), the rest the tail."""
+    counts = np.asarray(popularity, dtype=np.float64)
+    order = np.argsort(-counts, kind="stable")
+    total = counts.sum()
+    before = np.concatenate([[0.0], np.cumsum(counts[order])[:-1]])  # held by items above
+    tail = np.ones(len(counts))
+    tail[order[before < head_share * total]] = 0.0
+    return tail
 
 
 def sample_negatives(known: sp.csr_matrix, users: np.ndarray, n: int, seed: int) -> sp.csr_matrix:

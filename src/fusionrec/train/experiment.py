@@ -295,6 +295,8 @@ def split_evaluators(
     check_cutoffs(config, ds.n_items, ds.n_items if v_cands is None else len(v_cands))
     select_k = int(config.train.metric.split("@")[1])  # early stopping needs its K
     repeat = config.evaluate.repeat  # repeat consumption: seen items stay rankable
+    # arp@K and tail@K; not on a cold-item split, where every candidate is unrated in training
+    popularity = None if v_cands is not None else np.asarray((train != 0).sum(axis=0)).ravel()
     valid_eval = Evaluator(
         valid,
         None if repeat else train,
@@ -302,6 +304,7 @@ def split_evaluators(
         batch_users=bu,
         candidates=v_cands,
         device=device,
+        item_popularity=popularity,
     )
     test_eval = Evaluator(
         test,
@@ -312,6 +315,7 @@ def split_evaluators(
         device=device,
         sampled_negatives=config.evaluate.sampled_negatives,
         known=train + valid + test,
+        item_popularity=popularity,
     )
     return valid_eval, test_eval, train
 
