@@ -397,6 +397,18 @@ def test_item_item_models_recommend_for_a_new_user_as_for_a_known_one(name):
     assert len(rec.similar_items(rec.item_ids[0], k=3, by="text")) == 3
 
 
+def test_a_content_model_on_a_dataset_without_content_says_what_to_give(tmp_path):
+    """Features left to their default (every modality the data has) and data with none:
+    the error names the dataset and the settings that give content, before any training."""
+    data = write_toy_dataset(tmp_path / "data")
+    with pytest.raises(ConfigError, match=r"model 'vbpr' needs item features, and dataset .* "
+                       r"gives none: name its item table \(dataset.items_path\)"):  # fmt: skip
+        fusionrec.fit(
+            str(data), model="vbpr", overrides=["evaluate.ks=[5,10]"], run_dir=tmp_path / "run"
+        )
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
 def test_a_dataset_path_names_the_run_after_its_file(tmp_path, monkeypatch):
     data = write_toy_dataset(tmp_path / "data")
     monkeypatch.chdir(tmp_path)

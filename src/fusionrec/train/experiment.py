@@ -194,6 +194,14 @@ def prepare(
     check_cutoffs(config, dataset.n_items, dataset.n_items)
     split = split_dataset(config, dataset, run_dir)
     features, report = load_features(config, dataset, progress)
+    asked = config.features is not None and config.features.get("modalities") != []
+    if model_class(config.model.name).requires_features and asked and not features:
+        raise ConfigError(
+            f"model '{config.model.name}' needs item features, and dataset '{dataset.name}' "
+            "gives none: name its item table (dataset.items_path) with text columns "
+            "(dataset.text_fields) or image/audio files (dataset.image_column, image_pattern), "
+            "or read features computed elsewhere (features.precomputed: {image: file.npy})"
+        )
     return Prepared(dataset, split, features, report)
 
 
