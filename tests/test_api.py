@@ -312,6 +312,35 @@ def test_cli_recommend_prints_titles_for_a_user_liked_items_and_text(fitted):
     assert out.exit_code == 0 and "Star story" in out.output
 
 
+def test_cli_recommend_writes_every_users_top_k_to_a_file(fitted, tmp_path):
+    from typer.testing import CliRunner
+
+    from fusionrec.cli import app
+
+    rec, run = fitted
+    runner = CliRunner()
+    for suffix in (".csv", ".parquet"):
+        path = tmp_path / f"recs{suffix}"
+        out = runner.invoke(app, ["recommend", str(run), "--all-users", "-k", "4", "-o", str(path)])
+        assert out.exit_code == 0, out.output
+        assert f"{len(rec.user_ids) * 4:,} rows written" in out.output
+        frame = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        assert len(frame) == 4 * len(rec.user_ids) and set(frame["user_id"]) == set(rec.user_ids)
+        expected = rec.recommend(["u0", "u7"], k=4)
+        got = frame[frame["user_id"].isin(["u0", "u7"])].reset_index(drop=True)
+        assert got["item_id"].tolist() == expected["item_id"].tolist()
+        np.testing.assert_allclose(got["score"], expected["score"], rtol=1e-5)
+        assert not list(tmp_path.glob(".recs*"))  # written atomically: no temporary left
+    # refused before anything is loaded (the run named here does not exist)
+    missing = str(tmp_path / "no-run")
+    out = runner.invoke(app, ["recommend", missing, "--all-users"])
+    assert "--all-users needs --output FILE" in str(out.exception)
+    out = runner.invoke(app, ["recommend", missing, "--all-users", "-o", "recs.xlsx"])
+    assert "unknown format '.xlsx'" in str(out.exception)
+    out = runner.invoke(app, ["recommend", missing, "--all-users", "--user", "u0", "-o", "r.csv"])
+    assert "give exactly one of --user, --liked, --text or --all-users" in str(out.exception)
+
+
 def test_readme_recommend_command_names_a_run_the_demo_writes():
     from fusionrec.cli.demo import DEMO
     from fusionrec.config import read_yaml

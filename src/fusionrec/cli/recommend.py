@@ -1,5 +1,6 @@
 """``fusionrec recommend``: a trained run's top items for a user, for a few liked items, or
-for a sentence, with titles and image paths (and, with ``--explain``, why)."""
+for a sentence, with titles and image paths (and, with ``--explain``, why); or for every
+user at once, into a file (``--all-users -o recs.csv``), for loading elsewhere."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from rich.table import Table
 
 from fusionrec.cli.common import console, setup_logging
 from fusionrec.errors import ConfigError
+from fusionrec.io import ensure_writable_dir, write_atomic
+
+#: what ``--output`` writes, by the file's suffix
+_WRITERS = {
+    ".csv": lambda frame, path: frame.to_csv(path, index=False),
+    ".tsv": lambda frame, path: frame.to_csv(path, index=False, sep="\t"),
+    ".parquet": lambda frame, path: frame.to_parquet(path, index=False),
+    ".jsonl": lambda frame, path: frame.to_json(path, orient="records", lines=True),
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -23,23 +33,46 @@ def recommend(
     user: str = typer.Option(None, "--user", "-u", help="a user id of the dataset"),
     liked: str = typer.Option(None, "--liked", help="comma-separated item ids of a new user"),
     text: str = typer.Option(None, "--text", help="what a new user likes, in words"),
+    all_users: bool = typer.Option(
+        False, "--all-users", help="every user of the run's dataset (needs --output)"
+    ),
     k: int = typer.Option(10, "-k", "--k", min=1, help="how many items"),
     explain: bool = typer.Option(False, "--explain", help="why each item (with --user)"),
     seed: int = typer.Option(None, "--seed", help="which seed's model (default: the first)"),
+    output: Path = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="write the table to this file instead (.csv, .tsv, .parquet or .jsonl): "
+        "user_id, rank, item_id, score, title, image_path",
+    ),
 ) -> None:
-    """Top-k items with title and image path: for --user, --liked ID,ID or --text "..."."""
-    given = [name for name, value in (("--user", user), ("--liked", liked), ("--text", text))
-             if value is not None]  # fmt: skip
+    """Top-k items with title and image path: for --user, --liked ID,ID, --text "..." or
+    --all-users (into --output)."""
+    options = (("--user", user), ("--liked", liked), ("--text", text), ("--all-users", all_users))
+    given = [name for name, value in options if value not in (None, False)]
     if len(given) != 1:
-        raise ConfigError("give exactly one of --user, --liked or --text")
+        raise ConfigError("give exactly one of --user, --liked, --text or --all-users")
     if explain and user is None:
         raise ConfigError("--explain needs --user (a user with training history)")
+    if all_users and output is None:
+        raise ConfigError("--all-users needs --output FILE (.csv, .tsv, .parquet or .jsonl)")
+    if output is not None:  # before loading and scoring, not after
+        if output.suffix.lower() not in _WRITERS:
+            raise ConfigError(
+                f"--output {output}: unknown format '{output.suffix}'; name a "
+                ".csv, .tsv, .parquet or .jsonl file"
+            )
+        ensure_writable_dir(output.parent, "the folder of --output", "choose another --output")
     setup_logging()
     logging.getLogger("fusionrec").setLevel(logging.WARNING)  # loading steps are not news here
     from fusionrec.api import load
 
     rec = load(run, seed)
-    if user is not None:
+    if all_users:
+        frame = rec.recommend(rec.user_ids, k=k)
+        title = f"top {k} for each of {len(rec.user_ids):,} users"
+    elif user is not None:
         frame = rec.recommend([user], k=k)
         title = f"top {k} for user {user}"
     elif liked is not None:
@@ -50,7 +83,13 @@ def recommend(
         frame = rec.recommend_for_text(text, k=k)
         title = f"top {k} for: {text}"
     why = [_why(rec.explain(user, item)) for item in frame["item_id"]] if explain else None
-    console.print(_table(title, frame, why))
+    if output is None:
+        console.print(_table(title, frame, why))
+        return
+    if why is not None:
+        frame = frame.assign(why=why)
+    write_atomic(output, lambda tmp: _WRITERS[output.suffix.lower()](frame, tmp))
+    console.print(f"{title}: {len(frame):,} rows written to {output}")
 
 
 def _why(explanation: Any) -> str:
