@@ -90,3 +90,22 @@ def test_on_a_terminal_a_bar_shows_rate_and_eta(caplog):
     text = screen.getvalue()
     assert "image (efficientnet-lite0)" in text and "items/s" in text and "ETA" in text
     assert "50/200" in text and not caplog.records  # the bar replaces the log lines
+
+
+def test_the_cli_shows_its_own_steps_and_only_warnings_of_other_libraries():
+    """fusionrec's steps at INFO; another library's INFO (sentence-transformers announces
+    every model load) only with --verbose; both restored afterwards for the other tests."""
+    from fusionrec.cli.common import setup_logging
+
+    root, ours, theirs = (logging.getLogger(n) for n in ("", "fusionrec", "sentence_transformers"))
+    saved = root.level, root.handlers[:], ours.level
+    try:
+        setup_logging()
+        assert ours.isEnabledFor(logging.INFO) and not ours.isEnabledFor(logging.DEBUG)
+        assert not theirs.isEnabledFor(logging.INFO) and theirs.isEnabledFor(logging.WARNING)
+        setup_logging(verbose=True)
+        assert ours.isEnabledFor(logging.DEBUG) and theirs.isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        ours.setLevel(saved[2])

@@ -30,8 +30,11 @@ _KEPT_DATASET_KEYS = {"name", "implicit_threshold", "dedupe", "kcore_user", "kco
 
 
 def setup_logging(verbose: bool = False) -> None:
+    """fusionrec's own steps at INFO (DEBUG with ``verbose``); other libraries' only from
+    WARNING up (INFO with ``verbose``): "Loading SentenceTransformer model from ..." on
+    every text query is theirs, not news."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
         handlers=[RichHandler(console=stderr_console(), show_path=False)],
         force=True,
