@@ -312,6 +312,26 @@ def test_cli_recommend_prints_titles_for_a_user_liked_items_and_text(fitted):
     assert out.exit_code == 0 and "Star story" in out.output
 
 
+def test_only_and_exclude_keep_the_models_order_among_the_items_left(fitted):
+    rec, _ = fitted
+    ranking = rec.recommend("u0", k=40)["item_id"].tolist()  # every unseen item, best first
+    only = ranking[::3] + ["i0"]  # i0 may be one u0 trained on: exclude_seen still applies
+    got = rec.recommend("u0", k=5, only=only)["item_id"].tolist()
+    assert got == [i for i in ranking if i in only][:5]
+    got = rec.recommend(["u0"], k=5, exclude=ranking[:3])["item_id"].tolist()
+    assert got == ranking[3:8]
+    got = rec.recommend("u0", k=5, only=ranking[:6], exclude=ranking[:2])["item_id"].tolist()
+    assert got == ranking[2:6]  # only four left: fewer than k
+    liked = rec.recommend_for_items(["i21", "i22"], k=5, only=ranking[:10])
+    assert len(liked) == 5 and set(liked["item_id"]) <= set(ranking[:10]) - {"i21", "i22"}
+    words = rec.recommend_for_text("robots in space", k=5, exclude=ranking[:20])
+    assert len(words) == 5 and not set(words["item_id"]) & set(ranking[:20])
+    with pytest.raises(DataError, match="unknown item ids: 'i999'"):
+        rec.recommend("u0", only=["i1", "i999"])
+    with pytest.raises(ConfigError, match="take a list of item ids"):
+        rec.recommend("u0", exclude="i1")
+
+
 def test_cli_recommend_writes_every_users_top_k_to_a_file(fitted, tmp_path):
     from typer.testing import CliRunner
 
@@ -331,6 +351,11 @@ def test_cli_recommend_writes_every_users_top_k_to_a_file(fitted, tmp_path):
         assert got["item_id"].tolist() == expected["item_id"].tolist()
         np.testing.assert_allclose(got["score"], expected["score"], rtol=1e-5)
         assert not list(tmp_path.glob(".recs*"))  # written atomically: no temporary left
+    ruled = tmp_path / "ruled.csv"
+    args = ["--all-users", "-k", "2", "--only", "i1,i2,i3,i21", "--exclude", "i2", "-o", str(ruled)]
+    out = runner.invoke(app, ["recommend", str(run), *args])
+    assert out.exit_code == 0, out.output
+    assert set(pd.read_csv(ruled)["item_id"]) <= {"i1", "i3", "i21"}
     # refused before anything is loaded (the run named here does not exist)
     missing = str(tmp_path / "no-run")
     out = runner.invoke(app, ["recommend", missing, "--all-users"])

@@ -49,6 +49,23 @@ def test_user_recommendations_with_because(client, bundle):
     assert seen <= {h["item_id"] for h in unmasked}
 
 
+def test_only_and_exclude_restrict_the_answer_over_http(client, bundle):
+    """Repeated query parameters (GET) or body lists (POST); unknown ids are 404."""
+    ranking = load_bundle(bundle).recommend("u0", k=40)["item_id"].tolist()
+    only = ranking[5:15]
+    got = client.get("/users/u0/recommendations", params={"k": 3, "only": only}).json()
+    assert [h["item_id"] for h in got["items"]] == ranking[5:8]
+    got = client.get("/users/u0/recommendations", params={"k": 3, "exclude": ranking[:2]})
+    assert [h["item_id"] for h in got.json()["items"]] == ranking[2:5]
+    body = {"liked_item_ids": ["i25"], "k": 4, "only": only, "exclude": only[:2]}
+    items = client.post("/recommendations", json=body).json()["items"]
+    assert len(items) == 4 and {h["item_id"] for h in items} <= set(only[2:])
+    missing = client.get("/users/u0/recommendations", params={"only": ["i3", "nope"]})
+    assert missing.status_code == 404 and "'nope'" in missing.json()["detail"]
+    missing = client.post("/recommendations", json={"text": "robots", "exclude": ["nope"]})
+    assert missing.status_code == 404
+
+
 def test_anonymous_recommendations(client):
     liked = client.post("/recommendations", json={"liked_item_ids": ["i25", "i30"], "k": 5})
     items = liked.json()["items"]

@@ -60,6 +60,24 @@ def test_bundle_answers_as_the_run(bundle, trained_run):
     np.testing.assert_allclose(a["score"], b["score"], rtol=1e-4, atol=1e-5)
 
 
+def test_only_and_exclude_answer_as_the_run(bundle, trained_run):
+    """A short block-list is skipped by the FAISS index, a short allow-list scored exactly:
+    both give the run's own answer."""
+    served, fitted = fusionrec.load_bundle(bundle), fusionrec.load(trained_run)
+    ranking = fitted.recommend("u1", k=40)["item_id"].tolist()
+    for rules in ({"exclude": ranking[:3]}, {"only": ranking[4:12]}, {"only": ranking[:9],
+                  "exclude": ranking[:2]}):  # fmt: skip
+        a = served.recommend(["u1", "u4"], k=5, **rules)
+        b = fitted.recommend(["u1", "u4"], k=5, **rules)
+        assert a["item_id"].tolist() == b["item_id"].tolist(), rules
+        np.testing.assert_allclose(a["score"], b["score"], rtol=1e-4, atol=1e-5)
+        a = served.recommend_for_items(["i2"], k=4, **rules)
+        assert (
+            a["item_id"].tolist()
+            == fitted.recommend_for_items(["i2"], k=4, **rules)["item_id"].tolist()
+        )
+
+
 def test_bundle_and_run_share_one_api_over_the_same_vectors(bundle, trained_run):
     """Both are EmbeddingRecommenders: views, embeddings, id checks and "because" items."""
     served, fitted = fusionrec.load_bundle(bundle), fusionrec.load(trained_run)

@@ -58,6 +58,10 @@ def test_an_item_item_bundle_answers_as_the_run(item_item_run):
         np.testing.assert_allclose(a["score"], b["score"], rtol=1e-4, atol=1e-5)
     seen = set(served.item_ids[served.seen_matrix[0].indices])
     assert not seen & set(served.recommend("u0", k=40)["item_id"])
+    ranking = fitted.recommend("u0", k=12)["item_id"].tolist()
+    for rules in ({"exclude": ranking[:3]}, {"only": ranking[2:9]}):
+        a, b = served.recommend("u0", k=4, **rules), fitted.recommend("u0", k=4, **rules)
+        assert a["item_id"].tolist() == b["item_id"].tolist()
     a = served.recommend_for_items(["i1", "i2", "i2"], k=5)
     b = fitted.recommend_for_items(["i1", "i2", "i2"], k=5)
     assert a["item_id"].tolist() == b["item_id"].tolist()

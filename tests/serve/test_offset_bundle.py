@@ -66,6 +66,11 @@ def test_an_offset_bundle_answers_as_the_run(vbpr_run):
         b = fitted.recommend(users, k=8, exclude_seen=exclude_seen)
         assert a["item_id"].tolist() == b["item_id"].tolist()
         np.testing.assert_allclose(a["score"], b["score"], rtol=1e-4, atol=1e-5)
+    ranking = fitted.recommend("u0", k=20)["item_id"].tolist()
+    for rules in ({"exclude": ranking[:3]}, {"only": ranking[2:9]}):  # index and exact paths
+        a, b = served.recommend("u0", k=4, **rules), fitted.recommend("u0", k=4, **rules)
+        assert a["item_id"].tolist() == b["item_id"].tolist()
+        np.testing.assert_allclose(a["score"], b["score"], rtol=1e-4, atol=1e-5)
     # without the offsets the served ranking would differ from the run's
     items, user_vectors = fitted.scoring_vectors()
     plain = np.argsort(-(user_vectors[: len(users) * 3] @ items.T), axis=1)[:, :8]

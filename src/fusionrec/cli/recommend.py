@@ -39,6 +39,8 @@ def recommend(
     k: int = typer.Option(10, "-k", "--k", min=1, help="how many items"),
     explain: bool = typer.Option(False, "--explain", help="why each item (with --user)"),
     seed: int = typer.Option(None, "--seed", help="which seed's model (default: the first)"),
+    only: str = typer.Option(None, "--only", help="comma-separated item ids to choose from"),
+    exclude: str = typer.Option(None, "--exclude", help="comma-separated item ids never to show"),
     output: Path = typer.Option(
         None,
         "--output",
@@ -69,18 +71,19 @@ def recommend(
     from fusionrec.api import load
 
     rec = load(run, seed)
+    rules = {"only": _ids(only), "exclude": _ids(exclude)}
     if all_users:
-        frame = rec.recommend(rec.user_ids, k=k)
+        frame = rec.recommend(rec.user_ids, k=k, **rules)
         title = f"top {k} for each of {len(rec.user_ids):,} users"
     elif user is not None:
-        frame = rec.recommend([user], k=k)
+        frame = rec.recommend([user], k=k, **rules)
         title = f"top {k} for user {user}"
     elif liked is not None:
-        ids = [i.strip() for i in liked.split(",") if i.strip()]
-        frame = rec.recommend_for_items(ids, k=k)
+        ids = _ids(liked) or []
+        frame = rec.recommend_for_items(ids, k=k, **rules)
         title = f"top {k} for a new user who liked {', '.join(ids)}"
     else:
-        frame = rec.recommend_for_text(text, k=k)
+        frame = rec.recommend_for_text(text, k=k, **rules)
         title = f"top {k} for: {text}"
     why = [_why(rec.explain(user, item)) for item in frame["item_id"]] if explain else None
     if output is None:
@@ -90,6 +93,11 @@ def recommend(
         frame = frame.assign(why=why)
     write_atomic(output, lambda tmp: _WRITERS[output.suffix.lower()](frame, tmp))
     console.print(f"{title}: {len(frame):,} rows written to {output}")
+
+
+def _ids(listed: str | None) -> list[str] | None:
+    """A comma-separated list of ids (None when the option was not given)."""
+    return None if listed is None else [i.strip() for i in listed.split(",") if i.strip()]
 
 
 def _why(explanation: Any) -> str:

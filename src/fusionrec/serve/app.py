@@ -41,6 +41,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 #: Where the documentation pages' scripts, styles and icon are served from.
 DOCS_ASSETS = "/docs-assets"
 MAX_K = 100
+#: the most item ids ``only`` / ``exclude`` may name in one request
+MAX_LISTED = 100_000
 MAX_QUERY = 500
 #: How many of the user's (or the request's) liked items a "because" line names.
 BECAUSE = 3
@@ -126,6 +128,12 @@ class Preferences(BaseModel):
     )
     text: str | None = Field(None, min_length=1, max_length=MAX_QUERY, pattern=NOT_BLANK)
     k: int = Field(10, ge=1, le=MAX_K)
+    only: list[str] | None = Field(
+        None, max_length=MAX_LISTED, description="item ids to choose from (default: all)"
+    )
+    exclude: list[str] = Field(
+        default_factory=list, max_length=MAX_LISTED, description="item ids never to return"
+    )
 
 
 class Recommendations(BaseModel):
@@ -193,6 +201,12 @@ class Catalogue:
         if not self.rec.has_item(item_id):
             raise HTTPException(404, f"unknown item id {item_id!r}")
         return int(self.rec.item_rows([item_id])[0])
+
+    def allowed(self, only: list[str] | None, exclude: list[str] | None) -> np.ndarray | None:
+        """The mask of items a request may be answered with; 404 naming an unknown id."""
+        for item_id in [*(only or []), *(exclude or [])]:
+            self.row(item_id)
+        return self.rec.allowed(only, exclude)
 
     def ref(self, row: int) -> ItemRef:
         return ItemRef(item_id=self.ids[row], title=self.titles[row])
@@ -277,12 +291,22 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         return Users(user_ids=[str(u) for u in ids.tolist()], total=len(rec.user_ids))
 
     @app.get("/users/{user_id}/recommendations", response_model=UserRecommendations)
-    async def user_recommendations(user_id: str, k: K = 10, exclude_seen: bool = True) -> Any:
+    async def user_recommendations(
+        user_id: str,
+        k: K = 10,
+        exclude_seen: bool = True,
+        only: Annotated[
+            list[str] | None, Query(max_length=MAX_LISTED, description="item ids to choose from")
+        ] = None,
+        exclude: Annotated[
+            list[str] | None, Query(max_length=MAX_LISTED, description="item ids never to return")
+        ] = None,
+    ) -> Any:
         limit_threads()
         if not rec.has_user(user_id):
             raise HTTPException(404, f"unknown user id {user_id!r}")
         user = int(rec.user_rows([user_id])[0])
-        hits = rec.user_top(user, k, exclude_seen)
+        hits = rec.user_top(user, k, exclude_seen, cat.allowed(only, exclude))
         return UserRecommendations(
             user_id=user_id, items=cat.hits(hits, rec.train_matrix[user].indices)
         )
@@ -293,7 +317,8 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         if not body.liked_item_ids and body.text is None:
             raise HTTPException(422, "give liked_item_ids, text, or both")
         liked = np.array([cat.row(i) for i in body.liked_item_ids], dtype=np.int64)
-        hits = rec.preference_top(liked, body.text, body.k)
+        allowed = cat.allowed(body.only, body.exclude or None)
+        hits = rec.preference_top(liked, body.text, body.k, allowed=allowed)
         return Recommendations(items=cat.hits(hits, liked))
 
     @app.get("/items/{item_id}", response_model=Item)

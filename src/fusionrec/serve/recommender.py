@@ -135,20 +135,37 @@ class BundleRecommender(EmbeddingRecommender):
         order = np.lexsort((items, -scores))[:k]
         return items[order], scores[order]
 
-    def _user_hits(self, users: np.ndarray, k: int, exclude_seen: bool) -> Iterator[Hits]:
+    def _user_hits(
+        self, users: np.ndarray, k: int, exclude_seen: bool, allowed: np.ndarray | None = None
+    ) -> Iterator[Hits]:
+        """Item-item bundles: exact scores. Vector bundles: the FAISS index, which skips the
+        seen and the excluded items; an allow-list of under half the catalogue is scored
+        exactly instead (searching the index for a few allowed items would read it all)."""
+        blocked = np.zeros(0, np.int64) if allowed is None else np.flatnonzero(~allowed)
+        exact = self._item_item is not None or 2 * len(blocked) > len(self.item_ids)
         for user in users:
             seen = self.seen_matrix[user].indices if exclude_seen else np.zeros(0, np.int64)
-            if self._item_item is None:
-                query = self.user_vectors[user]
-                if self.offsets is not None:  # the index holds [item, offset]
-                    query = np.append(query, np.float32(1))
-                yield self._index_top("scoring", query, k, seen)
+            if not exact:
+                yield self._index_top("scoring", self._query(user), k, np.union1d(seen, blocked))
                 continue
-            product = self.history[user] @ self._item_item  # [1, n_items]
-            product = product.toarray() if sp.issparse(product) else product
-            scores = np.asarray(product, np.float32).ravel()
+            if self._item_item is None:
+                scores = self.item_vectors @ self.user_vectors[user]
+                if self.offsets is not None:
+                    scores = scores + self.offsets
+            else:
+                product = self.history[user] @ self._item_item  # [1, n_items]
+                product = product.toarray() if sp.issparse(product) else product
+                scores = np.asarray(product, np.float32).ravel()
+            scores = np.array(scores, dtype=np.float32)  # a private copy to mask
             scores[seen] = -np.inf
+            scores[blocked] = -np.inf
             yield top_hits(scores, k)
+
+    def _query(self, user: int) -> np.ndarray:
+        """What the ``scoring`` index is searched with: the user's vector (and a 1 for the
+        offset coordinate of a ``dot+offset`` bundle, whose index holds [item, offset])."""
+        query = self.user_vectors[user]
+        return query if self.offsets is None else np.append(query, np.float32(1))
 
     def item_item_weights(self) -> np.ndarray | sp.csr_matrix | None:
         return self._item_item

@@ -136,9 +136,12 @@ class EmbeddingRecommender(ABC):
         return None
 
     @abstractmethod
-    def _user_hits(self, users: np.ndarray, k: int, exclude_seen: bool) -> Iterator[Hits]:
+    def _user_hits(
+        self, users: np.ndarray, k: int, exclude_seen: bool, allowed: np.ndarray | None = None
+    ) -> Iterator[Hits]:
         """The best ``k`` items of each user row in ``users``, one ``Hits`` per user; with
-        ``exclude_seen`` never one of the user's training items."""
+        ``exclude_seen`` never one of the user's training items; with ``allowed`` (a bool
+        mask over the items) only allowed items."""
 
     @abstractmethod
     def _nearest(self, view: str, item: int, k: int) -> Hits:
@@ -196,13 +199,21 @@ class EmbeddingRecommender(ABC):
 
     # -- recommendations -----------------------------------------------------------------
     def recommend(
-        self, user_ids: Any | Iterable[Any], k: int = 10, exclude_seen: bool = True
+        self,
+        user_ids: Any | Iterable[Any],
+        k: int = 10,
+        exclude_seen: bool = True,
+        *,
+        only: Iterable[Any] | None = None,
+        exclude: Iterable[Any] | None = None,
     ) -> pd.DataFrame:
         """Top ``k`` items per user: columns user_id, rank, item_id, score (+ title,
         image_path). ``exclude_seen`` masks the user's training items, so a recommendation
-        never repeats what the model was trained on."""
+        never repeats what the model was trained on. ``only``: item ids to choose from (what
+        is in stock, one category); ``exclude``: item ids never to return. Both keep the
+        model's order among the items left."""
         users = self.user_rows(user_ids)  # one id or many
-        hits = list(self._user_hits(users, check_k(k), exclude_seen))
+        hits = list(self._user_hits(users, check_k(k), exclude_seen, self.allowed(only, exclude)))
         counts = np.array([len(rows) for rows, _ in hits], dtype=np.int64)
         rows = np.concatenate([np.zeros(0, np.int64), *(r for r, _ in hits)])
         scores = np.concatenate([np.zeros(0, np.float32), *(s for _, s in hits)])
@@ -212,9 +223,28 @@ class EmbeddingRecommender(ABC):
         frame.insert(0, "user_id", self.user_ids[np.repeat(users, counts)])
         return frame
 
-    def user_top(self, user: int, k: int = 10, exclude_seen: bool = True) -> Hits:
-        """The best ``k`` items of user row ``user``."""
-        return next(self._user_hits(np.array([user]), k, exclude_seen))
+    def user_top(
+        self, user: int, k: int = 10, exclude_seen: bool = True, allowed: np.ndarray | None = None
+    ) -> Hits:
+        """The best ``k`` items of user row ``user`` (among the ``allowed`` ones)."""
+        return next(self._user_hits(np.array([user]), k, exclude_seen, allowed))
+
+    def allowed(
+        self, only: Iterable[Any] | None = None, exclude: Iterable[Any] | None = None
+    ) -> np.ndarray | None:
+        """Bool mask of the items a recommendation may hold: those of ``only`` (default all)
+        minus those of ``exclude``; None when neither is given. Unknown ids are an error."""
+        if only is None and exclude is None:
+            return None
+        if isinstance(only, str) or isinstance(exclude, str):
+            raise ConfigError("only= and exclude= take a list of item ids, not one string")
+        mask = np.ones(len(self.item_ids), dtype=bool)
+        if only is not None:
+            mask[:] = False
+            mask[self.item_rows(list(only))] = True
+        if exclude is not None:
+            mask[self.item_rows(list(exclude))] = False
+        return mask
 
     # -- embeddings and similar items ----------------------------------------------------
     def view_vectors(self, view: str) -> tuple[np.ndarray, np.ndarray]:
@@ -282,22 +312,29 @@ class EmbeddingRecommender(ABC):
         reg: float | None = None,
         alpha: float = DEFAULT_TEXT_ALPHA,
         exclude_liked: bool = True,
+        allowed: np.ndarray | None = None,
     ) -> Hits:
         """A new user's top ``k`` from liked item rows and/or a description, folded in
         together against the frozen item vectors (the description as one more liked
-        pseudo-item, ``text_map``). Without a method: the measured default for dot-product
-        models, else the one method that needs no user vector. A sequential model given
-        liked items alone and no method reads them as a history, oldest first
-        (``history_vector``), as it reads a known user's."""
+        pseudo-item, ``text_map``), among the ``allowed`` items. Without a method: the
+        measured default for dot-product models, else the one method that needs no user
+        vector. A sequential model given liked items alone and no method reads them as a
+        history, oldest first (``history_vector``), as it reads a known user's."""
+
+        def best(scores: np.ndarray) -> Hits:
+            if exclude_liked and len(liked):
+                scores[liked] = -np.inf
+            if allowed is not None:
+                scores[~allowed] = -np.inf
+            return top_hits(scores, k)
+
         if method is None and text is None and len(liked):
             scores = self.history_scores(liked)
             if scores is None:
                 user = self.history_vector(liked)
                 scores = None if user is None else self.scoring_vectors()[0] @ user
             if scores is not None:
-                if exclude_liked:
-                    scores[liked] = -np.inf
-                return top_hits(scores, k)
+                return best(scores)
         items, _ = self.scoring_vectors()
         parts = [items[first_of_each(liked)]] if len(liked) else []  # a repeat is no stronger
         if text is not None:
@@ -309,10 +346,7 @@ class EmbeddingRecommender(ABC):
         if reg is None:
             reg = DEFAULT_FOLD_IN_REG if len(liked) else DEFAULT_TEXT_REG
         method = method or (default if dot else "item-similarity")
-        scores = fold_in_scores(items, np.vstack(parts), method, reg, dot_product=dot)
-        if exclude_liked and len(liked):
-            scores[liked] = -np.inf
-        return top_hits(scores, k)
+        return best(fold_in_scores(items, np.vstack(parts), method, reg, dot_product=dot))
 
     def history_scores(self, liked: np.ndarray) -> np.ndarray | None:
         """Every item's score for a new user who liked item rows ``liked``, from a model
@@ -352,17 +386,21 @@ class EmbeddingRecommender(ABC):
         method: FoldIn | None = None,
         reg: float = DEFAULT_FOLD_IN_REG,
         exclude_liked: bool = True,
+        only: Iterable[Any] | None = None,
+        exclude: Iterable[Any] | None = None,
     ) -> pd.DataFrame:
         """Recommendations for a user not in training who liked ``liked`` (item ids), by
         fold-in against the frozen item vectors (no retraining; methods in
         ``fusionrec.tasks.foldin``); a sequential model without ``method`` encodes them as
-        a history, oldest first."""
+        a history, oldest first. ``only`` / ``exclude`` as in ``recommend``."""
         rows = self.item_rows(liked)  # one id or many
         if len(rows) == 0:
             raise ConfigError("give at least one liked item id")
+        allowed = self.allowed(only, exclude)
         hits = self.preference_top(
-            rows, None, check_k(k), method=method, reg=reg, exclude_liked=exclude_liked
-        )
+            rows, None, check_k(k), method=method, reg=reg, exclude_liked=exclude_liked,
+            allowed=allowed,
+        )  # fmt: skip
         return self._ranked(hits)
 
     def recommend_for_text(
@@ -373,15 +411,20 @@ class EmbeddingRecommender(ABC):
         alpha: float = DEFAULT_TEXT_ALPHA,
         method: FoldIn | None = None,
         reg: float = DEFAULT_TEXT_REG,
+        only: Iterable[Any] | None = None,
+        exclude: Iterable[Any] | None = None,
     ) -> pd.DataFrame:
         """Recommendations for a new user who describes what they like: the sentence is
         embedded, mapped into the recommender's item space (``text_map``) and folded in as
-        one liked pseudo-item."""
+        one liked pseudo-item. ``only`` / ``exclude`` as in ``recommend``."""
         if not isinstance(text, str):
             raise ConfigError(f"the description must be a string, got {type(text).__name__}")
         none = np.zeros(0, np.int64)
+        allowed = self.allowed(only, exclude)
         return self._ranked(
-            self.preference_top(none, text, check_k(k), method=method, reg=reg, alpha=alpha)
+            self.preference_top(
+                none, text, check_k(k), method=method, reg=reg, alpha=alpha, allowed=allowed
+            )
         )
 
     def text_map(self, alpha: float = DEFAULT_TEXT_ALPHA) -> TextToItemMap:

@@ -152,8 +152,11 @@ class FittedRecommender(EmbeddingRecommender):
         return self._lazy("offsets", check)
 
     # -- how the best items are found: exact scores --------------------------------------
-    def _user_hits(self, users: np.ndarray, k: int, exclude_seen: bool) -> Iterator[Hits]:
+    def _user_hits(
+        self, users: np.ndarray, k: int, exclude_seen: bool, allowed: np.ndarray | None = None
+    ) -> Iterator[Hits]:
         """The model's full score rows, in blocks, masked with the evaluator's masking."""
+        blocked = None if allowed is None else torch.from_numpy(~allowed)
         for start in range(0, len(users), _BLOCK):
             block = users[start : start + _BLOCK]
             with torch.no_grad():
@@ -161,6 +164,8 @@ class FittedRecommender(EmbeddingRecommender):
             scores = scores.clone()
             if exclude_seen:
                 mask_seen(scores, self.seen_matrix, block)
+            if blocked is not None:
+                scores[:, blocked.to(scores.device)] = -torch.inf
             idx, val = top_k(scores.cpu(), k)
             keep = np.isfinite(val)
             yield from zip(
