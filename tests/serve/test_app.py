@@ -64,6 +64,9 @@ def test_only_and_exclude_restrict_the_answer_over_http(client, bundle):
     assert missing.status_code == 404 and "'nope'" in missing.json()["detail"]
     missing = client.post("/recommendations", json={"text": "robots", "exclude": ["nope"]})
     assert missing.status_code == 404
+    near = load_bundle(bundle).similar_items("i3", k=10, by="text")["item_id"].tolist()
+    got = client.get("/items/i3/similar", params={"by": "text", "k": 2, "exclude": near[:1]})
+    assert [h["item_id"] for h in got.json()["items"]] == near[1:3]
 
 
 def test_anonymous_recommendations(client):

@@ -76,6 +76,11 @@ def test_only_and_exclude_answer_as_the_run(bundle, trained_run):
             a["item_id"].tolist()
             == fitted.recommend_for_items(["i2"], k=4, **rules)["item_id"].tolist()
         )
+    near = fitted.similar_items("i3", k=30, by="text")["item_id"].tolist()
+    for rules, expected in (({"exclude": near[:3]}, near[3:7]), ({"only": near[2:9]}, near[2:6])):
+        a = served.similar_items("i3", k=4, by="text", **rules)
+        b = fitted.similar_items("i3", k=4, by="text", **rules)
+        assert a["item_id"].tolist() == b["item_id"].tolist() == expected
 
 
 def test_bundle_and_run_share_one_api_over_the_same_vectors(bundle, trained_run):

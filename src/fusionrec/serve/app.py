@@ -49,6 +49,13 @@ BECAUSE = 3
 #: Text fields must hold more than spaces (blank text is refused as empty text is: 422).
 NOT_BLANK = r"\S"
 K = Annotated[int, Query(ge=1, le=MAX_K, description="how many items (1-100)")]
+#: repeat the parameter per id (``?only=i1&only=i2``)
+Only = Annotated[
+    list[str] | None, Query(max_length=MAX_LISTED, description="item ids to choose from")
+]
+Exclude = Annotated[
+    list[str] | None, Query(max_length=MAX_LISTED, description="item ids never to return")
+]
 #: Compute threads (FAISS and torch OpenMP pools) a request thread uses.
 THREADS_PER_REQUEST = 1
 _limited = threading.local()
@@ -295,12 +302,8 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         user_id: str,
         k: K = 10,
         exclude_seen: bool = True,
-        only: Annotated[
-            list[str] | None, Query(max_length=MAX_LISTED, description="item ids to choose from")
-        ] = None,
-        exclude: Annotated[
-            list[str] | None, Query(max_length=MAX_LISTED, description="item ids never to return")
-        ] = None,
+        only: Only = None,
+        exclude: Exclude = None,
     ) -> Any:
         limit_threads()
         if not rec.has_user(user_id):
@@ -343,13 +346,16 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         item_id: str,
         by: Literal["behaviour", "text", "image", "audio", "fused"] | None = None,
         k: K = 10,
+        only: Only = None,
+        exclude: Exclude = None,
     ) -> Any:
         """Items closest to the item in view ``by`` (default: the view the model scores
         with, fused for multimodal models)."""
         limit_threads()
         row = cat.row(item_id)
         by = by or rec.explain_view() or "behaviour"
-        return Similar(item_id=item_id, by=by, items=cat.hits(rec.similar_top(row, k, by)))
+        hits = rec.similar_top(row, k, by, cat.allowed(only, exclude))
+        return Similar(item_id=item_id, by=by, items=cat.hits(hits))
 
     @app.get("/search", response_model=SearchResults)
     def search(

@@ -170,9 +170,17 @@ class BundleRecommender(EmbeddingRecommender):
     def item_item_weights(self) -> np.ndarray | sp.csr_matrix | None:
         return self._item_item
 
-    def _nearest(self, view: str, item: int, k: int) -> Hits:
-        query = self.unit_vectors(view)[item][None]
-        return self._index_top(f"view-{view}", query, k, np.array([item]))
+    def _nearest(self, view: str, item: int, k: int, allowed: np.ndarray | None = None) -> Hits:
+        """The view's FAISS index, skipping the item and a short block-list; an allow-list
+        of under half the catalogue is compared exactly instead."""
+        unit = self.unit_vectors(view)
+        blocked = np.zeros(0, np.int64) if allowed is None else np.flatnonzero(~allowed)
+        if 2 * len(blocked) <= len(self.item_ids):
+            return self._index_top(f"view-{view}", unit[item][None], k, np.union1d([item], blocked))
+        sims = unit @ unit[item]
+        sims[~self.view_vectors(view)[1]] = -np.inf
+        sims[[item, *blocked]] = -np.inf
+        return top_hits(sims, k)
 
     # -- search and sentiment --------------------------------------------------------------
     def history_vector(self, history: np.ndarray) -> np.ndarray | None:

@@ -144,9 +144,9 @@ class EmbeddingRecommender(ABC):
         mask over the items) only allowed items."""
 
     @abstractmethod
-    def _nearest(self, view: str, item: int, k: int) -> Hits:
+    def _nearest(self, view: str, item: int, k: int, allowed: np.ndarray | None = None) -> Hits:
         """The ``k`` items closest by cosine to item row ``item`` in ``view``, never the item
-        itself nor an item without the view."""
+        itself nor an item without the view (nor one ``allowed`` leaves out)."""
 
     @abstractmethod
     def _item_columns(self) -> dict[str, np.ndarray]:
@@ -273,7 +273,9 @@ class EmbeddingRecommender(ABC):
             raise ModelError(f"model '{self.model_name}' has no user embeddings")
         return users
 
-    def similar_top(self, item: int, k: int = 10, by: str | None = None) -> Hits:
+    def similar_top(
+        self, item: int, k: int = 10, by: str | None = None, allowed: np.ndarray | None = None
+    ) -> Hits:
         """The ``k`` items closest to item row ``item`` in view ``by`` (default: the view the
         model scores with, ``explain_view()``, as the served API has it). An item-item model
         (EASE, ItemKNN) scores with no item vectors: ``by`` must name a content view."""
@@ -292,14 +294,24 @@ class EmbeddingRecommender(ABC):
         _, present = self.view_vectors(by)
         if not present[item]:
             raise ModelError(f"item '{self.item_ids[item]}' has no {by} features; try another view")
-        return self._nearest(by, item, k)
+        return self._nearest(by, item, k, allowed)
 
-    def similar_items(self, item_id: Any, k: int = 10, by: str | None = None) -> pd.DataFrame:
+    def similar_items(
+        self,
+        item_id: Any,
+        k: int = 10,
+        by: str | None = None,
+        *,
+        only: Iterable[Any] | None = None,
+        exclude: Iterable[Any] | None = None,
+    ) -> pd.DataFrame:
         """The ``k`` items closest to ``item_id`` by cosine similarity in view ``by``
         (behaviour, text, image, audio or fused; ``views()`` lists this model's; default: the
-        view the model scores with, fused for multimodal models)."""
+        view the model scores with, fused for multimodal models). ``only`` / ``exclude`` as
+        in ``recommend``."""
         (item,) = self.item_rows([item_id])
-        return self._ranked(self.similar_top(int(item), check_k(k), by), "similarity")
+        allowed = self.allowed(only, exclude)
+        return self._ranked(self.similar_top(int(item), check_k(k), by, allowed), "similarity")
 
     # -- new users -----------------------------------------------------------------------
     def preference_top(

@@ -174,11 +174,13 @@ class FittedRecommender(EmbeddingRecommender):
                 strict=True,
             )
 
-    def _nearest(self, view: str, item: int, k: int) -> Hits:
+    def _nearest(self, view: str, item: int, k: int, allowed: np.ndarray | None = None) -> Hits:
         unit = self.unit_vectors(view)
         sims = unit @ unit[item]
         sims[~self.view_vectors(view)[1]] = -np.inf
         sims[item] = -np.inf
+        if allowed is not None:
+            sims[~allowed] = -np.inf
         return top_hits(sims, k)
 
     def item_item_weights(self) -> np.ndarray | sp.csr_matrix | None:
