@@ -176,6 +176,20 @@ def test_data_inspect_and_split(tmp_path):
         assert "cannot write to the split folder" in str(result.exception)
 
 
+def test_data_inspect_says_how_concentrated_the_interactions_are(tmp_path):
+    """Items a, b, c, d rated by 6, 3, 1 and 0 users: a and b hold 9 of 10 ratings (the head
+    reaches 80% at b); Gini of [0, 1, 3, 6] = (-3*0 - 1*1 + 1*3 + 3*6) / (4 * 10) = 0.5."""
+    rows = [(f"u{u}", "a") for u in range(6)] + [(f"u{u}", "b") for u in range(3)] + [("u0", "c")]
+    (tmp_path / "r.csv").write_text("user_id,item_id\n" + "".join(f"{u},{i}\n" for u, i in rows))
+    (tmp_path / "items.csv").write_text("item_id,title\na,A\nb,B\nc,C\nd,D\n")
+    out = invoke(
+        "data", "inspect", str(tmp_path / "r.csv"), f"dataset.items_path={tmp_path / 'items.csv'}"
+    ).output
+    line = " ".join(out.replace("│", " ").split())
+    assert "Gini 0.50; the 2 most-interacted items (50.0%) hold 80% of interactions; " in line
+    assert "1 item has none (25.0%)" in line
+
+
 def test_bad_config_key_is_named(tmp_path):
     cfg = toy_config(tmp_path)
     result = runner.invoke(app, ["train", "-c", str(cfg), "train.learning_rate=0.1"])

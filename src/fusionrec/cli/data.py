@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -46,6 +47,7 @@ def inspect(
             f"min {d['min']}  p25 {d.get('p25', 0):g}  median {d['median']:g}  "
             f"mean {d['mean']:.1f}  p75 {d.get('p75', 0):g}  max {d['max']}",
         )
+    table.add_row("item popularity", _popularity(ds))
     if ds.has_ratings:
         counts = ds.interactions["rating"].value_counts().sort_index()
         table.add_row("ratings", "  ".join(f"{k:g}: {v:,}" for k, v in counts.items()))
@@ -59,6 +61,25 @@ def inspect(
     if features:
         _feature_rows(table, cfg, ds)
     console.print(table)
+
+
+def _popularity(ds: Any) -> str:
+    """How concentrated the interactions are, in the terms the evaluator's ``gini@K`` and
+    ``tail@K`` use: a long tail is where content-aware models should pay."""
+    import numpy as np
+
+    from fusionrec.data.dataset import ITEM
+    from fusionrec.evaluate.evaluator import gini, long_tail
+
+    degree = np.bincount(ds.interactions[ITEM].to_numpy(), minlength=ds.n_items)
+    head = int((long_tail(degree) == 0).sum())
+    never = int((degree == 0).sum())
+    share = max(1, ds.n_items)
+    none = f"{never:,} item has" if never == 1 else f"{never:,} items have"
+    return (
+        f"Gini {gini(degree):.2f}; the {head:,} most-interacted items ({head / share:.1%}) "
+        f"hold 80% of interactions; {none} none ({never / share:.1%})"
+    )
 
 
 def _feature_rows(table: Table, cfg, ds) -> None:
