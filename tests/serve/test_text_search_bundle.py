@@ -39,7 +39,7 @@ def text_only(trained_run, tmp_path_factory) -> tuple[Path, Path]:
 def test_the_bundle_searches_by_text(text_only):
     run, bundle = text_only
     manifest = read_manifest(bundle)
-    assert manifest["search"] and manifest["search_ways"] == ["text", "fused"]
+    assert manifest["search"] and manifest["search_ways"] == ["text"]
     served, fitted = load_bundle(bundle), fusionrec.load(run)
     hits = served.search(QUERY, k=40)  # by text: the bundle has no images to match
     assert hits["title"].str.startswith("Star").head(20).all()

@@ -309,7 +309,7 @@ def test_a_catalogue_without_images_is_searched_by_its_text(tmp_path):
     )
     search = CatalogueSearch.fit(ds, features)
     assert search.manifest["mode"] == "text-only" and search.default_way == "text"
-    assert search.ways == ["text", "fused"] and search.manifest["training"]["trained_pairs"] == 0
+    assert search.ways == ["text"] and search.manifest["training"]["trained_pairs"] == 0
     hits = search.search("something to keep my head warm", k=6)
     assert hits["item_id"].iloc[0] == "h1" and hits["image_path"].isna().all()
     query, _ = make_encoder(SentenceTransformerText()).encode(["something to keep my head warm"])
@@ -317,7 +317,7 @@ def test_a_catalogue_without_images_is_searched_by_its_text(tmp_path):
         hits["score"], np.sort(features["text"].matrix @ query[0])[::-1], atol=1e-5
     )
     assert search.search("shoes for walking in the mountains", k=1)["item_id"][0] == "b1"
-    with pytest.raises(ConfigError, match="unknown by='image': use one of text, fused"):
+    with pytest.raises(ConfigError, match="unknown by='image': use one of text$"):
         search.search("a hat", by="image")
     search.save(tmp_path / "index")
     pd.testing.assert_frame_equal(

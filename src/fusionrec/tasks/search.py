@@ -215,8 +215,8 @@ class CatalogueSearch:
     @property
     def ways(self) -> list[str]:
         """What ``by`` accepts: each aligned view (image, text, recommender if fitted with
-        one) and ``fused``, all of an item's views together."""
-        return [*self.catalogue, "fused"]
+        one) and, with two or more, ``fused``: all of an item's views together."""
+        return [*self.catalogue, *(["fused"] if len(self.catalogue) > 1 else [])]
 
     def view(self, by: str) -> tuple[np.ndarray, np.ndarray]:
         """(aligned item embeddings, presence mask) of one way of matching items.
