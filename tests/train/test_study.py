@@ -66,7 +66,7 @@ def test_demo_command_prints_the_table(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "itemknn" in result.output and "lightgcn" in result.output
-    assert "recall@10" in result.output
+    assert "recall@10" in result.output and "tail@10" in result.output  # toy ks: 5, 10
 
 
 def test_the_demo_table_says_how_each_row_was_made(tmp_path):

@@ -139,9 +139,13 @@ def load_data(
 
 def shown_metrics(rows: dict[str, dict[str, Any]]) -> list[str]:
     """Recall and NDCG at the two smallest cut-offs the rows were scored at (``@10``/``@20``
-    with the default ``evaluate.ks``), so a table never shows only columns nobody computed."""
+    with the default ``evaluate.ks``), so a table never shows only columns nobody computed;
+    then the long-tail share of the larger of those lists where the rows have it (how far
+    each model reaches past the most-rated items: ``tail@K``, docs/evaluation.md)."""
     ks = sorted({int(m.split("@")[1]) for r in rows.values() for m in r if m.startswith("recall@")})
-    return [f"{metric}@{k}" for metric in ("recall", "ndcg") for k in ks[:2]]
+    shown = [f"{metric}@{k}" for metric in ("recall", "ndcg") for k in ks[:2]]
+    tail = f"tail@{ks[:2][-1]}" if ks else None
+    return shown + ([tail] if any(tail in r for r in rows.values()) else [])
 
 
 def metrics_table(
