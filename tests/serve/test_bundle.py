@@ -157,6 +157,27 @@ def test_a_missing_file_or_manifest_or_version_is_refused(bundle, tmp_path):
         load_bundle(copy)
 
 
+def test_serving_on_a_port_another_server_holds_is_one_line(bundle, monkeypatch):
+    """Said before the server loads anything (uvicorn would log the bind error after the
+    app started, and exit 3, with the URL already announced)."""
+    import socket
+
+    import uvicorn
+
+    def never(*args, **kwargs):
+        raise AssertionError("uvicorn started on a port that is taken")
+
+    monkeypatch.setattr(uvicorn, "run", never)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", str(bundle), "--port", str(port)])
+    assert isinstance(result.exception, FusionrecError)
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in str(result.exception)
+    assert "serving" not in result.output
+
+
 def test_the_cli_refuses_a_corrupt_bundle_in_one_line(bundle, tmp_path):
     copy = _copy(bundle, tmp_path)
     (copy / "items.parquet").write_bytes(b"broken")
