@@ -460,7 +460,7 @@ def test_a_content_model_on_a_dataset_without_content_says_what_to_give(tmp_path
         fusionrec.fit(
             str(data), model="vbpr", overrides=["evaluate.ks=[5,10]"], run_dir=tmp_path / "run"
         )
-    assert not (tmp_path / "run" / "results.json").exists()
+    assert not (tmp_path / "run" / "split.parquet").exists()  # refused before the split
 
 
 def test_a_dataset_path_names_the_run_after_its_file(tmp_path, monkeypatch):

@@ -192,17 +192,32 @@ def prepare(
 ) -> Prepared:
     dataset = load_clean_dataset(config)
     check_cutoffs(config, dataset.n_items, dataset.n_items)
+    check_content(config, dataset)
     split = split_dataset(config, dataset, run_dir)
     features, report = load_features(config, dataset, progress)
-    asked = config.features is not None and config.features.get("modalities") != []
-    if model_class(config.model.name).requires_features and asked and not features:
+    return Prepared(dataset, split, features, report)
+
+
+def check_content(config: ExperimentConfig, dataset: Dataset) -> None:
+    """Refuse a content model whose features default to every modality the data has, on data
+    that has none, before a split is written or anything is encoded (the model's own error
+    would only say to add the features section the config already has)."""
+    if config.features is None or not model_class(config.model.name).requires_features:
+        return  # no features: the model says so itself
+    settings = dict(config.features)
+    if settings.pop("modalities", None) is not None:
+        return  # named modalities: the encoders say what each one lacks
+    from fusionrec.encoders.config import parse_features_config
+    from fusionrec.encoders.pipeline import default_modalities
+
+    settings.pop("cache_dir", None)
+    if not default_modalities(dataset, parse_features_config(settings)):
         raise ConfigError(
             f"model '{config.model.name}' needs item features, and dataset '{dataset.name}' "
             "gives none: name its item table (dataset.items_path) with text columns "
             "(dataset.text_fields) or image/audio files (dataset.image_column, image_pattern), "
             "or read features computed elsewhere (features.precomputed: {image: file.npy})"
         )
-    return Prepared(dataset, split, features, report)
 
 
 def warn_unordered_split(model: str, dataset: Dataset, split: Split) -> None:
