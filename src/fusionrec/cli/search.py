@@ -43,10 +43,9 @@ def _index(
                     "drop --dataset/--config to search the saved one"
                 )
         return saved
-    from fusionrec.encoders.config import parse_features_config
     from fusionrec.encoders.pipeline import build_item_features
     from fusionrec.tasks.alignment import AlignConfig
-    from fusionrec.train.experiment import load_clean_dataset
+    from fusionrec.train.experiment import features_settings, load_clean_dataset
 
     if not dataset and config is None and index is not None:
         raise ConfigError(
@@ -59,10 +58,8 @@ def _index(
             "or --index with a saved index"
         )
     cfg = build_config(config, dataset)
-    settings = dict(cfg.features or {})
-    settings.pop("modalities", None)
-    cache_dir = cache_dir or settings.pop("cache_dir", None)
-    features_config = parse_features_config(settings)
+    _, section_cache, features_config = features_settings(cfg.features or {})
+    cache_dir = cache_dir or section_cache
     ds = load_clean_dataset(cfg)
     modalities = search_modalities(ds, features_config)
     features = build_item_features(ds, features_config, modalities, cache_dir, progress=True)

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -75,6 +75,9 @@ from fusionrec.train.rundir import (
 )
 from fusionrec.train.subnormals import subnormals_flushed
 from fusionrec.train.trainer import evaluate_model, resolve_device, seed_everything, train_model
+
+if TYPE_CHECKING:
+    from fusionrec.encoders.config import FeaturesConfig
 
 log = logging.getLogger(__name__)
 
@@ -156,17 +159,26 @@ def load_features(
     ``modalities: []``, means no features."""
     if config.features is None or config.features.get("modalities") == []:
         return None, None
-    from fusionrec.encoders.config import parse_features_config
     from fusionrec.encoders.pipeline import extract_item_features
 
-    settings = dict(config.features)
-    modalities = settings.pop("modalities", None)
-    cache_dir = settings.pop("cache_dir", None)
-    feats_cfg = parse_features_config(settings)
+    modalities, cache_dir, feats_cfg = features_settings(config.features)
     features, report = extract_item_features(
         dataset, feats_cfg, modalities, cache_dir, progress, use_cache
     )
     return features, report if with_report else {"modalities": features.summary()}
+
+
+def features_settings(
+    section: dict[str, Any],
+) -> tuple[list[str] | None, str | None, FeaturesConfig]:
+    """A config's ``features`` section as (modalities, None for every one the data has;
+    the feature cache folder; the parsed encoder settings)."""
+    from fusionrec.encoders.config import parse_features_config
+
+    settings = dict(section)
+    modalities = settings.pop("modalities", None)
+    cache_dir = settings.pop("cache_dir", None)
+    return modalities, cache_dir, parse_features_config(settings)
 
 
 def check_cutoffs(config: ExperimentConfig, n_items: int, n_valid_candidates: int) -> None:
@@ -204,14 +216,12 @@ def check_content(config: ExperimentConfig, dataset: Dataset) -> None:
     would only say to add the features section the config already has)."""
     if config.features is None or not model_class(config.model.name).requires_features:
         return  # no features: the model says so itself
-    settings = dict(config.features)
-    if settings.pop("modalities", None) is not None:
+    modalities, _, feats_cfg = features_settings(config.features)
+    if modalities is not None:
         return  # named modalities: the encoders say what each one lacks
-    from fusionrec.encoders.config import parse_features_config
     from fusionrec.encoders.pipeline import default_modalities
 
-    settings.pop("cache_dir", None)
-    if not default_modalities(dataset, parse_features_config(settings)):
+    if not default_modalities(dataset, feats_cfg):
         raise ConfigError(
             f"model '{config.model.name}' needs item features, and dataset '{dataset.name}' "
             "gives none: name its item table (dataset.items_path) with text columns "
