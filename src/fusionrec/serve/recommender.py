@@ -139,10 +139,9 @@ class BundleRecommender(EmbeddingRecommender):
         self, users: np.ndarray, k: int, exclude_seen: bool, allowed: np.ndarray | None = None
     ) -> Iterator[Hits]:
         """Item-item bundles: exact scores. Vector bundles: the FAISS index, which skips the
-        seen and the excluded items; an allow-list of under half the catalogue is scored
-        exactly instead (searching the index for a few allowed items would read it all)."""
-        blocked = np.zeros(0, np.int64) if allowed is None else np.flatnonzero(~allowed)
-        exact = self._item_item is not None or 2 * len(blocked) > len(self.item_ids)
+        seen and the excluded items, or exact scores for a short allow-list (``_blocked``)."""
+        blocked, indexed = self._blocked(allowed)
+        exact = self._item_item is not None or not indexed
         for user in users:
             seen = self.seen_matrix[user].indices if exclude_seen else np.zeros(0, np.int64)
             if not exact:
@@ -170,12 +169,19 @@ class BundleRecommender(EmbeddingRecommender):
     def item_item_weights(self) -> np.ndarray | sp.csr_matrix | None:
         return self._item_item
 
-    def _nearest(self, view: str, item: int, k: int, allowed: np.ndarray | None = None) -> Hits:
-        """The view's FAISS index, skipping the item and a short block-list; an allow-list
-        of under half the catalogue is compared exactly instead."""
-        unit = self.unit_vectors(view)
+    def _blocked(self, allowed: np.ndarray | None) -> tuple[np.ndarray, bool]:
+        """The item rows ``allowed`` leaves out, and whether an index search should skip them:
+        yes for up to half the catalogue; past that (a short allow-list) the search would
+        read most of the index only to drop it, so the allowed items are scored exactly."""
         blocked = np.zeros(0, np.int64) if allowed is None else np.flatnonzero(~allowed)
-        if 2 * len(blocked) <= len(self.item_ids):
+        return blocked, 2 * len(blocked) <= len(self.item_ids)
+
+    def _nearest(self, view: str, item: int, k: int, allowed: np.ndarray | None = None) -> Hits:
+        """The view's FAISS index, skipping the item and the blocked ones, or exact cosines
+        for a short allow-list (``_blocked``)."""
+        unit = self.unit_vectors(view)
+        blocked, indexed = self._blocked(allowed)
+        if indexed:
             return self._index_top(f"view-{view}", unit[item][None], k, np.union1d([item], blocked))
         sims = unit @ unit[item]
         sims[~self.view_vectors(view)[1]] = -np.inf
