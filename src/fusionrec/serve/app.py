@@ -33,7 +33,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from fusionrec.errors import FusionrecError
+from fusionrec.errors import DataError, FusionrecError
 from fusionrec.serve.recommender import BundleRecommender
 from fusionrec.tasks.base import Hits
 
@@ -210,10 +210,11 @@ class Catalogue:
         return int(self.rec.item_rows([item_id])[0])
 
     def allowed(self, only: list[str] | None, exclude: list[str] | None) -> np.ndarray | None:
-        """The mask of items a request may be answered with; 404 naming an unknown id."""
-        for item_id in [*(only or []), *(exclude or [])]:
-            self.row(item_id)
-        return self.rec.allowed(only, exclude)
+        """The mask of items a request may be answered with; 404 naming the unknown ids."""
+        try:
+            return self.rec.allowed(only, exclude)
+        except DataError as exc:  # the id lookup's error: every unknown id, by name
+            raise HTTPException(404, str(exc)) from None
 
     def ref(self, row: int) -> ItemRef:
         return ItemRef(item_id=self.ids[row], title=self.titles[row])
