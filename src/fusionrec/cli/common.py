@@ -29,6 +29,16 @@ console = Console()
 _KEPT_DATASET_KEYS = {"name", "implicit_threshold", "dedupe", "kcore_user", "kcore_item"}
 
 
+def add_items_option(what: str) -> Any:
+    """``--add-items FILE``: items new since training, ``what`` is done with them."""
+    return typer.Option(
+        None,
+        "--add-items",
+        help="items new since training (csv/tsv/parquet/jsonl: item_id, text fields, "
+        f"image_path), {what} through their content neighbours",
+    )
+
+
 def setup_logging(verbose: bool = False) -> None:
     """fusionrec's own steps at INFO (DEBUG with ``verbose``); other libraries' only from
     WARNING up (INFO with ``verbose``): "Loading SentenceTransformer model from ..." on

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from fusionrec.cli.common import console, setup_logging
+from fusionrec.cli.common import add_items_option, console, setup_logging
 
 
 class IndexChoice(str, Enum):
@@ -35,6 +35,10 @@ def export(
         "default", "--sentiment", help="'default', a sentiment model folder, or 'none'"
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing bundle"),
+    add_items: Path = add_items_option("scored"),
+    neighbours: int = typer.Option(
+        None, "--neighbours", min=1, help="content neighbours per added item (default 50)"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Write RUN's embeddings, indexes, item metadata and images into a bundle folder."""
@@ -51,10 +55,14 @@ def export(
         sentiment=None if sentiment == "none" else sentiment,
         overwrite=overwrite,
         progress=True,
+        new_items=add_items,
+        neighbours=neighbours,
     )
     manifest = read_manifest(out, verify=False)
     console.print(
-        f"bundle {out}: {manifest['model']} on {manifest['dataset']}, views "
+        f"bundle {out}: {manifest['model']} on {manifest['dataset']}"
+        + (f" + {manifest['added_items']:,} added items" if manifest["added_items"] else "")
+        + ", views "
         f"{', '.join(manifest['views']) or 'none'}, "
         f"search {'yes' if manifest['search'] else 'no'}, "
         f"sentiment {'yes' if manifest['sentiment'] else 'no'}; serve it with "

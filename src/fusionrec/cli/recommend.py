@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from fusionrec.cli.common import console, setup_logging
+from fusionrec.cli.common import add_items_option, console, setup_logging
 from fusionrec.errors import ConfigError
 from fusionrec.io import ensure_writable_dir, write_atomic
 
@@ -22,6 +22,10 @@ _WRITERS = {
     ".parquet": lambda frame, path: frame.to_parquet(path, index=False),
     ".jsonl": lambda frame, path: frame.to_json(path, orient="records", lines=True),
 }
+
+
+#: the "why" of an item added after training (``--add-items``)
+ADDED = "added since training: scored as its content neighbours are"
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +45,7 @@ def recommend(
     seed: int = typer.Option(None, "--seed", help="which seed's model (default: the first)"),
     only: str = typer.Option(None, "--only", help="comma-separated item ids to choose from"),
     exclude: str = typer.Option(None, "--exclude", help="comma-separated item ids never to show"),
+    add_items: Path = add_items_option("recommended"),
     output: Path = typer.Option(
         None,
         "--output",
@@ -71,6 +76,8 @@ def recommend(
     from fusionrec.api import load
 
     rec = load(run, seed)
+    if add_items is not None:
+        rec = rec.add_items(add_items)
     rules = {"only": _ids(only), "exclude": _ids(exclude)}
     if all_users:
         frame = rec.recommend(rec.user_ids, k=k, **rules)
@@ -85,7 +92,12 @@ def recommend(
     else:
         frame = rec.recommend_for_text(text, k=k, **rules)
         title = f"top {k} for: {text}"
-    why = [_why(rec.explain(user, item)) for item in frame["item_id"]] if explain else None
+    added = set(rec.added_item_ids.tolist())
+    why = (
+        [ADDED if item in added else _why(rec.explain(user, item)) for item in frame["item_id"]]
+        if explain
+        else None
+    )
     if output is None:
         console.print(_table(title, frame, why))
         return

@@ -134,7 +134,7 @@ class ColdTransfer(Recommender):
         cold, warm = np.flatnonzero(popularity == 0), np.flatnonzero(popularity > 0)
         if len(warm) == 0:
             raise ModelError("cold-transfer: the training matrix has no warm items to borrow from")
-        content = content_matrix(data, params.modalities, center=True)
+        content = content_matrix(data.features, params.modalities, center=True)
         has_content = np.abs(content).sum(axis=1) > 0
         blank = cold[~has_content[cold]]
         if len(blank):

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from fusionrec.data.features import ItemFeatures
 from fusionrec.models.base import Params, Recommender, TrainData, register
 
 
@@ -25,9 +26,11 @@ class ContentKNNParams(Params):
     center: bool = True
 
 
-def content_matrix(data: TrainData, modalities: list[str] | None, center: bool) -> np.ndarray:
+def content_matrix(
+    features: ItemFeatures, modalities: list[str] | None, center: bool
+) -> np.ndarray:
     """[n_items, sum(dims)] concatenation of per-modality L2-normalised content vectors."""
-    feats = data.features.select(modalities)
+    feats = features.select(modalities)
     blocks = []
     scale = 1.0 / np.sqrt(len(feats))
     for mod in feats:
@@ -52,7 +55,7 @@ class ContentKNN(Recommender):
 
     def __init__(self, data: TrainData, params: ContentKNNParams) -> None:
         super().__init__(data, params)
-        items = torch.from_numpy(content_matrix(data, params.modalities, params.center))
+        items = torch.from_numpy(content_matrix(data.features, params.modalities, params.center))
         self.register_buffer("items", items, persistent=False)
         self.register_buffer(
             "profiles", torch.zeros(data.n_users, items.shape[1]), persistent=False

@@ -103,7 +103,9 @@ class ContentEASE(EASE):
     requires_features = True
 
     def gram(self, data: TrainData) -> np.ndarray:
-        f = content_matrix(data, self.params.modalities, self.params.center).astype(np.float64)
+        f = content_matrix(data.features, self.params.modalities, self.params.center).astype(
+            np.float64
+        )
         g = cooccurrence(data.train_matrix)
         g += self.params.content_weight * (f @ f.T)
         return g

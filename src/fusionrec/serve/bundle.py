@@ -45,7 +45,7 @@ import io
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,9 @@ from fusionrec.io import (
     write_npy,
 )
 from fusionrec.serve.index import IndexConfig, VectorIndex
+
+if TYPE_CHECKING:
+    from fusionrec.tasks.recommender import FittedRecommender
 
 log = logging.getLogger("fusionrec.serve")
 
@@ -177,6 +180,7 @@ def _export_history(model: Any, folder: Path) -> dict[str, Any] | None:
 
 def _write_bundle(
     folder: Path,
+    rec: FittedRecommender,
     run_dir: Path,
     seed: int | None,
     index_config: IndexConfig,
@@ -185,12 +189,11 @@ def _write_bundle(
     progress: bool,
 ) -> dict[str, Any]:
     """Everything but the manifest into ``folder``; returns the manifest's contents."""
-    from fusionrec.api import load, run_features_config
+    from fusionrec.api import run_features_config
     from fusionrec.config import read_saved_config
     from fusionrec.encoders.base import l2_normalize
     from fusionrec.tasks.views import view_mask
 
-    rec = load(run_dir, seed)
     cfg = read_saved_config(run_dir / "config.yaml")
     scoring, indexes = _write_scoring(rec, folder, index_config)
     ds = rec.dataset
@@ -236,6 +239,7 @@ def _write_bundle(
         "seed": seed if seed is not None else cfg.seeds[0],
         "n_users": int(ds.n_users),
         "n_items": int(ds.n_items),
+        "added_items": len(rec.added_item_ids),
         "views": views,
         "explain_view": "fused" if "fused" in views else next(iter(views), None),
         "text_encoder": None
@@ -261,11 +265,9 @@ def _write_scoring(
     indexed items. An item-item model (EASE, ItemKNN): its W and the user rows it
     multiplies, so a served user (and a new one, from their liked items) is scored exactly
     as the run scores them."""
-    from fusionrec.models.item_item import ItemItemRecommender
-
     model = rec.model
-    if isinstance(model, ItemItemRecommender):
-        w = model.item_item
+    w = rec.item_item_weights()
+    if w is not None:
         if sp.issparse(w):
             w = sp.csr_matrix(w, dtype=np.float32)
             _write_npz(folder / "scoring/item_item.npz", **_csr_arrays(w))
@@ -322,12 +324,16 @@ def export_bundle(
     sentiment: str | Path | None = "default",
     overwrite: bool = False,
     progress: bool = False,
+    new_items: pd.DataFrame | str | Path | None = None,
+    neighbours: int | None = None,
 ) -> Path:
     """Write the serving bundle of the finished run ``run_dir`` to ``out``.
 
     ``sentiment``: ``"default"`` (the cached default model), a saved sentiment model folder,
-    or None for none. ``out`` must not exist unless ``overwrite``; it is replaced only once
-    the new bundle is complete.
+    or None for none. ``new_items``: items added to the catalogue after training, scored
+    through their ``neighbours`` (default 50) nearest trained items in content
+    (``FittedRecommender.add_items``). ``out`` must not exist unless ``overwrite``; it is
+    replaced only once the new bundle is complete.
     """
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / "config.yaml").exists():
@@ -339,9 +345,14 @@ def export_bundle(
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FusionrecError(f"{out} already exists; choose another -o or pass --overwrite")
 
+    from fusionrec.api import load
+
     def write(work: Path) -> None:
+        rec = load(run_dir, seed)
+        if new_items is not None:
+            rec = rec.add_items(new_items, neighbours, progress)
         manifest = _write_bundle(
-            work, run_dir, seed, index or IndexConfig(), search, sentiment, progress
+            work, rec, run_dir, seed, index or IndexConfig(), search, sentiment, progress
         )
         files = sorted(p for p in work.rglob("*") if p.is_file())
         manifest["files"] = {p.relative_to(work).as_posix(): file_sha256(p).hex() for p in files}

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 import torch
 
 from fusionrec.data.sequences import Sequences
-from fusionrec.errors import ConfigError
+from fusionrec.errors import ConfigError, ModelError
 from fusionrec.serve.bundle import DOT, DOT_OFFSET, ITEM_ITEM, read_manifest
 from fusionrec.serve.index import VectorIndex
 from fusionrec.tasks.base import EmbeddingRecommender, Hits, top_hits
@@ -197,6 +197,11 @@ class BundleRecommender(EmbeddingRecommender):
         def build() -> Any:
             return torch.export.load(self.folder / spec["file"]).module()
 
+        if (history >= spec["pad"]).any():  # the trained items come first; pad is their count
+            raise ModelError(
+                f"model '{self.model_name}' reads a history through its trained item table; "
+                "items added after training can be recommended but not read in a history"
+            )
         encoder = self._lazy("history", build)
         window = Sequences.single(history).recent(np.array([0]), spec["max_length"], spec["pad"])
         with torch.no_grad():

@@ -24,6 +24,7 @@ from fusionrec.models.base import Recommender, TrainData
 from fusionrec.models.item_item import ItemItemRecommender
 from fusionrec.tasks.base import EmbeddingRecommender, Hits, top_hits, top_k
 from fusionrec.tasks.explain import ModalityAblation, shares
+from fusionrec.tasks.new_items import WithNewItems, add_items
 from fusionrec.tasks.views import (
     available_views,
     is_dot_product,
@@ -98,6 +99,8 @@ class FittedRecommender(EmbeddingRecommender):
         self.run_dir = Path(run_dir) if run_dir is not None else None
         #: the config section of the text encoder items were embedded with (None: none).
         self.text_encoder = text_encoder
+        #: the recommender as trained, when this one has items added after training
+        self.trained: FittedRecommender | None = None
 
     @property
     def item_ids(self) -> np.ndarray:
@@ -184,7 +187,42 @@ class FittedRecommender(EmbeddingRecommender):
         return top_hits(sims, k)
 
     def item_item_weights(self) -> np.ndarray | sp.csr_matrix | None:
+        if isinstance(self.model, WithNewItems):
+            return self.model.item_item
         return self.model.item_item if isinstance(self.model, ItemItemRecommender) else None
+
+    # -- new items -----------------------------------------------------------------------
+    def add_items(
+        self,
+        items: pd.DataFrame | str | Path,
+        k: int | None = None,
+        progress: bool = False,
+    ) -> FittedRecommender:
+        """This recommender with ``items`` added to its catalogue, no retraining: a table or
+        file (csv, tsv, parquet, jsonl) with ``item_id`` and the item table's content columns
+        (the dataset's text fields, ``image_path``). Each new item is scored as the
+        similarity-weighted mean of its ``k`` (default 50) nearest trained items in content
+        (``fusionrec.tasks.new_items``); it is recommended, searched and exported like any
+        other. This recommender is left as it is."""
+        model, data, dataset = add_items(
+            self.model, self.data, self.dataset, self.run_dir, items, k, progress
+        )
+        extended = FittedRecommender(
+            model,
+            data,
+            dataset,
+            split=self.split,
+            text_encoder=self.text_encoder,
+            run_dir=self.run_dir,
+        )
+        extended.trained = self
+        return extended
+
+    @property
+    def added_item_ids(self) -> np.ndarray:
+        """Ids of the items ``add_items`` added after training (none for a trained one)."""
+        trained = self if self.trained is None else self.trained
+        return self.item_ids[trained.dataset.n_items :]
 
     # -- new users -----------------------------------------------------------------------
     def history_vector(self, history: np.ndarray) -> np.ndarray | None:
@@ -198,6 +236,14 @@ class FittedRecommender(EmbeddingRecommender):
         view, and the score's parts from behaviour and each modality."""
         (user,) = self.user_rows([user_id])
         (item,) = self.item_rows([item_id])
+        if self.trained is not None:  # items were added: the trained model explains its own
+            if item >= self.trained.dataset.n_items:
+                raise ModelError(
+                    f"item '{item_id}' was added after training: its score is the weighted "
+                    "mean of its content neighbours' scores, not the model's own, so it has "
+                    "no parts to show"
+                )
+            return self.trained.explain(user_id, item_id, n)
         ablation = self._lazy("ablation", lambda: ModalityAblation(self.model, self.data))
         parts, additive = ablation.parts(int(user), np.array([item]))
         scalar = {name: float(v[0]) for name, v in parts.items()}
