@@ -16,8 +16,8 @@ per item carries over linearly:
 * an item-item model's W' = Pᵀ W P, so a new user who liked a new item is scored too.
 
 It is the rule cold-transfer applies inside training to catalogue items nobody interacted
-with (``benchmarks/results/cold_start.md`` measures it on withheld items), applied after
-training to items the run never saw. Their content is encoded by the run's encoders; the
+with (``benchmarks/results/cold_start.md`` measures cold-transfer on withheld items), applied
+after training to items the run never saw. Their content is encoded by the run's encoders; the
 catalogue's features come from the run (or, for a run without features, from the feature
 cache). A modality the run read pre-computed cannot be encoded for a new item: the new items
 are placed by the others and have no vector in that view.
