@@ -25,11 +25,11 @@ import scipy.sparse as sp
 import torch
 
 from fusionrec.data.sequences import Sequences
-from fusionrec.errors import ConfigError, ModelError
+from fusionrec.errors import ConfigError
 from fusionrec.serve.bundle import DOT, DOT_OFFSET, ITEM_ITEM, read_manifest
 from fusionrec.serve.index import VectorIndex
 from fusionrec.tasks.base import EmbeddingRecommender, Hits, top_hits
-from fusionrec.tasks.views import no_item_embeddings
+from fusionrec.tasks.views import added_in_history, no_item_embeddings
 
 
 class BundleRecommender(EmbeddingRecommender):
@@ -198,10 +198,7 @@ class BundleRecommender(EmbeddingRecommender):
             return torch.export.load(self.folder / spec["file"]).module()
 
         if (history >= spec["pad"]).any():  # the trained items come first; pad is their count
-            raise ModelError(
-                f"model '{self.model_name}' reads a history through its trained item table; "
-                "items added after training can be recommended but not read in a history"
-            )
+            raise added_in_history(self.model_name)
         encoder = self._lazy("history", build)
         window = Sequences.single(history).recent(np.array([0]), spec["max_length"], spec["pad"])
         with torch.no_grad():

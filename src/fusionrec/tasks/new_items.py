@@ -47,6 +47,7 @@ from fusionrec.models.cold_transfer import content_neighbours
 from fusionrec.models.content_knn import content_matrix
 from fusionrec.models.item_item import ItemItemRecommender
 from fusionrec.models.sequential import SequentialRecommender
+from fusionrec.tasks.views import added_in_history
 from fusionrec.train.experiment import features_settings
 
 log = logging.getLogger(__name__)
@@ -255,10 +256,7 @@ class WithNewItems(Recommender):
     def encode_history(self, items: np.ndarray | list[int]) -> torch.Tensor:
         rows = np.asarray(items, np.int64)
         if (rows >= self.n_old).any():
-            raise ModelError(
-                f"model '{self.name}' reads a history through its trained item table; items "
-                "added after training can be recommended but not read in a history"
-            )
+            raise added_in_history(self.name)
         return self._sequential().encode_history(rows)
 
     def history_window(self, items: np.ndarray | list[int]) -> np.ndarray:

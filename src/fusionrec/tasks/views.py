@@ -90,6 +90,15 @@ def no_item_embeddings(model: str) -> ModelError:
     )
 
 
+def added_in_history(model: str) -> ModelError:
+    """The error of a history that holds an added item: a sequential model encodes items
+    through its trained item table, which has no row for them."""
+    return ModelError(
+        f"model '{model}' reads a history through its trained item table; items added after "
+        "training can be recommended but not read in a history"
+    )
+
+
 def is_dot_product(
     model: Recommender,
     items: np.ndarray,
