@@ -76,6 +76,13 @@ def test_an_offset_bundle_answers_as_the_run(vbpr_run):
     plain = np.argsort(-(user_vectors[: len(users) * 3] @ items.T), axis=1)[:, :8]
     exact = np.argsort(-(user_vectors[: len(users) * 3] @ items.T + fitted.item_offsets()), 1)
     assert (plain != exact[:, :8]).any()
+    # pair scores carry the offsets too
+    rng = np.random.default_rng(1)
+    pair_users = fitted.user_ids[rng.integers(0, len(fitted.user_ids), 30)]
+    pair_items = fitted.item_ids[rng.integers(0, len(fitted.item_ids), 30)]
+    np.testing.assert_allclose(
+        served.score(pair_users, pair_items), fitted.score(pair_users, pair_items), rtol=1e-4
+    )
     # a new user is folded in the same way by both (item similarity: not a dot product)
     a = served.recommend_for_items(["i1", "i2"], k=5)
     b = fitted.recommend_for_items(["i1", "i2"], k=5)

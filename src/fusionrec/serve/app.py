@@ -147,6 +147,24 @@ class Recommendations(BaseModel):
     items: list[ItemHit]
 
 
+class Candidates(BaseModel):
+    """Items to score for one user, e.g. candidates another system retrieved."""
+
+    item_ids: list[str] = Field(..., min_length=1, max_length=MAX_LISTED)
+
+
+class ItemScore(BaseModel):
+    item_id: str
+    score: float
+
+
+class UserScores(BaseModel):
+    """The model's score of each given item for the user, in the order given."""
+
+    user_id: str
+    items: list[ItemScore]
+
+
 class Item(BaseModel):
     item_id: str
     title: str | None
@@ -324,6 +342,23 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         allowed = cat.allowed(body.only, body.exclude or None)
         hits = rec.preference_top(liked, body.text, body.k, allowed=allowed)
         return Recommendations(items=cat.hits(hits, liked))
+
+    @app.post("/users/{user_id}/scores", response_model=UserScores)
+    def user_scores(user_id: str, body: Candidates) -> Any:
+        limit_threads()
+        if not rec.has_user(user_id):
+            raise HTTPException(404, f"unknown user id {user_id!r}")
+        try:
+            scores = rec.score(user_id, body.item_ids)
+        except DataError as exc:  # the id lookup's error: every unknown item id, by name
+            raise HTTPException(404, str(exc)) from None
+        return UserScores(
+            user_id=user_id,
+            items=[
+                ItemScore(item_id=i, score=float(s))
+                for i, s in zip(body.item_ids, scores.tolist(), strict=True)
+            ],
+        )
 
     @app.get("/items/{item_id}", response_model=Item)
     async def item(item_id: str) -> Any:

@@ -160,6 +160,22 @@ class BundleRecommender(EmbeddingRecommender):
             scores[blocked] = -np.inf
             yield top_hits(scores, k)
 
+    def _pair_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Vector bundles: user . item (+ offset), pair by pair. Item-item bundles: each
+        distinct user's history row times the pairs' columns of W."""
+        if self._item_item is None:
+            scores = np.einsum("ij,ij->i", self.user_vectors[users], self.item_vectors[items])
+            return scores if self.offsets is None else scores + self.offsets[items]
+        out = np.empty(len(users), np.float32)
+        order = np.argsort(users, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(users[order]) != 0])
+        for first, end in zip(starts, np.r_[starts[1:], len(order)], strict=True):
+            mine = order[first:end]
+            product = self.history[users[mine[0]]] @ self._item_item[:, items[mine]]
+            product = product.toarray() if sp.issparse(product) else product
+            out[mine] = np.asarray(product, np.float32).ravel()
+        return out
+
     def _query(self, user: int) -> np.ndarray:
         """What the ``scoring`` index is searched with: the user's vector (and a 1 for the
         offset coordinate of a ``dot+offset`` bundle, whose index holds [item, offset])."""

@@ -144,6 +144,10 @@ class EmbeddingRecommender(ABC):
         mask over the items) only allowed items."""
 
     @abstractmethod
+    def _pair_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """The model's score of item row ``items[j]`` for user row ``users[j]``, each j."""
+
+    @abstractmethod
     def _nearest(self, view: str, item: int, k: int, allowed: np.ndarray | None = None) -> Hits:
         """The ``k`` items closest by cosine to item row ``item`` in ``view``, never the item
         itself nor an item without the view (nor one ``allowed`` leaves out)."""
@@ -222,6 +226,21 @@ class EmbeddingRecommender(ABC):
         frame.insert(0, "rank", np.arange(len(rows)) - starts + 1)
         frame.insert(0, "user_id", self.user_ids[np.repeat(users, counts)])
         return frame
+
+    def score(self, user_ids: Any | Iterable[Any], item_ids: Any | Iterable[Any]) -> np.ndarray:
+        """The model's score of each (user, item) pair, in the order given: ``user_ids`` one
+        id (every item scored for that user: re-ranking a candidate list from elsewhere) or
+        one per item. The scores ``recommend`` ranks by, seen items included; comparable
+        within a user, not calibrated across models."""
+        users, items = self.user_rows(user_ids), self.item_rows(item_ids)
+        if len(users) == 1 and len(items) != 1:
+            users = np.repeat(users, len(items))
+        if len(users) != len(items):
+            raise ConfigError(
+                f"score takes one user id, or one per item id: got {len(users)} user ids "
+                f"for {len(items)} item ids"
+            )
+        return np.asarray(self._pair_scores(users, items), dtype=np.float32)
 
     def user_top(
         self, user: int, k: int = 10, exclude_seen: bool = True, allowed: np.ndarray | None = None

@@ -177,6 +177,19 @@ class FittedRecommender(EmbeddingRecommender):
                 strict=True,
             )
 
+    def _pair_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Each distinct user's full score row once (in blocks), read at the pairs' items."""
+        unique, position = np.unique(users, return_inverse=True)
+        out = np.empty(len(users), np.float32)
+        for start in range(0, len(unique), _BLOCK):
+            block = unique[start : start + _BLOCK]
+            with torch.no_grad():
+                rows = self.model.score(torch.from_numpy(block).to(self.data.device))
+            rows = rows.float().cpu().numpy()
+            mine = (position >= start) & (position < start + len(block))
+            out[mine] = rows[position[mine] - start, items[mine]]
+        return out
+
     def _nearest(self, view: str, item: int, k: int, allowed: np.ndarray | None = None) -> Hits:
         unit = self.unit_vectors(view)
         sims = unit @ unit[item]
