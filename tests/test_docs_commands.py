@@ -189,8 +189,8 @@ def run_as_written(argv: list[str], cwd: Path, extra: list[str], env: dict[str, 
 
 @pytest.fixture(scope="module")
 def demo_run(checkout, seeded_cache) -> Path:
-    """What ``make demo`` leaves for the commands shown after it: the demo study's MGCN run,
-    trained for one epoch on the cached features."""
+    """What ``make demo`` leaves for the commands shown after it: the demo study's MGCN and
+    LightGCN runs, trained for one epoch on the cached features."""
     from fusionrec.cli.demo import DEMO
     from fusionrec.config import read_yaml
     from fusionrec.train.study import run_study
@@ -198,7 +198,7 @@ def demo_run(checkout, seeded_cache) -> Path:
     spec = read_yaml(DEMO)
     spec["train"] = {**spec.get("train", {}), "epochs": 1}
     spec.setdefault("features", {})["cache_dir"] = str(seeded_cache)
-    run_study(spec, checkout / "runs" / "demo", progress=False, only=["mgcn"])
+    run_study(spec, checkout / "runs" / "demo", progress=False, only=["mgcn", "lightgcn"])
     return checkout / "runs" / "demo"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 
 import fusionrec
@@ -62,3 +63,26 @@ def test_candidates_are_scored_over_http_in_the_order_given(server, trained_run)
     assert unknown.status_code == 404 and "'zz'" in unknown.json()["detail"]
     assert httpx.post(f"{server}/users/nobody/scores", json={"item_ids": ["i1"]}).status_code == 404
     assert httpx.post(f"{server}/users/u5/scores", json={"item_ids": []}).status_code == 422
+
+
+def test_the_command_line_scores_a_table_of_pairs(trained_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from fusionrec.cli import app
+
+    rec = fusionrec.load(trained_run)
+    users, items = pairs(rec, 12)
+    table = pd.DataFrame({"user_id": users, "item_id": items, "source": "elsewhere"})
+    table.to_csv(tmp_path / "pairs.csv", index=False)
+    runner = CliRunner()
+    args = ["score", str(trained_run), "--pairs", str(tmp_path / "pairs.csv")]
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "scored.parquet")])
+    assert result.exit_code == 0, result.output
+    assert "12 pairs scored by mgcn" in result.output
+    scored = pd.read_parquet(tmp_path / "scored.parquet")
+    assert scored["source"].eq("elsewhere").all()  # the table's own columns are kept
+    np.testing.assert_allclose(scored["score"], rec.score(users, items), rtol=1e-6)
+    table.rename(columns={"item_id": "movie"}).to_csv(tmp_path / "bad.csv", index=False)
+    bad = runner.invoke(app, ["score", str(trained_run), "--pairs", str(tmp_path / "bad.csv"),
+                              "-o", str(tmp_path / "x.csv")])  # fmt: skip
+    assert "bad.csv: no item_id column (columns: user_id, movie, source)" in str(bad.exception)

@@ -24,6 +24,7 @@ _COMMANDS = (
     "compare",
     "search",
     "recommend",
+    "score",
     "sentiment",
     "export",
     "serve",

@@ -16,7 +16,7 @@ from fusionrec.errors import ConfigError
 from fusionrec.io import ensure_writable_dir, write_atomic
 
 #: what ``--output`` writes, by the file's suffix
-_WRITERS = {
+WRITERS = {
     ".csv": lambda frame, path: frame.to_csv(path, index=False),
     ".tsv": lambda frame, path: frame.to_csv(path, index=False, sep="\t"),
     ".parquet": lambda frame, path: frame.to_parquet(path, index=False),
@@ -65,12 +65,7 @@ def recommend(
     if all_users and output is None:
         raise ConfigError("--all-users needs --output FILE (.csv, .tsv, .parquet or .jsonl)")
     if output is not None:  # before loading and scoring, not after
-        if output.suffix.lower() not in _WRITERS:
-            raise ConfigError(
-                f"--output {output}: unknown format '{output.suffix}'; name a "
-                ".csv, .tsv, .parquet or .jsonl file"
-            )
-        ensure_writable_dir(output.parent, "the folder of --output", "choose another --output")
+        check_output(output)
     setup_logging()
     logging.getLogger("fusionrec").setLevel(logging.WARNING)  # loading steps are not news here
     from fusionrec.api import load
@@ -103,8 +98,19 @@ def recommend(
         return
     if why is not None:
         frame = frame.assign(why=why)
-    write_atomic(output, lambda tmp: _WRITERS[output.suffix.lower()](frame, tmp))
+    write_atomic(output, lambda tmp: WRITERS[output.suffix.lower()](frame, tmp))
     console.print(f"{title}: {len(frame):,} rows written to {output}")
+
+
+def check_output(output: Path) -> None:
+    """Refuse an --output of unknown format or in a folder that cannot be written, before
+    anything is loaded or scored."""
+    if output.suffix.lower() not in WRITERS:
+        raise ConfigError(
+            f"--output {output}: unknown format '{output.suffix}'; name a "
+            ".csv, .tsv, .parquet or .jsonl file"
+        )
+    ensure_writable_dir(output.parent, "the folder of --output", "choose another --output")
 
 
 def _ids(listed: str | None) -> list[str] | None:
