@@ -192,21 +192,29 @@ class WithNewItems(Recommender):
         self.base = base.eval()
         self.n_old = transfer.shape[0]
         self.transfer = transfer
-        dense = torch.from_numpy(np.asarray(transfer.todense(), np.float32))
-        self.register_buffer("_t", dense, persistent=False)
+        coo = transfer.T.tocoo()  # Tᵀ [m, n_old], k entries a row: memory O(m k), not O(m n)
+        indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+        weights = torch.from_numpy(coo.data.astype(np.float32))
+        self._tt = torch.sparse_coo_tensor(
+            indices, weights, coo.shape, check_invariants=True
+        ).coalesce()
+
+    def _weighted(self, rows: torch.Tensor) -> torch.Tensor:
+        """Tᵀ rows: [n_old, d] -> [m, d], each new item's weighted mean of its neighbours'."""
+        tt = self._tt.to(rows.device).to(rows.dtype)
+        return torch.sparse.mm(tt, rows)
 
     def _extend_columns(self, scores: torch.Tensor) -> torch.Tensor:
         """[B, n_old] -> [B, n_old + m]: S P."""
-        t = self._t.to(scores.device, scores.dtype)
-        return torch.cat([scores, scores @ t], dim=1)
+        return torch.cat([scores, self._weighted(scores.T).T], dim=1)
 
     def _extend_rows(self, rows: torch.Tensor | None) -> torch.Tensor | None:
         """[n_old, ...] -> [n_old + m, ...]: Pᵀ V."""
         if rows is None:
             return None
-        t = self._t.to(rows.device, rows.dtype)
-        extra = t.T @ (rows if rows.dim() == 2 else rows[:, None])
-        return torch.cat([rows, extra if rows.dim() == 2 else extra[:, 0]])
+        if rows.dim() == 1:
+            return torch.cat([rows, self._weighted(rows[:, None])[:, 0]])
+        return torch.cat([rows, self._weighted(rows)])
 
     def score(self, users: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         scores = self._extend_columns(self.base.score(users))
