@@ -169,6 +169,7 @@ def test_a_bundle_serves_the_added_items_as_the_run_does(trained_run, items_of, 
         assert a["item_id"].tolist() == b["item_id"].tolist()
         np.testing.assert_allclose(a["score"], b["score"], rtol=1e-4, atol=1e-5)
     with serve(bundle) as url:
+        assert httpx.get(f"{url}/metadata").json()["added_items"] == 3
         item = httpx.get(f"{url}/items/n-space").json()
         assert item["title"] == "Star voyage"
         got = httpx.get(

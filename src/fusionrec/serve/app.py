@@ -102,6 +102,10 @@ class Metadata(BaseModel):
     model: str
     n_users: int
     n_items: int
+    added_items: int = Field(
+        description="how many of the items were added after training (scored through their "
+        "content neighbours)"
+    )
     views: list[str]
     metrics: dict[str, Any] = Field(description="test metrics of the run (mean and std)")
     search: bool
@@ -298,6 +302,7 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
             model=manifest["model"],
             n_users=manifest["n_users"],
             n_items=manifest["n_items"],
+            added_items=manifest.get("added_items", 0),  # bundles exported before it: none
             views=manifest["views"],
             metrics=manifest["metrics"].get("test", {}),
             search=bool(manifest["search"]),
