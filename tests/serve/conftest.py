@@ -82,6 +82,29 @@ def trained_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sasrec_run(trained_run, tmp_path_factory) -> Path:
+    """SASRec on the same catalogue (leave-one-out, a few epochs, no features): a sequential
+    run for the answers that read a history's order."""
+    import fusionrec
+    from fusionrec.config import read_saved_config
+
+    folder = tmp_path_factory.mktemp("sasrec")
+    fusionrec.fit(
+        read_saved_config(trained_run / "config.yaml").dataset.model_dump(),
+        model="sasrec",
+        split="leave-one-out",
+        train={"epochs": 3, "batch_size": 128, "threads": 1},
+        overrides=["evaluate.ks=[5,10]"],
+        run_dir=folder / "run",
+        embedding_size=16,
+        n_layers=1,
+        n_heads=1,
+        max_length=5,
+    )
+    return folder / "run"
+
+
+@pytest.fixture(scope="session")
 def bundle(trained_run, tmp_path_factory) -> Path:
     from fusionrec.serve.bundle import export_bundle
 

@@ -43,7 +43,7 @@ def added(trained_run, items_of):
 
 
 @pytest.fixture(scope="module")
-def id_only_runs(trained_run, tmp_path_factory):
+def id_only_runs(trained_run, sasrec_run, tmp_path_factory):
     """ItemKNN (item-item) and SASRec (sequential) on the same catalogue, without features:
     new items are placed by the catalogue's text and posters, encoded into the cache."""
     folder = tmp_path_factory.mktemp("id-only")
@@ -53,19 +53,7 @@ def id_only_runs(trained_run, tmp_path_factory):
     fusionrec.fit(
         dataset, model="itemknn", overrides=["evaluate.ks=[5,10]"], run_dir=folder / "knn"
     )
-    fusionrec.fit(
-        dataset,
-        model="sasrec",
-        split="leave-one-out",
-        train={"epochs": 3, "batch_size": 128, "threads": 1},
-        overrides=["evaluate.ks=[5,10]"],
-        run_dir=folder / "sasrec",
-        embedding_size=16,
-        n_layers=1,
-        n_heads=1,
-        max_length=5,
-    )
-    yield folder
+    yield {"knn": folder / "knn", "sasrec": sasrec_run}
     patch.undo()
 
 
@@ -115,7 +103,7 @@ def test_new_items_go_to_the_users_who_like_their_kind(trained_run, items_of):
 
 
 def test_an_item_item_model_carries_its_weights_over(id_only_runs, items_of):
-    rec = fusionrec.load(id_only_runs / "knn")
+    rec = fusionrec.load(id_only_runs["knn"])
     extended = rec.add_items(new_items(items_of), k=1)
     w, w2 = rec.item_item_weights(), extended.item_item_weights()
     assert w2.shape == (43, 43)
@@ -131,14 +119,14 @@ def test_an_item_item_model_carries_its_weights_over(id_only_runs, items_of):
 def test_a_sequential_model_recommends_new_items_but_reads_trained_histories(
     id_only_runs, items_of, tmp_path
 ):
-    extended = fusionrec.load(id_only_runs / "sasrec").add_items(new_items(items_of), k=1)
+    extended = fusionrec.load(id_only_runs["sasrec"]).add_items(new_items(items_of), k=1)
     top = extended.recommend("u0", k=3, exclude_seen=False, only=["n-copy", "i3"])
     assert top["score"].iloc[0] == pytest.approx(top["score"].iloc[1], rel=1e-5)
     with pytest.raises(ModelError, match="added after training can be recommended but not read"):
         extended.recommend_for_items(["i1", "n-space"], k=3)
     extended.recommend_for_items(["i1", "i2"], k=3)  # trained items still fold in
     bundle = export_bundle(
-        id_only_runs / "sasrec",
+        id_only_runs["sasrec"],
         tmp_path / "b",
         search=False,
         sentiment=None,

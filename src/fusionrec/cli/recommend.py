@@ -40,6 +40,12 @@ def recommend(
     all_users: bool = typer.Option(
         False, "--all-users", help="every user of the run's dataset (needs --output)"
     ),
+    histories: Path = typer.Option(
+        None,
+        "--histories",
+        help="users new since training: a table of user_id, item_id (, timestamp) rows, "
+        "each user's rows their history (csv, tsv, parquet or jsonl)",
+    ),
     k: int = typer.Option(10, "-k", "--k", min=1, help="how many items"),
     explain: bool = typer.Option(False, "--explain", help="why each item (with --user)"),
     seed: int = typer.Option(None, "--seed", help="which seed's model (default: the first)"),
@@ -54,12 +60,18 @@ def recommend(
         "user_id, rank, item_id, score, title, image_path",
     ),
 ) -> None:
-    """Top-k items with title and image path: for --user, --liked ID,ID, --text "..." or
-    --all-users (into --output)."""
-    options = (("--user", user), ("--liked", liked), ("--text", text), ("--all-users", all_users))
+    """Top-k items with title and image path: for --user, --liked ID,ID, --text "...",
+    --all-users (into --output) or --histories FILE (users new since training)."""
+    options = (
+        ("--user", user),
+        ("--liked", liked),
+        ("--text", text),
+        ("--all-users", all_users),
+        ("--histories", histories),
+    )
     given = [name for name, value in options if value not in (None, False)]
     if len(given) != 1:
-        raise ConfigError("give exactly one of --user, --liked, --text or --all-users")
+        raise ConfigError("give exactly one of --user, --liked, --text, --all-users or --histories")
     if explain and user is None:
         raise ConfigError("--explain needs --user (a user with training history)")
     if all_users and output is None:
@@ -77,6 +89,9 @@ def recommend(
     if all_users:
         frame = rec.recommend(rec.user_ids, k=k, **rules)
         title = f"top {k} for each of {len(rec.user_ids):,} users"
+    elif histories is not None:
+        frame = rec.recommend_for_histories(histories, k=k, **rules)
+        title = f"top {k} for each of {frame['user_id'].nunique():,} new users of {histories}"
     elif user is not None:
         frame = rec.recommend([user], k=k, **rules)
         title = f"top {k} for user {user}"
@@ -128,7 +143,9 @@ def _why(explanation: Any) -> str:
 
 def _table(title: str, frame: Any, why: list[str] | None) -> Table:
     table = Table(title=title)
-    columns = [c for c in ("rank", "item_id", "title", "image_path", "score") if c in frame]
+    several = "user_id" in frame and frame["user_id"].nunique() > 1  # whose row is whose
+    shown = ("user_id",) * several + ("rank", "item_id", "title", "image_path", "score")
+    columns = [c for c in shown if c in frame]
     for col in columns:
         justify = "right" if col in ("rank", "score") else "left"
         table.add_column(col.replace("_", " "), justify=justify, overflow="fold")  # full paths

@@ -10,7 +10,6 @@ import typer
 
 from fusionrec.cli.common import add_items_option, console, setup_logging
 from fusionrec.cli.recommend import WRITERS, check_output
-from fusionrec.errors import DataError
 from fusionrec.io import write_atomic
 
 
@@ -34,20 +33,12 @@ def score(
     setup_logging()
     logging.getLogger("fusionrec").setLevel(logging.WARNING)  # loading steps are not news here
     from fusionrec.api import load
-    from fusionrec.data.tables import read_table
+    from fusionrec.tasks.ids import read_pairs
 
-    table = read_table(pairs, str_columns=["user_id", "item_id"])
-    missing = [c for c in ("user_id", "item_id") if c not in table.columns]
-    if missing:
-        raise DataError(
-            f"no {' or '.join(missing)} column (columns: {', '.join(map(str, table.columns))})",
-            path=pairs,
-            hint="name the columns user_id and item_id",
-        )
+    table, _ = read_pairs(pairs, str(pairs))
     rec = load(run, seed)
     if add_items is not None:
         rec = rec.add_items(add_items)
     scored = table.assign(score=rec.score(table["user_id"], table["item_id"]))
-    scored.attrs.clear()  # the reader's line bookkeeping is not part of the table written
     write_atomic(output, lambda tmp: WRITERS[output.suffix.lower()](scored, tmp))
     console.print(f"{len(scored):,} pairs scored by {rec.model_name}, written to {output}")

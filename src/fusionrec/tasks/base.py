@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -33,7 +34,7 @@ from fusionrec.tasks.foldin import (
     fold_in_scores,
     sentence_encoder,
 )
-from fusionrec.tasks.ids import check_k, lookup
+from fusionrec.tasks.ids import check_k, lookup, read_pairs
 
 #: Defaults chosen on validation users of movielens-100k-mm by
 #: ``benchmarks/bench_text_preferences.py`` (see benchmarks/results/text_preferences.md).
@@ -433,6 +434,36 @@ class EmbeddingRecommender(ABC):
             allowed=allowed,
         )  # fmt: skip
         return self._ranked(hits)
+
+    def recommend_for_histories(
+        self,
+        histories: pd.DataFrame | str | Path,
+        k: int = 10,
+        *,
+        only: Iterable[Any] | None = None,
+        exclude: Iterable[Any] | None = None,
+    ) -> pd.DataFrame:
+        """``recommend_for_items`` for many users the model never saw, at once: a table or
+        file (csv, tsv, parquet, jsonl) of ``user_id``, ``item_id`` rows, each user's rows
+        their history (in ``timestamp`` order where the table has one, else in table order:
+        a sequential model reads the order). The user ids only label the answers; a training
+        user's id is not looked up, their rows here are all that is used. Columns as in
+        ``recommend``."""
+        frame, where = read_pairs(histories, "the histories table")
+        if "timestamp" in frame.columns:
+            frame = frame.sort_values("timestamp", kind="stable")
+        rows = self.item_rows(frame["item_id"])  # every unknown id named, before any work
+        allowed, k = self.allowed(only, exclude), check_k(k)
+        users, answers = [], []
+        for user, positions in frame.groupby("user_id", sort=False).indices.items():
+            users.append(user)
+            answers.append(self.preference_top(rows[positions], None, k, allowed=allowed))
+        if not answers:
+            raise DataError(f"{where}: no rows; give at least one user_id, item_id row")
+        table = pd.concat([self._ranked(hits) for hits in answers], ignore_index=True)
+        counts = [len(hits[0]) for hits in answers]
+        table.insert(0, "user_id", np.repeat(np.array(users, dtype=object), counts))
+        return table
 
     def recommend_for_text(
         self,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from fusionrec.errors import ConfigError, DataError
 
@@ -52,3 +54,24 @@ def check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ConfigError(f"k must be a whole number of at least 1, got {k!r}")
     return int(k)
+
+
+def read_pairs(table: pd.DataFrame | str | Path, what: str) -> tuple[pd.DataFrame, str]:
+    """A table of ``user_id``, ``item_id`` rows (other columns kept), given as a DataFrame
+    (``what`` names it in messages) or a csv/tsv/parquet/jsonl file (ids read as text); a
+    clear error naming the missing columns."""
+    if isinstance(table, pd.DataFrame):
+        frame, where = table.reset_index(drop=True), what
+    else:
+        from fusionrec.data.tables import read_table
+
+        frame = read_table(table, str_columns=["user_id", "item_id"])
+        frame.attrs.clear()  # the reader's line bookkeeping is not part of the table
+        where = str(table)
+    missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{where}: no {' or '.join(missing)} column (columns: "
+            f"{', '.join(map(str, frame.columns))}); name them user_id and item_id"
+        )
+    return frame, where
