@@ -363,7 +363,9 @@ def test_cli_recommend_writes_every_users_top_k_to_a_file(fitted, tmp_path):
     out = runner.invoke(app, ["recommend", missing, "--all-users", "-o", "recs.xlsx"])
     assert "unknown format '.xlsx'" in str(out.exception)
     out = runner.invoke(app, ["recommend", missing, "--all-users", "--user", "u0", "-o", "r.csv"])
-    assert "give exactly one of --user, --liked, --text or --all-users" in str(out.exception)
+    assert "give exactly one of --user, --liked, --text, --all-users or --histories" in str(
+        out.exception
+    )
 
 
 def test_readme_recommend_command_names_a_run_the_demo_writes():
