@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from bench_cold_start import row, show, table
 from common import RESULTS, header, mean_std, write_json_result, write_result
 from fusionrec.config import TrainConfig, load_config
 from fusionrec.data import Dataset, load_dataset, make_split
@@ -139,43 +140,6 @@ def rows_of(feats: ItemFeatures, items: np.ndarray) -> ItemFeatures:
     return out
 
 
-def row(test: dict, valid: float, **extra) -> dict:
-    return {"test": test["recall@20"], "test_ndcg": test["ndcg@20"], "valid": valid, **extra}
-
-
-def show(seed: int, label: str, rows: dict[str, dict]) -> None:
-    r = rows[label]
-    ratio = r["test"] / rows["random"]["test"]
-    print(f"split {seed} | {label} | test R@20 {r['test']:.4f} ({ratio:.2f}x) | "
-          f"valid {r['valid']:.4f}", flush=True)  # fmt: skip
-
-
-def table(per_split: dict[int, dict[str, dict]]) -> list[str]:
-    seeds = list(per_split)
-    lines = [
-        "| model | test R@20 | test N@20 | x random (R@20) | valid R@20 | per split x random | "
-        "chosen on valid, per split |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for label in per_split[seeds[0]]:
-        cells = [per_split[s][label] for s in seeds]
-        ratio = np.array(
-            [c["test"] / per_split[s]["random"]["test"] for s, c in zip(seeds, cells, strict=True)]
-        )
-        (tm, ts), (nm, ns) = (
-            mean_std([c["test"] for c in cells]),
-            mean_std([c["test_ndcg"] for c in cells]),
-        )
-        rm, rs = mean_std(ratio)
-        chosen = "; ".join(c["chosen"] for c in cells) if "chosen" in cells[0] else "-"
-        lines.append(
-            f"| {label} | {tm:.4f} ± {ts:.4f} | {nm:.4f} ± {ns:.4f} | {rm:.2f} ± {rs:.2f} | "
-            f"{mean_std([c['valid'] for c in cells])[0]:.4f} | "
-            f"{', '.join(f'{x:.2f}' for x in ratio)} | {chosen} |"
-        )
-    return lines
-
-
 def verdict(per_split: dict[int, dict[str, dict]]) -> str:
     """add_items against content-knn, each with its modalities chosen on validation."""
     seeds = list(per_split)
@@ -223,7 +187,7 @@ def main() -> None:
             "",
         ]
     )
-    text += "\n".join(table(per_split)) + "\n\n" + verdict(per_split) + "\n"
+    text += "\n".join(table(per_split, target=None)) + "\n\n" + verdict(per_split) + "\n"
     write_result(args.out, text)
     write_json_result(args.out.with_suffix(".json"), {"splits": per_split})
     print(text)
