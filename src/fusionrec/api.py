@@ -17,11 +17,11 @@ import pandas as pd
 
 from fusionrec.config import ExperimentConfig, load_config, read_saved_config
 from fusionrec.data.registry import NAMED
-from fusionrec.encoders.config import FeaturesConfig, parse_features_config
+from fusionrec.encoders.config import FeaturesConfig
 from fusionrec.errors import ConfigError
 from fusionrec.models import MODELS
 from fusionrec.tasks.recommender import FittedRecommender
-from fusionrec.train.experiment import run_experiment, train_data
+from fusionrec.train.experiment import features_settings, run_experiment, train_data
 from fusionrec.train.reload import load_run_model
 from fusionrec.train.trainer import inference_device
 
@@ -199,10 +199,7 @@ def tune(
 
 def run_features_config(cfg: ExperimentConfig) -> FeaturesConfig | None:
     """The encoder settings a run's item features were built with (None: no features)."""
-    if cfg.features is None:
-        return None
-    settings = {k: v for k, v in cfg.features.items() if k not in ("modalities", "cache_dir")}
-    return parse_features_config(settings)
+    return None if cfg.features is None else features_settings(cfg.features)[2]
 
 
 def load(run_dir: str | Path, seed: int | None = None) -> FittedRecommender:
