@@ -8,6 +8,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from typer.testing import CliRunner
 
 import fusionrec
@@ -44,16 +45,17 @@ def added(trained_run, items_of):
 
 @pytest.fixture(scope="module")
 def id_only_runs(trained_run, sasrec_run, tmp_path_factory):
-    """ItemKNN (item-item) and SASRec (sequential) on the same catalogue, without features:
+    """ItemKNN and EASE (item-item) and SASRec (sequential) on the same catalogue, without features:
     new items are placed by the catalogue's text and posters, encoded into the cache."""
     folder = tmp_path_factory.mktemp("id-only")
     patch = pytest.MonkeyPatch()
     patch.setenv("FUSIONREC_CACHE", str(folder / "cache"))
     dataset = read_saved_config(trained_run / "config.yaml").dataset.model_dump()
-    fusionrec.fit(
-        dataset, model="itemknn", overrides=["evaluate.ks=[5,10]"], run_dir=folder / "knn"
-    )
-    yield {"knn": folder / "knn", "sasrec": sasrec_run}
+    for model in ("itemknn", "ease"):  # W sparse, W dense
+        fusionrec.fit(
+            dataset, model=model, overrides=["evaluate.ks=[5,10]"], run_dir=folder / model
+        )
+    yield {"itemknn": folder / "itemknn", "ease": folder / "ease", "sasrec": sasrec_run}
     patch.undo()
 
 
@@ -102,14 +104,16 @@ def test_new_items_go_to_the_users_who_like_their_kind(trained_run, items_of):
     )
 
 
-def test_an_item_item_model_carries_its_weights_over(id_only_runs, items_of):
-    rec = fusionrec.load(id_only_runs["knn"])
+@pytest.mark.parametrize("model", ["itemknn", "ease"])  # W sparse, W dense
+def test_an_item_item_model_carries_its_weights_over(model, id_only_runs, items_of):
+    rec = fusionrec.load(id_only_runs[model])
     extended = rec.add_items(new_items(items_of), k=1)
     w, w2 = rec.item_item_weights(), extended.item_item_weights()
+    w, w2 = (m.toarray() if sp.issparse(m) else np.asarray(m) for m in (w, w2))
     assert w2.shape == (43, 43)
-    np.testing.assert_allclose(w2[:40, :40].toarray(), w.toarray())
-    np.testing.assert_allclose(w2[:40, 40].toarray(), w[:, 3].toarray(), rtol=1e-6)
-    np.testing.assert_allclose(w2[40, :40].toarray(), w[3].toarray(), rtol=1e-6)
+    np.testing.assert_allclose(w2[:40, :40], w)
+    np.testing.assert_allclose(w2[:40, 40], w[:, 3], rtol=1e-6)
+    np.testing.assert_allclose(w2[40, :40], w[3], rtol=1e-6)
     a = extended.recommend_for_items(["n-copy"], k=6, exclude=["i3"])
     b = extended.recommend_for_items(["i3"], k=6, exclude=["n-copy"])
     assert a["item_id"].tolist() == b["item_id"].tolist()

@@ -243,7 +243,7 @@ class WithNewItems(Recommender):
             w = self.base.item_item
             if sp.issparse(w):
                 return sp.csr_matrix(p.T @ w @ p, dtype=np.float32)
-            return np.asarray((p.T @ (p.T @ np.asarray(w)).T).T, np.float32)
+            return np.asarray((p.T @ np.asarray(w)) @ p, np.float32)
 
         return self.cached("item_item", build)
 
