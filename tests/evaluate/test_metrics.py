@@ -101,3 +101,35 @@ def test_spread_metrics_skip_the_masked_items_that_pad_a_short_list():
     m = ev.evaluate(lambda users: torch.tensor([[4.0, 3.0, 2.0, 1.0]]))
     assert m["arp@3"] == pytest.approx(1.0) and m["tail@3"] == pytest.approx(1.0)
     assert m["coverage@3"] == pytest.approx(2 / 4)
+
+
+def test_novelty_and_diversity_by_hand():
+    """Four users trained on five items: item 0 by users 0-3, item 1 by users 0-1, item 2 by
+    user 2, item 3 by users 0-1 (the same users as item 1), item 4 by nobody. Every user is
+    shown the same scores; training items are not masked, so each top 3 is items 0, 1, 2."""
+    from fusionrec.evaluate.evaluator import list_diversity, self_information, unit_columns
+
+    train = csr([(0, 0), (1, 0), (2, 0), (3, 0), (0, 1), (1, 1), (2, 2), (0, 3), (1, 3)], 4, 5)
+    popularity = np.asarray(train.sum(axis=0)).ravel()
+    scores = torch.tensor([[5.0, 4.0, 3.0, 2.0, 1.0]]).repeat(4, 1)
+    ev = Evaluator(
+        csr([(u, 4) for u in range(4)], 4, 5),
+        ks=[3],
+        item_popularity=popularity,
+        item_interactions=train,
+    )
+    m = ev.evaluate(lambda users: scores[users])
+    # novelty: -log2(4/4), -log2(2/4), -log2(1/4) = 0, 1, 2
+    assert m["novelty@3"] == pytest.approx(1.0)
+    # cosines: (0,1) 2/sqrt(4*2), (0,2) 1/sqrt(4*1), (1,2) 0
+    mean_cos = (2 / math.sqrt(8) + 1 / 2 + 0) / 3
+    assert m["diversity@3"] == pytest.approx(1 - mean_cos)
+    unit = unit_columns(train)
+    # items 1 and 3 have the same users: a list of the two has no diversity; the unrated
+    # item 4 is similar to nothing; one item has no pair and is left out of the mean
+    total, n = list_diversity(unit, np.array([[1, 3], [1, 4], [2, -1]]))
+    assert n == 2 and total == pytest.approx(0.0 + 1.0)
+    # an item nobody rated counts as one user's, not as infinitely novel
+    assert self_information(np.array([0, 1, 4]), 4).tolist() == pytest.approx([2.0, 2.0, 0.0])
+    plain = Evaluator(csr([(0, 4)], 4, 5), ks=[3]).evaluate(lambda users: scores[users])
+    assert "novelty@3" not in plain and "diversity@3" not in plain

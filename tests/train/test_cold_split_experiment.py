@@ -33,6 +33,8 @@ def test_cold_split_evaluators_rank_each_half_among_itself(tmp_path):
     assert set(v_items) <= cold and set(t_items) <= cold
     assert not set(v_items) & set(t_items)
     assert (np.asarray(train.sum(axis=0)).ravel()[list(cold)] == 0).all()
+    # no training behaviour to measure the withheld items' novelty or diversity by
+    assert valid.novelty is None and test.novelty is None and test.unit_columns is None
     with spy_on_evaluations() as spy:
         record = run_seed(config, prep, 1, None, progress=False)
     # the runner's test numbers are those of the cold-start protocol, built independently
@@ -51,3 +53,12 @@ def test_ks_beyond_the_candidates_are_reported_not_silently_dropped(caplog):
         ev = Evaluator(target, ks=(5, 10, 20), candidates=np.arange(8))
     assert ev.max_k == 8
     assert "@10,20 are not computed" in caplog.text
+
+
+def test_diversity_is_reported_on_test_only_and_novelty_on_both(tmp_path):
+    config = load_config(toy_config(tmp_path, "mf-bpr", train={"epochs": 2, "lr": 0.01}))
+    prep = prepare(config, progress=False)
+    record = run_seed(config, prep, 1, None, progress=False)
+    assert "novelty@10" in record["valid"] and "novelty@10" in record["test"]
+    assert "diversity@10" not in record["valid"]
+    assert 0.0 <= record["test"]["diversity@10"] <= 1.0

@@ -16,10 +16,15 @@ index of how often each rankable item is recommended: 0 when all equally often, 
 when a few items fill every list) and, given the items' training popularity, ``arp@K``
 (average recommendation popularity: the mean training count of a user's top K) and
 ``tail@K`` (the share of a user's top K from the long tail: every item outside the most
-popular ones that together hold 80 % of the training interactions; the experiment runner
-gives the popularity except on cold-item splits, whose candidates are all unrated in
-training). Popularity bias is the failure content-aware models should help with, so a table
-can show it beside recall.
+popular ones that together hold 80 % of the training interactions) and ``novelty@K`` (the
+mean self-information -log2(share of users who interacted with it) of a user's top K; the
+experiment runner gives the popularity except on cold-item splits, whose candidates are all
+unrated in training). Popularity bias is the failure content-aware models should help with,
+so a table can show it beside recall. Given the training interactions, ``diversity@K`` is
+each list's intra-list diversity: one minus the mean cosine similarity of its items'
+training columns over every pair (Vargas & Castells, RecSys 2011), computed from one sparse
+product per block: for unit columns c, the sum over ordered pairs i != j of c_i . c_j is
+|sum c_i|^2 minus the number of non-zero columns.
 
 Sampled-negative metrics (the protocol of the SASRec paper and RecBole's ``uni100``) exist
 only when asked for (``sampled_negatives=N``): each user's held-out items are ranked against
@@ -55,7 +60,9 @@ class Evaluator:
     also report ``sampled{N}-<metric>``, each user's held-out items ranked against N
     negatives drawn (``sample_seed``) from the items outside ``known`` (default: ``target``
     + ``exclude``; pass every interaction of the user). ``item_popularity``: every item's
-    count of training interactions, for ``arp@K`` and ``tail@K``.
+    count of training interactions (distinct users), for ``arp@K``, ``tail@K`` and
+    ``novelty@K``. ``item_interactions``: the user x item training matrix, for
+    ``diversity@K``.
     """
 
     def __init__(
@@ -71,6 +78,7 @@ class Evaluator:
         known: sp.csr_matrix | None = None,
         sample_seed: int = 0,
         item_popularity: np.ndarray | None = None,
+        item_interactions: sp.spmatrix | None = None,
     ) -> None:
         self.target = sp.csr_matrix(target)
         self.target.sum_duplicates()
@@ -106,12 +114,22 @@ class Evaluator:
             self.sampled_max_k = min(max(self.ks), int(np.diff(self.sampled.indptr).max(initial=0)))
         self.popularity: torch.Tensor | None = None
         self.tail: torch.Tensor | None = None
+        self.novelty: torch.Tensor | None = None
         if item_popularity is not None:
             counts = np.asarray(item_popularity, dtype=np.float64)
             if counts.shape != (self.n_items,):
                 raise ValueError(f"item_popularity {counts.shape} != ({self.n_items},)")
             self.popularity = torch.from_numpy(counts)
             self.tail = torch.from_numpy(long_tail(counts))
+            self.novelty = torch.from_numpy(self_information(counts, self.target.shape[0]))
+        self.unit_columns: sp.csr_matrix | None = None
+        if item_interactions is not None:
+            if item_interactions.shape[1] != self.n_items:
+                raise ValueError(
+                    f"item_interactions has {item_interactions.shape[1]} items, "
+                    f"the target {self.n_items}"
+                )
+            self.unit_columns = unit_columns(item_interactions)
         n_rankable = self.n_items if candidates is None else len(candidates)
         self.max_k = min(max(self.ks), n_rankable)
         dropped = [k for k in self.ks if k > self.max_k]
@@ -182,10 +200,18 @@ class Evaluator:
     @torch.no_grad()
     def evaluate(self, score_fn: ScoreFn) -> dict[str, float]:
         """Mean of every metric over evaluated users, plus how the recommendations spread
-        over the items: ``coverage@K``, ``gini@K`` and, with popularity, ``arp@K``, ``tail@K``."""
+        over the items: ``coverage@K``, ``gini@K`` and, with popularity, ``arp@K``,
+        ``tail@K``, ``novelty@K``; with the training interactions, ``diversity@K`` (the mean
+        over users whose list holds at least two items)."""
         sums: dict[str, float] = {}
         ks = [k for k in self.ks if k <= self.max_k]
         counts = {k: torch.zeros(self.n_items, dtype=torch.float64) for k in ks}
+        pairs = dict.fromkeys(ks, 0)  # users whose top K has a pair, diversity's denominator
+        per_item_metrics = (
+            []
+            if self.popularity is None
+            else [("arp", self.popularity), ("tail", self.tail), ("novelty", self.novelty)]
+        )
         for metrics, top in self._blocks(score_fn):
             for name, values in metrics.items():
                 sums[name] = sums.get(name, 0.0) + float(values.sum())
@@ -193,12 +219,15 @@ class Evaluator:
                 items = top[:, :k].cpu()
                 listed = items >= 0  # masked items that pad a short list are not recommended
                 counts[k] += torch.bincount(items[listed], minlength=self.n_items)
-                if self.popularity is not None and self.tail is not None:
-                    rows = items.clamp(min=0)
-                    length = listed.sum(dim=1).clamp(min=1)
-                    for name, per_item in (("arp", self.popularity), ("tail", self.tail)):
-                        share = (per_item[rows] * listed).sum(dim=1) / length
-                        sums[f"{name}@{k}"] = sums.get(f"{name}@{k}", 0.0) + float(share.sum())
+                rows = items.clamp(min=0)
+                length = listed.sum(dim=1).clamp(min=1)
+                for name, per_item in per_item_metrics:
+                    share = (per_item[rows] * listed).sum(dim=1) / length
+                    sums[f"{name}@{k}"] = sums.get(f"{name}@{k}", 0.0) + float(share.sum())
+                if self.unit_columns is not None:
+                    total, n_lists = list_diversity(self.unit_columns, items.numpy())
+                    sums[f"diversity@{k}"] = sums.get(f"diversity@{k}", 0.0) + total
+                    pairs[k] += n_lists
         n = max(1, len(self.users))
         result = {name: total / n for name, total in sums.items()}
         rankable = (
@@ -211,6 +240,8 @@ class Evaluator:
                 1, int(rankable.sum())
             )
             result[f"gini@{k}"] = gini(counts[k][rankable].numpy())
+            if self.unit_columns is not None:
+                result[f"diversity@{k}"] = sums.get(f"diversity@{k}", 0.0) / max(1, pairs[k])
         result["users"] = float(len(self.users))
         return result
 
@@ -245,6 +276,43 @@ def long_tail(popularity: np.ndarray, head_share: float = 0.8) -> np.ndarray:
     tail = np.ones(len(counts))
     tail[order[before < head_share * total]] = 0.0
     return tail
+
+
+def self_information(popularity: np.ndarray, n_users: int) -> np.ndarray:
+    """-log2 of each item's share of users who interacted with it in training (novelty);
+    an item nobody interacted with counts as one user's, the most novel a rated item can be,
+    rather than an infinite value."""
+    share = np.maximum(np.asarray(popularity, dtype=np.float64), 1.0) / max(1, n_users)
+    return -np.log2(np.minimum(share, 1.0))
+
+
+def unit_columns(interactions: sp.spmatrix) -> sp.csr_matrix:
+    """item x user CSR of the interaction columns scaled to unit length (binary: an item's
+    users, each once); an item without interactions keeps an all-zero row, similar to
+    nothing."""
+    binary = (sp.csc_matrix(interactions) != 0).astype(np.float64)
+    norms = np.sqrt(np.asarray(binary.sum(axis=0)).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return sp.csr_matrix(binary.multiply(scale[None, :]).T)
+
+
+def list_diversity(unit: sp.csr_matrix, top: np.ndarray) -> tuple[float, int]:
+    """Sum over the rows of ``top`` (item indices, -1 for padding) of each list's
+    intra-list diversity 1 - mean_{i != j} cos(c_i, c_j), and how many rows had at least
+    two items to pair (the others are left out of both)."""
+    listed = top >= 0
+    length = listed.sum(axis=1)
+    indptr = np.concatenate([[0], np.cumsum(length)])
+    lists = sp.csr_matrix(
+        (np.ones(int(indptr[-1])), top[listed], indptr), shape=(len(top), unit.shape[0])
+    )
+    summed = lists @ unit  # each list's column sum, users x training users
+    square = np.asarray(summed.multiply(summed).sum(axis=1)).ravel()
+    self_terms = lists @ (np.diff(unit.indptr) > 0).astype(np.float64)
+    paired = length >= 2
+    n_pairs = (length * (length - 1))[paired]
+    similarity = (square - self_terms)[paired] / n_pairs
+    return float((1.0 - similarity).sum()), int(paired.sum())
 
 
 def sample_negatives(known: sp.csr_matrix, users: np.ndarray, n: int, seed: int) -> sp.csr_matrix:

@@ -328,7 +328,8 @@ def split_evaluators(
     check_cutoffs(config, ds.n_items, ds.n_items if v_cands is None else len(v_cands))
     select_k = int(config.train.metric.split("@")[1])  # early stopping needs its K
     repeat = config.evaluate.repeat  # repeat consumption: seen items stay rankable
-    # arp@K and tail@K; not on a cold-item split, where every candidate is unrated in training
+    # arp@K, tail@K, novelty@K and (test only: it is read, not selected on) diversity@K; not
+    # on a cold-item split, where every candidate is unrated in training
     popularity = None if v_cands is not None else np.asarray((train != 0).sum(axis=0)).ravel()
     valid_eval = Evaluator(
         valid,
@@ -349,6 +350,7 @@ def split_evaluators(
         sampled_negatives=config.evaluate.sampled_negatives,
         known=train + valid + test,
         item_popularity=popularity,
+        item_interactions=None if popularity is None else train,
     )
     return valid_eval, test_eval, train
 
