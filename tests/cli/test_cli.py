@@ -278,3 +278,31 @@ def test_tables_show_the_cut_offs_the_run_was_scored_at(tmp_path):
 def test_search_from_a_folder_without_an_index_says_so(tmp_path):
     result = runner.invoke(app, ["search", "robots", "--index", str(tmp_path / "none")])
     assert result.exit_code != 0 and "holds no saved index" in str(result.exception)
+
+
+def test_metrics_option_picks_the_table_columns_and_is_checked_before_training(tmp_path):
+    cfg = toy_config(tmp_path)
+    out = invoke("train", "-c", str(cfg), "train.epochs=1", "--quiet",
+                 "--metrics", "recall@5,novelty@10,diversity@10").output  # fmt: skip
+    header = next(line for line in out.splitlines() if "model" in line)
+    assert "novelty@10" in header and "diversity@10" in header and "ndcg" not in header
+    run = tmp_path / "runs" / "toy-mf-bpr"
+    test = json.loads((run / "seed-2026" / "metrics.json").read_text())["test"]
+    test_row = next(line for line in out.splitlines() if "(test)" in line)
+    assert f"{test['diversity@10']:.4f}" in test_row
+    valid_row = next(line for line in out.splitlines() if "(valid)" in line)
+    assert valid_row.rstrip(" │").endswith("-")  # diversity is read on test only
+    rescored = invoke("evaluate", str(run), "--metrics", "novelty@10").output
+    assert f"{test['novelty@10']:.4f}" in rescored
+    for bad, said in (("recal@5", "did you mean 'recall'"), ("recall@20", "evaluate.ks: 5, 10")):
+        result = runner.invoke(
+            app, ["train", "-c", str(cfg), "--run-dir", str(tmp_path / "x"), "--metrics", bad]
+        )
+        assert result.exit_code != 0 and said in result.output
+        assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
+def test_demo_refuses_a_metric_its_models_do_not_compute_before_training(tmp_path):
+    result = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo"), "--metrics", "recall@7"])
+    assert result.exit_code != 0 and "evaluate.ks: 10, 20, 50" in result.output
+    assert not (tmp_path / "demo").exists()

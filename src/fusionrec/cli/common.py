@@ -15,7 +15,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from fusionrec.errors import ConfigError, FusionrecError
+from fusionrec.errors import ConfigError, FusionrecError, did_you_mean
 from fusionrec.progress import stderr_console
 
 if TYPE_CHECKING:
@@ -156,6 +156,39 @@ def shown_metrics(rows: dict[str, dict[str, Any]]) -> list[str]:
     shown = [f"{metric}@{k}" for metric in ("recall", "ndcg") for k in ks[:2]]
     tail = f"tail@{ks[:2][-1]}" if ks else None
     return shown + ([tail] if any(tail in r for r in rows.values()) else [])
+
+
+#: Metric families a table can show besides the per-user ranking metrics (and
+#: ``sampled<N>-<metric>`` when sampled negatives were asked for): docs/evaluation.md.
+SPREAD_METRICS = ("coverage", "gini", "arp", "tail", "novelty", "diversity")
+
+METRICS_HELP = (
+    "table columns, e.g. recall@20,ndcg@20,novelty@20,diversity@20 (default: recall and "
+    "ndcg at the two smallest cut-offs, tail@K); every metric is in the run's metrics.json"
+)
+
+
+def metric_columns(text: str | None, ks: list[int] | tuple[int, ...]) -> list[str] | None:
+    """The ``--metrics`` columns, checked before any work: each a known metric at one of the
+    evaluated cut-offs ``ks``; None when not given (the table's default columns)."""
+    from fusionrec.evaluate.metrics import METRICS
+
+    if not text:
+        return None
+    families = (*METRICS, *SPREAD_METRICS)
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        family, _, k = name.rpartition("@")
+        base = family.split("-", 1)[1] if family.startswith("sampled") else family
+        if base not in families:
+            hint = did_you_mean(base, families) or f"one of {', '.join(families)}"
+            raise typer.BadParameter(f"--metrics: '{name}' is no metric; {hint}")
+        if not k.isdigit() or int(k) not in ks:
+            raise typer.BadParameter(
+                f"--metrics: '{name}' needs a cut-off the run evaluates "
+                f"(evaluate.ks: {', '.join(map(str, ks))})"
+            )
+    return names
 
 
 def metrics_table(

@@ -8,7 +8,14 @@ from typing import Any
 
 import typer
 
-from fusionrec.cli.common import console, metrics_table, setup_logging, shown_metrics
+from fusionrec.cli.common import (
+    METRICS_HELP,
+    console,
+    metric_columns,
+    metrics_table,
+    setup_logging,
+    shown_metrics,
+)
 
 DEMO = Path(__file__).resolve().parents[1] / "presets" / "demo.yaml"
 #: ``--sequential`` adds these (user histories in time order; see docs/models.md) in a study
@@ -38,6 +45,7 @@ def demo(
         help="also train the sequential models (gru4rec, sasrec, mmsasrec) beside most-popular and "
         "lightgcn on a leave-one-out split, in OUTPUT/sequential",
     ),
+    metrics: str = typer.Option(None, "--metrics", help=METRICS_HELP),
 ) -> None:
     """Train the demo study and print Recall/NDCG @10/@20 on the test split."""
     setup_logging()
@@ -56,14 +64,24 @@ def demo(
         raise ConfigError(
             f"--models: unknown {', '.join(unknown)}; choose from {sorted(set().union(*names))}"
         )
+    # cut-offs every model of every study evaluates: checked before anything trains
+    ks = set.intersection(*({*c.evaluate.ks} for s, _ in studies for c in study_configs(s)))
+    columns = metric_columns(metrics, sorted(ks))
     for (study, folder), has in zip(studies, names, strict=True):
         chosen = None if only is None else [m for m in only if m in has]
         if chosen != []:
-            print_study(study, run_study(study, folder, progress=not quiet, only=chosen), folder)
+            results = run_study(study, folder, progress=not quiet, only=chosen)
+            print_study(study, results, folder, columns)
 
 
-def print_study(study: dict[str, Any], results: dict[str, Any], output: Path) -> None:
-    """The test metrics table of a finished study and how it was made."""
+def print_study(
+    study: dict[str, Any],
+    results: dict[str, Any],
+    output: Path,
+    columns: list[str] | None = None,
+) -> None:
+    """The test metrics table of a finished study and how it was made; ``columns`` replace
+    the default metrics."""
     from fusionrec.cli.train import masking_note
 
     rows = {}
@@ -74,7 +92,8 @@ def print_study(study: dict[str, Any], results: dict[str, Any], output: Path) ->
             "s/epoch": sum(s["seconds_per_epoch"] for s in r["per_seed"]) / len(r["per_seed"]),
         }
     title = f"test metrics, {results[next(iter(results))]['dataset']} (run dir: {output})"
-    console.print(metrics_table(title, rows, shown_metrics(rows), extra=["epochs", "s/epoch"]))
+    shown = columns or shown_metrics(rows)
+    console.print(metrics_table(title, rows, shown, extra=["epochs", "s/epoch"]))
     console.print(protocol(study), markup=False)
 
 

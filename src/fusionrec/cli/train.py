@@ -9,8 +9,10 @@ import typer
 from rich.console import Console
 
 from fusionrec.cli.common import (
+    METRICS_HELP,
     build_config,
     console,
+    metric_columns,
     metrics_table,
     setup_logging,
     shown_metrics,
@@ -49,6 +51,7 @@ def train(
         False, "--overwrite", help="replace the run already in --run-dir"
     ),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    metrics: str = typer.Option(None, "--metrics", help=METRICS_HELP),
 ) -> None:
     """Train a model: early stopping on validation, test scored once with the best weights.
 
@@ -57,6 +60,7 @@ def train(
     from fusionrec.train.experiment import resolve_run_dir, run_experiment
 
     cfg = build_config(config, dataset, overrides)
+    columns = metric_columns(metrics, cfg.evaluate.ks)
     seed_list = parse_seeds(seeds)
     if seed_list:
         cfg = cfg.model_copy(update={"seeds": seed_list})
@@ -78,7 +82,7 @@ def train(
     if "random" in results:  # cold-start: the exact expectation of a random ranking
         rows["random ranking (test, expected)"] = results["random"]
     title = f"{results['dataset']}, seeds {cfg.seeds}{masking_note(cfg.evaluate.repeat)}"
-    console.print(metrics_table(title, rows, shown_metrics(rows)))
+    console.print(metrics_table(title, rows, columns or shown_metrics(rows)))
 
 
 def masking_note(repeat: bool) -> str:
@@ -106,6 +110,7 @@ def report_interrupt(exc: KeyboardInterrupt, run_dir: Path, command: list[str]) 
 def evaluate(
     run: Path = typer.Argument(..., help="run directory written by 'fusionrec train'"),
     part: str = typer.Option("test", "--part", help="test or valid"),
+    metrics: str = typer.Option(None, "--metrics", help=METRICS_HELP),
 ) -> None:
     """Re-score a trained run from its saved config, split and best weights."""
     setup_logging()
@@ -113,7 +118,9 @@ def evaluate(
 
     if part not in ("test", "valid"):
         raise typer.BadParameter("--part must be test or valid")
+    config = run_config(run)
+    columns = metric_columns(metrics, config.evaluate.ks)
     per_seed = rescore_run(run, part)
     rows = {f"seed {seed}": metrics for seed, metrics in per_seed.items()}
-    title = f"{run} ({part}){masking_note(run_config(run).evaluate.repeat)}"
-    console.print(metrics_table(title, rows, shown_metrics(rows)))
+    title = f"{run} ({part}){masking_note(config.evaluate.repeat)}"
+    console.print(metrics_table(title, rows, columns or shown_metrics(rows)))
