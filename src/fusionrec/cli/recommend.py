@@ -14,6 +14,7 @@ from rich.table import Table
 from fusionrec.cli.common import add_items_option, console, setup_logging
 from fusionrec.errors import ConfigError
 from fusionrec.io import ensure_writable_dir, write_atomic
+from fusionrec.tasks.diversify import RATINGS, check_weight
 
 #: what ``--output`` writes, by the file's suffix
 WRITERS = {
@@ -52,6 +53,18 @@ def recommend(
     only: str = typer.Option(None, "--only", help="comma-separated item ids to choose from"),
     exclude: str = typer.Option(None, "--exclude", help="comma-separated item ids never to show"),
     add_items: Path = add_items_option("recommended"),
+    diversify: float = typer.Option(
+        0.0,
+        "--diversify",
+        help="0 (the model's order) to 1: re-rank the model's best items for a list of less "
+        "alike items (maximal marginal relevance)",
+    ),
+    diversify_by: str = typer.Option(
+        RATINGS,
+        "--diversify-by",
+        help="what makes items alike: ratings (co-rated), or a view of the run (text, image, "
+        "fused)",
+    ),
     output: Path = typer.Option(
         None,
         "--output",
@@ -78,6 +91,7 @@ def recommend(
         raise ConfigError("--all-users needs --output FILE (.csv, .tsv, .parquet or .jsonl)")
     if output is not None:  # before loading and scoring, not after
         check_output(output)
+    check_weight(diversify)
     setup_logging()
     logging.getLogger("fusionrec").setLevel(logging.WARNING)  # loading steps are not news here
     from fusionrec.api import load
@@ -85,7 +99,12 @@ def recommend(
     rec = load(run, seed)
     if add_items is not None:
         rec = rec.add_items(add_items)
-    rules = {"only": _ids(only), "exclude": _ids(exclude)}
+    rules = {
+        "only": _ids(only),
+        "exclude": _ids(exclude),
+        "diversify": diversify,
+        "diversify_by": diversify_by,
+    }
     if all_users:
         frame = rec.recommend(rec.user_ids, k=k, **rules)
         title = f"top {k} for each of {len(rec.user_ids):,} users"

@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field
 from fusionrec.errors import DataError, FusionrecError
 from fusionrec.serve.recommender import BundleRecommender
 from fusionrec.tasks.base import Hits
+from fusionrec.tasks.diversify import RATINGS
 
 STATIC = Path(__file__).resolve().parent / "static"
 #: Where the documentation pages' scripts, styles and icon are served from.
@@ -55,6 +56,19 @@ Only = Annotated[
 ]
 Exclude = Annotated[
     list[str] | None, Query(max_length=MAX_LISTED, description="item ids never to return")
+]
+Diversify = Annotated[
+    float,
+    Query(
+        ge=0.0,
+        le=1.0,
+        description="0 (the model's order) to 1: re-rank the model's best items for a list of "
+        "less alike items (maximal marginal relevance)",
+    ),
+]
+DiversifyBy = Annotated[
+    str,
+    Query(description="what makes items alike: ratings (co-rated), or a view (text, image, fused)"),
 ]
 #: Compute threads (FAISS and torch OpenMP pools) a request thread uses.
 THREADS_PER_REQUEST = 1
@@ -144,6 +158,12 @@ class Preferences(BaseModel):
     )
     exclude: list[str] = Field(
         default_factory=list, max_length=MAX_LISTED, description="item ids never to return"
+    )
+    diversify: float = Field(
+        0.0, ge=0.0, le=1.0, description="0 (the model's order) to 1: a list of less alike items"
+    )
+    diversify_by: str = Field(
+        RATINGS, description="what makes items alike: ratings, or a view (text, image, fused)"
     )
 
 
@@ -328,12 +348,15 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
         exclude_seen: bool = True,
         only: Only = None,
         exclude: Exclude = None,
+        diversify: Diversify = 0.0,
+        diversify_by: DiversifyBy = RATINGS,
     ) -> Any:
         limit_threads()
         if not rec.has_user(user_id):
             raise HTTPException(404, f"unknown user id {user_id!r}")
         user = int(rec.user_rows([user_id])[0])
-        hits = rec.user_top(user, k, exclude_seen, cat.allowed(only, exclude))
+        allowed = cat.allowed(only, exclude)
+        hits = rec.user_top(user, k, exclude_seen, allowed, diversify, diversify_by)
         return UserRecommendations(
             user_id=user_id, items=cat.hits(hits, rec.train_matrix[user].indices)
         )
@@ -345,7 +368,10 @@ def create_app(bundle: str | Path | BundleRecommender) -> FastAPI:
             raise HTTPException(422, "give liked_item_ids, text, or both")
         liked = np.array([cat.row(i) for i in body.liked_item_ids], dtype=np.int64)
         allowed = cat.allowed(body.only, body.exclude or None)
-        hits = rec.preference_top(liked, body.text, body.k, allowed=allowed)
+        hits = rec.preference_top(
+            liked, body.text, body.k, allowed=allowed, diversify=body.diversify,
+            diversify_by=body.diversify_by,
+        )  # fmt: skip
         return Recommendations(items=cat.hits(hits, liked))
 
     @app.post("/users/{user_id}/scores", response_model=UserScores)

@@ -26,6 +26,13 @@ import torch
 from fusionrec.encoders.base import l2_normalize
 from fusionrec.errors import ConfigError, DataError, ModelError
 from fusionrec.evaluate import topk_lower_index_first
+from fusionrec.tasks.diversify import (
+    RATINGS,
+    check_weight,
+    mmr_order,
+    pool_size,
+    rating_similarity,
+)
 from fusionrec.tasks.explain import closest_items, largest_terms
 from fusionrec.tasks.foldin import (
     FoldIn,
@@ -211,14 +218,22 @@ class EmbeddingRecommender(ABC):
         *,
         only: Iterable[Any] | None = None,
         exclude: Iterable[Any] | None = None,
+        diversify: float = 0.0,
+        diversify_by: str = RATINGS,
     ) -> pd.DataFrame:
         """Top ``k`` items per user: columns user_id, rank, item_id, score (+ title,
         image_path). ``exclude_seen`` masks the user's training items, so a recommendation
         never repeats what the model was trained on. ``only``: item ids to choose from (what
         is in stock, one category); ``exclude``: item ids never to return. Both keep the
-        model's order among the items left."""
+        model's order among the items left. ``diversify`` (0 to 1) re-ranks the model's best
+        items for a list of less alike items (maximal marginal relevance,
+        ``fusionrec.tasks.diversify``), alike by co-rating or by the view ``diversify_by``
+        names (text, image, fused); the score column stays the model's score."""
         users = self.user_rows(user_ids)  # one id or many
-        hits = list(self._user_hits(users, check_k(k), exclude_seen, self.allowed(only, exclude)))
+        allowed = self.allowed(only, exclude)
+        hits = list(
+            self.users_top(users, check_k(k), exclude_seen, allowed, diversify, diversify_by)
+        )
         counts = np.array([len(rows) for rows, _ in hits], dtype=np.int64)
         rows = np.concatenate([np.zeros(0, np.int64), *(r for r, _ in hits)])
         scores = np.concatenate([np.zeros(0, np.float32), *(s for _, s in hits)])
@@ -244,10 +259,60 @@ class EmbeddingRecommender(ABC):
         return np.asarray(self._pair_scores(users, items), dtype=np.float32)
 
     def user_top(
-        self, user: int, k: int = 10, exclude_seen: bool = True, allowed: np.ndarray | None = None
+        self,
+        user: int,
+        k: int = 10,
+        exclude_seen: bool = True,
+        allowed: np.ndarray | None = None,
+        diversify: float = 0.0,
+        diversify_by: str = RATINGS,
     ) -> Hits:
-        """The best ``k`` items of user row ``user`` (among the ``allowed`` ones)."""
-        return next(self._user_hits(np.array([user]), k, exclude_seen, allowed))
+        """The best ``k`` items of user row ``user`` (among the ``allowed`` ones), re-ranked
+        for diversity when ``diversify`` > 0 (as in ``recommend``)."""
+        return next(
+            self.users_top(np.array([user]), k, exclude_seen, allowed, diversify, diversify_by)
+        )
+
+    def users_top(
+        self,
+        users: np.ndarray,
+        k: int,
+        exclude_seen: bool = True,
+        allowed: np.ndarray | None = None,
+        diversify: float = 0.0,
+        diversify_by: str = RATINGS,
+    ) -> Iterator[Hits]:
+        """The best ``k`` items of each user row; with ``diversify`` > 0, the MMR list drawn
+        from the model's best ``pool_size(k)`` (the similarity checked before any scoring)."""
+        weight = self._check_diversify(diversify, diversify_by)
+        if not weight:
+            yield from self._user_hits(users, k, exclude_seen, allowed)
+            return
+        for pool in self._user_hits(users, pool_size(k), exclude_seen, allowed):
+            yield self._diversified(pool, k, weight, diversify_by)
+
+    def _check_diversify(self, diversify: float, by: str) -> float:
+        """The weight, with ``by`` checked before any scoring (an unknown view is an error
+        naming this model's views)."""
+        weight = check_weight(diversify)
+        if weight and by != RATINGS:
+            self.view_vectors(by)
+        return weight
+
+    def _diversified(self, pool: Hits, k: int, weight: float, by: str) -> Hits:
+        """The MMR list of ``k`` from one answer's ``pool`` (best first)."""
+        rows, scores = pool
+        order = mmr_order(scores, self.item_similarity(rows, by), k, weight)
+        return rows[order], scores[order]
+
+    def item_similarity(self, rows: np.ndarray, by: str = RATINGS) -> np.ndarray:
+        """[len(rows), len(rows)] cosine similarity of item ``rows``: of their training
+        columns (``ratings``) or of their vectors in view ``by`` (an item without that
+        content is similar to nothing)."""
+        if by == RATINGS:
+            return rating_similarity(self.train_matrix, rows)
+        unit = self.unit_vectors(by)[rows]
+        return unit @ unit.T
 
     def allowed(
         self, only: Iterable[Any] | None = None, exclude: Iterable[Any] | None = None
@@ -345,20 +410,26 @@ class EmbeddingRecommender(ABC):
         alpha: float = DEFAULT_TEXT_ALPHA,
         exclude_liked: bool = True,
         allowed: np.ndarray | None = None,
+        diversify: float = 0.0,
+        diversify_by: str = RATINGS,
     ) -> Hits:
         """A new user's top ``k`` from liked item rows and/or a description, folded in
         together against the frozen item vectors (the description as one more liked
         pseudo-item, ``text_map``), among the ``allowed`` items. Without a method: the
         measured default for dot-product models, else the one method that needs no user
         vector. A sequential model given liked items alone and no method reads them as a
-        history, oldest first (``history_vector``), as it reads a known user's."""
+        history, oldest first (``history_vector``), as it reads a known user's.
+        ``diversify`` / ``diversify_by`` as in ``recommend``."""
+        weight = self._check_diversify(diversify, diversify_by)
 
         def best(scores: np.ndarray) -> Hits:
             if exclude_liked and len(liked):
                 scores[liked] = -np.inf
             if allowed is not None:
                 scores[~allowed] = -np.inf
-            return top_hits(scores, k)
+            if not weight:
+                return top_hits(scores, k)
+            return self._diversified(top_hits(scores, pool_size(k)), k, weight, diversify_by)
 
         if method is None and text is None and len(liked):
             scores = self.history_scores(liked)
@@ -420,18 +491,21 @@ class EmbeddingRecommender(ABC):
         exclude_liked: bool = True,
         only: Iterable[Any] | None = None,
         exclude: Iterable[Any] | None = None,
+        diversify: float = 0.0,
+        diversify_by: str = RATINGS,
     ) -> pd.DataFrame:
         """Recommendations for a user not in training who liked ``liked`` (item ids), by
         fold-in against the frozen item vectors (no retraining; methods in
         ``fusionrec.tasks.foldin``); a sequential model without ``method`` encodes them as
-        a history, oldest first. ``only`` / ``exclude`` as in ``recommend``."""
+        a history, oldest first. ``only`` / ``exclude`` / ``diversify`` as in
+        ``recommend``."""
         rows = self.item_rows(liked)  # one id or many
         if len(rows) == 0:
             raise ConfigError("give at least one liked item id")
         allowed = self.allowed(only, exclude)
         hits = self.preference_top(
             rows, None, check_k(k), method=method, reg=reg, exclude_liked=exclude_liked,
-            allowed=allowed,
+            allowed=allowed, diversify=diversify, diversify_by=diversify_by,
         )  # fmt: skip
         return self._ranked(hits)
 
@@ -442,13 +516,15 @@ class EmbeddingRecommender(ABC):
         *,
         only: Iterable[Any] | None = None,
         exclude: Iterable[Any] | None = None,
+        diversify: float = 0.0,
+        diversify_by: str = RATINGS,
     ) -> pd.DataFrame:
         """``recommend_for_items`` for many users the model never saw, at once: a table or
         file (csv, tsv, parquet, jsonl) of ``user_id``, ``item_id`` rows, each user's rows
         their history (in ``timestamp`` order where the table has one, else in table order:
         a sequential model reads the order). The user ids only label the answers; a training
-        user's id is not looked up, their rows here are all that is used. Columns as in
-        ``recommend``."""
+        user's id is not looked up, their rows here are all that is used. Columns and
+        ``diversify`` as in ``recommend``."""
         frame, where = read_pairs(histories, "the histories table")
         if "timestamp" in frame.columns:
             frame = frame.sort_values("timestamp", kind="stable")
@@ -457,7 +533,16 @@ class EmbeddingRecommender(ABC):
         users, answers = [], []
         for user, positions in frame.groupby("user_id", sort=False).indices.items():
             users.append(user)
-            answers.append(self.preference_top(rows[positions], None, k, allowed=allowed))
+            answers.append(
+                self.preference_top(
+                    rows[positions],
+                    None,
+                    k,
+                    allowed=allowed,
+                    diversify=diversify,
+                    diversify_by=diversify_by,
+                )  # fmt: skip
+            )
         if not answers:
             raise DataError(f"{where}: no rows; give at least one user_id, item_id row")
         table = pd.concat([self._ranked(hits) for hits in answers], ignore_index=True)
@@ -475,18 +560,28 @@ class EmbeddingRecommender(ABC):
         reg: float = DEFAULT_TEXT_REG,
         only: Iterable[Any] | None = None,
         exclude: Iterable[Any] | None = None,
+        diversify: float = 0.0,
+        diversify_by: str = RATINGS,
     ) -> pd.DataFrame:
         """Recommendations for a new user who describes what they like: the sentence is
         embedded, mapped into the recommender's item space (``text_map``) and folded in as
-        one liked pseudo-item. ``only`` / ``exclude`` as in ``recommend``."""
+        one liked pseudo-item. ``only`` / ``exclude`` / ``diversify`` as in ``recommend``."""
         if not isinstance(text, str):
             raise ConfigError(f"the description must be a string, got {type(text).__name__}")
         none = np.zeros(0, np.int64)
         allowed = self.allowed(only, exclude)
         return self._ranked(
             self.preference_top(
-                none, text, check_k(k), method=method, reg=reg, alpha=alpha, allowed=allowed
-            )
+                none,
+                text,
+                check_k(k),
+                method=method,
+                reg=reg,
+                alpha=alpha,
+                allowed=allowed,
+                diversify=diversify,
+                diversify_by=diversify_by,
+            )  # fmt: skip
         )
 
     def text_map(self, alpha: float = DEFAULT_TEXT_ALPHA) -> TextToItemMap:
