@@ -136,7 +136,6 @@ def test_the_benchmark_scores_exactly_the_lists_recommend_returns(trained_run):
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from bench_diversify import K, ranked_scores
-
     from fusionrec.data.split import TEST, TRAIN, VALID
     from fusionrec.evaluate import Evaluator
 
