@@ -37,6 +37,8 @@ WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7)
 SIMILARITIES = ("ratings", "text", "image")
 K = 20
 SHOWN = ("recall@20", "ndcg@20", "diversity@20", "novelty@20", "coverage@20")
+#: views whose intra-list diversity the table also shows (the lists' spread in content)
+CONTENT_VIEWS = ("text", "image")
 
 
 def ranked_scores(rec: Any, seen: sp.csr_matrix, weight: float, by: str) -> torch.Tensor:
@@ -48,6 +50,17 @@ def ranked_scores(rec: Any, seen: sp.csr_matrix, weight: float, by: str) -> torc
     for user, (rows, _) in zip(users, rec.users_top(users, K, True, None, weight, by), strict=True):
         scores[user, torch.from_numpy(rows)] = torch.arange(len(rows), 0, -1, dtype=torch.float32)
     return scores
+
+
+def content_diversity(rec: Any, scores: torch.Tensor, users: np.ndarray, view: str) -> float:
+    """Mean over ``users`` of their list's intra-list diversity in ``view``: 1 - the mean
+    cosine of the list's item vectors over its pairs (items without the content: 0)."""
+    top = torch.topk(scores[torch.from_numpy(users)], K).indices.numpy()
+    vectors = rec.unit_vectors(view)[top]  # [users, K, d]
+    summed = vectors.sum(axis=1)
+    own = (vectors**2).sum(axis=(1, 2))
+    pairs = ((summed**2).sum(axis=1) - own) / (K * (K - 1))
+    return float((1.0 - pairs).mean())
 
 
 def measure(rec: Any) -> dict[str, Any]:
@@ -80,8 +93,20 @@ def measure(rec: Any) -> dict[str, Any]:
                 if name == "test":
                     per_user = evaluators[name].per_user(lambda users, s=scores: s[users])
                     row["test_recall_per_user"] = per_user[f"recall@{K}"]
+                    for view in CONTENT_VIEWS:
+                        row["test"][f"{view}-diversity@{K}"] = content_diversity(
+                            rec, scores, evaluators[name].users, view
+                        )
             out[(by, weight)] = row
-            print(by, weight, {m: round(row["test"][m], 4) for m in SHOWN}, flush=True)
+            print(
+                by,
+                weight,
+                {
+                    m: round(row["test"][m], 4)
+                    for m in SHOWN + ("text-diversity@20", "image-diversity@20")
+                },
+                flush=True,
+            )
     return out
 
 
@@ -108,8 +133,9 @@ def report(
         f"{seed['epochs']}); views: {', '.join(rec.views())}.",
         "",
         "| similarity | weight | valid Recall@20 | valid diversity@20 | test Recall@20 | "
-        "test NDCG@20 | test diversity@20 | test novelty@20 | test coverage@20 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "test NDCG@20 | test diversity@20 | test text diversity@20 | test image diversity@20 | "
+        "test novelty@20 | test coverage@20 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (by, weight), row in found.items():
         if weight == 0.0 and by != "ratings":
@@ -119,6 +145,7 @@ def report(
         lines.append(
             f"| {name} | {weight:g} | {v['recall@20']:.4f} | {v['diversity@20']:.4f} | "
             f"{t['recall@20']:.4f} | {t['ndcg@20']:.4f} | {t['diversity@20']:.4f} | "
+            f"{t['text-diversity@20']:.4f} | {t['image-diversity@20']:.4f} | "
             f"{t['novelty@20']:.3f} | {t['coverage@20']:.4f} |"
         )
     lines += ["", f"Chosen on validation (the largest weight within {args.budget:.0%} of the "
@@ -134,7 +161,9 @@ def report(
         t, b = row["test"], base["test"]
         lines.append(
             f"- by {by}, weight {weight:g}: test diversity@20 {b['diversity@20']:.4f} -> "
-            f"{t['diversity@20']:.4f}, novelty@20 {b['novelty@20']:.3f} -> "
+            f"{t['diversity@20']:.4f} (text {b['text-diversity@20']:.4f} -> "
+            f"{t['text-diversity@20']:.4f}, image {b['image-diversity@20']:.4f} -> "
+            f"{t['image-diversity@20']:.4f}), novelty@20 {b['novelty@20']:.3f} -> "
             f"{t['novelty@20']:.3f}, coverage@20 {b['coverage@20']:.4f} -> "
             f"{t['coverage@20']:.4f}, for test Recall@20 {r['mean']:+.4f} paired over "
             f"{len(row['test_recall_per_user'])} users (95 % CI {r['low']:+.4f} to "
@@ -178,8 +207,9 @@ def main() -> None:
         "similarity by co-rating (`ratings`) or the item text / poster vectors (MiniLM, "
         "EfficientNet-Lite0)",
         "- scored by the evaluator with the experiment's masking (training items for "
-        "validation, training + validation items for test); diversity@20 is always measured "
-        "by co-rating (docs/evaluation.md), whatever the re-ranking's similarity",
+        "validation, training + validation items for test); diversity@20 is measured by "
+        "co-rating (docs/evaluation.md), text / image diversity@20 the same way over the "
+        "lists' MiniLM / EfficientNet vectors, whatever the re-ranking's similarity",
         "",
     ]
     write_result(args.out, "\n".join([*setup, *sections]))
