@@ -151,6 +151,34 @@ def test_header_and_recommendations_for_a_picked_user(server, page):
     assert_no_script_errors(page)
 
 
+def test_the_variety_slider_diversifies_the_lists_as_the_api_does(server, page):
+    meta = api(server, "/metadata")
+    alike = Select(page.find_element(By.ID, "rec-alike"))
+    assert [o.get_attribute("value") for o in alike.options][0] == "ratings"
+    assert "image" in [o.get_attribute("value") for o in alike.options] and "image" in meta["views"]
+    slider = page.find_element(By.ID, "rec-variety")
+    page.execute_script(  # a range input is dragged, not typed into: set it and say so
+        "arguments[0].value = '0.7'; arguments[0].dispatchEvent(new Event('input'))", slider
+    )
+    assert page.find_element(By.ID, "rec-variety-value").text == "0.7"
+    alike.select_by_value("image")
+    Select(page.find_element(By.ID, "user-select")).select_by_value("u1")
+    page.find_element(By.CSS_SELECTOR, "#user-form button[type=submit]").click()
+    assert wait_for_cards(page, "recs", "recs-status")
+    query = "k=10&exclude_seen=true&diversify=0.7&diversify_by=image"
+    expected = api(server, f"/users/u1/recommendations?{query}")["items"]
+    plain = api(server, "/users/u1/recommendations?k=10&exclude_seen=true")["items"]
+    assert [i["item_id"] for i in expected] != [i["item_id"] for i in plain]
+    assert_cards_match(page, "recs", expected)
+    body = {"liked_item_ids": ["i1", "i2"], "k": 10, "diversify": 0.7, "diversify_by": "image"}
+    liked = api(server, "/recommendations", body)["items"]
+    page.find_element(By.ID, "pref-items").send_keys("i1, i2")
+    page.find_element(By.CSS_SELECTOR, "#prefs-form button[type=submit]").click()
+    wait(page, lambda d: "for what you like" in d.find_element(By.ID, "recs-status").text)
+    assert_cards_match(page, "recs", liked)
+    assert_no_script_errors(page)
+
+
 def test_stated_tastes_show_posters_and_placeholders(server, page):
     page.find_element(By.ID, "pref-text").send_keys("space adventure with robots")
     k = page.find_element(By.ID, "rec-k")

@@ -120,6 +120,13 @@ function showCards(listId, items) {
   return items.length ? "" : "Nothing to show.";
 }
 
+// How much variety the lists trade score for (the API's diversify) and what makes items
+// alike (diversify_by): ratings, or one of the bundle's views.
+function variety() {
+  const weight = Number.parseFloat($("rec-variety").value);
+  return { diversify: Number.isFinite(weight) ? weight : 0, diversify_by: $("rec-alike").value || "ratings" };
+}
+
 function k() {
   const value = Number.parseInt($("rec-k").value, 10);
   return Math.min(MAX_K, Math.max(1, Number.isFinite(value) ? value : 10));
@@ -159,6 +166,7 @@ function showMetadata(meta) {
   $("similar-by").replaceChildren(...ways.map((v) => el("option", { value: v, textContent: v })));
   $("similar-by").disabled = !ways.length;
   if (ways.includes("fused")) $("similar-by").value = "fused";
+  $("rec-alike").replaceChildren(...["ratings", ...ways].map((v) => el("option", { value: v, textContent: v })));
   if (Array.isArray(meta.search_ways)) {
     // Only the ways this bundle's search index has (older servers do not say: keep all).
     for (const option of [...$("search-by").options]) {
@@ -191,9 +199,9 @@ function wire() {
   $("user-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const user = $("user-select").value;
-    const seen = $("exclude-seen").checked;
+    const query = new URLSearchParams({ k: k(), exclude_seen: $("exclude-seen").checked, ...variety() });
     load("recs-status", async (current) => {
-      const data = await api(`users/${encodeURIComponent(user)}/recommendations?k=${k()}&exclude_seen=${seen}`);
+      const data = await api(`users/${encodeURIComponent(user)}/recommendations?${query}`);
       if (!current()) return "";
       return showCards("recs", data.items) || `Top ${data.items.length} for user ${data.user_id}.`;
     }, "recs");
@@ -204,7 +212,7 @@ function wire() {
     const liked = $("pref-items").value.split(/[\s,]+/).filter(Boolean);
     load("recs-status", async (current) => {
       if (!text && !liked.length) throw new Error("Describe what you like or give liked item ids.");
-      const body = { k: k() };
+      const body = { k: k(), ...variety() };
       if (liked.length) body.liked_item_ids = liked;
       if (text) body.text = text;
       const data = await api("recommendations", body);
@@ -222,6 +230,9 @@ function wire() {
     }, "search-results");
   });
   $("similar-by").addEventListener("change", loadSimilar);
+  $("rec-variety").addEventListener("input", () => {
+    $("rec-variety-value").textContent = $("rec-variety").value;
+  });
   $("close-item").addEventListener("click", closeItem);
   $("item-panel").addEventListener("keydown", (event) => {
     if (event.key === "Escape") closeItem();
