@@ -153,3 +153,31 @@ def test_the_benchmark_scores_exactly_the_lists_recommend_returns(trained_run):
     listed = rec.recommend(rec.user_ids[2], k=K, diversify=0.6, diversify_by="text")
     n = len(listed)
     assert rec.item_ids[top[:n]].tolist() == listed["item_id"].tolist()
+
+
+def test_an_item_without_the_content_is_compared_by_its_ratings():
+    """Items without a poster would be like nothing by image, and a diversified list would
+    prefer them all; their pairs take the co-rating similarity instead."""
+    from fusionrec.data import build_dataset
+    from fusionrec.data.features import ItemFeatures, ModalityFeatures
+    from fusionrec.models import build_model
+    from fusionrec.models.base import TrainData
+    from fusionrec.tasks.recommender import FittedRecommender
+
+    rng = np.random.default_rng(0)
+    users, items = np.nonzero(rng.random((30, 12)) < 0.4)
+    dataset = build_dataset("toy", pd.DataFrame({"user_id": users, "item_id": items}))
+    present = np.ones(dataset.n_items, bool)
+    present[[2, 5]] = False
+    image = rng.normal(size=(dataset.n_items, 4)).astype(np.float32) * present[:, None]
+    feats = ItemFeatures(dataset.n_items, {"image": ModalityFeatures("image", image, present)})
+    data = TrainData(dataset.n_users, dataset.n_items, dataset.matrix(), feats)
+    rec = FittedRecommender(build_model("lightgcn", data), data, dataset)
+    rows = np.arange(dataset.n_items)
+    by_image = rec.item_similarity(rows, "image")
+    by_ratings = rec.item_similarity(rows, "ratings")
+    unit = image / np.linalg.norm(image, axis=1, keepdims=True).clip(min=1e-12)
+    both = present[:, None] & present[None, :]
+    np.testing.assert_allclose(by_image[both], (unit @ unit.T)[both], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(by_image[~both], by_ratings[~both], rtol=1e-6)
+    assert by_ratings[~both].max() > 0.1  # a zero fallback would not pass

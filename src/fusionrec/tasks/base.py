@@ -307,12 +307,20 @@ class EmbeddingRecommender(ABC):
 
     def item_similarity(self, rows: np.ndarray, by: str = RATINGS) -> np.ndarray:
         """[len(rows), len(rows)] cosine similarity of item ``rows``: of their training
-        columns (``ratings``) or of their vectors in view ``by`` (an item without that
-        content is similar to nothing)."""
+        columns (``ratings``) or of their vectors in view ``by``. A pair with an item that
+        lacks that content (a movie without a poster) takes its co-rating similarity
+        instead: "similar to nothing" would make every such item look unlike the list and
+        push them all up."""
         if by == RATINGS:
             return rating_similarity(self.train_matrix, rows)
+        _, present = self.view_vectors(by)
         unit = self.unit_vectors(by)[rows]
-        return unit @ unit.T
+        similarity = unit @ unit.T
+        has = present[rows]
+        unknown = ~(has[:, None] & has[None, :])
+        if unknown.any():
+            similarity[unknown] = rating_similarity(self.train_matrix, rows)[unknown]
+        return similarity
 
     def allowed(
         self, only: Iterable[Any] | None = None, exclude: Iterable[Any] | None = None

@@ -12,7 +12,8 @@ within one user's list only) and ``w`` the ``diversify`` weight: 0 leaves the mo
 1 ignores relevance after the first item. Similarity is the cosine of two items' training
 columns (``ratings``: items the same users interacted with are alike, the similarity the
 evaluator's ``diversity@K`` measures) or of their vectors in a view (``text``, ``image``,
-``fused``: items that read or look alike). The trade-off it buys on real data is measured in
+``fused``: items that read or look alike; a pair with an item lacking that content falls back
+to co-rating). The trade-off it buys on real data is measured in
 ``benchmarks/bench_diversify.py``.
 """
 
