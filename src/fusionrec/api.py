@@ -220,6 +220,54 @@ def load(run_dir: str | Path, seed: int | None = None) -> FittedRecommender:
     )
 
 
+def evaluate_lists(
+    run_dir: str | Path, lists: pd.DataFrame | str | Path, part: str = "test"
+) -> dict[str, float]:
+    """Recommendation lists made elsewhere (another system, another library), scored on a
+    run's split exactly as the run's models were: ``lists`` is a table or file (csv, tsv,
+    parquet, jsonl) of ``user_id``, ``item_id`` rows, each user's list in ``rank`` order
+    (else by descending ``score``, else in table order). The user's known items are masked
+    as for any model (a listed one is dropped, not a hit), and an evaluated user without a
+    list counts as a miss; both are logged with their counts. Returns the evaluator's
+    metrics (``fusionrec evaluate RUN --lists FILE``)."""
+    import logging
+
+    import numpy as np
+
+    from fusionrec.evaluate.lists import list_matrix, list_scores
+    from fusionrec.tasks.ids import lookup, read_pairs
+    from fusionrec.train.reload import run_split_evaluator
+
+    if part not in ("test", "valid"):
+        raise ConfigError(f"part must be test or valid, got {part!r}")
+    frame, where = read_pairs(lists, "the recommendation lists")
+    for column, ascending in (("rank", True), ("score", False)):
+        if column in frame.columns:
+            if not pd.api.types.is_numeric_dtype(frame[column]):
+                raise ConfigError(f"{where}: the {column} column must hold numbers")
+            frame = frame.sort_values(column, ascending=ascending, kind="stable")
+            break
+    evaluator, dataset = run_split_evaluator(run_dir, part)
+    users = lookup(frame["user_id"], dataset.user_index(), "user")
+    items = lookup(frame["item_id"], dataset.item_index(), "item")
+    listed = list_matrix(users, items, dataset.n_users, dataset.n_items)
+    log = logging.getLogger(__name__)
+    known = int(listed.multiply(evaluator.exclude != 0).nnz)
+    if known:
+        log.warning(
+            "%s: %d listed items are items their user is known to have (training%s); they "
+            "are masked as for any model, not counted",
+            where, known, "" if part == "valid" else " or validation",
+        )  # fmt: skip
+    unlisted = np.setdiff1d(evaluator.users, users)
+    if len(unlisted):
+        log.warning(
+            "%s: %d of the %d users evaluated on %s have no list; they count as misses",
+            where, len(unlisted), evaluator.n_users, part,
+        )  # fmt: skip
+    return evaluator.evaluate(list_scores(listed))
+
+
 def compare(
     run_a: str | Path,
     run_b: str | Path,

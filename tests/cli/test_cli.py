@@ -306,3 +306,50 @@ def test_demo_refuses_a_metric_its_models_do_not_compute_before_training(tmp_pat
     result = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo"), "--metrics", "recall@7"])
     assert result.exit_code != 0 and "evaluate.ks: 10, 20, 50" in result.output
     assert not (tmp_path / "demo").exists()
+
+
+def test_lists_made_elsewhere_are_scored_as_the_runs_own(tmp_path):
+    """A run's own top 10, written to a file and shuffled, scores as the run did on test;
+    lists with a user left out and a training item listed say so."""
+    import logging
+
+    import pandas as pd
+
+    from fusionrec.api import evaluate_lists
+
+    cfg = toy_config(tmp_path)
+    invoke("train", "-c", str(cfg), "train.epochs=2", "--quiet")
+    run = tmp_path / "runs" / "toy-mf-bpr"
+    top = tmp_path / "top.csv"
+    invoke("recommend", str(run), "--all-users", "-k", "10", "-o", str(top))
+    shuffled = pd.read_csv(top).sample(frac=1.0, random_state=0)
+    shuffled.to_csv(top, index=False)
+    test = json.loads((run / "seed-2026" / "metrics.json").read_text())["test"]
+    scored = evaluate_lists(run, top)
+    for name in ("recall@10", "ndcg@10", "map@5", "novelty@10", "diversity@10", "coverage@10"):
+        assert scored[name] == pytest.approx(test[name], rel=1e-6), name
+    out = invoke("evaluate", str(run), "--lists", str(top), "--metrics", "recall@10").output
+    assert f"{test['recall@10']:.4f}" in out
+    # without the rank column the score column orders the lists; one user dropped, and a
+    # training item put first on another user's list
+    from fusionrec.api import load
+
+    rec = load(run)
+    user = rec.user_ids[0]
+    trained = rec.item_ids[rec.train_matrix[0].indices[0]]
+    partial = shuffled.drop(columns="rank")
+    partial = partial[partial["user_id"].astype(str) != str(rec.user_ids[1])]
+    extra = pd.DataFrame({"user_id": [user], "item_id": [trained], "score": [1e9]})
+    said: list[str] = []  # the CLI's logging setup replaced the root handlers caplog uses
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: said.append(record.getMessage())
+    logging.getLogger("fusionrec").addHandler(handler)
+    try:
+        worse = evaluate_lists(run, pd.concat([partial, extra]))
+    finally:
+        logging.getLogger("fusionrec").removeHandler(handler)
+    assert any("1 listed items are items their user is known to have" in m for m in said)
+    assert any("have no list; they count as misses" in m for m in said)
+    assert worse["recall@10"] <= scored["recall@10"]
+    with pytest.raises(fusionrec.errors.DataError, match="unknown item ids: 'nope'"):
+        evaluate_lists(run, pd.DataFrame({"user_id": [user], "item_id": ["nope"]}))

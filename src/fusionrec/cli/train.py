@@ -111,8 +111,15 @@ def evaluate(
     run: Path = typer.Argument(..., help="run directory written by 'fusionrec train'"),
     part: str = typer.Option("test", "--part", help="test or valid"),
     metrics: str = typer.Option(None, "--metrics", help=METRICS_HELP),
+    lists: Path = typer.Option(
+        None,
+        "--lists",
+        help="score recommendation lists made elsewhere on the run's split instead: a table "
+        "of user_id, item_id (, rank or score) rows (csv, tsv, parquet or jsonl)",
+    ),
 ) -> None:
-    """Re-score a trained run from its saved config, split and best weights."""
+    """Re-score a trained run from its saved config, split and best weights; with --lists,
+    score another system's lists on the same split, masking and metrics."""
     setup_logging()
     from fusionrec.train.reload import rescore_run, run_config
 
@@ -120,7 +127,12 @@ def evaluate(
         raise typer.BadParameter("--part must be test or valid")
     config = run_config(run)
     columns = metric_columns(metrics, config.evaluate.ks)
-    per_seed = rescore_run(run, part)
-    rows = {f"seed {seed}": metrics for seed, metrics in per_seed.items()}
+    if lists is not None:
+        from fusionrec.api import evaluate_lists
+
+        rows = {str(lists): evaluate_lists(run, lists, part)}
+    else:
+        per_seed = rescore_run(run, part)
+        rows = {f"seed {seed}": metrics for seed, metrics in per_seed.items()}
     title = f"{run} ({part}){masking_note(config.evaluate.repeat)}"
     console.print(metrics_table(title, rows, columns or shown_metrics(rows)))

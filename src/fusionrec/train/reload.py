@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fusionrec.config import ExperimentConfig, read_saved_config
+from fusionrec.data import Dataset
 from fusionrec.data.split import TEST, VALID
 from fusionrec.errors import FusionrecError
 from fusionrec.evaluate import Evaluator
@@ -19,7 +20,9 @@ from fusionrec.models import build_model
 from fusionrec.models.base import Recommender
 from fusionrec.train.experiment import (
     Prepared,
+    load_clean_dataset,
     prepare,
+    split_dataset,
     split_evaluators,
     train_data,
     use_history,
@@ -119,6 +122,19 @@ def _scored_seeds(run_dir: str | Path, part: str) -> Iterator[tuple[int, Recomme
         model, _ = load_run_model(run_dir, seed, prep)
         use_history(model, prep, TEST if part == "test" else VALID)
         yield seed, model, test_eval if part == "test" else valid_eval
+
+
+def run_split_evaluator(run_dir: str | Path, part: str = "test") -> tuple[Evaluator, Dataset]:
+    """The evaluator of a run's ``part`` (test or valid), built as in training, with the
+    run's dataset: no model and no features, for scoring lists made elsewhere on the split
+    the run was scored on."""
+    run_dir = Path(run_dir)
+    cfg = run_config(run_dir)
+    dataset = load_clean_dataset(cfg)
+    split = split_dataset(cfg, dataset, run_dir)
+    prep = Prepared(dataset, split, None)
+    valid_eval, test_eval, _ = split_evaluators(prep, cfg, inference_device(cfg.train.device))
+    return (test_eval if part == "test" else valid_eval), dataset
 
 
 def rescore_run(run_dir: str | Path, part: str = "test") -> dict[int, dict[str, float]]:
