@@ -230,42 +230,10 @@ def evaluate_lists(
     as for any model (a listed one is dropped, not a hit), and an evaluated user without a
     list counts as a miss; both are logged with their counts. Returns the evaluator's
     metrics (``fusionrec evaluate RUN --lists FILE``)."""
-    import logging
+    from fusionrec.tasks.external_lists import scored_lists
 
-    import numpy as np
-
-    from fusionrec.evaluate.lists import list_matrix, list_scores
-    from fusionrec.tasks.ids import lookup, read_pairs
-    from fusionrec.train.reload import run_split_evaluator
-
-    if part not in ("test", "valid"):
-        raise ConfigError(f"part must be test or valid, got {part!r}")
-    frame, where = read_pairs(lists, "the recommendation lists")
-    for column, ascending in (("rank", True), ("score", False)):
-        if column in frame.columns:
-            if not pd.api.types.is_numeric_dtype(frame[column]):
-                raise ConfigError(f"{where}: the {column} column must hold numbers")
-            frame = frame.sort_values(column, ascending=ascending, kind="stable")
-            break
-    evaluator, dataset = run_split_evaluator(run_dir, part)
-    users = lookup(frame["user_id"], dataset.user_index(), "user")
-    items = lookup(frame["item_id"], dataset.item_index(), "item")
-    listed = list_matrix(users, items, dataset.n_users, dataset.n_items)
-    log = logging.getLogger(__name__)
-    known = int(listed.multiply(evaluator.exclude != 0).nnz)
-    if known:
-        log.warning(
-            "%s: %d listed items are items their user is known to have (training%s); they "
-            "are masked as for any model, not counted",
-            where, known, "" if part == "valid" else " or validation",
-        )  # fmt: skip
-    unlisted = np.setdiff1d(evaluator.users, users)
-    if len(unlisted):
-        log.warning(
-            "%s: %d of the %d users evaluated on %s have no list; they count as misses",
-            where, len(unlisted), evaluator.n_users, part,
-        )  # fmt: skip
-    return evaluator.evaluate(list_scores(listed))
+    evaluator, score = scored_lists(run_dir, lists, part)
+    return evaluator.evaluate(score)
 
 
 def compare(
@@ -274,14 +242,32 @@ def compare(
     metrics: Sequence[str] = ("recall@20", "ndcg@20"),
     part: str = "test",
 ) -> pd.DataFrame:
-    """Two finished runs on one split, paired over the evaluated users (``fusionrec compare``):
-    one row per metric with both runs' means, A minus B and its 95 % interval, the paired
-    t-test and Wilcoxon p-values, how many users each run serves better, and how many seeds
-    each run's per-user metric is averaged over."""
+    """Two finished runs on one split, paired over the evaluated users (``fusionrec compare``),
+    or a run and a file of lists made elsewhere, scored on the run's split as
+    ``evaluate_lists`` scores them: one row per metric with both sides' means, A minus B and
+    its 95 % interval, the paired t-test and Wilcoxon p-values, how many users each side
+    serves better, and how many seeds each side's per-user metric is averaged over (lists:
+    one)."""
     from fusionrec.train.compare import compare_runs
 
     wanted = [metrics] if isinstance(metrics, str) else list(metrics)  # one name is one metric
-    rows = compare_runs(run_a, run_b, wanted, part)
+    lists = [Path(side).is_file() for side in (run_a, run_b)]
+    if all(lists):
+        raise ConfigError(
+            f"{run_a} and {run_b} are both files: lists are scored on a run's split, so "
+            "compare a run with a file of lists, or two runs"
+        )
+    if any(lists):
+        from fusionrec.tasks.external_lists import lists_per_user
+        from fusionrec.train.compare import paired_metrics
+        from fusionrec.train.reload import per_user_metrics
+
+        run, file = (run_b, run_a) if lists[0] else (run_a, run_b)
+        of_run, of_file = per_user_metrics(run, part), lists_per_user(run, file, part)
+        a, b = (of_file, of_run) if lists[0] else (of_run, of_file)
+        rows = paired_metrics(a, b, wanted, (run_a, run_b))
+    else:
+        rows = compare_runs(run_a, run_b, wanted, part)
     return pd.DataFrame(
         [
             {

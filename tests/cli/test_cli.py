@@ -353,3 +353,13 @@ def test_lists_made_elsewhere_are_scored_as_the_runs_own(tmp_path):
     assert worse["recall@10"] <= scored["recall@10"]
     with pytest.raises(fusionrec.errors.DataError, match="unknown item ids: 'nope'"):
         evaluate_lists(run, pd.DataFrame({"user_id": [user], "item_id": ["nope"]}))
+    # paired with the run over its users: its own lists are level with it on every user
+    level = fusionrec.compare(top, run, ["recall@10", "ndcg@10"])
+    assert (level["difference"] == 0).all() and (level["a_better"] == 0).all()
+    assert level["a"].tolist() == pytest.approx([test["recall@10"], test["ndcg@10"]])
+    reversed_lists = shuffled.assign(rank=-shuffled["rank"])  # each list upside down
+    reversed_lists.to_csv(tmp_path / "reversed.csv", index=False)
+    out = invoke("compare", str(run), str(tmp_path / "reversed.csv"), "--metrics", "ndcg@10")
+    assert "ndcg@10: A" in out.output and "A - B +" in out.output
+    both = runner.invoke(app, ["compare", str(top), str(tmp_path / "reversed.csv")])
+    assert both.exit_code != 0 and "are both files" in str(both.exception)

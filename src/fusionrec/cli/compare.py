@@ -1,4 +1,5 @@
-"""``fusionrec compare``: two finished runs on the same split, paired over the test users."""
+"""``fusionrec compare``: two finished runs on the same split, or a run and another system's
+lists scored on its split, paired over the test users."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ def register(app: typer.Typer) -> None:
 
 
 def compare(
-    run_a: Path = typer.Argument(..., help="run directory of model A"),
-    run_b: Path = typer.Argument(..., help="run directory of model B (the baseline)"),
+    run_a: Path = typer.Argument(..., help="run directory of model A, or a file of lists"),
+    run_b: Path = typer.Argument(
+        ..., help="run directory of model B (the baseline), or a file of lists"
+    ),
     metrics: str = typer.Option("recall@20,ndcg@20", "--metrics", help="comma-separated"),
     part: str = typer.Option("test", "--part", help="test or valid"),
 ) -> None:
     """Is A's lead over B real? Each user's metric (mean over each run's seeds), A minus B:
-    95 % CI, paired t-test and Wilcoxon p-values, users better and worse."""
+    95 % CI, paired t-test and Wilcoxon p-values, users better and worse. One side may be
+    a file of another system's lists (user_id, item_id, rank or score; csv, tsv, parquet or
+    jsonl), scored on the other side's split."""
     setup_logging()
     from fusionrec.api import compare as compare_runs
 

@@ -14,7 +14,7 @@ from fusionrec.io import read_json
 from fusionrec.train.reload import PerUser, per_user_metrics, run_config
 
 
-def seed_mean(scored: PerUser, metric: str, run: Path) -> np.ndarray:
+def seed_mean(scored: PerUser, metric: str, run: Path | str) -> np.ndarray:
     """Each user's ``metric`` averaged over the run's seeds, in float64: sums of a few float32
     values are exact there, so two runs level on a user stay exactly level (float32 sums in
     another order would count such users as better or worse)."""
@@ -70,9 +70,20 @@ def compare_runs(
             "split.parquet and split.json into the second run's directory before training it, "
             "or give both split.method=predefined with one split file)"
         )
+    return paired_metrics(a, b, metrics, (run_a, run_b))
+
+
+def paired_metrics(
+    a: PerUser,
+    b: PerUser,
+    metrics: list[str] | tuple[str, ...],
+    names: tuple[Path | str, Path | str],
+) -> dict[str, dict[str, Any]]:
+    """Per metric: both sides' means and the paired statistics of a minus b, for two
+    answers scored over the same users (``names`` say which in errors)."""
     out = {}
     for metric in metrics:
-        ma, mb = seed_mean(a, metric, run_a), seed_mean(b, metric, run_b)
+        ma, mb = seed_mean(a, metric, names[0]), seed_mean(b, metric, names[1])
         out[metric] = {
             "a": float(ma.mean()),
             "b": float(mb.mean()),
