@@ -494,8 +494,17 @@ def _save_embeddings(model: Any, dataset: Dataset, seed_dir: Path) -> None:
 
 def aggregate(records: list[dict[str, Any]], part: str) -> dict[str, dict[str, float]]:
     """Mean and sample standard deviation (ddof=1; 0 for a single seed) over seeds of every
-    metric of ``part``: seeds are a sample of the runs one could have made, not the whole."""
-    keys = records[0][part].keys()
+    metric of ``part``: seeds are a sample of the runs one could have made, not the whole.
+    A metric only some seeds have (seeds of a resumed run scored by an older version, before
+    the metric existed) is left out of the mean, and said."""
+    keys = [k for k in records[0][part] if all(k in r[part] for r in records)]
+    partial = sorted({k for r in records for k in r[part]}.difference(keys))
+    if partial:
+        log.warning(
+            "%s metrics %s are not in every seed's record (seeds scored by different "
+            "versions); they are left out of the mean over seeds",
+            part, ", ".join(partial),
+        )  # fmt: skip
     out = {}
     for key in keys:
         mean, std = mean_std([r[part][key] for r in records])
