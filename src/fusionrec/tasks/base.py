@@ -311,15 +311,16 @@ class EmbeddingRecommender(ABC):
         lacks that content (a movie without a poster) takes its co-rating similarity
         instead: "similar to nothing" would make every such item look unlike the list and
         push them all up."""
+        columns = self._lazy("train_columns", lambda: sp.csc_matrix(self.train_matrix))
         if by == RATINGS:
-            return rating_similarity(self.train_matrix, rows)
+            return rating_similarity(columns, rows)
         _, present = self.view_vectors(by)
         unit = self.unit_vectors(by)[rows]
         similarity = unit @ unit.T
         has = present[rows]
         unknown = ~(has[:, None] & has[None, :])
         if unknown.any():
-            similarity[unknown] = rating_similarity(self.train_matrix, rows)[unknown]
+            similarity[unknown] = rating_similarity(columns, rows)[unknown]
         return similarity
 
     def allowed(

@@ -42,9 +42,10 @@ def pool_size(k: int) -> int:
     return max(MIN_POOL, POOL_FACTOR * k)
 
 
-def rating_similarity(train: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+def rating_similarity(train: sp.spmatrix, rows: np.ndarray) -> np.ndarray:
     """[len(rows), len(rows)] cosine of the items' binary training columns; an item nobody
-    interacted with is similar to nothing (0), itself included."""
+    interacted with is similar to nothing (0), itself included. Give ``train`` as CSC when
+    calling per user: its columns are then sliced without converting the whole matrix."""
     columns = (sp.csc_matrix(train)[:, rows] != 0).astype(np.float64)
     norms = np.sqrt(np.asarray(columns.sum(axis=0)).ravel())
     scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
