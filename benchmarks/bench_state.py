@@ -18,7 +18,9 @@ for each model whichever of the two got further.
 - a finished run of ``bench_sequential.py`` (``--runs`` its ``masked`` folder):
   ``config.yaml``, ``results.json``, ``manifest.json`` and the ``per_user_test.json`` its
   ``--collect`` caches for the paired test (collect before ``save``), all its table reads, so
-  a machine that lost the runs collects the table again without training;
+  a machine that lost the runs collects the table again without training; likewise a
+  finished search of its ``--trials`` (``--runs`` its ``tuned`` folder): the search files and
+  its ``best/`` seeds' files, once collected;
 - a model still searching: ``search_config.yaml`` and ``trials.json`` only (a best run
   without its weights could not be scored for the table, so it trains again);
 - RecBole's cached runs: ``recbole/*.json``, and the blend probe's ``blend.json``;
@@ -61,9 +63,14 @@ SEARCHING = ("search_config.yaml", "trials.json", "dense/candidates.json", "spar
 
 
 def finished(model: Path) -> bool:
-    """A sparse-study model with its table row (``bench.json``), or a finished run of
-    ``bench_sequential.py`` (``results.json``)."""
-    return (model / "bench.json").exists() or (model / "results.json").exists()
+    """A sparse-study model with its table row (``bench.json``), a finished run of
+    ``bench_sequential.py`` (``results.json``), or a search of ``bench_sequential.py
+    --trials`` whose chosen setting trained every seed and was collected (``best/`` with its
+    per-user test scores; a sparse-study model has them only beside its ``bench.json``)."""
+    return any(
+        (model / name).exists()
+        for name in ("bench.json", "results.json", "best/per_user_test.json")
+    )
 
 
 def kept_files(runs: Path) -> list[Path]:

@@ -90,3 +90,28 @@ def test_a_finished_sequential_run_keeps_what_its_table_reads(tmp_path):
         "sasrec/per_user_test.json",
         "sasrec/results.json",
     ]
+
+
+def test_a_collected_sequential_search_keeps_its_seeds_and_an_uncollected_one_only_its_trials(
+    tmp_path,
+):
+    runs, state = tmp_path / "tuned", tmp_path / "state"
+    for name in ("search_config.yaml", "trials.json", "tune.json", "best/config.yaml",
+                 "best/results.json", "best/manifest.json", "best/per_user_test.json",
+                 "best/seed-1/best.pt"):  # fmt: skip
+        _touch(runs / "sasrec" / name)
+    for name in ("search_config.yaml", "trials.json", "best/results.json"):
+        _touch(runs / "mmsasrec" / name)  # not collected: its table cannot be read without weights
+    save(runs, state)
+    kept = sorted(str(p.relative_to(state)) for p in state.rglob("*") if p.is_file())
+    assert kept == [
+        "mmsasrec/search_config.yaml",
+        "mmsasrec/trials.json",
+        "sasrec/best/config.yaml",
+        "sasrec/best/manifest.json",
+        "sasrec/best/per_user_test.json",
+        "sasrec/best/results.json",
+        "sasrec/search_config.yaml",
+        "sasrec/trials.json",
+        "sasrec/tune.json",
+    ]
