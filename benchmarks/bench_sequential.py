@@ -41,7 +41,10 @@ ratings in time order, leave-one-out; MM-SASRec with the content setting probed 
 on validation NDCG@10, from the settings before any choice (``PROBE_BASE``), and trains each
 chosen setting with every seed: the equal-budget comparison, chosen before test is read (the
 fixed settings in ``MODELS`` came from probes of unequal size, one of them after a test
-reading; README). With ``--jobs`` each search is a unit of its own (``tuned/<model>``).
+reading; README), written to ``sequential_tuned.md`` so the fixed settings' table with RecBole
+stays. With ``--jobs`` each search is a unit of its own (``tuned/<model>``).
+``--skip-recbole`` leaves out the side-by-side table with RecBole (and fusionrec's unmasked
+runs, which only it shows): the masked table alone.
 
 ``--jobs N`` trains the study's independent units (each model of each table, each RecBole
 seed) in N processes at once, then writes the tables from what they
@@ -591,13 +594,18 @@ def units(args: argparse.Namespace, chosen: list[str]) -> list[str]:
     ``unmasked/<model>``, ``recbole/<model>/<seed>``."""
     tuned = tuned_models(args)
     out = [f"{'tuned' if m in tuned else 'masked'}/{m}" for m in MODELS if m in chosen]
-    if args.dataset != DATASETS[0]:
-        return out  # the sparse catalogue's study is the masked table alone
+    if not compares_recbole(args):
+        return out  # the masked table alone
     for model in (m for m in RECBOLE if m in chosen):
         out.append(f"unmasked/{model}")
-        if not args.skip_recbole:
-            out += [f"recbole/{model}/{seed}" for seed in recbole_seeds(args)]
+        out += [f"recbole/{model}/{seed}" for seed in recbole_seeds(args)]
     return out
+
+
+def compares_recbole(args: argparse.Namespace) -> bool:
+    """Whether the study has its side-by-side table with RecBole: the dense set's, unless
+    ``--skip-recbole`` (fusionrec's unmasked rows alone would compare with nothing)."""
+    return args.dataset == DATASETS[0] and not args.skip_recbole
 
 
 def run_unit(
@@ -783,7 +791,13 @@ def main() -> None:
     if args.runs is None:
         args.runs = Path("runs/bench-sequential" + ("-sparse" if sparse else ""))
     if args.out is None:
-        name = "sequential_speed.md" if args.time_epochs else "sequential.md"
+        name = (
+            "sequential_speed.md"
+            if args.time_epochs
+            else "sequential_tuned.md"
+            if args.trials
+            else "sequential.md"
+        )
         args.out = RESULTS / (name.replace(".md", "_sparse.md") if sparse else name)
     torch.set_num_threads(args.threads)
     seeds = list(range(1, args.seeds + 1))
@@ -830,15 +844,12 @@ def main() -> None:
             print(model, {k: fmt(v) for k, v in row["test"].items()}, flush=True)
 
     side: dict[str, Any] = {}
-    for model in [m for m in RECBOLE if m in chosen and not sparse]:
+    for model in [m for m in RECBOLE if m in chosen and compares_recbole(args)]:
         repeat = make_config(args, model, evaluate={"repeat": True})
         side[f"fusionrec {model}"] = run_model(
             repeat, prep, args.runs / "unmasked" / model, args.collect
         )
-        if not args.skip_recbole:
-            side[f"RecBole {RECBOLE[model][0]}"] = run_recbole(
-                model, files, args, recbole_seeds(args)
-            )
+        side[f"RecBole {RECBOLE[model][0]}"] = run_recbole(model, files, args, recbole_seeds(args))
     dense_only = [
         "## fusionrec vs RecBole 1.2.1, identical split and histories, nothing masked",
         "",
@@ -871,6 +882,8 @@ def main() -> None:
             ),
             "- RecBole: the dense set's study (not run here)"
             if sparse
+            else "- RecBole: not run (`--skip-recbole`): no side-by-side table"
+            if not compares_recbole(args)
             else f"- RecBole: up to {args.recbole_epochs or args.epochs} epochs, "
             f"{args.recbole_seeds or args.seeds} seed(s) asked for"
             + "".join(
@@ -895,7 +908,7 @@ def main() -> None:
             "",
             *table(main_rows),
             "",
-            *([] if sparse else dense_only),
+            *(dense_only if compares_recbole(args) else []),
             "## Verdict",
             "",
             *verdict(main_rows, side, args),

@@ -95,6 +95,9 @@ def test_the_sparse_study_is_the_masked_table_alone():
     searched = argparse.Namespace(**{**vars(dense), "trials": 20})
     got = units(searched, ["lightgcn", "sasrec", "mmsasrec"])
     assert got[:3] == ["masked/lightgcn", "tuned/sasrec", "tuned/mmsasrec"]
+    # without RecBole the unmasked runs would compare with nothing: the masked table alone
+    alone = argparse.Namespace(**{**vars(searched), "skip_recbole": True})
+    assert units(alone, ["lightgcn", "sasrec"]) == ["masked/lightgcn", "tuned/sasrec"]
 
 
 def test_the_popularity_rows_pair_each_user_with_the_bucket_of_the_item_held_out():
