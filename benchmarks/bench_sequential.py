@@ -432,9 +432,27 @@ def tuned_lines(rows: dict[str, dict[str, Any] | None], args: argparse.Namespace
         "settings before any choice, `PROBE_BASE`; validation NDCG@10 on the first seed; the "
         "chosen setting then trained with every seed, test scored once): "
         + "; ".join(f"{m} {rows[m]['trials']} trials, chose {rows[m]['chosen']}" for m in tuned)
-        + " (the window_stride named above applies only to rows not searched)",
+        + " (a searched row trains with its choice: windows not overlapped unless it names "
+        "window_stride)",
         *([mixed] if mixed else []),
     ]
+
+
+def stride_clause(
+    args: argparse.Namespace,
+    settings: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+    chosen: list[str],
+) -> str:
+    """The header's window_stride of each window-trained row with a fixed setting; a searched
+    row trains with its search's choice (named in the search line), not the fixed one."""
+    if args.window_stride:
+        return f"; window-trained models with window_stride {args.window_stride}"
+    fixed = [m for m in chosen if "max_length" in settings[m][0] and m not in tuned_models(args)]
+    if not fixed:
+        return ""
+    return "; window_stride (chosen on validation, sequential_probes.md): " + ", ".join(
+        f"{m} {settings[m][0].get('window_stride', 'none')}" for m in fixed
+    )
 
 
 def tuned_models(args: argparse.Namespace) -> set[str]:
@@ -864,16 +882,7 @@ def main() -> None:
             f"- split: leave-one-out, {prep.split.counts()}; seeds {seeds}; up to "
             f"{args.epochs} epochs, patience {patience_of(settings, chosen)} on validation "
             f"NDCG@10; {args.threads} threads"
-            + (
-                f"; window-trained models with window_stride {args.window_stride}"
-                if args.window_stride
-                else "; window_stride (chosen on validation, sequential_probes.md): "
-                + ", ".join(
-                    f"{m} {settings[m][0].get('window_stride', 'none')}"
-                    for m in chosen
-                    if "max_length" in settings[m][0]
-                )
-            )
+            + stride_clause(args, settings, chosen)
             + (
                 f"; {args.jobs} units trained at once (s/epoch measured while they shared "
                 "the machine: `--time-epochs` times each alone)"

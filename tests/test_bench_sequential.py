@@ -194,3 +194,14 @@ def test_searched_rows_say_their_budget_and_choice(tmp_path):
     trials = [{"trial": 0, "code": "0.1.0+aaa"}, {"trial": 1, "code": "0.1.0+bbb"}]
     (tmp_path / "tuned" / "sasrec" / "trials.json").write_text(json.dumps(trials))
     assert "sasrec (trials 0: 0.1.0+aaa; trials 1: 0.1.0+bbb)" in tuned_lines(rows, args)[1]
+
+
+def test_the_header_names_a_fixed_window_stride_only_for_rows_not_searched():
+    from bench_sequential import MODELS, stride_clause
+
+    fixed = argparse.Namespace(trials=0, window_stride=None)
+    assert "sasrec 25" in stride_clause(fixed, MODELS, ["lightgcn", "sasrec"])
+    searched = argparse.Namespace(trials=20, window_stride=None)
+    assert stride_clause(searched, MODELS, ["lightgcn", "sasrec", "mmsasrec"]) == ""
+    forced = argparse.Namespace(trials=20, window_stride=10)
+    assert "window_stride 10" in stride_clause(forced, MODELS, ["sasrec"])
