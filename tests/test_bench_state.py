@@ -14,6 +14,11 @@ def _touch(path: Path, text: str = "{}") -> None:
     path.write_text(text)
 
 
+def _saved(state: Path) -> list[str]:
+    """Every file ``save`` left in ``state``, relative to it, sorted."""
+    return sorted(str(p.relative_to(state)) for p in state.rglob("*") if p.is_file())
+
+
 def test_finished_and_searching_models_keep_what_resuming_needs_and_no_weights(tmp_path):
     runs, state = tmp_path / "runs", tmp_path / "state"
     for name in ("bench.json", "trials.json", "search_config.yaml", "best/results.json",
@@ -26,7 +31,7 @@ def test_finished_and_searching_models_keep_what_resuming_needs_and_no_weights(t
     _touch(runs / "blend.json")
     _touch(runs / "sparse_quality.md")  # the table is written again by --collect
     save(runs, state)
-    kept = sorted(str(p.relative_to(state)) for p in state.rglob("*") if p.is_file())
+    kept = _saved(state)
     assert kept == [
         "blend.json",
         "diffmm/search_config.yaml",
@@ -83,7 +88,7 @@ def test_a_finished_sequential_run_keeps_what_its_table_reads(tmp_path):
         _touch(runs / "sasrec" / name)
     _touch(runs / "gru4rec" / "seed-1" / "checkpoint.pt")  # still training: nothing to keep
     save(runs, state)
-    kept = sorted(str(p.relative_to(state)) for p in state.rglob("*") if p.is_file())
+    kept = _saved(state)
     assert kept == [
         "sasrec/config.yaml",
         "sasrec/manifest.json",
@@ -103,7 +108,7 @@ def test_a_collected_sequential_search_keeps_its_seeds_and_an_uncollected_one_on
     for name in ("search_config.yaml", "trials.json", "best/results.json"):
         _touch(runs / "mmsasrec" / name)  # not collected: its table cannot be read without weights
     save(runs, state)
-    kept = sorted(str(p.relative_to(state)) for p in state.rglob("*") if p.is_file())
+    kept = _saved(state)
     assert kept == [
         "mmsasrec/search_config.yaml",
         "mmsasrec/trials.json",
