@@ -22,7 +22,10 @@ Tables:
    batch 128 windows), and its SASRec overlaps the windows by half and scores each window's
    last 25 positions (``window_stride`` 25, chosen on validation), so every target is predicted
    from at least 25 earlier items where the user has them: the same targets per epoch on
-   every side; seconds per training epoch for both.
+   every side; seconds per training epoch for both. Each fusionrec model is paired with
+   RecBole's over the test users (each user's NDCG@10 averaged over each side's seeds; RecBole's
+   per-user scores come from its own ranking, checked to average to what it reports), since
+   a few thousandths between two means of three seeds is within seed noise.
 Cold-start items (id-free MM-SASRec on withheld movies) are ``bench_cold_start.py``'s, beside
 the other content-aware models on the same five cold splits.
 
@@ -390,13 +393,57 @@ def run_recbole(
             TRAINED_ON.add("RecBole: " + runs[-1].get("device", "device not recorded"))
     if not runs:
         return None
-    return summarise(
+    row = summarise(
         [r["test"] for r in runs],
         [float(np.mean(r["train_seconds"])) for r in runs],
         [r["epochs_run"] for r in runs],
         [float(np.mean(r.get("train_cpu_seconds") or [np.nan])) for r in runs],
         "; ".join(sorted({r.get("device", "device not recorded") for r in runs})),
     )
+    row["per_user"] = seed_mean_per_user([r.get("per_user_test") for r in runs])
+    return row
+
+
+def seed_mean_per_user(per_seed: list[dict[str, list] | None]) -> dict[str, Any] | None:
+    """Each user's test NDCG@10 averaged over the seeds of a RecBole model (``users`` sorted),
+    as fusionrec's per-user scores are; None when a seed ran before they were recorded."""
+    if not per_seed or any(p is None for p in per_seed):
+        return None
+    users = sorted(per_seed[0]["users"])
+    scores = []
+    for p in per_seed:
+        by_user = dict(zip(p["users"], p["ndcg@10"], strict=True))
+        if sorted(by_user) != users:
+            raise ValueError("RecBole's seeds scored different test users")
+        scores.append([by_user[u] for u in users])
+    return {"users": users, "ndcg@10": np.mean(scores, axis=0).tolist()}
+
+
+def paired_with_recbole(runs: Path, model: str, recbole: dict[str, Any] | None) -> list[str]:
+    """fusionrec's unmasked ``model`` minus RecBole's on test NDCG@10, paired over the test
+    users (each side's score averaged over its seeds): a gap of a few thousandths between
+    two means of three seeds is within seed noise, and this says whether it is more."""
+    from fusionrec.errors import FusionrecError
+    from fusionrec.evaluate.significance import paired_difference
+    from paired import per_user_test
+
+    if recbole is None or recbole.get("per_user") is None:
+        return ["  - paired over users: not computed (RecBole's per-user test scores were not "
+                "recorded: its runs predate them)"]  # fmt: skip
+    try:
+        ours = per_user_test(runs / "unmasked" / model, ("ndcg@10",))
+    except FusionrecError as exc:
+        return [f"  - paired over users: not computed ({exc})"]
+    theirs = dict(zip(recbole["per_user"]["users"], recbole["per_user"]["ndcg@10"], strict=True))
+    if sorted(ours["users"]) != sorted(theirs):
+        raise ValueError(f"fusionrec's {model} and RecBole's scored different test users")
+    r = paired_difference(np.array(ours["ndcg@10"]), np.array([theirs[u] for u in ours["users"]]))
+    return [
+        f"  - paired over the {r['users']} test users (each side's NDCG@10 averaged over its "
+        f"seeds): fusionrec minus RecBole {r['mean']:+.4f} (95 % CI {r['low']:+.4f} to "
+        f"{r['high']:+.4f}); paired t-test p = {r['p_t']:.2g}, Wilcoxon p = "
+        f"{r['p_wilcoxon']:.2g}; better for {r['better']} users, worse for {r['worse']}"
+    ]
 
 
 def fmt(pair: tuple[float, float]) -> str:
@@ -585,6 +632,7 @@ def verdict(main: dict[str, Any], side: dict[str, Any], args: argparse.Namespace
                 f"- {ours}: test NDCG@10 fusionrec {na:.4f} vs RecBole {nb:.4f} ({quality}); "
                 + speed
             )
+            lines += paired_with_recbole(args.runs, ours, b)
     if main.get("mmsasrec") and main.get("sasrec"):
         mm, ids = main["mmsasrec"]["test"]["ndcg@10"], main["sasrec"]["test"]["ndcg@10"]
         paired_lines, low = paired_over_users(row_dir(args), "mmsasrec", "sasrec")

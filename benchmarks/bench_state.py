@@ -23,7 +23,11 @@ for each model whichever of the two got further.
   its ``best/`` seeds' files, once collected;
 - a model still searching: ``search_config.yaml`` and ``trials.json`` only (a best run
   without its weights could not be scored for the table, so it trains again);
-- RecBole's cached runs: ``recbole/*.json``, and the blend probe's ``blend.json``;
+- RecBole's cached runs: ``recbole/*.json``, and the blend probe's ``blend.json``; a RecBole
+  run still training: its ``recbole/saved/<model>-seed<seed>/resume.pth`` (weights, optimiser,
+  random states and best weights after its last validation, a few MB), so a CPU seed of hours
+  continues on the next machine from its last epoch (restored only where the runs folder has
+  none);
 - ``bench_defaults.py``'s runs folder: each model's ``dense/`` and ``sparse/candidates.json``
   (every candidate's validation scores), so its choice resumes too.
 
@@ -82,7 +86,13 @@ def kept_files(runs: Path) -> list[Path]:
     if (runs / "blend.json").exists():  # bench_sparse's blend probe, computed from weights
         out.append(Path("blend.json"))
     if (runs / "recbole").is_dir():
-        out += sorted(p.relative_to(runs) for p in (runs / "recbole").glob("*.json"))
+        cached = sorted((runs / "recbole").glob("*.json"))
+        out += [p.relative_to(runs) for p in cached]
+        out += [
+            p.relative_to(runs)
+            for p in sorted((runs / "recbole" / "saved").glob("*/resume.pth"))
+            if not any(c.name.startswith(f"{p.parent.name}-epochs") for c in cached)
+        ]
     return out
 
 

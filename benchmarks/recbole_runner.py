@@ -187,6 +187,8 @@ class RecBoleResult:
     train_cpu_seconds: list[float] = field(default_factory=list)
     eval_seconds: list[float] = field(default_factory=list)
     valid_curve: list[float] = field(default_factory=list)  # valid_metric per evaluation
+    #: sequential runs: each test user's metrics (``per_user_test``), for paired comparisons
+    per_user_test: dict[str, list] | None = None
     #: evaluates the trained model on the validation split again (for timing evaluation)
     evaluate_valid: Callable[[], Any] | None = field(default=None, repr=False)
 
@@ -327,7 +329,7 @@ def _train_and_test(model: str, name: str, settings: dict[str, Any]) -> RecBoleR
     import torch
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
-    from recbole.utils import get_model, get_trainer, init_seed
+    from recbole.utils import ModelType, get_model, get_trainer, init_seed
 
     config = Config(model=model, dataset=name, config_dict=settings)
     logging.getLogger().setLevel(logging.ERROR)
@@ -369,6 +371,10 @@ def _train_and_test(model: str, name: str, settings: dict[str, Any]) -> RecBoleR
     test = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     eval_wall.pop()  # the test evaluation is not a per-epoch validation
     valid_curve.pop()
+    per_user = None
+    if config["MODEL_TYPE"] == ModelType.SEQUENTIAL:
+        per_user = per_user_test(trainer.model, test_data, config["topk"], config["device"])
+        check_per_user(per_user, {k.lower(): float(v) for k, v in dict(test).items()})
     return RecBoleResult(
         model=model,
         valid={k.lower(): float(v) for k, v in dict(best_valid).items()},
@@ -380,7 +386,51 @@ def _train_and_test(model: str, name: str, settings: dict[str, Any]) -> RecBoleR
         eval_seconds=eval_wall,
         valid_curve=valid_curve,
         evaluate_valid=lambda: original_eval(valid_data, load_best_model=False),
+        per_user_test=per_user,
     )
+
+
+def per_user_test(model: Any, test_data: Any, ks: list[int], device: Any) -> dict[str, list]:
+    """Each test user's Recall, NDCG, Hit and MRR at ``ks`` from ``model``'s full ranking
+    of ``test_data`` (a sequential loader: one held-out item per row, nothing masked), found
+    the way RecBole's evaluator finds them (``torch.topk`` of the scores, the padding item
+    excluded), keyed by the user tokens of the benchmark files (fusionrec's user indices)."""
+    import torch
+
+    dataset = test_data._dataset
+    users, positions = [], []
+    model.eval()
+    with torch.no_grad():
+        for interaction, history, _rows, targets in test_data:
+            if history is not None:
+                raise ValueError("per_user_test scores sequential runs, which mask nothing")
+            scores = model.full_sort_predict(interaction.to(device)).view(len(targets), -1)
+            scores[:, 0] = -torch.inf
+            top = torch.topk(scores, max(ks), dim=-1).indices.cpu()
+            found = top == targets.view(-1, 1)
+            # 0-based place of the held-out item in the top list, max(ks) where it is not
+            positions.append(torch.where(found.any(1), found.int().argmax(1), max(ks)))
+            uid = interaction[dataset.uid_field].cpu().numpy()
+            users += [int(t) for t in dataset.id2token(dataset.uid_field, uid)]
+    place = torch.cat(positions).numpy()
+    out: dict[str, list] = {"users": users}
+    for k in ks:
+        hit = place < k
+        out[f"recall@{k}"] = out[f"hit@{k}"] = hit.astype(float).tolist()
+        out[f"ndcg@{k}"] = np.where(hit, 1.0 / np.log2(place + 2.0), 0.0).tolist()
+        out[f"mrr@{k}"] = np.where(hit, 1.0 / (place + 1.0), 0.0).tolist()
+    return out
+
+
+def check_per_user(per_user: dict[str, list], test: dict[str, float]) -> None:
+    """The per-user scores must average to what RecBole's evaluator reported, or they are not
+    the numbers of the model the table shows."""
+    for name, value in test.items():
+        mean = float(np.mean(per_user[name]))
+        if abs(mean - value) > 1e-4:
+            raise RuntimeError(
+                f"per-user test {name} averages {mean:.6f}, RecBole reported {value:.6f}"
+            )
 
 
 class _Progress:

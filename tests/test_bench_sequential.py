@@ -26,8 +26,12 @@ def _verdict(ours_device: str, theirs_device: str) -> str:
         "fusionrec sasrec": _row([0.06, 0.062, 0.058], 0.7, ours_device),
         "RecBole SASRec": _row([0.059, 0.060], 10.9, theirs_device),
     }
-    args = argparse.Namespace(recbole_epochs=None, epochs=200, seeds=3)
-    (line,) = verdict({}, side, args)
+    args = argparse.Namespace(recbole_epochs=None, epochs=200, seeds=3, runs=Path("."))
+    line, paired = verdict({}, side, args)
+    assert paired == (
+        "  - paired over users: not computed (RecBole's per-user test scores were not "
+        "recorded: its runs predate them)"
+    )
     return line
 
 
@@ -205,3 +209,24 @@ def test_the_header_names_a_fixed_window_stride_only_for_rows_not_searched():
     assert stride_clause(searched, MODELS, ["lightgcn", "sasrec", "mmsasrec"]) == ""
     forced = argparse.Namespace(trials=20, window_stride=10)
     assert "window_stride 10" in stride_clause(forced, MODELS, ["sasrec"])
+
+
+def test_fusionrec_and_recbole_are_paired_user_by_user_over_their_seeds(monkeypatch):
+    """RecBole's seeds list their users in their own order; each user's score is averaged
+    over the seeds and paired with the same user's fusionrec score, not with a position."""
+    import paired
+    from bench_sequential import paired_with_recbole, seed_mean_per_user
+
+    seed1 = {"users": [3, 1, 2], "ndcg@10": [0.0, 1.0, 0.5]}
+    seed2 = {"users": [1, 2, 3], "ndcg@10": [0.0, 0.5, 1.0]}
+    recbole = {"per_user": seed_mean_per_user([seed1, seed2])}
+    assert recbole["per_user"] == {"users": [1, 2, 3], "ndcg@10": [0.5, 0.5, 0.5]}
+    assert seed_mean_per_user([seed1, None]) is None  # a seed run before they were kept
+    ours = {"users": [2, 3, 1], "ndcg@10": [0.6, 0.7, 0.8]}
+    monkeypatch.setattr(paired, "per_user_test", lambda run, metrics: ours)
+    (line,) = paired_with_recbole(Path("runs"), "sasrec", recbole)
+    assert "paired over the 3 test users" in line
+    assert "fusionrec minus RecBole +0.2000" in line and "better for 3 users, worse for 0" in line
+    ours["users"] = [2, 3, 4]
+    with pytest.raises(ValueError, match="scored different test users"):
+        paired_with_recbole(Path("runs"), "sasrec", recbole)

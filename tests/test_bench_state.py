@@ -120,3 +120,22 @@ def test_a_collected_sequential_search_keeps_its_seeds_and_an_uncollected_one_on
         "sasrec/trials.json",
         "sasrec/tune.json",
     ]
+
+
+def test_a_recbole_run_still_training_travels_with_its_resume_state_until_it_finishes(tmp_path):
+    """A CPU seed of RecBole's SASRec is hours: its resume state goes with the study's state
+    so the next machine continues it; once the run is cached as finished it stays behind."""
+    runs, state = tmp_path / "runs", tmp_path / "state"
+    _touch(runs / "recbole" / "saved" / "SASRec-seed1" / "resume.pth", "epoch 12")
+    _touch(runs / "recbole" / "saved" / "SASRec-seed1" / "best.pth")  # inside resume.pth too
+    _touch(runs / "recbole" / "saved" / "GRU4Rec-seed2" / "resume.pth")
+    _touch(runs / "recbole" / "GRU4Rec-seed2-epochs200.json")  # finished: json only
+    save(runs, state)
+    assert _saved(state) == [
+        "recbole/GRU4Rec-seed2-epochs200.json",
+        "recbole/saved/SASRec-seed1/resume.pth",
+    ]
+    fresh = tmp_path / "fresh"
+    copied = {str(p) for p in restore(fresh, state)}
+    assert "recbole/saved/SASRec-seed1/resume.pth" in copied
+    assert (fresh / "recbole" / "saved" / "SASRec-seed1" / "resume.pth").read_text() == "epoch 12"

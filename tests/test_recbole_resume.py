@@ -103,3 +103,27 @@ def test_running_recbole_leaves_autograd_anomaly_detection_off(tmp_path):
         assert not torch.is_anomaly_enabled()
     finally:
         torch.autograd.set_detect_anomaly(False)
+
+
+def test_a_sequential_run_keeps_each_test_users_scores_for_paired_comparisons(tmp_path):
+    """The per-user scores are the benchmark files' users (fusionrec's indices) and average
+    to what RecBole's own evaluator reported, so a paired test against fusionrec's per-user
+    scores compares the model the table shows."""
+    _files(tmp_path)
+    run = _run(tmp_path, "run")
+    per_user = run.per_user_test
+    assert sorted(per_user["users"]) == list(range(1, 41))
+    for name, value in run.test.items():
+        assert np.mean(per_user[name]) == pytest.approx(value, abs=1e-4)
+    ndcg = np.array(per_user["ndcg@10"])
+    places = np.log2(np.arange(10) + 2.0)
+    assert all(v == 0 or np.isclose(1 / v, places).any() for v in ndcg)
+    assert np.array_equal(np.array(per_user["hit@10"]) > 0, ndcg > 0)
+
+
+def test_per_user_scores_that_do_not_average_to_the_reported_are_refused():
+    from recbole_runner import check_per_user
+
+    check_per_user({"ndcg@10": [0.0, 1.0]}, {"ndcg@10": 0.5})
+    with pytest.raises(RuntimeError, match="ndcg@10 averages 0.500000, RecBole reported 0.4"):
+        check_per_user({"ndcg@10": [0.0, 1.0]}, {"ndcg@10": 0.4})
