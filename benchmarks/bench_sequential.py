@@ -17,15 +17,15 @@ Tables:
    with nothing masked: RecBole's sequential evaluation masks nothing, so fusionrec runs
    with ``evaluate.repeat: true`` there. Same model settings both sides (d 64, 2 blocks,
    2 heads, inner 256, dropout 0.5, max length 50, lr 1e-3, CE loss). RecBole trains one
-   example per next item (its data augmentation, batch 2048); fusionrec's GRU4Rec reads each
-   window of 50 items once and predicts every position's next item (the paper's training,
-   batch 128 windows), and its SASRec overlaps the windows by half and scores each window's
-   last 25 positions (``window_stride`` 25, chosen on validation), so every target is predicted
-   from at least 25 earlier items where the user has them: the same targets per epoch on
-   every side; seconds per training epoch for both. Each fusionrec model is paired with
-   RecBole's over the test users (each user's NDCG@10 averaged over each side's seeds; RecBole's
-   per-user scores come from its own ranking, checked to average to what it reports), since
-   a few thousandths between two means of three seeds is within seed noise.
+   example per next item (its data augmentation, batch 2048); fusionrec reads windows of 50
+   items that overlap by half and scores each window's last 25 positions (``window_stride``
+   25, chosen on validation), so every target is predicted from at least 25 earlier items
+   where the user has them: the same targets per epoch on every side, and in batches of as
+   many targets as RecBole's (91 windows here; ``side_by_side_config``), so the same number
+   of optimiser steps an epoch; seconds per training epoch for both. Each fusionrec model is
+   paired with RecBole's over the test users (each user's NDCG@10 averaged over each side's
+   seeds; RecBole's per-user scores come from its own ranking, checked to average to what it
+   reports), since a few thousandths between two means of three seeds is within seed noise.
 Cold-start items (id-free MM-SASRec on withheld movies) are ``bench_cold_start.py``'s, beside
 the other content-aware models on the same five cold splits.
 
@@ -100,7 +100,7 @@ from fusionrec.train.experiment import (
 )
 from fusionrec.train.rundir import RESULTS as FINISHED
 from fusionrec.train.rundir import config_differences
-from recbole_runner import drop_stale, run_sequential, write_sequence_files
+from recbole_runner import TRAIN_BATCH, drop_stale, run_sequential, write_sequence_files
 
 KS = (10, 20)
 PATIENCE = 10
@@ -178,12 +178,19 @@ def features_section(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def make_config(
-    args: argparse.Namespace, model: str, params: dict[str, Any] | None = None, **extra: Any
+    args: argparse.Namespace,
+    model: str,
+    params: dict[str, Any] | None = None,
+    batch_size: int | None = None,
+    **extra: Any,
 ) -> ExperimentConfig:
     """``model``'s run in this study: the params chosen for it on the dataset
-    (``models_of``), or ``params`` in their place (a probe's setting)."""
+    (``models_of``), or ``params`` in their place (a probe's setting); ``batch_size`` in
+    place of its own."""
     dataset = getattr(args, "dataset", DATASETS[0])
     chosen, train = models_of(dataset)[model]
+    if batch_size is not None:
+        train = {**train, "batch_size": batch_size}
     params = chosen if params is None else params
     if getattr(args, "window_stride", None) and "max_length" in params:
         params = {**params, "window_stride": args.window_stride}
@@ -207,6 +214,22 @@ def make_config(
         **extra,
     }
     return load_config(base=base)
+
+
+def side_by_side_config(args: argparse.Namespace, model: str, prep: Prepared) -> ExperimentConfig:
+    """fusionrec's ``model`` as the table with RecBole trains it: nothing masked (RecBole's
+    sequential evaluation masks nothing), and as many targets per optimiser step as
+    RecBole's batch of ``TRAIN_BATCH`` next-item examples, so that both sides take the same
+    number of steps an epoch and a patience of ten epochs means as many steps on both. A
+    fusionrec batch counts windows, each scoring up to ``window_stride`` targets (the paper's
+    128 windows of ~22 targets would be 34 steps an epoch against RecBole's 47)."""
+    params = make_config(args, model).model.params
+    stride = params.get("window_stride") or params["max_length"]
+    sequences = train_data(prep, model, torch.device("cpu")).sequences
+    targets = len(sequences.trainable_positions())
+    windows = len(sequences.window_ends(stride))
+    batch = max(1, round(TRAIN_BATCH * windows / targets))
+    return make_config(args, model, batch_size=batch, evaluate={"repeat": True})
 
 
 def results_of(
@@ -685,8 +708,8 @@ def run_unit(
     elif kind == "masked":
         run_model(make_config(args, model), prep, args.runs / kind / model, collect=False)
     elif kind == "unmasked":
-        repeat = make_config(args, model, evaluate={"repeat": True})
-        run_model(repeat, prep, args.runs / kind / model, collect=False)
+        run_model(side_by_side_config(args, model, prep), prep, args.runs / kind / model,
+                  collect=False)  # fmt: skip
     elif kind == "recbole":
         run_recbole(model, files, args, [int(seed[0])])
     else:
@@ -758,8 +781,10 @@ def time_epochs(args: argparse.Namespace, prep: Prepared) -> None:
         "| fusionrec CPU s/epoch | RecBole CPU s/epoch |",
         "|---|---|---|---|---|---|",
     ]
+    batches: list[str] = []
     for model in RECBOLE:
-        cfg = make_config(timed, model, evaluate={"repeat": True})
+        cfg = side_by_side_config(timed, model, prep)
+        batches.append(f"{model} {cfg.train.batch_size} windows a batch")
         ours = run_model(cfg, prep, scratch / "unmasked" / model, collect=False)
         theirs = run_recbole(model, files, timed, [1])
         a, b = ours["s/epoch"], theirs["s/epoch"]
@@ -774,8 +799,9 @@ def time_epochs(args: argparse.Namespace, prep: Prepared) -> None:
             "seed, each run alone on the machine, one after the other; device "
             f"{args.device}; {args.threads} torch threads",
             "- the study's settings (d 64, max length 50, CE loss, nothing masked); RecBole "
-            "trains one example per next item (batch 2048), fusionrec batches of 128 windows "
-            f"({windows_read()}): each side predicts every target once per epoch",
+            f"trains one example per next item (batch {TRAIN_BATCH}), fusionrec batches of "
+            f"windows holding as many targets ({windows_read()}; {batches}): each side "
+            "predicts every target once per epoch, in as many optimiser steps",
             "",
             *rows,
         ]
@@ -910,14 +936,20 @@ def main() -> None:
             print(model, {k: fmt(v) for k, v in row["test"].items()}, flush=True)
 
     side: dict[str, Any] = {}
+    batches: list[str] = []
     for model in [m for m in RECBOLE if m in chosen and compares_recbole(args)]:
-        repeat = make_config(args, model, evaluate={"repeat": True})
+        cfg = side_by_side_config(args, model, prep)
+        batches.append(f"{model} {cfg.train.batch_size}")
         side[f"fusionrec {model}"] = run_model(
-            repeat, prep, args.runs / "unmasked" / model, args.collect
+            cfg, prep, args.runs / "unmasked" / model, args.collect
         )
         side[f"RecBole {RECBOLE[model][0]}"] = run_recbole(model, files, args, recbole_seeds(args))
     dense_only = [
         "## fusionrec vs RecBole 1.2.1, identical split and histories, nothing masked",
+        "",
+        f"- fusionrec's batches here hold as many targets as RecBole's {TRAIN_BATCH} examples, "
+        f"so each side takes as many optimiser steps an epoch (windows a batch: "
+        f"{', '.join(batches)})",
         "",
         *table(side),
         "",

@@ -218,13 +218,17 @@ def write_sequence_files(
     return directory
 
 
+#: examples per optimiser step in every RecBole run here (RecBole's own default)
+TRAIN_BATCH = 2048
+
+
 def _settings(data_root: Path, name: str, **given: Any) -> dict[str, Any]:
     """RecBole settings shared by general and sequential runs (``given`` overrides)."""
     settings: dict[str, Any] = {
         "data_path": str(data_root),
         "dataset": name,
         "benchmark_filename": ["train", "valid", "test"],
-        "train_batch_size": 2048,
+        "train_batch_size": TRAIN_BATCH,
         "eval_batch_size": 4096,
         "learning_rate": 1e-3,
         "embedding_size": 64,

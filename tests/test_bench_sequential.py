@@ -230,3 +230,32 @@ def test_fusionrec_and_recbole_are_paired_user_by_user_over_their_seeds(monkeypa
     ours["users"] = [2, 3, 4]
     with pytest.raises(ValueError, match="scored different test users"):
         paired_with_recbole(Path("runs"), "sasrec", recbole)
+
+
+def test_side_by_side_batches_take_as_many_steps_an_epoch_as_recbole(monkeypatch):
+    """fusionrec's batch counts windows; beside RecBole it holds as many targets as RecBole's
+    2048 examples, so both sides take the same number of optimiser steps an epoch."""
+    import types
+
+    import numpy as np
+
+    import bench_sequential
+    from fusionrec.data.sequences import Sequences
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(20, 700, size=943)  # movielens-like histories
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    sequences = Sequences(indptr, rng.integers(0, 1682, size=indptr[-1]))
+    monkeypatch.setattr(
+        bench_sequential, "train_data", lambda *a: types.SimpleNamespace(sequences=sequences)
+    )
+    study = argparse.Namespace(seeds=3, epochs=200, threads=1, device="cpu")
+    targets = len(sequences.trainable_positions())
+    recbole_steps = -(-targets // 2048)
+    for model in ("sasrec", "gru4rec"):
+        cfg = bench_sequential.side_by_side_config(study, model, None)
+        assert cfg.evaluate.repeat  # RecBole's sequential ranking masks nothing
+        windows = len(sequences.window_ends(cfg.model.params["window_stride"]))
+        steps = -(-windows // cfg.train.batch_size)
+        assert abs(steps - recbole_steps) <= 1, (steps, recbole_steps)
+        assert cfg.train.batch_size != make_config(study, model).train.batch_size
