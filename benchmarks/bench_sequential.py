@@ -682,7 +682,11 @@ def units(args: argparse.Namespace, chosen: list[str]) -> list[str]:
     ``masked/<model>`` (``tuned/<model>``, its search, with ``--trials``),
     ``unmasked/<model>``, ``recbole/<model>/<seed>``."""
     tuned = tuned_models(args)
-    out = [f"{'tuned' if m in tuned else 'masked'}/{m}" for m in MODELS if m in chosen]
+    out = [
+        f"{'tuned' if m in tuned else 'masked'}/{m}"
+        for m in MODELS
+        if m in chosen and not getattr(args, "recbole_only", False)
+    ]
     if not compares_recbole(args):
         return out  # the masked table alone
     for model in (m for m in RECBOLE if m in chosen):
@@ -821,6 +825,13 @@ def main() -> None:
     ap.add_argument("--collect", action="store_true", help="train nothing: finished runs only")
     ap.add_argument("--skip-recbole", action="store_true")
     ap.add_argument(
+        "--recbole-only",
+        action="store_true",
+        help="the side-by-side table with RecBole alone (fusionrec's unmasked SASRec and "
+        "GRU4Rec beside RecBole's), written to sequential_recbole.md: RecBole's seeds take "
+        "CPU-hours where the masked table takes one",
+    )
+    ap.add_argument(
         "--recbole-epochs",
         type=int,
         default=None,
@@ -880,6 +891,9 @@ def main() -> None:
     sparse = args.dataset != DATASETS[0]
     if sparse and args.time_epochs:
         ap.error("--time-epochs times the dense set's study: drop --dataset")
+    if args.recbole_only and (sparse or args.skip_recbole or args.trials):
+        ap.error("--recbole-only is the dense set's side-by-side table: drop --dataset, "
+                 "--skip-recbole and --trials")  # fmt: skip
     if args.runs is None:
         args.runs = Path("runs/bench-sequential" + ("-sparse" if sparse else ""))
     if args.out is None:
@@ -888,6 +902,8 @@ def main() -> None:
             if args.time_epochs
             else "sequential_tuned.md"
             if args.trials
+            else "sequential_recbole.md"
+            if args.recbole_only
             else "sequential.md"
         )
         args.out = RESULTS / (name.replace(".md", "_sparse.md") if sparse else name)
@@ -924,7 +940,7 @@ def main() -> None:
         args.collect = True  # every unit ran: the tables read what they left
 
     main_rows: dict[str, Any] = {}
-    for model in [m for m in MODELS if m in chosen]:
+    for model in [m for m in MODELS if m in chosen and not args.recbole_only]:
         if model in tuned_models(args):  # searched from the settings before any choice
             cfg = make_config(args, model, params=PROBE_BASE[model])
             row = tuned_model(cfg, args.runs / "tuned" / model, args.trials, args.collect)
@@ -955,14 +971,23 @@ def main() -> None:
         "",
     ]
     settings = models_of(args.dataset)
-
+    masked_table = [
+        "## fusionrec models (training and validation items masked)",
+        "",
+        *table(main_rows),
+        "",
+    ]
+    shown = [m for m in chosen if m in RECBOLE] if args.recbole_only else chosen
+    if args.recbole_only:
+        masked_table = ["- `--recbole-only`: the side-by-side table alone (the masked table "
+                        "is `sequential.md`'s)", ""]  # fmt: skip
     text = header(f"Sequential recommendation on {args.dataset} (leave-one-out)")
     text += "\n".join(
         [
             f"- split: leave-one-out, {prep.split.counts()}; seeds {seeds}; up to "
-            f"{args.epochs} epochs, patience {patience_of(settings, chosen)} on validation "
+            f"{args.epochs} epochs, patience {patience_of(settings, shown)} on validation "
             f"NDCG@10; {args.threads} threads"
-            + stride_clause(args, settings, chosen)
+            + stride_clause(args, settings, shown)
             + (
                 f"; {args.jobs} units trained at once (s/epoch measured while they shared "
                 "the machine: `--time-epochs` times each alone)"
@@ -987,16 +1012,13 @@ def main() -> None:
                 else ""
             ),
             *tuned_lines(main_rows, args),
-            epoch_cap_line(main_rows, args.epochs),
+            epoch_cap_line({**main_rows, **side}, args.epochs),
             "- trained on: " + "; ".join(sorted(TRAINED_ON)),
             "- item features: "
             + "; ".join(f"{m.name} {m.encoder_id}" for m in prep.features or []),
             "- mean ± sample std (ddof=1) over seeds; test scored once per seed",
             "",
-            "## fusionrec models (training and validation items masked)",
-            "",
-            *table(main_rows),
-            "",
+            *masked_table,
             *(dense_only if compares_recbole(args) else []),
             "## Verdict",
             "",

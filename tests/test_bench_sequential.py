@@ -102,6 +102,11 @@ def test_the_sparse_study_is_the_masked_table_alone():
     # without RecBole the unmasked runs would compare with nothing: the masked table alone
     alone = argparse.Namespace(**{**vars(searched), "skip_recbole": True})
     assert units(alone, ["lightgcn", "sasrec"]) == ["masked/lightgcn", "tuned/sasrec"]
+    # --recbole-only: the side-by-side table's units alone
+    side = argparse.Namespace(**{**vars(dense), "recbole_only": True})
+    assert units(side, ["lightgcn", "sasrec", "mmsasrec"]) == [
+        "unmasked/sasrec", "recbole/sasrec/1", "recbole/sasrec/2", "recbole/sasrec/3"
+    ]  # fmt: skip
 
 
 def test_the_popularity_rows_pair_each_user_with_the_bucket_of_the_item_held_out():
