@@ -22,7 +22,14 @@ made on validation), so a record keeps its meaning when the study adopts a setti
         [--features-from DIR]
     python benchmarks/probe_sequential.py run sasrec --tag sasrec-batch2048 --seed 1 \
         --train '{"batch_size": 2048}'
+    python benchmarks/probe_sequential.py run sasrec --tag bert-stride25 --seed 1 \
+        --params '{"block": "bert", "window_stride": 25}' --unmasked
     python benchmarks/probe_sequential.py report [--write-presets]
+
+``--unmasked`` probes a setting for the side-by-side table with RecBole instead: scored as
+that table scores (nothing masked), in batches of as many targets as RecBole's
+(``bench_sequential.equal_steps_batch``). Those probes have a section of their own and never
+compete for the defaults, which are chosen for fusionrec's own (masked) evaluation.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from typing import Any
 
 from bench_sequential import DATASETS
 from common import RESULTS, header, machine, provenance, write_result
-from fusionrec.config import ExperimentConfig, TrainConfig
+from fusionrec.config import EvaluateConfig, ExperimentConfig, TrainConfig
 from fusionrec.io import read_json, write_json
 
 HERE = Path(__file__).resolve().parent
@@ -81,6 +88,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     config = probe_config(args, params)
     torch.set_num_threads(1)
     prep = prepare(config, None, progress=False)
+    if args.unmasked:
+        config = side_by_side(config, prep)
     cpu, wall = time.process_time(), time.time()
     rec = run_seed(config, prep, args.seed, None, progress=False, evaluate_test=False)
     record = {
@@ -92,6 +101,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "train": {k: getattr(config.train, k) for k in TRAIN_KEYS},
         "modalities": args.modalities,
         "dataset": args.dataset,
+        "unmasked": args.unmasked,
         "seed": args.seed,
         "valid": rec["valid"],
         "epochs": rec["epochs"],
@@ -103,15 +113,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **provenance(),
     }
     args.records.mkdir(parents=True, exist_ok=True)
-    write_json(args.records / f"{record_name(args.tag, args.dataset)}-s{args.seed}.json", record)
+    name = record_name(args.tag, args.dataset, args.unmasked)
+    write_json(args.records / f"{name}-s{args.seed}.json", record)
     print(json.dumps({k: record[k] for k in ("tag", "seed", "epochs", "best_epoch")}),
           f"valid {METRIC} {record['valid'][METRIC]:.4f}")  # fmt: skip
     return record
 
 
-def record_name(tag: str, dataset: str) -> str:
+def side_by_side(config: ExperimentConfig, prep: Any) -> ExperimentConfig:
+    """``config`` as the side-by-side table with RecBole trains and scores it: nothing
+    masked, and batches of as many targets as RecBole's."""
+    from bench_sequential import equal_steps_batch
+
+    stride = config.model.params.get("window_stride")
+    batch = equal_steps_batch(prep, config.model.name, stride)
+    train = TrainConfig.model_validate({**config.train.model_dump(), "batch_size": batch})
+    scoring = EvaluateConfig.model_validate({**config.evaluate.model_dump(), "repeat": True})
+    return config.model_copy(update={"train": train, "evaluate": scoring})
+
+
+def record_name(tag: str, dataset: str, unmasked: bool = False) -> str:
     """The dense set's probes keep their bare tags (the first probes had no other set)."""
-    return tag if dataset == DATASETS[0] else f"{dataset}-{tag}"
+    name = tag if dataset == DATASETS[0] else f"{dataset}-{tag}"
+    return f"unmasked-{name}" if unmasked else name
 
 
 def short_commit(commit: str | None) -> str:
@@ -147,11 +171,23 @@ def report(args: argparse.Namespace) -> str:
         "order); the mean is over the seeds a row has",
         "- probes ran on a shared CPU (1 torch thread) while other jobs ran: s/epoch is rough",
     ]
+    own = [r for r in records if not r.get("unmasked")]
     for dataset in DATASETS:
-        kept = [r for r in records if r.get("dataset", DATASETS[0]) == dataset]
+        kept = [r for r in own if r.get("dataset", DATASETS[0]) == dataset]
         if kept:
             lines += ["", f"## {dataset}", "", *probe_table(kept, dataset)]
-    return "\n".join(lines + ["", *defaults_section(records)])
+    side = [r for r in records if r.get("unmasked")]
+    if side:
+        lines += [
+            "",
+            f"## {DATASETS[0]}, nothing masked (settings for the side-by-side with RecBole)",
+            "",
+            "- scored as `bench_sequential.py`'s table with RecBole scores (nothing masked), "
+            "in batches of as many targets as RecBole's; not candidates for the defaults below",
+            "",
+            *probe_table(side, DATASETS[0]),
+        ]
+    return "\n".join(lines + ["", *defaults_section(own)])
 
 
 def training(record: dict[str, Any], study: dict[str, Any]) -> str:
@@ -382,6 +418,11 @@ def main() -> None:
     one.add_argument("--device", default="cpu")
     one.add_argument("--dataset", choices=DATASETS, default=DATASETS[0])
     one.add_argument(
+        "--unmasked",
+        action="store_true",
+        help="probe for the side-by-side table with RecBole: nothing masked, RecBole's batch",
+    )
+    one.add_argument(
         "--features-from",
         type=Path,
         default=None,
@@ -393,6 +434,8 @@ def main() -> None:
         "--write-presets", action="store_true", help="write each chosen setting into its preset"
     )
     args = ap.parse_args()
+    if args.command == "run" and args.unmasked and args.dataset != DATASETS[0]:
+        ap.error(f"--unmasked probes for the side-by-side with RecBole, on {DATASETS[0]} alone")
     if args.command == "run":
         run(args)
     else:
@@ -400,7 +443,8 @@ def main() -> None:
         print(f"wrote {args.out}")
         if args.write_presets:
             records = [read_json(p) for p in sorted(args.records.glob("*.json"))]
-            for path in write_presets(records, args.out):
+            own = [r for r in records if not r.get("unmasked")]
+            for path in write_presets(own, args.out):
                 print(f"wrote {path}")
 
 

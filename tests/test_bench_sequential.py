@@ -264,3 +264,7 @@ def test_side_by_side_batches_take_as_many_steps_an_epoch_as_recbole(monkeypatch
         steps = -(-windows // cfg.train.batch_size)
         assert abs(steps - recbole_steps) <= 1, (steps, recbole_steps)
         assert cfg.train.batch_size != make_config(study, model).train.batch_size
+        masked = make_config(study, model).model.params
+        side = bench_sequential.SIDE_MODELS.get(model, masked)
+        assert cfg.model.params == {**masked, **side}  # the side-by-side's own choices
+    assert bench_sequential.side_differences() == "sasrec block=bert"

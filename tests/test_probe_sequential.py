@@ -239,3 +239,49 @@ def test_a_probe_trained_with_a_patience_the_study_no_longer_uses_is_its_own_set
     assert text.rstrip().endswith("datasets): gru4rec")  # its defaults lack sparse seeds
     sparse_rows = text.split("## movielens-latest-small-mm")[1].split("## Defaults")[0]
     assert "| 1.0 | patience=10 | abcdef123 |" in sparse_rows
+
+
+def test_unmasked_probes_have_their_own_section_and_never_choose_the_defaults(tmp_path):
+    _seeds(tmp_path, "sasrec", "plain", {}, [0.120, 0.121, 0.125], [0.070, 0.072, 0.071])
+    _seeds(tmp_path, "sasrec", "stride", {"window_stride": 25}, [0.110, 0.111, 0.112],
+           [0.060, 0.061, 0.062])  # fmt: skip
+    # far ahead, on both datasets' seeds, but scored with nothing masked: another evaluation
+    _seeds(tmp_path, "sasrec", "bert", {"block": "bert"}, [0.3, 0.3, 0.3], [0.2, 0.2, 0.2])
+    for path in tmp_path.glob("*bert*"):  # the side-by-side is on the dense set alone
+        record = json.loads(path.read_text())
+        path.unlink()
+        if record["dataset"] == "movielens-100k-mm":
+            marked = {**record, "unmasked": True}
+            (tmp_path / f"unmasked-{path.name}").write_text(json.dumps(marked))
+    text = report(argparse.Namespace(records=tmp_path))
+    own, side = text.split("## Defaults across both datasets")[0].split(", nothing masked")
+    assert "| bert |" not in own and "| bert | sasrec | block=bert | 0.3000 |" in side
+    rows = _defaults_rows(tmp_path)
+    assert "block=bert" not in rows and rows["defaults"].endswith("| **yes** |")
+
+
+def test_an_unmasked_probe_trains_as_the_side_by_side_table_does(monkeypatch):
+    """The probe's batch and scoring are the side-by-side table's, so a setting chosen by
+    such probes means the same in that table."""
+    import types
+
+    import numpy as np
+
+    import bench_sequential
+    from fusionrec.data.sequences import Sequences
+    from probe_sequential import probe_config, record_name, side_by_side
+
+    lengths = np.random.default_rng(0).integers(20, 700, size=943)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    sequences = Sequences(indptr, np.zeros(indptr[-1], dtype=np.int64))
+    monkeypatch.setattr(
+        bench_sequential, "train_data", lambda *a: types.SimpleNamespace(sequences=sequences)
+    )
+    side = bench_sequential.SIDE_MODELS["sasrec"]
+    probed = side_by_side(probe_config(_probe_args("sasrec"), side), None)
+    study = argparse.Namespace(seeds=1, epochs=1, threads=1, device="cpu")
+    table = bench_sequential.side_by_side_config(study, "sasrec", None)
+    assert probed.evaluate.repeat and table.evaluate.repeat
+    assert probed.train.batch_size == table.train.batch_size
+    assert probed.model.params == table.model.params
+    assert record_name("bert", "movielens-100k-mm", unmasked=True) == "unmasked-bert"
