@@ -826,8 +826,10 @@ def time_epochs(args: argparse.Namespace, prep: Prepared) -> None:
             f"{args.device}; {args.threads} torch threads",
             "- the study's settings (d 64, max length 50, CE loss, nothing masked); RecBole "
             f"trains one example per next item (batch {TRAIN_BATCH}), fusionrec batches of "
-            f"windows holding as many targets ({windows_read()}; {batches}): each side "
-            "predicts every target once per epoch, in as many optimiser steps",
+            f"windows holding as many targets ({windows_read()}; {'; '.join(batches)}): "
+            "each side predicts every target once per epoch, in as many optimiser steps",
+            f"- fusionrec's settings where they differ from the masked table's: "
+            f"{side_differences()}",
             "",
             *rows,
         ]
