@@ -89,7 +89,13 @@ import yaml
 from bench_sparse import SPEC as SPARSE_SPEC
 from bench_sparse import popularity_groups
 from common import RESULTS, header, mean_std, trial_code_note, write_result
-from fusionrec.config import ExperimentConfig, dump_config, load_config
+from fusionrec.config import (
+    EvaluateConfig,
+    ExperimentConfig,
+    TrainConfig,
+    dump_config,
+    load_config,
+)
 from fusionrec.data.split import TEST, VALID
 from fusionrec.encoders.precomputed import exported_files
 from fusionrec.io import read_json, write_json
@@ -228,9 +234,17 @@ def side_by_side_config(args: argparse.Namespace, model: str, prep: Prepared) ->
     (``SIDE_MODELS``), nothing masked (RecBole's sequential evaluation masks nothing), and
     batches of ``equal_steps_batch`` windows."""
     params = SIDE_MODELS.get(model, models_of(DATASETS[0])[model][0])
-    stride = make_config(args, model, params).model.params.get("window_stride")
-    batch = equal_steps_batch(prep, model, stride)
-    return make_config(args, model, params, batch_size=batch, evaluate={"repeat": True})
+    return as_side_by_side(make_config(args, model, params), prep)
+
+
+def as_side_by_side(config: ExperimentConfig, prep: Prepared) -> ExperimentConfig:
+    """``config`` trained and scored as the side-by-side table does: nothing masked, and
+    batches of ``equal_steps_batch`` windows (a probe for that table goes through it too)."""
+    stride = config.model.params.get("window_stride")
+    batch = equal_steps_batch(prep, config.model.name, stride)
+    train = TrainConfig.model_validate({**config.train.model_dump(), "batch_size": batch})
+    scoring = EvaluateConfig.model_validate({**config.evaluate.model_dump(), "repeat": True})
+    return config.model_copy(update={"train": train, "evaluate": scoring})
 
 
 def side_differences() -> str:

@@ -28,7 +28,7 @@ made on validation), so a record keeps its meaning when the study adopts a setti
 
 ``--unmasked`` probes a setting for the side-by-side table with RecBole instead: scored as
 that table scores (nothing masked), in batches of as many targets as RecBole's
-(``bench_sequential.equal_steps_batch``). Those probes have a section of their own and never
+(``bench_sequential.as_side_by_side``). Those probes have a section of their own and never
 compete for the defaults, which are chosen for fusionrec's own (masked) evaluation.
 """
 
@@ -41,9 +41,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_sequential import DATASETS
+from bench_sequential import DATASETS, as_side_by_side
 from common import RESULTS, header, machine, provenance, write_result
-from fusionrec.config import EvaluateConfig, ExperimentConfig, TrainConfig
+from fusionrec.config import ExperimentConfig, TrainConfig
 from fusionrec.io import read_json, write_json
 
 HERE = Path(__file__).resolve().parent
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(1)
     prep = prepare(config, None, progress=False)
     if args.unmasked:
-        config = side_by_side(config, prep)
+        config = as_side_by_side(config, prep)
     cpu, wall = time.process_time(), time.time()
     rec = run_seed(config, prep, args.seed, None, progress=False, evaluate_test=False)
     record = {
@@ -118,18 +118,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(json.dumps({k: record[k] for k in ("tag", "seed", "epochs", "best_epoch")}),
           f"valid {METRIC} {record['valid'][METRIC]:.4f}")  # fmt: skip
     return record
-
-
-def side_by_side(config: ExperimentConfig, prep: Any) -> ExperimentConfig:
-    """``config`` as the side-by-side table with RecBole trains and scores it: nothing
-    masked, and batches of as many targets as RecBole's."""
-    from bench_sequential import equal_steps_batch
-
-    stride = config.model.params.get("window_stride")
-    batch = equal_steps_batch(prep, config.model.name, stride)
-    train = TrainConfig.model_validate({**config.train.model_dump(), "batch_size": batch})
-    scoring = EvaluateConfig.model_validate({**config.evaluate.model_dump(), "repeat": True})
-    return config.model_copy(update={"train": train, "evaluate": scoring})
 
 
 def record_name(tag: str, dataset: str, unmasked: bool = False) -> str:

@@ -269,7 +269,7 @@ def test_an_unmasked_probe_trains_as_the_side_by_side_table_does(monkeypatch):
 
     import bench_sequential
     from fusionrec.data.sequences import Sequences
-    from probe_sequential import probe_config, record_name, side_by_side
+    from probe_sequential import probe_config, record_name
 
     lengths = np.random.default_rng(0).integers(20, 700, size=943)
     indptr = np.concatenate([[0], np.cumsum(lengths)])
@@ -278,7 +278,7 @@ def test_an_unmasked_probe_trains_as_the_side_by_side_table_does(monkeypatch):
         bench_sequential, "train_data", lambda *a: types.SimpleNamespace(sequences=sequences)
     )
     side = bench_sequential.SIDE_MODELS["sasrec"]
-    probed = side_by_side(probe_config(_probe_args("sasrec"), side), None)
+    probed = bench_sequential.as_side_by_side(probe_config(_probe_args("sasrec"), side), None)
     study = argparse.Namespace(seeds=1, epochs=1, threads=1, device="cpu")
     table = bench_sequential.side_by_side_config(study, "sasrec", None)
     assert probed.evaluate.repeat and table.evaluate.repeat
